@@ -1,0 +1,97 @@
+# novaops.compute: everything a fresh Debian 12 machine (as root) needs, from two commands:
+#   make demo   install, start the test beds, run the main job against them, print a summary
+#   make test   install, start the test beds, run sanity, unit and integration tests
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help deps apt venv collection beds beds-stop beds-status beds-check sanity unit \
+        unit-collection unit-tools integration test demo bench dist changelog lint
+
+REPO      := $(abspath .)
+VENV      ?= $(HOME)/.cache/novaops-compute/venv
+PY        := $(VENV)/bin/python
+BIN       := $(VENV)/bin
+REQ_HASH  := $(shell cat requirements.txt requirements-test.txt | sha1sum | cut -c1-12)
+STAMP     := $(VENV)/.deps-$(REQ_HASH)
+# ansible-test wants the tree at ansible_collections/novaops/compute; we make it outside
+# the git checkout (a copy of what ships plus tests/), so ansible-test lists it as is.
+BUILD     ?= /tmp/novaops-compute-build-$(shell echo $(REPO) | sha1sum | cut -c1-8)
+COLL      := $(BUILD)/ansible_collections/novaops/compute
+APT_PKGS  := $(shell sed -e 's/\#.*//' -e 's/\[.*//' bindep.txt | xargs)
+ANSIBLE_TEST := cd $(COLL) && $(BIN)/ansible-test
+BEDS_ENV  := $(REPO)/.beds/env.sh
+TEST_ENV  := set -a; source $(BEDS_ENV); set +a; export PATH=$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(BUILD):$(VENV)/lib/python3.11/site-packages;
+
+help:
+	@echo "make demo   - install, start the beds, run the main job end to end, print a summary"
+	@echo "make test   - install, start the beds, run sanity, unit and integration tests"
+	@echo "other targets: deps beds beds-stop beds-status sanity unit integration bench dist changelog lint"
+
+# ---- dependencies ------------------------------------------------------------------------
+deps: apt $(STAMP)
+
+apt:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): requirements.txt requirements-test.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt -r requirements.txt
+	@$(PY) tools/ci/get_pip_stub.py
+	@rm -f $(VENV)/.deps-* && touch $@
+
+# ---- the collection tree ansible-test needs ----------------------------------------------
+collection: $(STAMP)
+	@mkdir -p $(COLL)
+	@rsync -a --delete --exclude-from=tools/ci/not-in-tree $(REPO)/ $(COLL)/
+
+dist: $(STAMP)
+	@mkdir -p dist && rm -f dist/novaops-compute-*.tar.gz
+	$(BIN)/ansible-galaxy collection build --force --output-path dist .
+
+# ---- test beds ---------------------------------------------------------------------------
+beds: deps
+	$(PY) tools/beds/beds.py start
+
+beds-stop:
+	@if [ -x $(PY) ]; then $(PY) tools/beds/beds.py stop; else python3 tools/beds/beds.py stop; fi
+
+beds-status:
+	@python3 tools/beds/beds.py status
+
+beds-check: beds
+	$(PY) -m pytest -q -p no:cacheprovider tools/beds/tests
+
+# ---- tests -------------------------------------------------------------------------------
+sanity: collection
+	$(ANSIBLE_TEST) sanity --venv --python 3.11 --requirements --color no $(SANITY_ARGS)
+
+unit: unit-collection unit-tools
+
+unit-collection: collection
+	$(ANSIBLE_TEST) units --python 3.11 --color no $(UNIT_ARGS)
+
+unit-tools: $(STAMP)
+	PYTHONPATH=$(REPO)/tools $(PY) -m pytest -q -p no:cacheprovider -n 2 tools $(TOOLS_ARGS)
+
+integration: collection beds
+	$(TEST_ENV) $(ANSIBLE_TEST) integration --python 3.11 --color no $(INTEGRATION_ARGS)
+
+lint: collection
+	cd $(COLL) && $(BIN)/ansible-lint --profile production roles playbooks
+
+test: deps beds-check sanity unit integration
+	@echo "make test: all green"
+
+changelog: $(STAMP)
+	$(BIN)/antsibull-changelog lint
+
+# ---- the main job ------------------------------------------------------------------------
+demo: collection beds
+	$(TEST_ENV) $(PY) tools/demo/demo.py
+
+bench: collection beds
+	$(TEST_ENV) $(PY) bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""libvirt connection by URI, domain look-up, the domain state machine and timed waits.
+
+libvirtError becomes LibvirtError with ``libvirt_error: {code, domain, message}``.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+
+try:
+    import libvirt
+    HAS_LIBVIRT = True
+    LIBVIRT_IMPORT_ERROR = None
+except ImportError:
+    HAS_LIBVIRT = False
+    LIBVIRT_IMPORT_ERROR = traceback.format_exc()
+
+DEFAULT_URI = "qemu:///system"
+
+# virDomainState, by number so that the table exists without the binding.
+STATE_NAMES = {
+    0: "nostate",
+    1: "running",
+    2: "blocked",
+    3: "paused",
+    4: "shutdown",   # being shut down
+    5: "shutoff",
+    6: "crashed",
+    7: "pmsuspended",
+}
+
+
+def libvirt_argument_spec():
+    """Connection options shared by every libvirt module (doc fragment novaops.compute.libvirt)."""
+    return ArgumentSpec(dict(
+        uri=dict(type="str", default=DEFAULT_URI, fallback=(env_fallback, ["LIBVIRT_DEFAULT_URI"])),
+    ))
+
+
+class LibvirtError(NovaopsError):
+    """A libvirtError, as ``libvirt_error: {code, domain, message}`` plus a sentence."""
+
+    def __init__(self, code, domain, message, msg=None):
+        self.code = code
+        self.domain = domain
+        self.message = message
+        super().__init__(msg or "libvirt: %s" % message,
+                         libvirt_error=dict(code=code, domain=domain, message=message))
+
+    @classmethod
+    def from_exception(cls, exc, msg=None):
+        message = exc.get_error_message() or str(exc)
+        return cls(exc.get_error_code(), exc.get_error_domain(), message,
+                   msg="%s: %s" % (msg, message) if msg else None)
+
+
+def is_libvirt_error(exc):
+    return HAS_LIBVIRT and isinstance(exc, libvirt.libvirtError)
+
+
+def no_domain(exc):
+    return is_libvirt_error(exc) and exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN
+
+
+class LibvirtConnection:
+    """An open libvirt connection; use as a context manager.
+
+    libvirtError escaping the ``with`` block becomes LibvirtError.
+    """
+
+    def __init__(self, uri):
+        if not HAS_LIBVIRT:
+            raise NovaopsError("libvirt-python is required on the managed node (pip install libvirt-python).",
+                               exception=LIBVIRT_IMPORT_ERROR)
+        self.uri = uri or DEFAULT_URI
+        self.conn = None
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params["uri"])
+
+    def __enter__(self):
+        try:
+            self.conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as exc:
+            raise LibvirtError.from_exception(exc, "Cannot connect to libvirt at %s" % self.uri) from exc
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except libvirt.libvirtError:
+                pass
+            self.conn = None
+        if exc is not None and is_libvirt_error(exc):
+            raise LibvirtError.from_exception(exc) from exc
+        return False
+
+    def lookup(self, name=None, uuid=None, required=False):
+        """The domain by uuid or name, or None (an error when ``required``)."""
+        try:
+            if uuid:
+                return self.conn.lookupByUUIDString(uuid)
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if not no_domain(exc) and exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
+                raise
+            if required:
+                raise NovaopsError("No libvirt domain %s at %s." % (
+                    "with UUID %s" % uuid if uuid else "named %r" % name, self.uri),
+                    libvirt_error=dict(code=exc.get_error_code(), domain=exc.get_error_domain(),
+                                       message=exc.get_error_message())) from exc
+            return None
+
+
+def domain_state(dom):
+    """``(state_name, reason_code)``; a shut-off domain with a managed-save image is 'saved'."""
+    state, reason = dom.state()
+    name = STATE_NAMES.get(state, "unknown")
+    if name == "shutoff" and dom.hasManagedSaveImage(0):
+        name = "saved"
+    return name, reason
+
+
+def wait_for_state(dom, wanted, timeout, what=None):
+    """Wait until the domain's state is one of ``wanted``; back off from 50 ms to 0.5 s.
+
+    Returns the state reached.  A domain that disappears meanwhile counts as 'undefined'.
+    """
+    wanted = set([wanted] if isinstance(wanted, str) else wanted)
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        try:
+            name, _reason = domain_state(dom)
+        except Exception as exc:
+            if not no_domain(exc):
+                raise
+            name = "undefined"
+        if name in wanted:
+            return name
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeout(what or "domain %s to be %s (it is %s)" % (dom.name(), "/".join(sorted(wanted)), name),
+                              timeout)
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.5)

@@ -1,0 +1,506 @@
+#!/usr/bin/env python3
+"""Test beds for novaops.compute: start, stop and report them, one command each.
+
+    beds.py start [BED ...]    start what is not running (idempotent); writes .beds/env.sh
+    beds.py stop [BED ...]     stop only the processes these beds started (by pid + start time)
+    beds.py status             one line per bed
+
+Beds: libvirt (libvirtd + virtlogd, QEMU in TCG mode), ovs (ovsdb-server + ovs-vswitchd,
+netdev datapath), glance (Glance v2 under uwsgi, sqlite, file store, no keystone), sshd
+(loopback, generated key pair), xapisim (two XenAPI simulator pools, when tools/xapisim
+exists).  State and logs live under $NOVAOPS_BEDS_DIR (default <repo>/.beds).  Ports come
+from NOVAOPS_GLANCE_PORT, NOVAOPS_SSHD_PORT, NOVAOPS_XAPISIM_PORT (pool a; pool b is +1,
+HTTPS +260).  Run it with the project's venv python: Glance and uwsgi are found beside it.
+"""
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BEDS = Path(os.environ.get("NOVAOPS_BEDS_DIR", REPO / ".beds")).resolve()
+VENV_BIN = Path(sys.executable).parent
+GLANCE_PORT = int(os.environ.get("NOVAOPS_GLANCE_PORT", "19292"))
+SSHD_PORT = int(os.environ.get("NOVAOPS_SSHD_PORT", "2222"))
+XAPISIM_PORT = int(os.environ.get("NOVAOPS_XAPISIM_PORT", "8181"))
+LIBVIRT_URI = "qemu:///system"
+
+
+# -- processes we own -------------------------------------------------------------------------
+
+def _start_time(pid):
+    """The kernel's start time of pid (field 22 of /proc/pid/stat), or None if gone."""
+    try:
+        stat = Path("/proc/%d/stat" % pid).read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid):
+    return pid > 0 and _start_time(pid) is not None and not _zombie(pid)
+
+
+def _zombie(pid):
+    try:
+        return Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _read_pidfile(path):
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Owned:
+    """Processes a bed started, recorded as pid + start time so a reused pid is never killed."""
+
+    def __init__(self, bed):
+        self.path = BEDS / bed / "owned.json"
+
+    def load(self):
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return []
+
+    def add(self, name, pid):
+        items = [item for item in self.load() if item["name"] != name]
+        items.append(dict(name=name, pid=pid, start=_start_time(pid)))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(items))
+
+    def live(self):
+        return [item for item in self.load() if _alive(item["pid"]) and _start_time(item["pid"]) == item["start"]]
+
+    def stop(self, timeout=15):
+        items = self.live()
+        for item in items:
+            try:
+                os.kill(item["pid"], signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        for item in items:
+            while _alive(item["pid"]) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(item["pid"]) and _start_time(item["pid"]) == item["start"]:
+                os.kill(item["pid"], signal.SIGKILL)
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        return [item["name"] for item in items]
+
+
+def _spawn(bed, name, argv, env=None, cwd=None):
+    """Start a foreground server detached from us, logging to .beds/<bed>/<name>.log."""
+    logdir = BEDS / bed
+    logdir.mkdir(parents=True, exist_ok=True)
+    log = open(logdir / ("%s.log" % name), "ab")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, env=env, cwd=cwd)
+    log.close()
+    Owned(bed).add(name, proc.pid)
+    return proc
+
+
+def _wait(what, check, timeout=60, proc=None, log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    tail = ""
+    if log and Path(log).exists():
+        tail = "\n" + "\n".join(Path(log).read_text(errors="replace").splitlines()[-20:])
+    raise SystemExit("bed: %s did not come up%s" % (what, tail))
+
+
+def _port_open(port, host="127.0.0.1"):
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _run(argv, **kwargs):
+    return subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+# -- the beds ---------------------------------------------------------------------------------
+
+class Bed:
+    name = ""
+
+    def running(self):
+        raise NotImplementedError
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self):
+        return Owned(self.name).stop()
+
+    def env(self):
+        return {}
+
+    def available(self):
+        return True
+
+
+class Libvirt(Bed):
+    """libvirtd and virtlogd from Debian; QEMU domains must use type='qemu' (no usable KVM)."""
+    name = "libvirt"
+    daemons = (("virtlogd", "/run/virtlogd.pid"), ("libvirtd", "/run/libvirtd.pid"))
+
+    def available(self):
+        return shutil.which("libvirtd") is not None
+
+    def _daemon_running(self, pidfile):
+        pid = _read_pidfile(pidfile)
+        return pid is not None and _alive(pid)
+
+    def running(self):
+        return all(self._daemon_running(pidfile) for _name, pidfile in self.daemons) and self._answers()
+
+    def _answers(self):
+        return subprocess.run(["virsh", "-c", LIBVIRT_URI, "version"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+
+    def start(self):
+        for name, pidfile in self.daemons:
+            if self._daemon_running(pidfile):
+                continue  # someone's (ours from an earlier start, or the system's): leave it be
+            log = BEDS / self.name / ("%s.log" % name)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            env = dict(os.environ, LIBVIRT_LOG_OUTPUTS="3:file:%s" % log)
+            _run([name, "-d"], env=env)
+            _wait(name, lambda p=pidfile: self._daemon_running(p), 30, log=log)
+            Owned(self.name).add(name, _read_pidfile(pidfile))
+        _wait("libvirtd answering on %s" % LIBVIRT_URI, self._answers, 60)
+
+    def env(self):
+        return dict(LIBVIRT_DEFAULT_URI=LIBVIRT_URI)
+
+
+class OpenVSwitch(Bed):
+    """ovsdb-server and ovs-vswitchd; bridges use datapath_type=netdev (no kernel module)."""
+    name = "ovs"
+    pidfiles = (("ovsdb-server", "/run/openvswitch/ovsdb-server.pid"),
+                ("ovs-vswitchd", "/run/openvswitch/ovs-vswitchd.pid"))
+    ctl = "/usr/share/openvswitch/scripts/ovs-ctl"
+
+    def available(self):
+        return Path(self.ctl).exists()
+
+    def running(self):
+        return all(_alive(_read_pidfile(p) or -1) for _n, p in self.pidfiles)
+
+    def start(self):
+        if self.running():
+            return
+        before = {name: _read_pidfile(p) for name, p in self.pidfiles}
+        log = BEDS / self.name / "ovs-ctl.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            subprocess.run([self.ctl, "start", "--system-id=random", "--no-monitor"], stdout=out, stderr=out)
+        _wait("Open vSwitch", self.running, 30, log=log)
+        for name, pidfile in self.pidfiles:
+            pid = _read_pidfile(pidfile)
+            if pid != before[name] or not _alive(before[name] or -1):
+                Owned(self.name).add(name, pid)
+        _wait("ovs-vsctl answering", lambda: subprocess.run(
+            ["ovs-vsctl", "--timeout=2", "show"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL).returncode == 0, 30)
+
+
+class Glance(Bed):
+    """Glance v2 under uwsgi: sqlite, a file store, no keystone."""
+    name = "glance"
+
+    def __init__(self):
+        self.dir = BEDS / self.name
+        self.url = "http://127.0.0.1:%d" % GLANCE_PORT
+
+    def available(self):
+        return (VENV_BIN / "glance-manage").exists() and (VENV_BIN / "uwsgi").exists()
+
+    def running(self):
+        return bool(Owned(self.name).live()) and self._answers()
+
+    def _answers(self):
+        import urllib.request
+        try:
+            with urllib.request.urlopen(self.url + "/v2/images", timeout=2) as resp:
+                return resp.status == 200
+        except Exception:
+            return False
+
+    def _configure(self):
+        etc = self.dir / "etc"
+        store = self.dir / "images"
+        for path in (etc, store, self.dir / "staging", self.dir / "tasks"):
+            path.mkdir(parents=True, exist_ok=True)
+        paste = _find_glance_paste()
+        shutil.copy(paste, etc / "glance-api-paste.ini")
+        (etc / "glance-api.conf").write_text("""[DEFAULT]
+enabled_backends = file:file
+bind_host = 127.0.0.1
+bind_port = {port}
+log_file = {dir}/glance-api.log
+image_size_cap = 68719476736
+[database]
+connection = sqlite:///{dir}/glance.sqlite
+[paste_deploy]
+flavor =
+config_file = {etc}/glance-api-paste.ini
+[glance_store]
+default_backend = file
+[file]
+filesystem_store_datadir = {store}
+[os_glance_staging_store]
+filesystem_store_datadir = {dir}/staging
+[os_glance_tasks_store]
+filesystem_store_datadir = {dir}/tasks
+[oslo_policy]
+enforce_new_defaults = false
+enforce_scope = false
+[image_format]
+require_image_format_match = false
+""".format(port=GLANCE_PORT, dir=self.dir, etc=etc, store=store))
+        return etc
+
+    def start(self):
+        if self.running():
+            return
+        self.stop()
+        etc = self._configure()
+        env = dict(os.environ, OS_GLANCE_CONFIG_DIR=str(etc))
+        if not (self.dir / "glance.sqlite").exists():
+            subprocess.run([str(VENV_BIN / "glance-manage"), "--config-dir", str(etc), "db_sync"], env=env,
+                           check=True, stdout=subprocess.DEVNULL, stderr=open(self.dir / "db_sync.log", "ab"))
+        proc = _spawn(self.name, "uwsgi", [
+            str(VENV_BIN / "uwsgi"), "--http-socket", "127.0.0.1:%d" % GLANCE_PORT,
+            "--module", "glance.wsgi.api:application", "--master", "--processes", "2", "--threads", "4",
+            "--die-on-term", "--lazy-apps", "--http-chunked-input", "--http-auto-chunked",
+            "--http-raw-body", "--buffer-size", "65535", "--need-app", "--enable-threads",
+            "--home", str(VENV_BIN.parent)], env=env)
+        _wait("Glance on %s" % self.url, self._answers, 90, proc=proc, log=self.dir / "uwsgi.log")
+
+    def env(self):
+        return dict(NOVAOPS_GLANCE_URL=self.url, OS_IMAGE_URL=self.url)
+
+
+def _find_glance_paste():
+    for candidate in (VENV_BIN.parent / "etc" / "glance" / "glance-api-paste.ini",
+                      VENV_BIN.parent / "share" / "glance" / "glance-api-paste.ini"):
+        if candidate.exists():
+            return candidate
+    found = list(VENV_BIN.parent.glob("**/glance-api-paste.ini"))
+    if not found:
+        raise SystemExit("bed: glance-api-paste.ini not found under %s" % VENV_BIN.parent)
+    return found[0]
+
+
+class Sshd(Bed):
+    """sshd on 127.0.0.1 with a generated host key and client key pair, for rsync between 'hosts'."""
+    name = "sshd"
+
+    def __init__(self):
+        self.dir = BEDS / self.name
+
+    def available(self):
+        return Path("/usr/sbin/sshd").exists()
+
+    def running(self):
+        return bool(Owned(self.name).live()) and _port_open(SSHD_PORT)
+
+    def _keys(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        for key in ("ssh_host_ed25519_key", "id_ed25519"):
+            if not (self.dir / key).exists():
+                _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "novaops-bed-%s" % key,
+                      "-f", str(self.dir / key)])
+        (self.dir / "authorized_keys").write_text((self.dir / "id_ed25519.pub").read_text())
+        host_pub = (self.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+        (self.dir / "known_hosts").write_text("[127.0.0.1]:%d %s\n" % (SSHD_PORT, " ".join(host_pub)))
+
+    def start(self):
+        if self.running():
+            return
+        self.stop()
+        self._keys()
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        config = self.dir / "sshd_config"
+        config.write_text("""Port {port}
+ListenAddress 127.0.0.1
+HostKey {d}/ssh_host_ed25519_key
+PidFile none
+AuthorizedKeysFile {d}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+MaxStartups 64:30:128
+Subsystem sftp internal-sftp
+""".format(port=SSHD_PORT, d=self.dir))
+        proc = _spawn(self.name, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)])
+        _wait("sshd on port %d" % SSHD_PORT, lambda: _port_open(SSHD_PORT), 30, proc=proc,
+              log=self.dir / "sshd.log")
+
+    def env(self):
+        return dict(NOVAOPS_SSH_HOST="127.0.0.1", NOVAOPS_SSH_PORT=str(SSHD_PORT), NOVAOPS_SSH_USER="root",
+                    NOVAOPS_SSH_KEY=str(self.dir / "id_ed25519"),
+                    NOVAOPS_SSH_KNOWN_HOSTS=str(self.dir / "known_hosts"))
+
+
+class XapiSim(Bed):
+    """Two XenAPI simulator pools (a source and a destination), HTTP and HTTPS."""
+    name = "xapisim"
+    pools = ("a", "b")
+
+    def __init__(self):
+        self.dir = BEDS / self.name
+
+    def available(self):
+        return (REPO / "tools" / "xapisim" / "__main__.py").exists()
+
+    def _ports(self, index):
+        return XAPISIM_PORT + index, XAPISIM_PORT + 260 + index
+
+    def running(self):
+        live = {item["name"] for item in Owned(self.name).live()}
+        return all("pool-%s" % pool in live and _port_open(self._ports(i)[0])
+                   for i, pool in enumerate(self.pools))
+
+    def _password(self):
+        path = self.dir / "password"
+        if not path.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(18))
+            os.chmod(path, 0o600)
+        return path.read_text().strip()
+
+    def start(self):
+        if self.running():
+            return
+        self.stop()
+        env = dict(os.environ, PYTHONPATH=str(REPO / "tools"))
+        ca = self.dir / "ca"
+        if not (ca / "server.pem").exists():
+            _run([sys.executable, "-m", "xapisim", "make-ca", "--dir", str(ca), "--host", "127.0.0.1"], env=env)
+        password = self._password()
+        for index, pool in enumerate(self.pools):
+            http, https = self._ports(index)
+            state = self.dir / ("pool-%s" % pool)
+            state.mkdir(parents=True, exist_ok=True)
+            ready = state / "ready.json"
+            if ready.exists():
+                ready.unlink()
+            proc = _spawn(self.name, "pool-%s" % pool, [
+                sys.executable, "-m", "xapisim", "serve", "--name", "pool-%s" % pool,
+                "--host", "127.0.0.1", "--port", str(http), "--https-port", str(https),
+                "--cert", str(ca / "server.pem"), "--key", str(ca / "server.key"),
+                "--state-dir", str(state), "--user", "root", "--password", password,
+                "--plugin-dir", str(REPO / "files" / "xapi.d" / "plugins")], env=env)
+            _wait("xapisim pool-%s" % pool, ready.exists, 60, proc=proc, log=self.dir / ("pool-%s.log" % pool))
+
+    def env(self):
+        if not self.available():
+            return {}
+        values = dict(XENAPI_USERNAME="root", XENAPI_PASSWORD=self._password(),
+                      XENAPI_CA_PATH=str(self.dir / "ca" / "ca.pem"))
+        for index, pool in enumerate(self.pools):
+            http, https = self._ports(index)
+            prefix = "XENAPI" if pool == "a" else "XENAPI_POOL_B"
+            values["%s_URL" % prefix] = "https://127.0.0.1:%d" % https
+            values["%s_HTTP_URL" % prefix] = "http://127.0.0.1:%d" % http
+            values["XENAPI_POOL_%s_URL" % pool.upper()] = "https://127.0.0.1:%d" % https
+            values["XENAPI_POOL_%s_USERNAME" % pool.upper()] = "root"
+            values["XENAPI_POOL_%s_PASSWORD" % pool.upper()] = values["XENAPI_PASSWORD"]
+            ready = self.dir / ("pool-%s" % pool) / "ready.json"
+            if ready.exists():
+                facts = json.loads(ready.read_text())
+                values["XENAPI_POOL_%s_HELPER_VM_UUID" % pool.upper()] = facts.get("helper_vm", "")
+                values["XENAPI_POOL_%s_SR_DIR" % pool.upper()] = facts.get("sr_dir", "")
+                if pool == "a":
+                    values["XENAPI_HELPER_VM_UUID"] = facts.get("helper_vm", "")
+        return values
+
+
+ALL = [Libvirt(), OpenVSwitch(), Glance(), Sshd(), XapiSim()]
+
+
+def _select(names):
+    if not names:
+        return ALL
+    known = {bed.name: bed for bed in ALL}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SystemExit("bed: unknown bed(s) %s; known: %s" % (", ".join(unknown), ", ".join(known)))
+    return [known[name] for name in names]
+
+
+def write_env():
+    values = dict(NOVAOPS_BEDS_DIR=str(BEDS))
+    for bed in ALL:
+        if bed.available():
+            values.update(bed.env())
+    lines = ["# Written by tools/beds/beds.py: source it to point playbooks at the test beds."]
+    lines += ["export %s=%s" % (key, shlex.quote(value)) for key, value in sorted(values.items())]
+    path = BEDS / "env.sh"
+    path.write_text("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    (BEDS / "env.json").write_text(json.dumps(values, indent=1, sort_keys=True))
+    os.chmod(BEDS / "env.json", 0o600)
+
+
+def main(argv):
+    if not argv or argv[0] not in ("start", "stop", "status", "env"):
+        raise SystemExit(__doc__)
+    BEDS.mkdir(parents=True, exist_ok=True)
+    command, names = argv[0], argv[1:]
+    beds = _select(names)
+    if command == "start":
+        for bed in beds:
+            if not bed.available():
+                print("bed %-8s NOT AVAILABLE (its package is not installed; run make deps)" % bed.name)
+                continue
+            was = bed.running()
+            if not was:
+                bed.start()
+            print("bed %-8s %s" % (bed.name, "already running" if was else "started"))
+        write_env()
+        print("wrote %s" % (BEDS / "env.sh"))
+    elif command == "stop":
+        for bed in reversed(beds):
+            stopped = bed.stop()
+            print("bed %-8s stopped %s" % (bed.name, ", ".join(stopped) or "nothing of ours"))
+    elif command == "status":
+        for bed in beds:
+            state = "not available" if not bed.available() else ("running" if bed.running() else "stopped")
+            owned = ", ".join("%s[%d]" % (i["name"], i["pid"]) for i in Owned(bed.name).live())
+            print("bed %-8s %-13s ours: %s" % (bed.name, state, owned or "-"))
+    else:
+        write_env()
+        print((BEDS / "env.sh").read_text(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

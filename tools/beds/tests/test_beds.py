@@ -1,0 +1,105 @@
+"""The beds start once, start again as a no-op, and stop only what they started.
+
+Runs the real bed script against the real daemons; it leaves the beds running so the
+integration tests that follow can use them.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+BEDS = Path(os.environ.get("NOVAOPS_BEDS_DIR", REPO / ".beds"))
+SCRIPT = REPO / "tools" / "beds" / "beds.py"
+# bed -> the process names it runs (the xapisim pools are python processes)
+PROCESSES = {"libvirt": ["libvirtd", "virtlogd"], "ovs": ["ovsdb-server", "ovs-vswitchd"],
+             "glance": ["uwsgi"], "sshd": ["sshd"], "xapisim": ["pool-a", "pool-b"]}
+
+
+def beds(*args):
+    return subprocess.run([sys.executable, str(SCRIPT)] + list(args), check=True,
+                          stdout=subprocess.PIPE, text=True).stdout
+
+
+def owned(bed):
+    try:
+        return json.loads((BEDS / bed / "owned.json").read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def alive(pid):
+    try:
+        state = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def count(name):
+    """Live processes whose command name is ``name`` (comm is cut to 15 characters)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        if comm == name[:15] and text.rsplit(")", 1)[1].split()[0] != "Z":
+            total += 1
+    return total
+
+
+def available_beds():
+    out = beds("status")
+    return [line.split()[1] for line in out.splitlines() if "not available" not in line]
+
+
+def test_start_twice_leaves_exactly_one_of_each_service():
+    beds("start")
+    second = beds("start")
+    names = available_beds()
+    assert {"libvirt", "ovs", "sshd", "glance"} <= set(names), "a bed's package is missing: %s" % names
+    for bed in names:
+        assert "%s" % bed in second and "already running" in [l for l in second.splitlines() if bed in l][0]
+    for name in ("libvirtd", "virtlogd", "ovsdb-server", "ovs-vswitchd"):
+        assert count(name) == 1, name
+    for bed in ("sshd", "glance", "xapisim"):
+        if bed in names:
+            names_owned = sorted(item["name"] for item in owned(bed))
+            assert names_owned == sorted(PROCESSES[bed]), (bed, names_owned)
+            assert all(alive(item["pid"]) for item in owned(bed))
+
+
+def test_stop_ends_only_what_the_beds_started_then_start_again():
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        ours = [item["pid"] for bed in PROCESSES for item in owned(bed)]
+        assert ours, "no bed processes recorded"
+        beds("stop")
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in ours) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in ours if alive(pid)] == []
+        assert bystander.poll() is None, "beds-stop killed a process it did not start"
+    finally:
+        bystander.send_signal(signal.SIGTERM)
+        bystander.wait()
+        beds("start")
+    assert "running" in beds("status")
+
+
+def test_env_file_exports_every_beds_address():
+    env = (BEDS / "env.sh").read_text()
+    for key in ("LIBVIRT_DEFAULT_URI", "NOVAOPS_GLANCE_URL", "NOVAOPS_SSH_KEY", "NOVAOPS_SSH_KNOWN_HOSTS"):
+        assert "export %s=" % key in env
+    if "xapisim" in available_beds():
+        for key in ("XENAPI_URL", "XENAPI_USERNAME", "XENAPI_PASSWORD", "XENAPI_POOL_B_URL", "XENAPI_CA_PATH"):
+            assert "export %s=" % key in env
+    assert oct(os.stat(BEDS / "env.sh").st_mode & 0o777) == "0o600"
