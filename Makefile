@@ -78,6 +78,7 @@ unit-tools: $(STAMP)
 	PYTHONPATH=$(REPO)/tools $(PY) -m pytest -q -p no:cacheprovider -n 2 tools $(TOOLS_ARGS)
 
 integration: collection beds
+	@$(PY) tools/ci/integration_config.py $(REPO)/.beds $(COLL)
 	$(TEST_ENV) $(ANSIBLE_TEST) integration --python 3.11 --color no $(INTEGRATION_ARGS)
 
 lint: collection
