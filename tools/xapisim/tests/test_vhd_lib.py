@@ -600,3 +600,57 @@ def test_qemu_img_reads_dynamic_same_data(tmp_path):
     subprocess.run(["qemu-img", "convert", "-f", "vpc", "-O", "raw", p, out], check=True)
     data = open(out, "rb").read()
     assert data == bytes(m.buf[:len(data)]) and len(data) >= size - 64 * 512
+
+
+def test_random_chain_fuzz(tmp_path):
+    """Random writes at three levels (plus a fixed base), checked against a model,
+    then coalesced level by level."""
+    rnd = random.Random(1234)
+    size = 11 * MiB + 512
+    paths = [str(tmp_path / n) for n in ("f.vhd", "d1.vhd", "d2.vhd", "d3.vhd")]
+    m = Model(size)
+    create_fixed(paths[0], size).close()
+    for i, p in enumerate(paths):
+        v = VHD.open(p, writable=True) if i == 0 else create_differencing(p, paths[i - 1])
+        with v:
+            for _ in range(25):
+                off = rnd.randrange(size)
+                n = rnd.choice([1, 7, 512, 513, 4096, 70000, BLOCK_SIZE, 3 * MiB])
+                n = min(n, size - off)
+                d = rnd.randbytes(n)
+                v.write(off, d)
+                m.write(off, d)
+            assert v.read(0, size) == bytes(m.buf)
+    with VHD.open(paths[-1]) as v:
+        for _ in range(200):
+            off = rnd.randrange(size)
+            n = rnd.randrange(1, min(600000, size - off) + 1)
+            assert v.read(off, n) == bytes(m.buf[off:off + n])
+    for child in reversed(paths[1:]):
+        coalesce(child)
+    with VHD.open(paths[0]) as v:
+        assert v.read(0, size) == bytes(m.buf)
+    raw = str(tmp_path / "r.raw")
+    export_raw(paths[-1], raw)
+    assert open(raw, "rb").read() == bytes(m.buf)
+    for p in paths:
+        assert check(p, True) == []
+
+
+def test_export_sparse_10g_is_fast(tmp_path):
+    p = str(tmp_path / "big.vhd")
+    size = 10 * 1024 * MiB
+    with create_dynamic(p, size) as v:
+        v.write(5 * 1024 * MiB, b"middle")
+    raw = str(tmp_path / "big.raw")
+    t0 = time.monotonic()
+    export_raw(p, raw)
+    assert time.monotonic() - t0 < 5
+    assert os.path.getsize(raw) == size
+    assert os.stat(raw).st_blocks * 512 <= 4 * BLOCK_SIZE
+    with open(raw, "rb") as fh:
+        fh.seek(5 * 1024 * MiB)
+        assert fh.read(6) == b"middle"
+    t0 = time.monotonic()
+    assert import_raw(raw, p) == 0
+    assert time.monotonic() - t0 < 5

@@ -436,7 +436,12 @@ class VHD:
 
     def _has_data(self, a, b):
         if not self.is_dynamic:
-            return True
+            # a sparse fixed disk: holes read as zero, skip them cheaply
+            try:
+                d = os.lseek(self._fd, a * F.SECTOR, os.SEEK_DATA)
+            except OSError as e:
+                return e.errno != errno.ENXIO
+            return d < min(b * F.SECTOR, self.footer.curr_size)
         size_secs = -(-self.footer.curr_size // F.SECTOR)
         b = min(b, size_secs)
         spb = self.spb
