@@ -1,0 +1,108 @@
+"""host.call_plugin: run a dom0 plugin as a process, exactly as xapi does.
+
+argv[1] is the XML-RPC methodCall ``fn(session_ref, {args})``; stdout must be a
+methodResponse holding ``{'Status': 'Success', 'Value': <string>}`` or
+``{'Status': 'Failure', 'ErrorDescription': [...]}``.  Error shapes follow xapi's
+xapi_plugins.ml: XENAPI_MISSING_PLUGIN [name]; XENAPI_PLUGIN_FAILURE
+["non-zero exit" | "signal: SIGx", stdout, stderr], ["failed to parse plugin output",
+stdout, error], ["fault", code, reason], ["unexpected XMLRPC result", stdout].
+
+The plugin's environment: PATH starts with tools/xapisim/bin (vhd-util), PYTHONPATH
+starts with tools/xapisim/runtime (XenAPIPlugin, XenAPI) and tools/, and
+XAPISIM_URL / XAPISIM_* tell the runtime how to reach this simulator.
+"""
+
+import os
+import signal
+import subprocess
+import xmlrpc.client
+
+from .api import Method
+from .errors import XenAPIError
+
+PKG = os.path.dirname(os.path.abspath(__file__))
+RUNTIME = os.path.join(PKG, "runtime")
+BIN = os.path.join(PKG, "bin")
+TOOLS = os.path.dirname(PKG)
+
+
+def find_plugin(sim, name):
+    for d in sim.config.plugin_dirs:
+        try:
+            entries = os.listdir(d)
+        except OSError:
+            continue
+        if name in entries:
+            return os.path.join(d, name)
+    raise XenAPIError("XENAPI_MISSING_PLUGIN", name)
+
+
+def plugin_env(sim):
+    env = dict(os.environ)
+    env["PATH"] = BIN + os.pathsep + env.get("PATH", "/usr/bin:/bin")
+    pp = [RUNTIME, TOOLS] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(pp)
+    st = sim.store
+    with st.lock:
+        pool = next(iter(st.objs["pool"].values()), None)
+        sr_uuid = st.get("SR", pool["default_SR"])["uuid"] if pool and pool["default_SR"] in st.objs["SR"] else ""
+    env.update({
+        "XAPISIM_URL": sim.config.http_url,
+        "XAPISIM_NAME": sim.config.name,
+        "XAPISIM_STATE_DIR": sim.config.state_dir,
+        "XAPISIM_SR_ROOT": os.path.join(sim.config.state_dir, "sr"),
+        "XAPISIM_DEFAULT_SR_UUID": sr_uuid,
+        "XAPISIM_DEFAULT_SR_PATH": sim.sr_dir(sr_uuid) if sr_uuid else "",
+        "XAPISIM_DEVICE_DIR": sim.config.device_dir,
+        "XAPISIM_HOST_UUID": sim.identity["host"],
+        "XAPISIM_HELPER_VM_UUID": sim.helper_uuid(),
+    })
+    return env
+
+
+def _signame(n):
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return str(n)
+
+
+def call_plugin(sim, session, plugin, fn, args):
+    path = find_plugin(sim, plugin)
+    call = xmlrpc.client.dumps((session, {str(k): str(v) for k, v in args.items()}), fn)
+    try:
+        proc = subprocess.run([path, call], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=plugin_env(sim), cwd="/", stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise XenAPIError("XENAPI_PLUGIN_FAILURE", "non-zero exit", "", str(e))
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode < 0:
+        raise XenAPIError("XENAPI_PLUGIN_FAILURE", "signal: %s" % _signame(-proc.returncode), out, err)
+    if proc.returncode != 0:
+        raise XenAPIError("XENAPI_PLUGIN_FAILURE", "non-zero exit", out, err)
+    try:
+        params, _ = xmlrpc.client.loads(out)
+    except xmlrpc.client.Fault as f:
+        raise XenAPIError("XENAPI_PLUGIN_FAILURE", "fault", str(f.faultCode), f.faultString)
+    except Exception as e:      # noqa: BLE001 - any parse error
+        raise XenAPIError("XENAPI_PLUGIN_FAILURE", "failed to parse plugin output", out, str(e))
+    res = params[0] if len(params) == 1 else None
+    if not isinstance(res, dict) or "Status" not in res:
+        raise XenAPIError("XENAPI_PLUGIN_FAILURE", "unexpected XMLRPC result", out)
+    if res["Status"] == "Success" and "Value" in res:
+        value = res["Value"]
+        if not isinstance(value, str):
+            raise XenAPIError("INTERNAL_ERROR", "plugin %s.%s returned a non-string value" % (plugin, fn))
+        return value
+    if res["Status"] == "Failure" and isinstance(res.get("ErrorDescription"), list) and res["ErrorDescription"]:
+        raise XenAPIError(*[str(x) for x in res["ErrorDescription"]])
+    raise XenAPIError("XENAPI_PLUGIN_FAILURE", "unexpected XMLRPC result", out)
+
+
+def register(reg, sim):
+    reg["host.call_plugin"] = Method(
+        "host.call_plugin",
+        lambda ctx, host, plugin, fn, args: call_plugin(sim, ctx.session, plugin, fn, args),
+        [("host", "ref:host"), ("plugin", "s"), ("fn", "s"), ("args", "map:s")],
+        locked=False)

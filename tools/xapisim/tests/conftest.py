@@ -1,0 +1,111 @@
+"""Fixtures: one xapisim server per test session, started as a subprocess on free ports
+(HTTP and HTTPS, with a CA made by ``make-ca``), reached only through the XenAPI SDK and
+plain HTTP for /sim."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+TOOLS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimInfo:
+    def __init__(self, proc, facts, state_dir, ca, password):
+        self.proc = proc
+        self.facts = facts
+        self.url = facts["http"]
+        self.https = facts["https"]
+        self.helper_uuid = facts["helper_vm"]
+        self.sr_uuid = facts["sr"]
+        self.state_dir = state_dir
+        self.device_dir = facts["device_dir"]
+        self.ca = ca
+        self.user = "root"
+        self.password = password
+
+    def sim(self, name, *args):
+        req = urllib.request.Request(self.url + "/sim/" + name, data=json.dumps(list(args)).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=60) as r:
+            out = json.loads(r.read())
+        if out["Status"] != "Success":
+            raise RuntimeError(out["ErrorDescription"])
+        return out["Value"]
+
+    def sr_dir(self, sr_uuid=None):
+        return os.path.join(self.state_dir, "sr", sr_uuid or self.sr_uuid)
+
+
+def start_server(tmp, name="pool-t", extra=()):
+    env = dict(os.environ, PYTHONPATH=TOOLS + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    ca = os.path.join(tmp, "ca")
+    subprocess.run([sys.executable, "-m", "xapisim", "make-ca", "--dir", ca, "--host", "127.0.0.1"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    state = os.path.join(tmp, "state-" + name)
+    port, sport = free_port(), free_port()
+    cmd = [sys.executable, "-m", "xapisim", "serve", "--name", name, "--port", str(port),
+           "--https-port", str(sport), "--cert", os.path.join(ca, "server.pem"),
+           "--key", os.path.join(ca, "server.key"), "--state-dir", state, "--password", "s3cret",
+           "--plugin-dir", os.path.join(HERE, "plugins"), "--gc-delay", "0.3", "--sr-size-gib", "4",
+           "--shutdown-timeout", "0.5"] + list(extra)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if "ready" not in line:
+        proc.kill()
+        raise RuntimeError("xapisim did not start: %r %s" % (line, proc.stderr.read()))
+    with open(os.path.join(state, "ready.json")) as fh:
+        facts = json.load(fh)
+    return SimInfo(proc, facts, state, os.path.join(ca, "ca.pem"), "s3cret"), cmd, env
+
+
+def stop_server(info):
+    info.proc.send_signal(signal.SIGTERM)
+    try:
+        info.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        info.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def simserver(tmp_path_factory):
+    info, _, _ = start_server(str(tmp_path_factory.mktemp("xapisim")))
+    yield info
+    stop_server(info)
+
+
+@pytest.fixture
+def sim(simserver):
+    """A freshly reset pool."""
+    simserver.sim("reset")
+    return simserver
+
+
+@pytest.fixture
+def session(sim):
+    import XenAPI
+    s = XenAPI.Session(sim.url)
+    s.login_with_password(sim.user, sim.password, "1.0", "xapisim-tests")
+    yield s
+    try:
+        s.xenapi.session.logout()
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def x(session):
+    return session.xenapi
