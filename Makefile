@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help deps apt venv collection beds beds-stop beds-status beds-check sanity unit \
-        unit-collection unit-tools integration test demo bench dist changelog lint
+        unit-collection unit-tools integration test demo bench dist dist-check changelog lint
 
 REPO      := $(abspath .)
 VENV      ?= $(HOME)/.cache/novaops-compute/venv
@@ -48,6 +48,9 @@ collection: $(STAMP)
 	@mkdir -p $(COLL)
 	@rsync -a --delete --exclude-from=tools/ci/not-in-tree $(REPO)/ $(COLL)/
 
+dist-check: $(STAMP)
+	$(PY) tools/ci/check_dist.py
+
 dist: $(STAMP)
 	@mkdir -p dist && rm -f dist/novaops-compute-*.tar.gz
 	$(BIN)/ansible-galaxy collection build --force --output-path dist .
@@ -84,7 +87,7 @@ integration: collection beds
 lint: collection
 	cd $(COLL) && $(BIN)/ansible-lint --profile production roles playbooks
 
-test: deps beds-check sanity unit integration
+test: deps beds-check dist-check sanity unit integration
 	@echo "make test: all green"
 
 changelog: $(STAMP)
