@@ -214,7 +214,7 @@ class Store:
         for ref, (cls, cgen, mgen) in self.meta.items():
             if mgen > since and self._matches(subs, cls, ref):
                 evs.append((mgen, cls, "add" if cgen > since else "mod", ref))
-        for (dgen, cls, ref, cgen, _ts) in self.tombs:
+        for (dgen, cls, ref, cgen, _ts) in (self.tombs if since else ()):
             if dgen > since and self._matches(subs, cls, ref):
                 evs.append((dgen, cls, "del", ref))
         evs.sort(key=lambda e: e[0])

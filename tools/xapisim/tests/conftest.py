@@ -60,7 +60,7 @@ def start_server(tmp, name="pool-t", extra=()):
     cmd = [sys.executable, "-m", "xapisim", "serve", "--name", name, "--port", str(port),
            "--https-port", str(sport), "--cert", os.path.join(ca, "server.pem"),
            "--key", os.path.join(ca, "server.key"), "--state-dir", state, "--password", "s3cret",
-           "--plugin-dir", os.path.join(HERE, "plugins"), "--gc-delay", "0.3", "--sr-size-gib", "4",
+           "--plugin-dir", os.path.join(HERE, "plugins"), "--gc-delay", "0.3", "--sr-size-gib", "64",
            "--shutdown-timeout", "0.5"] + list(extra)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()

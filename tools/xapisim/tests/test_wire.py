@@ -191,7 +191,7 @@ def test_inventory(sim, x):
     sr = prec["default_SR"]
     srec = x.SR.get_record(sr)
     assert srec["uuid"] == sim.sr_uuid and srec["type"] == "ext" and srec["content_type"] == "user"
-    assert srec["physical_size"] == str(4 * 1024 ** 3)
+    assert srec["physical_size"] == str(64 * 1024 ** 3)
     assert int(srec["physical_utilisation"]) > 0
     pbd = x.PBD.get_record(srec["PBDs"][0])
     assert pbd["device_config"]["path"] == sim.sr_dir()
