@@ -108,7 +108,7 @@ def decode_table(text):
 def _quote(value):
     """Quote a value for an ovs-vsctl column argument (strings with odd characters)."""
     text = str(value)
-    if re.match(r"^[A-Za-z0-9_.:@/-]+$", text) and text not in ("true", "false") and not re.match(r"^-?\d", text):
+    if re.match(r"^[A-Za-z0-9_.@/-]+$", text):
         return text
     return json.dumps(text)
 

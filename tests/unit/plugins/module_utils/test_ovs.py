@@ -135,7 +135,7 @@ def test_transaction_is_one_call():
     assert len(run.calls) == 1
     argv = run.calls[0][0]
     assert argv[:2] == ["ovs-vsctl", "--timeout=10"]
-    assert argv[2:] == ["--", "--id=@queue1", "create", "Queue", 'other_config:max-rate="614400000"',
+    assert argv[2:] == ["--", "--id=@queue1", "create", "Queue", 'other_config:max-rate=614400000',
                         "--", "set", "QoS", "q-1", "queues:13947=@queue1"]
 
 

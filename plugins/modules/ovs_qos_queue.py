@@ -1,0 +1,540 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ovs_qos_queue
+short_description: QoS and queues on an Open vSwitch port, with the flows that steer traffic into them
+version_added: "0.1.0"
+description:
+  - Manages the QoS row of an Open vSwitch port (type V(linux-htb) by default) with its
+    C(max-rate), and the Queue rows of that QoS by queue id, each with C(max-rate),
+    C(min-rate), C(burst) and C(priority) - the way Nova and XenServer rate-limit an
+    instance's VIF.
+  - Optionally manages the flows on a bridge that send a source IP's traffic to a queue
+    (C(ip,nw_src=<ip> actions=set_queue:<id>,normal)).
+  - Every change to OVSDB is a single C(ovs-vsctl) transaction; the flows of one run are
+    changed in one atomic OpenFlow bundle. Reads use C(ovs-vsctl --format=json).
+  - O(state=absent) removes the listed queues, or the whole QoS when no queue is listed,
+    together with their flows, and leaves no orphan QoS or Queue rows.
+author: novaops.compute maintainers (@novaops)
+requirements:
+  - Open vSwitch (C(ovs-vsctl), C(ovs-ofctl)) on the managed node
+  - netaddr (when O(queues[].source_ips) is used)
+attributes:
+  check_mode:
+    support: full
+    description: Reports the actions it would take and the QoS it would leave, and changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the QoS, its queues and their source IPs before and after.
+options:
+  port:
+    description:
+      - Name of the Open vSwitch port that carries the QoS (for a Nova host, the physical port).
+    type: str
+    required: true
+  bridge:
+    description:
+      - Bridge on which the queue flows of O(queues[].source_ips) live.
+      - Defaults to the bridge of O(port).
+    type: str
+  type:
+    description:
+      - The QoS type. Only V(linux-htb) and V(linux-hfsc) have queues.
+    type: str
+    default: linux-htb
+    choices: [linux-htb, linux-hfsc, linux-sfq, linux-codel, linux-fq_codel, linux-noop, egress-policer]
+  max_rate:
+    description:
+      - The QoS C(other_config:max-rate) in bits per second (the root class's rate).
+      - Left as it is when not given.
+    type: int
+  queues:
+    description:
+      - Queues by id. Keys not given are left as they are.
+      - With O(state=absent), only C(id) matters: those queues are removed.
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description:
+          - The queue id, 0 to 4294967295 for OVSDB; V(linux-htb) and V(linux-hfsc) make the kernel
+            class C(1:<hex(id+1)>) for it and accept only 0 to 61439.
+        type: int
+        required: true
+      max_rate:
+        description: C(other_config:max-rate), bits per second (the class's C(ceil)).
+        type: int
+      min_rate:
+        description: C(other_config:min-rate), bits per second (the class's C(rate)).
+        type: int
+      burst:
+        description: C(other_config:burst), bits.
+        type: int
+      priority:
+        description: C(other_config:priority), lower is served first.
+        type: int
+      source_ips:
+        description:
+          - Source IP addresses whose traffic goes to this queue, as flows
+            C(ip,nw_src=<ip> actions=set_queue:<id>,normal) on O(bridge).
+          - The flows of this queue are made exactly these; V([]) removes them; omitted leaves them.
+        type: list
+        elements: str
+  purge_queues:
+    description:
+      - With O(state=present), remove queues (and their flows) that O(queues) does not list.
+    type: bool
+    default: false
+  flow_priority:
+    description: Priority of the queue flows.
+    type: int
+    default: 100
+  state:
+    description:
+      - V(present) makes the QoS and queues as described; V(absent) removes the listed queues,
+        or the port's whole QoS when O(queues) is not given.
+    type: str
+    default: present
+    choices: [present, absent]
+  timeout:
+    description: Seconds C(ovs-vsctl) waits for the database (its C(--timeout)).
+    type: int
+    default: 10
+notes:
+  - Rates are in bits per second, as in OVSDB. The kernel shows a queue of max-rate 614400000
+    as C(ceil 614400Kbit) on class C(1:<hex(id+1)>).
+  - Flows carry a cookie whose upper 32 bits name the port and lower 32 bits the queue id,
+    so that removing a queue removes exactly its flows.
+seealso:
+  - module: novaops.compute.ovs_qos_queue_info
+  - module: novaops.compute.ovs_vif
+"""
+
+EXAMPLES = r"""
+- name: Rate-limit an instance's traffic to 600 Mbit/s on the physical port
+  novaops.compute.ovs_qos_queue:
+    port: eth1
+    bridge: br-int
+    max_rate: 1000000000
+    queues:
+      - id: 13947
+        max_rate: 614400000
+        source_ips: [10.0.0.5]
+
+- name: Remove that instance's queue and its flow
+  novaops.compute.ovs_qos_queue:
+    port: eth1
+    bridge: br-int
+    queues:
+      - id: 13947
+    state: absent
+
+- name: Remove the whole QoS from the port
+  novaops.compute.ovs_qos_queue:
+    port: eth1
+    state: absent
+"""
+
+RETURN = r"""
+qos:
+  description: The port's QoS after the run (expected QoS in check mode); null when it has none.
+  returned: always
+  type: dict
+  contains:
+    uuid:
+      description: UUID of the QoS row (null for a row check mode would create).
+      type: str
+      sample: 45f21569-94e3-4dae-8f94-b8353bf3b414
+    type:
+      description: The QoS type.
+      type: str
+      sample: linux-htb
+    max_rate:
+      description: C(other_config:max-rate), bits per second, or null.
+      type: int
+      sample: 1000000000
+    queues:
+      description: The queues by id (as strings, JSON keys).
+      type: dict
+      sample: {"13947": {"uuid": "01094736-ddb8-46ba-9e4d-147913faec5a", "max_rate": 614400000,
+               "min_rate": null, "burst": null, "priority": null, "source_ips": ["10.0.0.5"],
+               "tc_class": "1:367c"}}
+  sample: {"uuid": "45f21569-94e3-4dae-8f94-b8353bf3b414", "type": "linux-htb", "max_rate": 1000000000, "queues": {}}
+port:
+  description: The port.
+  returned: always
+  type: str
+  sample: eth1
+bridge:
+  description: The bridge of the queue flows.
+  returned: always
+  type: str
+  sample: br-int
+actions:
+  description: Names of what was (or in check mode would be) done; empty when nothing changed.
+  returned: always
+  type: list
+  elements: str
+  sample: [ovsdb_transaction, flows_bundle]
+changes:
+  description: One line per change, in the order applied.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create QoS linux-htb on nt-q1", "create queue 13947", "flows of queue 13947: 10.0.0.5"]
+duration:
+  description: Seconds the module took.
+  returned: always
+  type: float
+  sample: 0.12
+"""
+
+from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.ovs import (
+    KERNEL_QOS_TYPES, KERNEL_QUEUE_ID_MAX, OVS, QUEUE_ID_MAX, as_list, as_one, cookie_mask, htb_class_id,
+)
+from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import (
+    parse_ip, qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match,
+)
+from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+
+QUEUE_KEYS = (("max_rate", "max-rate"), ("min_rate", "min-rate"), ("burst", "burst"), ("priority", "priority"))
+QUEUE_TYPES = ("linux-htb", "linux-hfsc")
+
+
+def argument_spec():
+    return ArgumentSpec(dict(
+        port=dict(type="str", required=True),
+        bridge=dict(type="str"),
+        type=dict(type="str", default="linux-htb",
+                  choices=["linux-htb", "linux-hfsc", "linux-sfq", "linux-codel", "linux-fq_codel",
+                           "linux-noop", "egress-policer"]),
+        max_rate=dict(type="int"),
+        queues=dict(type="list", elements="dict", options=dict(
+            id=dict(type="int", required=True),
+            max_rate=dict(type="int"),
+            min_rate=dict(type="int"),
+            burst=dict(type="int"),
+            priority=dict(type="int"),
+            source_ips=dict(type="list", elements="str"),
+        )),
+        purge_queues=dict(type="bool", default=False),
+        flow_priority=dict(type="int", default=100),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        timeout=dict(type="int", default=10),
+    ))
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class QoSQueues(Manager):
+
+    def __init__(self, module, ovs):
+        super().__init__(module)
+        self.ovs = ovs
+        self.port = self.params["port"]
+        self.changes = []
+        self.prefix = qos_cookie_prefix(self.port)
+        self.wanted = self._validate()
+        self.bridge = None
+        self.raw = None
+
+    # -- input ---------------------------------------------------------------------------
+    def _validate(self):
+        p = self.params
+        if p["timeout"] is not None and p["timeout"] < 1:
+            raise NovaopsError("timeout must be at least 1 second, not %s." % p["timeout"])
+        if p["max_rate"] is not None and p["max_rate"] <= 0:
+            raise NovaopsError("max_rate must be a positive number of bits per second, not %s." % p["max_rate"])
+        if not 0 <= p["flow_priority"] <= 65535:
+            raise NovaopsError("flow_priority must be between 0 and 65535, not %s." % p["flow_priority"])
+        queues = {}
+        owner = {}
+        for q in p["queues"] or []:
+            qid = q["id"]
+            if not 0 <= qid <= QUEUE_ID_MAX:
+                raise NovaopsError("Queue id %s is out of range: OVS queue ids are 0 to %d." % (qid, QUEUE_ID_MAX))
+            if p["state"] == "present" and p["type"] in KERNEL_QOS_TYPES and qid > KERNEL_QUEUE_ID_MAX:
+                raise NovaopsError(
+                    "Queue id %s is out of range for %s: the kernel class is 1:<hex(id+1)>, and Open vSwitch "
+                    "configures only queue ids 0 to %d on this type." % (qid, p["type"], KERNEL_QUEUE_ID_MAX))
+            if p["state"] == "present" and p["type"] not in QUEUE_TYPES:
+                raise NovaopsError("QoS type %s has no queues; use linux-htb or linux-hfsc for queue %s."
+                                   % (p["type"], qid))
+            if qid in queues:
+                raise NovaopsError("Queue id %s is listed twice." % qid)
+            for key, _ovs_key in QUEUE_KEYS:
+                value = q.get(key)
+                if value is None:
+                    continue
+                if key == "priority":
+                    if not 0 <= value <= 4294967295:
+                        raise NovaopsError("Queue %s: priority must be between 0 and 4294967295, not %s." % (qid, value))
+                elif value < 0 or (key != "burst" and value == 0):
+                    raise NovaopsError("Queue %s: %s must be a positive number of bits per second, not %s."
+                                       % (qid, key, value))
+            if q.get("max_rate") is not None and q.get("min_rate") is not None and q["min_rate"] > q["max_rate"]:
+                raise NovaopsError("Queue %s: min_rate %s is above max_rate %s." % (qid, q["min_rate"], q["max_rate"]))
+            ips = None
+            if q.get("source_ips") is not None:
+                ips = []
+                for text in q["source_ips"]:
+                    addr = parse_ip(text, what="Source IP of queue %s:" % qid)
+                    if addr in owner and owner[addr] != qid:
+                        raise NovaopsError("Source IP %s is listed for queues %s and %s; a source goes to one queue."
+                                           % (addr, owner[addr], qid))
+                    owner[addr] = qid
+                    if addr not in ips:
+                        ips.append(addr)
+            queues[qid] = dict((key, q.get(key)) for key, _k in QUEUE_KEYS)
+            queues[qid]["source_ips"] = ips
+        return queues
+
+    # -- read ----------------------------------------------------------------------------
+    def read(self):
+        prow = self.ovs.port(self.port)
+        self.bridge = self.params["bridge"] or (self.ovs.port_bridge(self.port) if prow else None)
+        if self.params["bridge"] and self.ovs.bridge(self.params["bridge"]) is None:
+            raise NovaopsError("There is no Open vSwitch bridge named %s (for the queue flows)." % self.params["bridge"])
+        raw = dict(port=prow, qos=None, queues={}, flows=[])
+        if prow is not None:
+            qos_uuid = as_one(prow.get("qos"))
+            if qos_uuid:
+                raw["qos"] = self.ovs.get_row("QoS", qos_uuid)
+                raw["queues"] = self.ovs.queues_of_qos(raw["qos"])
+        if self.bridge:
+            raw["flows"] = self.ovs.dump_flows(self.bridge, "cookie=%s" % cookie_mask(self.prefix))
+        self.raw = raw
+        return self._facts(raw)
+
+    def _facts(self, raw):
+        flows_by_queue = {}
+        for flow in raw["flows"]:
+            qid = queue_of_actions(flow["actions"])
+            addr = source_of_match(flow["match_fields"])
+            if qid is None or addr is None:
+                continue
+            flows_by_queue.setdefault(qid, []).append(str(addr))
+        qos = None
+        if raw["qos"] is not None:
+            row = raw["qos"]
+            queues = {}
+            for qid, qrow in sorted(raw["queues"].items()):
+                oc = qrow.get("other_config") or {}
+                entry = dict(uuid=qrow.get("_uuid"))
+                for key, ovs_key in QUEUE_KEYS:
+                    entry[key] = _int_or_none(oc.get(ovs_key))
+                entry["source_ips"] = sorted(flows_by_queue.pop(qid, []))
+                entry["tc_class"] = htb_class_id(qid) if row.get("type") in KERNEL_QOS_TYPES else None
+                queues[str(qid)] = entry
+            qos = dict(uuid=row["_uuid"], type=row.get("type"),
+                       max_rate=_int_or_none((row.get("other_config") or {}).get("max-rate")),
+                       queues=queues)
+        stray = dict((str(k), sorted(v)) for k, v in flows_by_queue.items())
+        return dict(port=self.port, bridge=self.bridge, qos=qos, stray_flows=stray)
+
+    # -- plan ----------------------------------------------------------------------------
+    def plan(self, before, plan):
+        if self.params["state"] == "absent":
+            return self._plan_absent(before, plan)
+        return self._plan_present(before, plan)
+
+    def _queue_config(self, want, current=None):
+        current = current or {}
+        config = {}
+        for key, ovs_key in QUEUE_KEYS:
+            if want.get(key) is not None and want[key] != current.get(key):
+                config[ovs_key] = str(want[key])
+        return config
+
+    def _references(self, table, column, uuid, exclude):
+        """Rows of table other than exclude whose column refers to uuid."""
+        count = 0
+        for row in self.ovs.list(table, columns=[column]):
+            if row["_uuid"] == exclude:
+                continue
+            value = row.get(column)
+            values = value.values() if isinstance(value, dict) else as_list(value)
+            if uuid in values:
+                count += 1
+        return count
+
+    def _plan_present(self, before, plan):
+        p = self.params
+        if self.raw["port"] is None:
+            raise NovaopsError("There is no Open vSwitch port named %s." % self.port)
+        wanted_flows = any(q["source_ips"] is not None for q in self.wanted.values())
+        if wanted_flows and not self.bridge:
+            raise NovaopsError("Port %s is on no bridge; give bridge for the queue flows." % self.port)
+        txn = self.ovs.transaction()
+        after = dict(before)
+        qos = before["qos"]
+        if qos is None:
+            other = {"max-rate": str(p["max_rate"])} if p["max_rate"] else {}
+            queue_refs = {}
+            exp_queues = {}
+            for qid, want in sorted(self.wanted.items()):
+                queue_refs[qid] = txn.create("Queue", name="q%d" % qid, other_config=self._queue_config(want))
+                exp_queues[str(qid)] = self._expected_queue(qid, want, {}, p["type"])
+                self.changes.append("create queue %s" % qid)
+            columns = dict(type=p["type"])
+            if other:
+                columns["other_config"] = other
+            if queue_refs:
+                columns["queues"] = dict((str(qid), ref) for qid, ref in queue_refs.items())
+            ref = txn.create("QoS", name="qos", **columns)
+            txn.command("set", "Port", self.port, "qos=%s" % ref)
+            self.changes.insert(0, "create QoS %s on %s" % (p["type"], self.port))
+            after["qos"] = dict(uuid=None, type=p["type"], max_rate=p["max_rate"], queues=exp_queues)
+        else:
+            qos = dict(qos, queues=dict(qos["queues"]))
+            if qos["type"] != p["type"]:
+                txn.command("set", "QoS", qos["uuid"], "type=%s" % p["type"])
+                self.changes.append("set QoS type %s -> %s" % (qos["type"], p["type"]))
+                qos["type"] = p["type"]
+            if p["max_rate"] is not None and qos["max_rate"] != p["max_rate"]:
+                txn.set("QoS", qos["uuid"], other_config={"max-rate": str(p["max_rate"])})
+                self.changes.append("set QoS max-rate %s -> %s" % (qos["max_rate"], p["max_rate"]))
+                qos["max_rate"] = p["max_rate"]
+            for qid, want in sorted(self.wanted.items()):
+                current = qos["queues"].get(str(qid))
+                if current is None:
+                    ref = txn.create("Queue", name="q%d" % qid, other_config=self._queue_config(want))
+                    txn.command("set", "QoS", qos["uuid"], "queues:%d=%s" % (qid, ref))
+                    self.changes.append("create queue %s" % qid)
+                    qos["queues"][str(qid)] = self._expected_queue(qid, want, {}, p["type"])
+                else:
+                    config = self._queue_config(want, current)
+                    if config:
+                        txn.set("Queue", current["uuid"], other_config=config)
+                        self.changes.append("set queue %s %s" % (qid, ", ".join(
+                            "%s=%s" % kv for kv in sorted(config.items()))))
+                        qos["queues"][str(qid)] = self._expected_queue(qid, want, current, p["type"])
+            if p["purge_queues"]:
+                for key in sorted(qos["queues"], key=int):
+                    if int(key) not in self.wanted:
+                        self._remove_queue(txn, qos, key)
+            after["qos"] = qos
+        if txn:
+            plan.add("ovsdb_transaction", txn.commit)
+        self._plan_flows(after, plan, purge=p["purge_queues"])
+        return after
+
+    def _expected_queue(self, qid, want, current, qos_type):
+        entry = dict(uuid=current.get("uuid"))
+        for key, _k in QUEUE_KEYS:
+            entry[key] = want[key] if want.get(key) is not None else current.get(key)
+        entry["source_ips"] = current.get("source_ips", [])
+        entry["tc_class"] = htb_class_id(qid) if qos_type in KERNEL_QOS_TYPES else None
+        return entry
+
+    def _remove_queue(self, txn, qos, key):
+        current = qos["queues"].pop(key)
+        txn.remove("QoS", qos["uuid"], "queues", key)
+        if current.get("uuid") and not self._references("QoS", "queues", current["uuid"], qos["uuid"]):
+            txn.destroy("Queue", current["uuid"])
+        self.changes.append("remove queue %s" % key)
+
+    def _plan_absent(self, before, plan):
+        after = dict(before)
+        qos = before["qos"]
+        txn = self.ovs.transaction()
+        if qos is not None:
+            if self.params["queues"] is None:
+                txn.clear("Port", self.port, "qos")
+                if not self._references("Port", "qos", qos["uuid"], self.raw["port"]["_uuid"]):
+                    txn.destroy("QoS", qos["uuid"])
+                    for key, queue in sorted(qos["queues"].items()):
+                        if queue.get("uuid") and not self._references("QoS", "queues", queue["uuid"], qos["uuid"]):
+                            txn.destroy("Queue", queue["uuid"])
+                self.changes.append("remove QoS %s from %s" % (qos["type"], self.port))
+                after["qos"] = None
+            else:
+                qos = dict(qos, queues=dict(qos["queues"]))
+                for qid in sorted(self.wanted):
+                    if str(qid) in qos["queues"]:
+                        self._remove_queue(txn, qos, str(qid))
+                after["qos"] = qos
+        if txn:
+            plan.add("ovsdb_transaction", txn.commit)
+        # flows
+        if self.bridge:
+            delete = []
+            if self.params["queues"] is None:
+                if self.raw["flows"]:
+                    delete.append("cookie=%s" % cookie_mask(self.prefix))
+                    self.changes.append("remove all queue flows of %s" % self.port)
+            else:
+                present = set(queue_of_actions(f["actions"]) for f in self.raw["flows"])
+                for qid in sorted(self.wanted):
+                    if qid in present:
+                        delete.append("cookie=0x%x/-1" % ((self.prefix << 32) | qid))
+                        self.changes.append("remove flows of queue %s" % qid)
+            if delete:
+                plan.add("flows_bundle", self.ovs.apply_flows, self.bridge, delete=delete)
+            after["stray_flows"] = {}
+        return after
+
+    def _plan_flows(self, after, plan, purge):
+        if not self.bridge:
+            return
+        current = {}
+        for flow in self.raw["flows"]:
+            qid = queue_of_actions(flow["actions"])
+            addr = source_of_match(flow["match_fields"])
+            current.setdefault(qid, []).append((addr, flow["priority"]))
+        delete, add = [], []
+        qos_queues = (after["qos"] or {}).get("queues", {})
+        for qid, want in sorted(self.wanted.items()):
+            if want["source_ips"] is None:
+                continue
+            have = current.get(qid, [])
+            wanted = [(a, self.params["flow_priority"]) for a in want["source_ips"]]
+            if sorted(have, key=str) != sorted(wanted, key=str):
+                if have:
+                    delete.append("cookie=0x%x/-1" % ((self.prefix << 32) | qid))
+                add.extend(queue_flow(self.port, qid, a, self.params["flow_priority"]) for a in want["source_ips"])
+                self.changes.append("flows of queue %s: %s" % (qid, ", ".join(str(a) for a in want["source_ips"]) or "none"))
+            if str(qid) in qos_queues:
+                qos_queues[str(qid)]["source_ips"] = sorted(str(a) for a in want["source_ips"])
+        if purge:
+            for qid in sorted(k for k in current if k is not None and k not in self.wanted):
+                delete.append("cookie=0x%x/-1" % ((self.prefix << 32) | qid))
+                self.changes.append("remove flows of queue %s" % qid)
+        if delete or add:
+            plan.add("flows_bundle", self.ovs.apply_flows, self.bridge, delete=delete, add=add)
+
+    def result(self, facts):
+        return dict(qos=facts["qos"], port=facts["port"], bridge=facts["bridge"], changes=self.changes)
+
+    def diff_view(self, facts):
+        if not facts or facts.get("qos") is None:
+            return {}
+        qos = facts["qos"]
+        return dict(type=qos["type"], max_rate=qos["max_rate"], queues=dict(
+            (qid, dict((k, v) for k, v in q.items() if k != "uuid")) for qid, q in qos["queues"].items()))
+
+
+def main():
+    module = argument_spec().create_ansible_module(NovaopsModule)
+    with module.failing_clearly():
+        ovs = OVS.from_module(module, timeout=module.params["timeout"])
+        module.exit_json(**QoSQueues(module, ovs).converge())
+
+
+if __name__ == "__main__":
+    main()
