@@ -27,7 +27,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BEDS = Path(os.environ.get("NOVAOPS_BEDS_DIR", REPO / ".beds")).resolve()
-VENV_BIN = Path(sys.executable).parent
+# The project venv (make deps) holds Glance and uwsgi; fall back to this interpreter's own.
+_VENV = Path(os.environ.get("NOVAOPS_VENV", Path.home() / ".cache" / "novaops-compute" / "venv"))
+VENV_BIN = _VENV / "bin" if (_VENV / "bin" / "python").exists() else Path(sys.executable).parent
 GLANCE_PORT = int(os.environ.get("NOVAOPS_GLANCE_PORT", "19292"))
 SSHD_PORT = int(os.environ.get("NOVAOPS_SSHD_PORT", "2222"))
 XAPISIM_PORT = int(os.environ.get("NOVAOPS_XAPISIM_PORT", "8181"))
@@ -437,7 +439,10 @@ class XapiSim(Bed):
             if ready.exists():
                 facts = json.loads(ready.read_text())
                 values["XENAPI_POOL_%s_HELPER_VM_UUID" % pool.upper()] = facts.get("helper_vm", "")
-                values["XENAPI_POOL_%s_SR_DIR" % pool.upper()] = facts.get("sr_dir", "")
+                values["XENAPI_POOL_%s_SR_UUID" % pool.upper()] = facts.get("sr", "")
+                values["XENAPI_POOL_%s_SR_DIR" % pool.upper()] = facts.get(
+                    "sr_dir", str(Path(facts.get("state_dir", "")) / "sr" / facts.get("sr", "")))
+                values["XENAPI_POOL_%s_DEVICE_DIR" % pool.upper()] = facts.get("device_dir", "")
                 if pool == "a":
                     values["XENAPI_HELPER_VM_UUID"] = facts.get("helper_vm", "")
         return values
