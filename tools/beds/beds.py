@@ -443,8 +443,10 @@ class XapiSim(Bed):
                 values["XENAPI_POOL_%s_SR_DIR" % pool.upper()] = facts.get(
                     "sr_dir", str(Path(facts.get("state_dir", "")) / "sr" / facts.get("sr", "")))
                 values["XENAPI_POOL_%s_DEVICE_DIR" % pool.upper()] = facts.get("device_dir", "")
-                if pool == "a":
+                if pool == "a":  # pool a is the default pool: the plain XENAPI_* names
                     values["XENAPI_HELPER_VM_UUID"] = facts.get("helper_vm", "")
+                    values["XENAPI_DEVICE_DIR"] = facts.get("device_dir", "")
+                    values["XENAPI_SR_UUID"] = facts.get("sr", "")
         return values
 
 
