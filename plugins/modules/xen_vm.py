@@ -1,0 +1,892 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: xen_vm
+short_description: Bring a XenServer VM to a described state
+version_added: 0.1.0
+description:
+  - Declarative management of one XenServer / XCP-ng VM through XenAPI, as OpenStack Nova's
+    XenAPI driver did it at boot, rescue, resize and hard reboot.
+  - Creates the VM from a template (by C(VM.clone) or C(VM.copy), then C(VM.provision)), sets its
+    VCPUs, memory, disks, VIFs, C(other_config), C(xenstore_data), name and bootlock, and brings it
+    to a power state; or destroys it with the disks it owns.
+  - Reads each XenAPI class with one call (whole records), waits on C(event.from), never polls.
+    A run that changes nothing makes no mutating call.
+  - Records the state it was asked for in the VM's C(other_config) key C(novaops_desired_state),
+    and the owner of every disk it creates in the VDI's C(other_config) key C(novaops_owner_vm).
+author: novaops.compute maintainers (@novaops)
+extends_documentation_fragment:
+  - novaops.compute.xenapi
+attributes:
+  check_mode:
+    description: Reports the actions it would take and the facts it expects, changes nothing.
+    support: full
+  diff_mode:
+    description: Shows the VM's settings before and after.
+    support: full
+options:
+  uuid:
+    description:
+      - UUID of the VM. Identifies the VM; with O(name) as well, O(name) is the name it should have.
+      - A VM given by UUID that does not exist cannot be created (XenServer chooses UUIDs).
+    type: str
+  name:
+    description:
+      - Name (C(name_label)) of the VM. Identifies the VM when O(uuid) is not given, and names a new one.
+      - Look-up by name ignores templates, snapshots and the control domain. Two VMs of one name
+        are an error that lists their UUIDs.
+    type: str
+    aliases: [ name_label ]
+  new_name:
+    description:
+      - Rename the VM to this name (resize renames an instance to C(<name>-orig)).
+      - When no VM is named O(name) but one is named O(new_name), that VM is taken as already renamed.
+    type: str
+  description:
+    description: The VM's C(name_description).
+    type: str
+  state:
+    description:
+      - V(present) the VM exists (created halted if missing), its power state is left alone.
+      - V(running), V(halted), V(suspended), V(paused) the VM exists in that power state.
+      - V(rebooted) the VM is rebooted (see O(reboot)); a halted VM is started. Always a change.
+      - V(absent) the VM is destroyed with the disks it owns. Disks attached from elsewhere
+        (O(disks[].vdi)) are detached and left intact.
+      - Halting a suspended VM discards its memory image and needs O(force).
+        A halted VM cannot be suspended.
+    type: str
+    choices: [ present, running, halted, suspended, paused, absent, rebooted ]
+    default: present
+  reboot:
+    description:
+      - How V(rebooted) reboots a running VM. V(clean) asks the guest and falls back to a hard
+        reboot after O(timeout); V(hard) resets it at once.
+    type: str
+    choices: [ clean, hard ]
+    default: clean
+  template:
+    description:
+      - Name or UUID of the template to create the VM from, when it does not exist.
+    type: str
+  create_mode:
+    description:
+      - V(clone) C(VM.clone) of the template (fast, copy-on-write disks), then C(VM.provision).
+      - V(copy) C(VM.copy) of the template to O(sr) (full copies of its disks), then C(VM.provision).
+    type: str
+    choices: [ clone, copy ]
+    default: clone
+  sr:
+    description:
+      - Name or UUID of the storage repository for C(VM.copy), for the disks the template's
+        provisioning creates, and for new disks without their own O(disks[].sr).
+      - Defaults to the pool's default SR.
+    type: str
+  vcpus:
+    description:
+      - Number of virtual CPUs (C(VCPUs_max) and C(VCPUs_at_startup)). Changing it needs the VM
+        halted, see O(force).
+    type: int
+  memory_mb:
+    description:
+      - Memory in MiB (static and dynamic maximum, dynamic minimum). Changing it needs the VM
+        halted, see O(force).
+    type: int
+  disks:
+    description:
+      - Disks the VM must have, by O(disks[].userdevice). Disks not listed are left alone.
+      - A missing disk is created (O(disks[].size_gb) or O(disks[].size_mb)) or attached (O(disks[].vdi)).
+        An existing disk grows to a larger size (never shrinks), online when the VM runs.
+    type: list
+    elements: dict
+    suboptions:
+      userdevice:
+        description: The disk's position (C(0) is the first disk). Defaults to the index in the list.
+        type: str
+      size_gb:
+        description: Size of a new disk, or the size an existing one grows to, in GiB.
+        type: float
+      size_mb:
+        description: Size in MiB, instead of O(disks[].size_gb).
+        type: int
+      sr:
+        description: Name or UUID of the SR for a new disk; defaults to O(sr).
+        type: str
+      vdi:
+        description:
+          - UUID or name of an existing VDI to attach at O(disks[].userdevice). The module never
+            destroys it, not even with O(state=absent).
+        type: str
+      name:
+        description: Name of a new VDI; defaults to C(<vm name> <userdevice>).
+        type: str
+      bootable:
+        description: Whether the VBD is bootable.
+        type: bool
+      mode:
+        description: Read-write or read-only attachment. Changing it needs the VM halted.
+        type: str
+        choices: [ RW, RO ]
+  vifs:
+    description:
+      - Network interfaces the VM must have, by O(vifs[].device). VIFs not listed are left alone;
+        a VIF on another network or with another MAC is replaced (hot-plugged when the VM runs).
+    type: list
+    elements: dict
+    suboptions:
+      network:
+        description: Name or UUID of the network.
+        type: str
+        required: true
+      mac:
+        description: MAC address; XenServer generates one when not given.
+        type: str
+      device:
+        description: The VIF's device number. Defaults to the index in the list.
+        type: str
+  other_config:
+    description: Keys to set in the VM's C(other_config) (other keys are kept).
+    type: dict
+  xenstore_data:
+    description: Keys to set in the VM's C(xenstore_data) (other keys are kept).
+    type: dict
+  bootlock:
+    description:
+      - V(true) blocks starting the VM (C(blocked_operations) C(start)), as rescue does to the
+        original VM; V(false) removes that lock. Unset leaves it as it is.
+      - A bootlocked VM is never started: a state that needs a start fails, naming the lock.
+    type: bool
+  force:
+    description:
+      - Allow powering the VM off for changes that need it halted (VCPUs, memory, disk mode), and
+        halting a suspended VM. A running VM is shut down cleanly, then hard after O(timeout);
+        afterwards it is brought back to O(state) (for V(present), to its old power state).
+      - Also allows O(state=halted) to fall back to a hard shutdown when the clean one does not
+        finish within O(timeout).
+    type: bool
+    default: false
+  timeout:
+    description: Seconds each XenAPI operation (copy, provision, start, shutdown, ...) may take.
+    type: int
+    default: 300
+notes:
+  - O(state=absent) destroys the disks the VM owns - those it created or got from its template, marked in
+    the VDI's C(other_config) - and, for VMs made by other tools, the unmarked disks that no other VM uses and
+    that were not attached with O(disks[].vdi). Snapshots of the VM are left alone.
+seealso:
+  - module: novaops.compute.xen_vm_info
+'''
+
+EXAMPLES = r'''
+- name: Boot an instance from a template
+  novaops.compute.xen_vm:
+    name: instance-0001
+    template: Debian Bookworm 12
+    vcpus: 2
+    memory_mb: 2048
+    disks:
+      - userdevice: "0"
+        size_gb: 20
+        bootable: true
+      - userdevice: "1"
+        size_gb: 10
+        name: instance-0001 ephemeral
+    vifs:
+      - network: Pool-wide network associated with eth0
+        mac: "02:16:3e:00:00:01"
+    other_config:
+      nova_uuid: 6b8b4567-327b-4c23-9e10-0123456789ab
+    state: running
+
+- name: Rescue - hard-shut the original and bootlock it
+  novaops.compute.xen_vm:
+    name: instance-0001
+    state: halted
+    force: true
+    bootlock: true
+
+- name: Rescue VM with the original root as its second, non-bootable disk
+  novaops.compute.xen_vm:
+    name: instance-0001-rescue
+    template: rescue-image
+    disks:
+      - userdevice: "1"
+        vdi: "{{ original.vm.disks[0].vdi_uuid }}"
+        bootable: false
+    state: running
+
+- name: Unrescue - destroy the rescue VM (the original's disk is only detached)
+  novaops.compute.xen_vm:
+    name: instance-0001-rescue
+    state: absent
+
+- name: Resize - keep the original under another name
+  novaops.compute.xen_vm:
+    name: instance-0001
+    new_name: instance-0001-orig
+
+- name: More memory, powering the VM off and on again if needed
+  novaops.compute.xen_vm:
+    uuid: 2b1e9a4c-0d6f-4e55-9c1b-6a2f0e3d4c5b
+    memory_mb: 4096
+    force: true
+    state: running
+
+- name: Hard reboot (Nova's repair path)
+  novaops.compute.xen_vm:
+    name: instance-0001
+    state: rebooted
+    reboot: hard
+'''
+
+RETURN = r'''
+changed:
+  description: Whether the VM was (or in check mode would be) changed.
+  returned: always
+  type: bool
+actions:
+  description: The actions taken (or planned in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [create, set_vcpus, set_memory, create_disk_1, start]
+vm:
+  description:
+    - The VM's facts after the run (in check mode, those expected); null when absent.
+    - Same shape as the entries of novaops.compute.xen_vm_info's C(vms), without record, chains,
+      consoles and snapshots.
+  returned: always
+  type: dict
+  contains:
+    uuid:
+      description: UUID of the VM (null in check mode before creation).
+      type: str
+    name:
+      description: C(name_label).
+      type: str
+    power_state:
+      description: running, halted, suspended or paused.
+      type: str
+    vcpus:
+      description: C(VCPUs_at_startup).
+      type: int
+    memory_mb:
+      description: Static maximum memory in MiB.
+      type: int
+    bootlocked:
+      description: Whether C(blocked_operations) holds C(start).
+      type: bool
+    blocked_operations:
+      description: The VM's C(blocked_operations).
+      type: dict
+    other_config:
+      description: The VM's C(other_config).
+      type: dict
+    xenstore_data:
+      description: The VM's C(xenstore_data).
+      type: dict
+    disks:
+      description: VBDs with their VDI (uuid, name, size in bytes and GiB, SR, owned by this VM or not).
+      type: list
+      elements: dict
+    vifs:
+      description: VIFs (device, MAC, network uuid and name, bridge).
+      type: list
+      elements: dict
+  sample:
+    uuid: 0f5c3c62-1d8a-4bd1-9b37-1a3e3bd5a6a1
+    name: instance-0001
+    power_state: running
+    vcpus: 2
+    memory_mb: 2048
+    bootlocked: false
+    disks:
+      - userdevice: "0"
+        vdi_uuid: 4f0d2c9e-2f5b-4ad1-8d0e-0c1f7a9b6e21
+        size: 21474836480
+        size_gb: 20.0
+        sr_name: Local storage
+        bootable: true
+        mode: RW
+        owned: true
+    vifs:
+      - device: "0"
+        mac: "02:16:3e:00:00:01"
+        network_name: Pool-wide network associated with eth0
+diff:
+  description: The VM's settings before and after (with diff mode).
+  returned: when diff mode is on
+  type: dict
+duration:
+  description: Seconds the module took.
+  returned: always
+  type: float
+xenapi_error:
+  description: The XenAPI failure behind an error.
+  returned: on a XenAPI failure
+  type: dict
+  contains:
+    code:
+      description: The error code, for example C(VM_BAD_POWER_STATE).
+      type: str
+    params:
+      description: The error's parameters.
+      type: list
+      elements: str
+'''
+
+import copy
+import xml.etree.ElementTree as ET
+
+from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
+    NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+from ansible_collections.novaops.compute.plugins.module_utils.xen_vm_facts import (
+    ATTACHED_KEY, DESIRED_KEY, OWNER_KEY, MIB, Records, attached_list, check_uuid, find_one_vm,
+    public_facts, vm_facts)
+from ansible_collections.novaops.compute.plugins.module_utils import xen_vm_plan as vp
+
+# Codes after which a clean shutdown / reboot falls back to the hard one.
+CLEAN_FALLBACK_CODES = ("VM_SHUTDOWN_TIMEOUT", "VM_MISSING_PV_DRIVERS", "VM_LACKS_FEATURE_SHUTDOWN",
+                        "VM_LACKS_FEATURE", "VM_REBOOT_TIMEOUT")
+
+
+def argument_spec():
+    return xenapi_argument_spec().merge(ArgumentSpec(dict(
+        uuid=dict(type="str"),
+        name=dict(type="str", aliases=["name_label"]),
+        new_name=dict(type="str"),
+        description=dict(type="str"),
+        state=dict(type="str", default="present",
+                   choices=["present", "running", "halted", "suspended", "paused", "absent", "rebooted"]),
+        reboot=dict(type="str", default="clean", choices=["clean", "hard"]),
+        template=dict(type="str"),
+        create_mode=dict(type="str", default="clone", choices=["clone", "copy"]),
+        sr=dict(type="str"),
+        vcpus=dict(type="int"),
+        memory_mb=dict(type="int"),
+        disks=dict(type="list", elements="dict", options=dict(
+            userdevice=dict(type="str"),
+            size_gb=dict(type="float"),
+            size_mb=dict(type="int"),
+            sr=dict(type="str"),
+            vdi=dict(type="str"),
+            name=dict(type="str"),
+            bootable=dict(type="bool"),
+            mode=dict(type="str", choices=["RW", "RO"]),
+        )),
+        vifs=dict(type="list", elements="dict", options=dict(
+            network=dict(type="str", required=True),
+            mac=dict(type="str"),
+            device=dict(type="str"),
+        )),
+        other_config=dict(type="dict"),
+        xenstore_data=dict(type="dict"),
+        bootlock=dict(type="bool"),
+        force=dict(type="bool", default=False),
+        timeout=dict(type="int", default=300),
+    ), required_one_of=[["uuid", "name"]]))
+
+
+def _diff_view(facts):
+    if facts is None:
+        return {}
+    view = dict((k, facts.get(k)) for k in ("uuid", "name", "description", "power_state", "vcpus", "memory_mb",
+                                            "other_config", "xenstore_data", "blocked_operations"))
+    view["disks"] = dict((d["userdevice"], dict(vdi=d.get("vdi_uuid"), size=d.get("size"), sr=d.get("sr_name"),
+                                                bootable=d["bootable"], mode=d["mode"], owned=d.get("owned")))
+                         for d in facts.get("disks", []))
+    view["vifs"] = dict((v["device"], dict(network=v.get("network_name"), mac=v.get("mac")))
+                        for v in facts.get("vifs", []))
+    return view
+
+
+class VM(Manager):
+
+    def __init__(self, module, conn):
+        super().__init__(module)
+        self.conn = conn
+        self.records = Records(conn)
+        self.ref = None
+        self.live = None      # facts (with refs) of the VM as it is, refreshed after create
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self):
+        self.records.forget("VM", "VBD", "VDI", "VIF", "console")
+        p = self.params
+        ref = rec = None
+        if self.ref is not None:
+            try:
+                ref, rec = self.ref, self.records.get("VM", self.ref)
+            except XenAPIError as exc:
+                if exc.code != "HANDLE_INVALID":
+                    raise
+                return None
+        elif p["uuid"]:
+            ref, rec = find_one_vm(self.records, uuid=p["uuid"])
+        else:
+            ref, rec = find_one_vm(self.records, name=p["name"])
+            if ref is None and p["new_name"]:
+                ref, rec = find_one_vm(self.records, name=p["new_name"])
+        if ref is None:
+            return None
+        if rec.get("is_a_template") or rec.get("is_a_snapshot") or rec.get("is_control_domain"):
+            kind = "snapshot" if rec.get("is_a_snapshot") else "template" if rec.get("is_a_template") \
+                else "control domain"
+            raise NovaopsError("%s is a %s, not a VM that xen_vm manages." % (rec["uuid"], kind))
+        self.ref = ref
+        self.live = vm_facts(self.records, ref, rec)
+        return copy.deepcopy(self.live)
+
+    def result(self, facts):
+        return dict(vm=public_facts(facts) if facts is not None else None)
+
+    def diff_view(self, facts):
+        return _diff_view(public_facts(facts) if facts else None)
+
+    # -- resolving the wanted settings (all checks before any change) ----------------------
+
+    def _sr(self, ident):
+        if ident:
+            return self.records.resolve("SR", ident, "SR")
+        pool = next(iter(self.records.all("pool").values()))
+        ref = pool.get("default_SR")
+        srs = self.records.all("SR")
+        if not ref or ref == NULL_REF or ref not in srs:
+            raise NovaopsError("The pool has no default SR; give sr.")
+        return ref, srs[ref]
+
+    def _vdi(self, ident, index):
+        if UUID_RE.match(ident):
+            found = self.records.where("VDI", "uuid", ident)
+        else:
+            found = dict((r, v) for r, v in self.records.where("VDI", "name_label", ident).items()
+                         if not v.get("is_a_snapshot"))
+        if len(found) > 1:
+            raise NovaopsError("disks[%d]: %d VDIs are named %r (uuids %s); give the uuid."
+                               % (index, len(found), ident, ", ".join(sorted(v["uuid"] for v in found.values()))))
+        if not found:
+            raise NovaopsError("disks[%d]: no VDI has the UUID or name %r." % (index, ident))
+        return next(iter(found.items()))
+
+    def wanted_disks(self):
+        wanted = []
+        for index, spec in enumerate(self.params["disks"] or []):
+            userdevice = spec["userdevice"] if spec["userdevice"] is not None else str(index)
+            if not str(userdevice).isdigit():
+                raise NovaopsError("disks[%d]: userdevice %r is not a number." % (index, userdevice))
+            want = dict(userdevice=str(int(userdevice)), size=vp.disk_size(spec, index), bootable=spec["bootable"],
+                        mode=spec["mode"], name=spec["name"], vdi_uuid=None)
+            if spec["vdi"]:
+                vdi_ref, vdi = self._vdi(spec["vdi"], index)
+                want.update(vdi_uuid=vdi["uuid"], vdi_ref=vdi_ref, vdi_size=int(vdi["virtual_size"]),
+                            vdi_name=vdi["name_label"], sr_ref=vdi["SR"])
+            elif spec["sr"] or want["size"]:
+                sr_ref, sr = self._sr(spec["sr"] or self.params["sr"])
+                want.update(sr_ref=sr_ref, sr_uuid=sr["uuid"], sr_name=sr["name_label"])
+            wanted.append(want)
+        devices = [w["userdevice"] for w in wanted]
+        if len(set(devices)) != len(devices):
+            raise NovaopsError("disks: userdevice given twice (%s)." % ", ".join(devices))
+        return wanted
+
+    def wanted_vifs(self):
+        wanted = []
+        for index, spec in enumerate(self.params["vifs"] or []):
+            device = spec["device"] if spec["device"] is not None else str(index)
+            if not str(device).isdigit():
+                raise NovaopsError("vifs[%d]: device %r is not a number." % (index, device))
+            vp.check_mac(spec["mac"], index)
+            net_ref, net = self.records.resolve("network", spec["network"], "network")
+            wanted.append(dict(device=str(int(device)), mac=spec["mac"], network_ref=net_ref,
+                               network_uuid=net["uuid"], network_name=net["name_label"], mtu=int(net.get("MTU", 1500)),
+                               bridge=net.get("bridge")))
+        devices = [w["device"] for w in wanted]
+        if len(set(devices)) != len(devices):
+            raise NovaopsError("vifs: device given twice (%s)." % ", ".join(devices))
+        return wanted
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def plan(self, before, plan):
+        p = self.params
+        state = p["state"]
+        if p["vcpus"] is not None and p["vcpus"] < 1:
+            raise NovaopsError("vcpus must be at least 1, not %d." % p["vcpus"])
+        if p["memory_mb"] is not None and p["memory_mb"] < 1:
+            raise NovaopsError("memory_mb must be positive, not %d." % p["memory_mb"])
+        if p["timeout"] <= 0:
+            raise NovaopsError("timeout must be positive, not %d." % p["timeout"])
+        if before is None and p["uuid"] and state != "absent":
+            raise NovaopsError("No VM has UUID %s; a VM is created by name (with template), not by UUID." % p["uuid"])
+        if p["uuid"]:
+            check_uuid(p["uuid"])
+        if state == "absent":
+            return self.plan_absent(before, plan)
+        disks = self.wanted_disks()
+        vifs = self.wanted_vifs()
+        after = before
+        if before is None:
+            after = self.plan_create(plan)
+        return self.plan_changes(after, plan, disks, vifs)
+
+    def plan_absent(self, before, plan):
+        if before is None:
+            return None
+        if before["power_state"] != "halted":
+            plan.add("hard_shutdown", self.conn.call, "VM.hard_shutdown", self.ref)
+        owned = [d for d in before["disks"] if d.get("owned") and d.get("_vdi_ref")]
+        plan.add("destroy", self.conn.call, "VM.destroy", self.ref)
+        for disk in owned:
+            plan.add("destroy_disk_%s" % disk["userdevice"], self.conn.call, "VDI.destroy", disk["_vdi_ref"],
+                     detail=disk["vdi_uuid"])
+        return None
+
+    def plan_create(self, plan):
+        p = self.params
+        if not p["template"]:
+            raise NovaopsError("No VM is named %r; give template to create it." % p["name"])
+        template = self.find_template(p["template"])
+        sr = self._sr(p["sr"]) if (p["sr"] or p["create_mode"] == "copy") else None
+        tref, trec = template
+        facts = vm_facts(self.records, tref, trec)
+        for disk in facts["disks"]:
+            disk.update(owned=True, vdi_uuid=None, _vbd_ref=None, _vdi_ref=None)
+            if p["create_mode"] == "copy" and sr:
+                disk.update(sr_uuid=sr[1]["uuid"], sr_name=sr[1]["name_label"])
+        for spec in self.provision_spec(trec):
+            disk_sr = sr or self._sr(spec.get("sr") or None)
+            size = int(spec.get("size", "0"))
+            facts["disks"].append(dict(
+                userdevice=spec.get("device", "0"), type="Disk", bootable=spec.get("bootable") == "true", mode="RW",
+                vdi_uuid=None, size=size, size_gb=round(size / float(vp.GIB), 3), sr_uuid=disk_sr[1]["uuid"],
+                sr_name=disk_sr[1]["name_label"], owned=True, currently_attached=False))
+        other = dict(facts["other_config"])
+        other.pop("default_template", None)
+        facts.update(uuid=None, name=p["new_name"] or p["name"], power_state="halted", is_a_template=False,
+                     other_config=other, _ref=None)
+        plan.add("create", self.create, tref, trec, sr, detail="%s of %s" % (p["create_mode"], trec["name_label"]))
+        return facts
+
+    def find_template(self, ident):
+        if UUID_RE.match(ident):
+            found = self.records.where("VM", "uuid", ident)
+        else:
+            found = self.records.where("VM", "name_label", ident)
+        found = dict((r, v) for r, v in found.items() if v.get("is_a_template") and not v.get("is_a_snapshot"))
+        if len(found) > 1:
+            raise NovaopsError("%d templates are named %r (uuids %s); give the uuid."
+                               % (len(found), ident, ", ".join(sorted(v["uuid"] for v in found.values()))))
+        if not found:
+            raise NovaopsError("No template has the UUID or name %r." % ident)
+        return next(iter(found.items()))
+
+    @staticmethod
+    def provision_spec(trec):
+        text = (trec.get("other_config") or {}).get("disks", "")
+        if not text.strip():
+            return []
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError as exc:
+            raise NovaopsError("The template's other_config:disks is not valid XML: %s" % exc)
+        return [dict(d.attrib) for d in root.findall("disk")]
+
+    def plan_changes(self, after, plan, disks, vifs):
+        p = self.params
+        state = p["state"]
+        current_power = after["power_state"]
+        needs_off = []
+
+        # settings that need the VM halted
+        if p["vcpus"] is not None and (after["vcpus"] != p["vcpus"] or after["vcpus_max"] != p["vcpus"]):
+            needs_off.append("vcpus %d -> %d" % (after["vcpus"], p["vcpus"]))
+        limits = vp.memory_limits(after["memory"], p["memory_mb"]) if p["memory_mb"] is not None else None
+        if limits:
+            needs_off.append("memory %d MiB -> %d MiB" % (after["memory_mb"], p["memory_mb"]))
+        disk_ops = vp.disk_changes(after["disks"], disks)
+        for op, want, _cur in disk_ops:
+            if op == "set_mode":
+                needs_off.append("disk %s mode" % want["userdevice"])
+        vif_ops = vp.vif_changes(after["vifs"], vifs)
+
+        power = current_power
+        steps_off = []
+        if needs_off and current_power != "halted":
+            if not p["force"]:
+                raise NovaopsError("Changing %s needs the VM halted, and it is %s. Set force: true to shut it "
+                                   "down (clean, then hard after timeout) and bring it back to state %s."
+                                   % (", ".join(needs_off), current_power, state))
+            steps_off = vp.off_steps(current_power)
+            power = "halted"
+        target = vp.restore_target(state, current_power) if steps_off else state
+        steps_on = vp.power_steps(power, target, force=p["force"], reboot=p["reboot"])
+        if state == "rebooted" and steps_off:
+            steps_on = vp.power_steps("halted", "running")
+        vp.check_bootlock(steps_on, after["blocked_operations"], p["bootlock"])
+
+        # 1. unlock first, so that a start later in the plan is allowed
+        if p["bootlock"] is False and "start" in after["blocked_operations"]:
+            plan.add("bootlock_off", self._vm_call, "VM.remove_from_blocked_operations", "start")
+            after["blocked_operations"].pop("start")
+        for step in steps_off:
+            plan.add(step, self.power, step)
+        # 2. name, description
+        wanted_name = p["new_name"] or (p["name"] if p["uuid"] else None)
+        if wanted_name is not None and wanted_name != after["name"] and after.get("_ref") is not None:
+            plan.add("rename", self._vm_call, "VM.set_name_label", wanted_name, detail=wanted_name)
+        if wanted_name is not None:
+            after["name"] = wanted_name
+        if p["description"] is not None and p["description"] != after["description"]:
+            plan.add("set_description", self._vm_call, "VM.set_name_description", p["description"])
+            after["description"] = p["description"]
+        # 3. VCPUs and memory
+        if p["vcpus"] is not None and (after["vcpus"] != p["vcpus"] or after["vcpus_max"] != p["vcpus"]):
+            plan.add("set_vcpus", self.set_vcpus, p["vcpus"], detail=str(p["vcpus"]))
+            after.update(vcpus=p["vcpus"], vcpus_max=p["vcpus"])
+        if limits:
+            plan.add("set_memory", self._vm_call, "VM.set_memory_limits", *[str(v) for v in limits])
+            after["memory"] = dict(static_min=limits[0], static_max=limits[1], dynamic_min=limits[2],
+                                   dynamic_max=limits[3])
+            after["memory_mb"] = p["memory_mb"]
+        # 4. other_config (with the collection's markers) and xenstore_data
+        wanted_other = dict(p["other_config"] or {})
+        desired = {"rebooted": "running"}.get(state, state)
+        if desired != "present":
+            wanted_other[DESIRED_KEY] = desired
+        attach = [want["vdi_uuid"] for op, want, _cur in disk_ops if op == "attach"]
+        if attach:
+            known = attached_list(after["other_config"])
+            wanted_other[ATTACHED_KEY] = ",".join(known + [u for u in attach if u not in known])
+        new_other = vp.merged(after["other_config"], wanted_other)
+        if new_other is not None:
+            plan.add("set_other_config", self.set_map, "other_config", wanted_other)
+            after["other_config"] = new_other
+        new_xs = vp.merged(after["xenstore_data"], p["xenstore_data"])
+        if new_xs is not None:
+            plan.add("set_xenstore_data", self.set_map, "xenstore_data", dict(p["xenstore_data"]))
+            after["xenstore_data"] = new_xs
+        # 5. disks and VIFs
+        running_after_off = power == "running"
+        self.plan_disks(plan, after, disk_ops, running_after_off)
+        self.plan_vifs(plan, after, vif_ops, running_after_off)
+        # 6. power
+        for step in steps_on:
+            plan.add(step, self.power, step)
+            power = vp.STEP_RESULT[step]
+        after["power_state"] = power
+        # 7. lock last (it blocks starts only)
+        if p["bootlock"] and "start" not in after["blocked_operations"]:
+            plan.add("bootlock_on", self.bootlock_on)
+            after["blocked_operations"]["start"] = ""
+        after["bootlocked"] = "start" in after["blocked_operations"]
+        after["desired_state"] = after["other_config"].get(DESIRED_KEY)
+        return after
+
+    def plan_disks(self, plan, after, disk_ops, running):
+        by_device = dict((d["userdevice"], d) for d in after["disks"])
+        for op, want, cur in disk_ops:
+            dev = want["userdevice"]
+            if op == "create":
+                plan.add("create_disk_%s" % dev, self.create_disk, want, running,
+                         detail="%d bytes on %s" % (want["size"], want["sr_name"]))
+                size = vp.round_vhd(want["size"])
+                after["disks"].append(dict(userdevice=dev, type="Disk", bootable=bool(want["bootable"]),
+                                           mode=want["mode"] or "RW", vdi_uuid=None, size=size,
+                                           size_gb=round(size / float(vp.GIB), 3), sr_uuid=want["sr_uuid"],
+                                           sr_name=want["sr_name"], owned=True, currently_attached=running))
+            elif op == "attach":
+                plan.add("attach_disk_%s" % dev, self.attach_disk, want, running, detail=want["vdi_uuid"])
+                size = want["vdi_size"]
+                after["disks"].append(dict(userdevice=dev, type="Disk", bootable=bool(want["bootable"]),
+                                           mode=want["mode"] or "RW", vdi_uuid=want["vdi_uuid"],
+                                           vdi_name=want["vdi_name"], size=size, size_gb=round(size / float(vp.GIB), 3),
+                                           owned=False, currently_attached=running))
+            elif op == "resize":
+                plan.add("resize_disk_%s" % dev, self.resize_disk, dev, want["size"], running,
+                         detail="%d -> %d bytes" % (cur["size"], want["size"]))
+                by_device[dev].update(size=vp.round_vhd(want["size"]),
+                                      size_gb=round(vp.round_vhd(want["size"]) / float(vp.GIB), 3))
+            elif op == "set_bootable":
+                plan.add("set_bootable_%s" % dev, self.vbd_call, dev, "VBD.set_bootable", bool(want["bootable"]))
+                by_device[dev]["bootable"] = bool(want["bootable"])
+            elif op == "set_mode":
+                plan.add("set_mode_%s" % dev, self.vbd_call, dev, "VBD.set_mode", want["mode"])
+                by_device[dev]["mode"] = want["mode"]
+        after["disks"].sort(key=lambda d: int(d["userdevice"]) if str(d["userdevice"]).isdigit() else 999)
+
+    def plan_vifs(self, plan, after, vif_ops, running):
+        for op, want, cur in vif_ops:
+            dev = want["device"]
+            plan.add("%s_vif_%s" % (op, dev), self.put_vif, want, running, detail=want["network_name"])
+            after["vifs"] = [v for v in after["vifs"] if v["device"] != dev]
+            after["vifs"].append(dict(device=dev, mac=want["mac"] or (cur or {}).get("mac"), mtu=want["mtu"],
+                                      network_uuid=want["network_uuid"], network_name=want["network_name"],
+                                      bridge=want["bridge"], currently_attached=running))
+        after["vifs"].sort(key=lambda v: int(v["device"]) if str(v["device"]).isdigit() else 999)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _vm_call(self, method, *args):
+        return self.conn.call(method, self.ref, *args)
+
+    def refresh(self):
+        """Re-read the live facts (refs of VBDs, VDIs, VIFs) after the VM's devices changed."""
+        self.records.forget("VM", "VBD", "VDI", "VIF")
+        self.live = vm_facts(self.records, self.ref, self.records.get("VM", self.ref))
+
+    def create(self, tref, trec, sr):
+        p = self.params
+        name = p["new_name"] or p["name"]
+        timeout = p["timeout"]
+        if p["create_mode"] == "copy":
+            ref = self.conn.run_async("VM.copy", tref, name, sr[0], timeout=timeout)
+        else:
+            ref = self.conn.run_async("VM.clone", tref, name, timeout=timeout)
+        self.ref = ref
+        rec = self.conn.call("VM.get_record", ref)
+        other = dict(rec.get("other_config") or {})
+        if sr and other.get("disks"):
+            root = ET.fromstring(other["disks"])
+            for disk in root.findall("disk"):
+                disk.set("sr", sr[1]["uuid"])
+            other["disks"] = ET.tostring(root, encoding="unicode")
+            self.conn.call("VM.set_other_config", ref, other)
+        if rec.get("is_a_template"):
+            self.conn.run_async("VM.provision", ref, timeout=timeout)
+        self.refresh()
+        # the VM owns the disks it got from its template: mark them, so absent destroys them
+        for disk in self.live["disks"]:
+            if disk.get("_vdi_ref") and disk["type"] == "Disk":
+                other = dict(disk.get("vdi_other_config") or {})
+                if other.get(OWNER_KEY) != self.live["uuid"]:
+                    other[OWNER_KEY] = self.live["uuid"]
+                    self.conn.call("VDI.set_other_config", disk["_vdi_ref"], other)
+
+    def set_vcpus(self, count):
+        current = self.live["vcpus_max"]
+        if count >= current:
+            self._vm_call("VM.set_VCPUs_max", str(count))
+            self._vm_call("VM.set_VCPUs_at_startup", str(count))
+        else:
+            self._vm_call("VM.set_VCPUs_at_startup", str(count))
+            self._vm_call("VM.set_VCPUs_max", str(count))
+
+    def set_map(self, field, wanted):
+        current = self.conn.call("VM.get_%s" % field, self.ref) if self.live is None else self.live[field]
+        value = vp.merged(current, wanted)
+        if value is not None:
+            self._vm_call("VM.set_%s" % field, value)
+            self.live[field] = value
+
+    def bootlock_on(self):
+        blocked = dict(self.live["blocked_operations"])
+        blocked["start"] = ""
+        self._vm_call("VM.set_blocked_operations", blocked)
+
+    def _disk(self, userdevice):
+        for disk in self.live["disks"]:
+            if disk["userdevice"] == userdevice:
+                return disk
+        raise NovaopsError("The VM has no disk at userdevice %s any more." % userdevice)
+
+    def vbd_call(self, userdevice, method, *args):
+        self.conn.call(method, self._disk(userdevice)["_vbd_ref"], *args)
+
+    def _new_vbd(self, vdi_ref, want, running):
+        vbd = self.conn.call("VBD.create", dict(
+            VM=self.ref, VDI=vdi_ref, userdevice=want["userdevice"], bootable=bool(want["bootable"]),
+            mode=want["mode"] or "RW", type="Disk", empty=False, unpluggable=True, other_config={},
+            qos_algorithm_type="", qos_algorithm_params={}))
+        if running:
+            self.conn.call("VBD.plug", vbd)
+        return vbd
+
+    def create_disk(self, want, running):
+        name = want["name"] or "%s %s" % (self.live["name"] if self.live else self.params["name"], want["userdevice"])
+        vdi = self.conn.call("VDI.create", dict(
+            name_label=name, name_description="created by novaops.compute.xen_vm", SR=want["sr_ref"],
+            virtual_size=str(want["size"]), type="user", sharable=False, read_only=False,
+            other_config={OWNER_KEY: self.live["uuid"]}, xenstore_data={}, sm_config={}, tags=[]))
+        try:
+            self._new_vbd(vdi, want, running)
+        except NovaopsError:
+            self.conn.call("VDI.destroy", vdi)   # leave no orphan behind
+            raise
+
+    def attach_disk(self, want, running):
+        self._new_vbd(want["vdi_ref"], want, running)
+
+    def resize_disk(self, userdevice, size, running):
+        disk = self._disk(userdevice)
+        method = "VDI.resize_online" if running and disk["currently_attached"] else "VDI.resize"
+        self.conn.run_async(method, disk["_vdi_ref"], str(size), timeout=self.params["timeout"])
+
+    def put_vif(self, want, running):
+        for vif in self.live["vifs"]:
+            if vif["device"] == want["device"]:
+                if vif["currently_attached"] and running:
+                    self.conn.call("VIF.unplug", vif["_vif_ref"])
+                self.conn.call("VIF.destroy", vif["_vif_ref"])
+        ref = self.conn.call("VIF.create", dict(
+            device=want["device"], network=want["network_ref"], VM=self.ref, MAC=want["mac"] or "",
+            MTU=str(want["mtu"]), other_config={}, qos_algorithm_type="", qos_algorithm_params={}))
+        if running:
+            self.conn.call("VIF.plug", ref)
+
+    def power(self, step):
+        timeout = self.params["timeout"]
+        ref = self.ref
+        if step in ("start", "start_paused"):
+            self.conn.run_async("VM.start", ref, step == "start_paused", False, timeout=timeout)
+        elif step in ("resume", "resume_paused"):
+            self.conn.run_async("VM.resume", ref, step == "resume_paused", False, timeout=timeout)
+        elif step in ("pause", "unpause", "hard_shutdown", "hard_reboot"):
+            self.conn.call("VM.%s" % step, ref)
+        elif step == "suspend":
+            self.conn.run_async("VM.suspend", ref, timeout=timeout)
+        elif step == "clean_reboot":
+            self.clean("VM.clean_reboot", "VM.hard_reboot", True)
+        elif step == "clean_shutdown":
+            self.clean("VM.clean_shutdown", "VM.hard_shutdown", self.params["force"])
+        elif step == "shutdown":
+            self.clean("VM.clean_shutdown", "VM.hard_shutdown", True)
+        else:
+            raise NovaopsError("Unknown power step %s." % step)
+
+    def clean(self, method, hard, fallback):
+        """A clean shutdown/reboot; after the timeout (or a guest that cannot), the hard one if allowed."""
+        timeout = self.params["timeout"]
+        try:
+            self.conn.run_async(method, self.ref, timeout=timeout)
+            return
+        except WaitTimeout as exc:
+            reason = exc
+        except XenAPIError as exc:
+            if exc.code not in CLEAN_FALLBACK_CODES:
+                raise
+            reason = exc
+        if not fallback:
+            raise NovaopsError("%s did not complete (%s); set force: true to fall back to %s after the timeout."
+                               % (method, reason, hard), **reason.facts)
+        self.conn.call(hard, self.ref)
+
+
+def main():
+    module = argument_spec().create_ansible_module(NovaopsModule)
+    with module.failing_clearly():
+        with XenAPIConnection.from_params(module.params) as conn:
+            module.exit_json(**VM(module, conn).converge())
+
+
+if __name__ == "__main__":
+    main()
