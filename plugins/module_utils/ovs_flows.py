@@ -96,8 +96,24 @@ def _ip_field(addr):
     return ("ip", "nw_src") if addr.version == 4 else ("ipv6", "ipv6_src")
 
 
-def vif_rules(ofport, mac, ips, link_local=True, dhcp=True):
-    """(priority, match, actions) rules for one VIF, after XenServer's setup-vif-rules."""
+def table_default_flow(table):
+    """'table=N, priority 0, NORMAL': what a pipeline table needs so allowed traffic is forwarded.
+
+    Shared by every VIF and QoS that uses the table, with one well-known cookie; never removed
+    (it forwards only what an earlier table sent there).
+    """
+    cookie = (name_cookie_prefix("novaops-table-default") << 32) | (int(table) & 0xff)
+    return cookie, flow_spec(cookie, 0, "", "normal", table=int(table))
+
+
+def vif_rules(ofport, mac, ips, link_local=True, dhcp=True, next_table=None):
+    """(priority, match, actions) rules for one VIF, after XenServer's setup-vif-rules.
+
+    Allowed traffic goes to NORMAL, or to next_table (resubmit) where queue flows can steer
+    it: a queue flow in table 0 would otherwise match before these rules and let spoofed
+    traffic through.
+    """
+    allow = "normal" if next_table is None else "resubmit(,%d)" % int(next_table)
     v4 = [a for a in ips if a.version == 4]
     v6 = [a for a in ips if a.version == 6]
     if link_local:
@@ -108,26 +124,26 @@ def vif_rules(ofport, mac, ips, link_local=True, dhcp=True):
     rules = []
     # IPv4: ARP only with the VIF's own MAC and addresses (and the 0.0.0.0 probe), IP only from them.
     if v4 or dhcp:
-        rules.append((PRIO_ALLOW, "arp,%s,arp_spa=0.0.0.0,arp_sha=%s" % (src, mac), "normal"))
+        rules.append((PRIO_ALLOW, "arp,%s,arp_spa=0.0.0.0,arp_sha=%s" % (src, mac), allow))
     for addr in v4:
-        rules.append((PRIO_ALLOW, "arp,%s,arp_spa=%s,arp_sha=%s" % (src, addr, mac), "normal"))
-        rules.append((PRIO_ALLOW, "ip,%s,nw_src=%s" % (src, addr), "normal"))
+        rules.append((PRIO_ALLOW, "arp,%s,arp_spa=%s,arp_sha=%s" % (src, addr, mac), allow))
+        rules.append((PRIO_ALLOW, "ip,%s,nw_src=%s" % (src, addr), allow))
     if dhcp:
-        rules.append((PRIO_DHCP, "udp,%s,nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67" % src, "normal"))
+        rules.append((PRIO_DHCP, "udp,%s,nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67" % src, allow))
     # IPv6: ND only for its own addresses (and DAD from ::), no router types, IPv6 only from them.
     if v6:
         for addr in v6 + ["::"]:
-            rules.append((PRIO_ND_ALLOW, "icmp6,%s,ipv6_src=%s,icmp_type=%d" % (src, addr, ICMP6_NS), "normal"))
+            rules.append((PRIO_ND_ALLOW, "icmp6,%s,ipv6_src=%s,icmp_type=%d" % (src, addr, ICMP6_NS), allow))
         for addr in v6:
             for target in v6:
                 rules.append((PRIO_ND_ALLOW, "icmp6,%s,ipv6_src=%s,icmp_type=%d,nd_target=%s"
-                              % (src, addr, ICMP6_NA, target), "normal"))
+                              % (src, addr, ICMP6_NA, target), allow))
         if dhcp:
             for addr in v6:
                 if addr.is_link_local():
-                    rules.append((PRIO_DHCP, "udp6,%s,ipv6_src=%s,tp_src=546,tp_dst=547" % (src, addr), "normal"))
+                    rules.append((PRIO_DHCP, "udp6,%s,ipv6_src=%s,tp_src=546,tp_dst=547" % (src, addr), allow))
         for addr in v6:
-            rules.append((PRIO_ALLOW, "ipv6,%s,ipv6_src=%s" % (src, addr), "normal"))
+            rules.append((PRIO_ALLOW, "ipv6,%s,ipv6_src=%s" % (src, addr), allow))
     for icmp_type in (ICMP6_NS, ICMP6_NA) + ICMP6_ROUTER_TYPES:
         rules.append((PRIO_ICMP6_DROP, "icmp6,in_port=%s,icmp_type=%d" % (ofport, icmp_type), "drop"))
     rules.append((PRIO_DROP, "in_port=%s" % ofport, "drop"))
@@ -139,23 +155,24 @@ def rules_hash(rules):
     return zlib.crc32(text.encode("utf-8")) & 0xffffffff
 
 
-def vif_flows(port, ofport, mac, ips, link_local=True, dhcp=True):
+def vif_flows(port, ofport, mac, ips, link_local=True, dhcp=True, next_table=None):
     """(cookie, [add-flows specs]) for one VIF.
 
     The cookie's upper half names the VIF (its port), the lower half is a hash of the rule
     set: the VIF's flows are as wanted exactly when all of them carry this cookie and there
     are as many as wanted.
     """
-    rules = vif_rules(ofport, mac, ips, link_local=link_local, dhcp=dhcp)
+    rules = vif_rules(ofport, mac, ips, link_local=link_local, dhcp=dhcp, next_table=next_table)
     cookie = (vif_cookie_prefix(port) << 32) | rules_hash(rules)
     return cookie, [flow_spec(cookie, prio, match, actions) for prio, match, actions in rules]
 
 
-def queue_flow(port, queue_id, addr, priority=QUEUE_FLOW_PRIORITY):
+def queue_flow(port, queue_id, addr, priority=QUEUE_FLOW_PRIORITY, table=0):
     """The flow that sends a source address's traffic to a queue of port's QoS."""
     proto, field = _ip_field(addr)
     cookie = (qos_cookie_prefix(port) << 32) | (int(queue_id) & 0xffffffff)
-    return flow_spec(cookie, priority, "%s,%s=%s" % (proto, field, addr), "set_queue:%d,normal" % int(queue_id))
+    return flow_spec(cookie, priority, "%s,%s=%s" % (proto, field, addr), "set_queue:%d,normal" % int(queue_id),
+                     table=table)
 
 
 def queue_of_actions(actions):

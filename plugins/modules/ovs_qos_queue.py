@@ -92,6 +92,15 @@ options:
       - With O(state=present), remove queues (and their flows) that O(queues) does not list.
     type: bool
     default: false
+  flow_table:
+    description:
+      - OpenFlow table of the queue flows. With a table other than 0, a C(priority=0 actions=NORMAL)
+        flow is ensured in it.
+      - With VIFs that have anti-spoofing flows (M(novaops.compute.ovs_vif)), use the table given
+        there as O(novaops.compute.ovs_vif#module:next_table), so that only traffic the VIF may send
+        reaches the queue flows.
+    type: int
+    default: 0
   flow_priority:
     description: Priority of the queue flows.
     type: int
@@ -203,7 +212,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.ovs import (
     KERNEL_QOS_TYPES, KERNEL_QUEUE_ID_MAX, OVS, QUEUE_ID_MAX, as_list, as_one, cookie_mask, htb_class_id,
 )
 from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import (
-    parse_ip, qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match,
+    parse_ip, qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match, table_default_flow,
 )
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 
@@ -229,6 +238,7 @@ def argument_spec():
         )),
         purge_queues=dict(type="bool", default=False),
         flow_priority=dict(type="int", default=100),
+        flow_table=dict(type="int", default=0),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         timeout=dict(type="int", default=10),
     ))
@@ -260,6 +270,8 @@ class QoSQueues(Manager):
             raise NovaopsError("timeout must be at least 1 second, not %s." % p["timeout"])
         if p["max_rate"] is not None and p["max_rate"] <= 0:
             raise NovaopsError("max_rate must be a positive number of bits per second, not %s." % p["max_rate"])
+        if not 0 <= p["flow_table"] <= 254:
+            raise NovaopsError("flow_table must be between 0 and 254, not %s." % p["flow_table"])
         if not 0 <= p["flow_priority"] <= 65535:
             raise NovaopsError("flow_priority must be between 0 and 65535, not %s." % p["flow_priority"])
         queues = {}
@@ -496,18 +508,19 @@ class QoSQueues(Manager):
         for flow in self.raw["flows"]:
             qid = queue_of_actions(flow["actions"])
             addr = source_of_match(flow["match_fields"])
-            current.setdefault(qid, []).append((addr, flow["priority"]))
+            current.setdefault(qid, []).append((addr, flow["priority"], flow["table"]))
         delete, add = [], []
         qos_queues = (after["qos"] or {}).get("queues", {})
         for qid, want in sorted(self.wanted.items()):
             if want["source_ips"] is None:
                 continue
             have = current.get(qid, [])
-            wanted = [(a, self.params["flow_priority"]) for a in want["source_ips"]]
+            wanted = [(a, self.params["flow_priority"], self.params["flow_table"]) for a in want["source_ips"]]
             if sorted(have, key=str) != sorted(wanted, key=str):
                 if have:
                     delete.append("cookie=0x%x/-1" % ((self.prefix << 32) | qid))
-                add.extend(queue_flow(self.port, qid, a, self.params["flow_priority"]) for a in want["source_ips"])
+                add.extend(queue_flow(self.port, qid, a, self.params["flow_priority"], self.params["flow_table"])
+                           for a in want["source_ips"])
                 self.changes.append("flows of queue %s: %s" % (qid, ", ".join(str(a) for a in want["source_ips"]) or "none"))
             if str(qid) in qos_queues:
                 qos_queues[str(qid)]["source_ips"] = sorted(str(a) for a in want["source_ips"])
@@ -515,6 +528,10 @@ class QoSQueues(Manager):
             for qid in sorted(k for k in current if k is not None and k not in self.wanted):
                 delete.append("cookie=0x%x/-1" % ((self.prefix << 32) | qid))
                 self.changes.append("remove flows of queue %s" % qid)
+        if add and self.params["flow_table"]:
+            cookie, spec = table_default_flow(self.params["flow_table"])
+            if not self.ovs.dump_flows(self.bridge, "cookie=0x%x/-1" % cookie):
+                add.append(spec)
         if delete or add:
             plan.add("flows_bundle", self.ovs.apply_flows, self.bridge, delete=delete, add=add)
 
