@@ -15,6 +15,8 @@ import pytest
 
 TOOLS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
+if TOOLS not in sys.path:
+    sys.path.insert(0, TOOLS)      # the tests read VHD files back with xapisim.vhd
 
 
 def free_port():
