@@ -1,0 +1,282 @@
+"""The dom0 ``glance`` plugin (files/xapi.d/plugins/glance) run by a private simulator through
+host.call_plugin, against the real Glance bed and against small local HTTP servers that
+refuse or drop an upload, or serve a hostile tarball."""
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import socketserver
+import tarfile
+import threading
+import urllib.request
+
+import pytest
+import XenAPI
+
+from conftest import start_server, stop_server
+from xapisim.vhd import VHD
+
+MiB = 1024 * 1024
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PLUGINS = os.path.join(REPO, "files", "xapi.d", "plugins")
+GLANCE_HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "novaops-tests"}
+
+
+def glance_url():
+    url = os.environ.get("NOVAOPS_GLANCE_URL")
+    if not url:
+        env = os.path.join(REPO, ".beds", "env.sh")
+        if os.path.exists(env):
+            with open(env) as fh:
+                for line in fh:
+                    if line.startswith("export NOVAOPS_GLANCE_URL="):
+                        url = line.split("=", 1)[1].strip()
+    if not url:
+        pytest.fail("No Glance bed: run `make beds` (NOVAOPS_GLANCE_URL is unset)")
+    return url
+
+
+def glance(method, path, body=None, ctype="application/json"):
+    req = urllib.request.Request(glance_url() + path, method=method, headers=dict(GLANCE_HEADERS))
+    if body is not None:
+        req.data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req.add_header("Content-Type", ctype)
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        data = resp.read()
+    return json.loads(data) if data[:1] == b"{" else data
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    info, _, _ = start_server(str(tmp_path_factory.mktemp("glance-plugin")), name="pool-glance",
+                              extra=("--plugin-dir", PLUGINS))
+    yield info
+    stop_server(info)
+
+
+@pytest.fixture
+def x(pool):
+    pool.sim("reset")
+    s = XenAPI.Session(pool.url)
+    s.login_with_password(pool.user, pool.password, "1.0", "glance-plugin-tests")
+    yield s.xenapi
+    s.xenapi.session.logout()
+
+
+@pytest.fixture
+def image():
+    img = glance("POST", "/v2/images", {"name": "plugin-test", "disk_format": "vhd", "container_format": "ovf"})
+    yield img["id"]
+    try:
+        glance("DELETE", "/v2/images/%s" % img["id"])
+    except Exception:
+        pass
+
+
+def pattern(seed, n):
+    return bytes((seed * 31 + i * 7) % 251 for i in range(n))
+
+
+def make_chain(pool, x, size=8 * MiB):
+    """A VDI with data in three layers; returns (snapshot ref, chain uuids leaf first, expected bytes)."""
+    sr = x.pool.get_default_SR(x.pool.get_all()[0])
+    vdi = x.VDI.create({"name_label": "disk", "name_description": "", "SR": sr, "virtual_size": str(size),
+                        "type": "user", "sharable": False, "read_only": False, "other_config": {}})
+    pool.sim("gc_stall", True)            # keep the chain as built
+    path = os.path.join(pool.sr_dir(), x.VDI.get_uuid(vdi) + ".vhd")
+    with VHD.open(path, writable=True) as v:
+        v.write(0, pattern(1, 3 * MiB))
+    x.VDI.snapshot(vdi, {})
+    with VHD.open(path, writable=True) as v:
+        v.write(MiB, pattern(2, 5000))
+    snap = x.VDI.snapshot(vdi, {})
+    chain = [x.VDI.get_uuid(snap)]
+    while True:
+        parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(chain[-1])).get("vhd-parent")
+        if not parent:
+            break
+        chain.append(parent)
+    with VHD.open(os.path.join(pool.sr_dir(), chain[0] + ".vhd")) as v:
+        data = v.read(0, size)
+    return snap, chain, data
+
+
+def call(x, fn, **args):
+    host = x.host.get_all()[0]
+    return json.loads(x.host.call_plugin(host, "glance", fn, {k: str(v) for k, v in args.items()}))
+
+
+def failure(x, fn, **args):
+    with pytest.raises(XenAPI.Failure) as ei:
+        call(x, fn, **args)
+    return ei.value.details
+
+
+def staging_left(pool):
+    return [n for n in os.listdir(pool.sr_dir()) if n.startswith(".novaops-glance-")]
+
+
+def upload_args(pool, chain, image_id, url=None, **extra):
+    args = dict(sr_uuid=pool.sr_uuid, vdi_uuids=json.dumps(chain), image_id=image_id,
+                glance_url=url or glance_url(), headers=json.dumps(GLANCE_HEADERS))
+    args.update(extra)
+    return args
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_upload_then_download_roundtrip(pool, x, image, compress):
+    _snap, chain, data = make_chain(pool, x)
+    assert len(chain) == 3
+    out = call(x, "upload_vhd", **upload_args(pool, chain, image, compress=compress))
+    record = glance("GET", "/v2/images/%s" % image)
+    assert record["status"] == "active"
+    assert record["size"] == out["bytes"]
+    assert record["checksum"] == out["checksum"]
+    assert out["vhds"] == 3 and out["duration"] >= 0
+    raw = glance("GET", "/v2/images/%s/file" % image)
+    assert hashlib.md5(raw).hexdigest() == out["checksum"]
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as tar:
+        assert tar.getnames() == ["0.vhd", "1.vhd", "2.vhd"]
+    assert staging_left(pool) == []
+    # back into the SR as a fresh chain that reads the same bytes
+    pool.sim("gc_stall", False)
+    got = call(x, "download_vhd", sr_uuid=pool.sr_uuid, image_id=image, glance_url=glance_url(),
+               headers=json.dumps(GLANCE_HEADERS))
+    assert len(got["chain"]) == 3 and not set(got["chain"]) & set(chain)
+    assert got["bytes"] == record["size"]
+    leaf = x.VDI.get_by_uuid(got["root"]["uuid"])
+    assert x.VDI.get_sm_config(leaf).get("vhd-parent") == got["chain"][1]
+    assert x.VDI.get_managed(leaf)
+    with VHD.open(os.path.join(pool.sr_dir(), got["root"]["uuid"] + ".vhd")) as v:
+        assert v.read(0, len(data)) == data
+    assert staging_left(pool) == []
+
+
+def test_arguments_confined(pool, x):
+    bad = upload_args(pool, ["../../etc/passwd"], "abc")
+    assert failure(x, "upload_vhd", **bad)[0] == "NOVAOPS_PATH_REFUSED"
+    assert failure(x, "upload_vhd", **upload_args(pool, ["not-a-uuid"], "abc"))[0] == "NOVAOPS_BAD_ARGUMENT"
+    args = upload_args(pool, ["00000000-0000-0000-0000-000000000000"], "abc")
+    args["sr_uuid"] = "../" + pool.sr_uuid
+    assert failure(x, "upload_vhd", **args)[0] == "NOVAOPS_PATH_REFUSED"
+    args = upload_args(pool, ["00000000-0000-0000-0000-000000000000"], "abc")
+    assert failure(x, "upload_vhd", **args)[0] == "NOVAOPS_VHD_MISSING"
+    assert failure(x, "download_vhd", sr_uuid=pool.sr_uuid, image_id="abc", glance_url="ftp://x",
+                   headers="{}")[0] == "NOVAOPS_BAD_ARGUMENT"
+    assert staging_left(pool) == []
+
+
+class _Fake(http.server.BaseHTTPRequestHandler):
+    mode = "drop"
+    payload = b""
+    received = 0
+
+    def log_message(self, *a):
+        pass
+
+    def do_PUT(self):
+        if self.mode == "refuse":
+            body = b"403 Forbidden: uploads disabled"
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
+        got = 0
+        while got < 2 * MiB:              # read a little, then die
+            line = self.rfile.readline()
+            if not line:
+                break
+            n = int(line.strip() or b"0", 16)
+            if n == 0:
+                break
+            self.rfile.read(n + 2)
+            got += n
+        type(self).received = got
+        self.connection.shutdown(2)
+        self.connection.close()
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload)
+
+
+@pytest.fixture
+def fake():
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+    handler = type("Handler", (_Fake,), {})
+    srv = Server(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield handler, "http://127.0.0.1:%d" % srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_upload_dropped_half_way(pool, x, fake):
+    handler, url = fake
+    _snap, chain, _data = make_chain(pool, x, size=32 * MiB)
+    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-1", url=url))
+    assert details[0] == "NOVAOPS_GLANCE_UPLOAD_FAILED", details
+    assert "connection lost" in details[2] or "no answer" in details[2]
+    assert staging_left(pool) == []
+
+
+def test_upload_refused(pool, x, fake):
+    handler, url = fake
+    handler.mode = "refuse"
+    _snap, chain, _data = make_chain(pool, x)
+    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-2", url=url))
+    assert details[0] == "NOVAOPS_GLANCE_UPLOAD_FAILED", details
+    assert "403" in " ".join(details)
+    assert staging_left(pool) == []
+
+
+def test_upload_unreachable(pool, x):
+    from conftest import free_port
+    _snap, chain, _data = make_chain(pool, x)
+    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-3", url="http://127.0.0.1:%d" % free_port()))
+    assert details[0] == "NOVAOPS_GLANCE_UNREACHABLE", details
+    assert staging_left(pool) == []
+
+
+@pytest.mark.parametrize("member", ["../evil.vhd", "/etc/x.vhd", "notes.txt", "0.vhd->link"])
+def test_download_refuses_hostile_tarball(pool, x, fake, member):
+    handler, url = fake
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        if member.endswith("->link"):
+            info = tarfile.TarInfo("0.vhd")
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            tar.addfile(info)
+        else:
+            info = tarfile.TarInfo(member)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"evil"))
+    handler.payload = buf.getvalue()
+    before = sorted(os.listdir(pool.sr_dir()))
+    details = failure(x, "download_vhd", sr_uuid=pool.sr_uuid, image_id="img", glance_url=url, headers="{}")
+    assert details[0] == "NOVAOPS_BAD_TARBALL", details
+    assert sorted(os.listdir(pool.sr_dir())) == before
+    assert not os.path.exists(os.path.join(os.path.dirname(pool.sr_dir()), "evil.vhd"))
+
+
+def test_download_refuses_gaps(pool, x, fake):
+    handler, url = fake
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in ("0.vhd", "2.vhd"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"data"))
+    handler.payload = buf.getvalue()
+    details = failure(x, "download_vhd", sr_uuid=pool.sr_uuid, image_id="img", glance_url=url, headers="{}")
+    assert details[0] == "NOVAOPS_BAD_TARBALL" and "gaps" in details[1]
+    assert staging_left(pool) == []
