@@ -1,0 +1,482 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Disk operations on the hypervisor: ``qemu-img`` wrappers that speak JSON.
+
+Every command goes through one ``run_command(argv) -> (rc, stdout, stderr)`` callable
+(``AnsibleModule.run_command`` in modules, a subprocess wrapper in tests), with argument
+lists, never a shell string.  A failed command becomes a NovaopsError carrying
+``command``, ``rc`` and ``stderr``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import time
+
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+
+# Limits for qemu-img reading an image we did not write (as Nova's QEMU_IMG_LIMITS):
+# a crafted image must not make the prober eat the host's memory or CPU.
+UNTRUSTED_LIMITS = ("--as=%d" % (1024 * 1024 * 1024), "--cpu=30")
+
+
+class DiskOpError(NovaopsError):
+    """A failed disk command; ``disk_error`` carries command, rc and stderr."""
+
+    def __init__(self, msg, command=None, rc=None, stderr=None):
+        super().__init__(msg, disk_error=dict(command=command, rc=rc, stderr=stderr))
+
+
+class QemuImg:
+    """qemu-img through a run_command callable."""
+
+    def __init__(self, run_command, qemu_img="qemu-img", prlimit=None):
+        self._run_command = run_command
+        self.qemu_img = qemu_img
+        self.prlimit = prlimit
+        self.calls = []
+
+    @classmethod
+    def from_module(cls, module):
+        path = module.get_bin_path("qemu-img")
+        if path is None:
+            raise NovaopsError("qemu-img was not found on this host; install qemu-utils.")
+        return cls(module.run_command, qemu_img=path, prlimit=module.get_bin_path("prlimit"))
+
+    def run(self, args, untrusted=False, what=None):
+        argv = [self.qemu_img] + [str(a) for a in args]
+        if untrusted and self.prlimit:
+            argv = [self.prlimit] + list(UNTRUSTED_LIMITS) + ["--"] + argv
+        self.calls.append(argv)
+        rc, out, err = self._run_command(argv)
+        if rc != 0:
+            raise DiskOpError("%s failed (rc=%s): %s" % (what or "qemu-img %s" % args[0], rc,
+                                                        (err or out or "").strip()),
+                              command=argv, rc=rc, stderr=err)
+        return out
+
+    def info(self, path, fmt=None, backing_chain=False, untrusted=False, force_share=True):
+        """``qemu-img info --output=json``: a dict, or a list of dicts with ``backing_chain``.
+
+        ``force_share`` (-U) lets it read an image a running QEMU holds locked.  For an
+        image from outside, pass ``untrusted=True`` (resource limits) and never
+        ``backing_chain`` (that would open whatever file the image names).
+        """
+        if not os.path.exists(path):
+            raise NovaopsError("The disk image %s does not exist." % path)
+        args = ["info", "--output=json"]
+        if force_share:
+            args.append("-U")
+        if fmt:
+            args += ["-f", fmt]
+        if backing_chain:
+            args.append("--backing-chain")
+        args.append(path)
+        out = self.run(args, untrusted=untrusted, what="qemu-img info %s" % path)
+        try:
+            return json.loads(out)
+        except ValueError as exc:
+            raise DiskOpError("qemu-img info %s printed no JSON: %s" % (path, exc), command=args)
+
+    def create(self, path, fmt, size=None, backing=None, backing_fmt=None, cluster_size=None):
+        """A new image; with ``backing`` an overlay (``size`` None = the backing's size)."""
+        options = []
+        if backing:
+            options.append("backing_file=%s" % _escape_option(backing))
+            if backing_fmt:
+                options.append("backing_fmt=%s" % backing_fmt)
+        if cluster_size and fmt == "qcow2":
+            options.append("cluster_size=%d" % int(cluster_size))
+        args = ["create", "-q", "-f", fmt]
+        if options:
+            args += ["-o", ",".join(options)]
+        args.append(path)
+        if size is not None:
+            args.append(str(int(size)))
+        self.run(args, what="qemu-img create %s" % path)
+
+    def convert(self, src, dst, out_fmt, src_fmt=None, sparse=True):
+        args = ["convert", "-q"]
+        if src_fmt:
+            args += ["-f", src_fmt]
+        args += ["-O", out_fmt]
+        if not sparse:
+            args += ["-S", "0"]
+        args += [src, dst]
+        self.run(args, what="qemu-img convert %s" % src)
+
+    def resize(self, path, size, fmt=None):
+        """Grow an image to ``size`` bytes (qemu-img refuses to shrink without --shrink)."""
+        args = ["resize", "-q"]
+        if fmt:
+            args += ["-f", fmt]
+        args += [path, str(int(size))]
+        self.run(args, what="qemu-img resize %s" % path)
+
+
+def _escape_option(value):
+    """qemu's -o syntax: a comma in a value is written twice."""
+    return str(value).replace(",", ",,")
+
+
+def backing_file_of(info):
+    """The backing file named by a ``qemu-img info`` dict, or None."""
+    return info.get("full-backing-filename") or info.get("backing-filename")
+
+
+def external_data_file_of(info):
+    """A qcow2 external data file (another way to make qemu read a host file), or None."""
+    data = (info.get("format-specific") or {}).get("data") or {}
+    return data.get("data-file")
+
+
+# ---- sparse copy and the ext partition resize (XenAPI resize down, after Nova) -----------
+
+SECTOR = 512
+COPY_CHUNK = 4 * 1024 * 1024     # bytes read per call: large, so Python's per-call cost vanishes
+ZERO_GRAIN = 64 * 1024           # zero runs shorter than this inside a data chunk are written
+_ZEROS = bytes(COPY_CHUNK)
+
+
+def _data_extents(fd, start, end):
+    """Yield (offset, length) of the ranges of [start, end) that may hold data.
+
+    SEEK_DATA/SEEK_HOLE skip the holes of a sparse source; where the file system (or a
+    block device) does not support them, the whole range is one extent and zero
+    detection does the skipping.
+    """
+    seek_data = getattr(os, "SEEK_DATA", None)
+    seek_hole = getattr(os, "SEEK_HOLE", None)
+    if seek_data is None or seek_hole is None:
+        yield start, end - start
+        return
+    pos = start
+    while pos < end:
+        try:
+            data = os.lseek(fd, pos, seek_data)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:     # no data after pos: the rest is a hole
+                return
+            if pos == start:                 # not supported here (EINVAL): no hole knowledge
+                yield start, end - start
+                return
+            raise
+        if data >= end:
+            return
+        try:
+            hole = os.lseek(fd, data, seek_hole)
+        except OSError:
+            hole = end
+        hole = min(hole, end)
+        if hole <= data:                     # a device answering nonsense: copy the rest
+            yield data, end - data
+            return
+        yield data, hole - data
+        pos = hole
+
+
+def _nonzero_runs(buf, length):
+    """(offset, length) runs of buf[:length] holding non-zero bytes, at ZERO_GRAIN granularity."""
+    view = memoryview(buf)
+    zero = _ZEROS[:ZERO_GRAIN]
+    run_start = None
+    pos = 0
+    while pos < length:
+        step = min(ZERO_GRAIN, length - pos)
+        is_zero = view[pos:pos + step] == (zero if step == ZERO_GRAIN else _ZEROS[:step])
+        if is_zero and run_start is not None:
+            yield run_start, pos - run_start
+            run_start = None
+        elif not is_zero and run_start is None:
+            run_start = pos
+        pos += step
+    if run_start is not None:
+        yield run_start, length - run_start
+
+
+def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=True, chunk_size=COPY_CHUNK):
+    """Copy ``length`` bytes of src (from src_offset) to dst (at dst_offset), skipping zeros.
+
+    Holes of the source are found with SEEK_DATA/SEEK_HOLE and never read; data is read in
+    large chunks and zero runs in it are detected and not written.  With ``dst_zeroed``
+    (a fresh VDI, a new file) skipped ranges are left alone, otherwise they are written as
+    zeros.  A regular destination file ends exactly at dst_offset + length (holes included).
+    ``length`` None: to the end of src.  Returns bytes_copied, bytes_skipped, duration.
+    """
+    started = time.monotonic()
+    copied = 0
+    chunk_size = max(ZERO_GRAIN, int(chunk_size) // ZERO_GRAIN * ZERO_GRAIN)
+    zeros = bytes(chunk_size) if chunk_size != COPY_CHUNK else _ZEROS
+    try:
+        sfd = os.open(src, os.O_RDONLY)
+    except OSError as exc:
+        raise DiskOpError("Cannot open %s for reading: %s" % (src, exc.strerror))
+    try:
+        size = _fd_size(sfd)
+        if length is None:
+            length = size - src_offset
+        if length < 0 or src_offset + length > size:
+            raise DiskOpError("Cannot copy %d bytes from offset %d of %s: it has only %d bytes."
+                              % (length, src_offset, src, size))
+        try:
+            dfd = os.open(dst, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise DiskOpError("Cannot open %s for writing: %s" % (dst, exc.strerror))
+        try:
+            is_file = _is_regular(dfd)
+            delta = dst_offset - src_offset
+            buf = bytearray(chunk_size)
+            pos_written = src_offset          # for dst_zeroed=False: zero-fill the gaps
+            end = src_offset + length
+            for ext_start, ext_len in _data_extents(sfd, src_offset, end):
+                if not dst_zeroed:
+                    _write_zeros(dfd, pos_written + delta, ext_start - pos_written, zeros)
+                pos = ext_start
+                ext_end = ext_start + ext_len
+                while pos < ext_end:
+                    want = min(chunk_size, ext_end - pos)
+                    view = memoryview(buf)[:want]
+                    got = os.preadv(sfd, [view], pos)
+                    if got <= 0:
+                        raise DiskOpError("%s ended at byte %d, before the %d bytes to copy." % (src, pos, length))
+                    if view[:got] == zeros[:got]:
+                        if not dst_zeroed:
+                            _write_zeros(dfd, pos + delta, got, zeros)
+                    elif dst_zeroed:
+                        for off, run in _nonzero_runs(buf, got):
+                            _pwrite_all(dfd, view[off:off + run], pos + off + delta)
+                            copied += run
+                    else:
+                        _pwrite_all(dfd, view[:got], pos + delta)
+                        copied += got
+                    pos += got
+                pos_written = ext_end
+            if not dst_zeroed:
+                _write_zeros(dfd, pos_written + delta, end - pos_written, zeros)
+            if is_file and _fd_size(dfd) < dst_offset + length:
+                os.ftruncate(dfd, dst_offset + length)
+            os.fsync(dfd)
+        except OSError as exc:
+            raise DiskOpError("Copying %s to %s failed: %s" % (src, dst, exc.strerror or exc))
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
+    if not dst_zeroed:
+        copied = length
+    return dict(bytes_copied=copied, bytes_skipped=length - copied,
+                duration=round(time.monotonic() - started, 3))
+
+
+def _fd_size(fd):
+    st = os.fstat(fd)
+    if _is_regular(fd):
+        return st.st_size
+    end = os.lseek(fd, 0, os.SEEK_END)      # block devices report st_size 0
+    os.lseek(fd, 0, os.SEEK_SET)
+    return end
+
+
+def _is_regular(fd):
+    import stat
+    return stat.S_ISREG(os.fstat(fd).st_mode)
+
+
+def _pwrite_all(fd, data, offset):
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+def _write_zeros(fd, offset, length, zeros):
+    while length > 0:
+        n = min(length, len(zeros))
+        _pwrite_all(fd, memoryview(zeros)[:n], offset)
+        offset += n
+        length -= n
+
+
+class DiskCommands:
+    """e2fsprogs and parted through a run_command callable, argument lists only."""
+
+    def __init__(self, run_command):
+        self._run_command = run_command
+        self.calls = []
+
+    @classmethod
+    def from_module(cls, module):
+        missing = [tool for tool in ("parted", "e2fsck", "tune2fs", "resize2fs", "dumpe2fs")
+                   if module.get_bin_path(tool) is None]
+        if missing:
+            raise NovaopsError("%s not found on this host; install parted and e2fsprogs." % ", ".join(missing))
+        return cls(module.run_command)
+
+    def run(self, argv, ok=(0,), what=None):
+        argv = [str(a) for a in argv]
+        self.calls.append(argv)
+        rc, out, err = self._run_command(argv)
+        if rc not in ok:
+            raise DiskOpError("%s failed (rc=%s): %s" % (what or " ".join(argv), rc, (err or out or "").strip()),
+                              command=argv, rc=rc, stderr=err)
+        return out
+
+
+def parse_parted_machine(out):
+    """``parted --machine ... unit s print`` -> disk (sectors, sector_size, label) and partitions."""
+    lines = [line.strip().rstrip(";") for line in out.splitlines() if line.strip()]
+    if not lines or lines[0] != "BYT":
+        raise DiskOpError("parted printed no machine-readable table: %r" % out[:200])
+    head = lines[1].split(":")
+    disk = dict(path=head[0], sectors=int(head[1].rstrip("s")), sector_size=int(head[3]), label=head[5],
+                partitions=[])
+    for line in lines[2:]:
+        fields = line.split(":")
+        if len(fields) < 7 or not fields[0].isdigit():
+            continue
+        disk["partitions"].append(dict(
+            number=int(fields[0]), start=int(fields[1].rstrip("s")), end=int(fields[2].rstrip("s")),
+            sectors=int(fields[3].rstrip("s")), fs=fields[4], name=fields[5],
+            flags=[flag.strip() for flag in fields[6].split(",") if flag.strip()]))
+    return disk
+
+
+def read_disk_layout(commands, device):
+    """The partition table of device; a disk with no table is an error that says so."""
+    return parse_parted_machine(commands.run(["parted", "--script", "--machine", device, "unit", "s", "print"],
+                                             what="reading the partition table of %s" % device))
+
+
+def single_ext_partition(layout):
+    """The one ext2/3/4 partition numbered 1 of an msdos-labelled disk, or a NovaopsError saying why not."""
+    parts = layout["partitions"]
+    if layout["label"] != "msdos":
+        raise NovaopsError("The disk has a %r partition table; only an msdos (MBR) table with one ext2/3/4 "
+                           "partition numbered 1 can be resized." % layout["label"], partitions=parts)
+    if len(parts) != 1 or parts[0]["number"] != 1:
+        raise NovaopsError("The disk has %d partitions (numbers %s); resizing needs exactly one, numbered 1."
+                           % (len(parts), ", ".join(str(p["number"]) for p in parts) or "none"), partitions=parts)
+    if parts[0]["fs"] not in ("ext2", "ext3", "ext4"):
+        raise NovaopsError("Partition 1 holds %s, not an ext2/3/4 filesystem; only ext filesystems can be resized."
+                           % (parts[0]["fs"] or "no recognised filesystem"), partitions=parts)
+    return parts[0]
+
+
+def partition_path(device, partition, sector_size=SECTOR, exists=os.path.exists):
+    """The partition's device (``/dev/xvdb1``) or, without one, e2fsprogs' ``device?offset=N``."""
+    for candidate in ("%s%d" % (device, partition["number"]), "%sp%d" % (device, partition["number"])):
+        if exists(candidate):
+            return candidate
+    return "%s?offset=%d" % (device, partition["start"] * sector_size)
+
+
+class partition_device:
+    """Context manager: a block device for partition 1 while its filesystem is changed.
+
+    On a real helper VM that is ``/dev/xvdb1``.  Where the disk has no partition nodes (a
+    disk image in a file), a loop device over the partition's bytes stands in:
+    resize2fs truncates a regular file to the new filesystem size, which with an
+    ``?offset=`` path would cut the end off the partition.  The loop device is always
+    detached on the way out.
+    """
+
+    def __init__(self, commands, device, partition, length, sector_size=SECTOR, exists=os.path.exists):
+        self.commands = commands
+        self.device = device
+        self.partition = partition
+        self.length = length
+        self.sector_size = sector_size
+        self.exists = exists
+        self.loop = None
+
+    def __enter__(self):
+        path = partition_path(self.device, self.partition, self.sector_size, exists=self.exists)
+        if "?offset=" not in path:
+            return path
+        out = self.commands.run(["losetup", "--find", "--show", "--offset",
+                                 str(self.partition["start"] * self.sector_size),
+                                 "--sizelimit", str(int(self.length)), self.device],
+                                what="mapping partition 1 of %s to a loop device" % self.device)
+        self.loop = out.strip()
+        if not self.loop.startswith("/dev/"):
+            raise DiskOpError("losetup printed no loop device for %s: %r" % (self.device, out))
+        return self.loop
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.loop:
+            loop, self.loop = self.loop, None
+            try:
+                self.commands.run(["losetup", "--detach", loop])
+            except DiskOpError:
+                if exc is None:
+                    raise
+        return False
+
+
+def ext_facts(commands, part_path):
+    """Block size, block count, free blocks, journal, and resize2fs' estimated minimum (bytes)."""
+    out = commands.run(["dumpe2fs", "-h", part_path], what="reading the ext superblock of %s" % part_path)
+    fields = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    try:
+        block_size = int(fields["Block size"])
+        block_count = int(fields["Block count"])
+        free_blocks = int(fields["Free blocks"])
+    except (KeyError, ValueError):
+        raise DiskOpError("dumpe2fs -h %s printed no block counts." % part_path)
+    facts = dict(block_size=block_size, size=block_count * block_size,
+                 used=(block_count - free_blocks) * block_size,
+                 has_journal="has_journal" in fields.get("Filesystem features", "").split(),
+                 state=fields.get("Filesystem state", ""))
+    rc, out, _err = commands._run_command(["resize2fs", "-P", part_path])
+    match = re.search(r"minimum size of the filesystem:\s*(\d+)", out or "")
+    facts["min_size"] = int(match.group(1)) * block_size if rc == 0 and match else facts["used"]
+    return facts
+
+
+def resize_partition_and_fs(commands, device, partition, new_end, has_journal=True, sector_size=SECTOR,
+                            part_path=None):
+    """Nova's _resize_part_and_fs: partition 1 of device ends at sector new_end afterwards.
+
+    e2fsck -f -y; tune2fs -O ^has_journal; shrinking: resize2fs <sectors>s before the
+    partition changes; parted rm 1; parted mkpart primary <start>s <end>s (the boot flag
+    kept); growing: resize2fs <sectors>s after; tune2fs -j when there was a journal.
+    """
+    if part_path is None:
+        with partition_device(commands, device, partition,
+                              max(partition["end"], new_end) * sector_size - partition["start"] * sector_size
+                              + sector_size, sector_size) as path:
+            return resize_partition_and_fs(commands, device, partition, new_end, has_journal, sector_size, path)
+    start = partition["start"]
+    old_end = partition["end"]
+    new_sectors = new_end - start + 1
+    size_arg = "%ds" % (new_sectors * sector_size // SECTOR)
+    # 0: clean, 1: errors fixed, 2: fixed, reboot wanted (a mounted root; not ours)
+    commands.run(["e2fsck", "-f", "-y", part_path], ok=(0, 1, 2), what="e2fsck -f -y %s" % part_path)
+    if has_journal:
+        commands.run(["tune2fs", "-O", "^has_journal", part_path])
+    if new_end < old_end:
+        try:
+            commands.run(["resize2fs", part_path, size_arg])
+        except DiskOpError as exc:
+            raise DiskOpError("Shrinking the filesystem with resize2fs failed; it may not fit in %d bytes: %s"
+                              % (new_sectors * sector_size, exc.msg), **exc.facts["disk_error"]) from exc
+    commands.run(["parted", "--script", device, "rm", str(partition["number"])])
+    commands.run(["parted", "--script", device, "mkpart", "primary", "%ds" % start, "%ds" % new_end])
+    if "boot" in partition.get("flags", []):
+        commands.run(["parted", "--script", device, "set", str(partition["number"]), "boot", "on"])
+    if new_end > old_end:
+        commands.run(["resize2fs", part_path, size_arg])
+    if has_journal:
+        commands.run(["tune2fs", "-j", part_path])
+    return new_sectors * sector_size

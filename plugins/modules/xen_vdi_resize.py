@@ -1,0 +1,508 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: xen_vdi_resize
+short_description: Grow or shrink a XenServer disk (VDI) the way Nova did, never writing the original when shrinking
+version_added: 0.1.0
+description:
+  - B(Grow) - C(VDI.resize_online) while the disk is attached to a running VM and the SR allows it,
+    else C(VDI.resize). With O(grow_filesystem), the single ext partition and its filesystem are grown
+    to fill the disk too (the VM must then be halted).
+  - B(Shrink) - as Nova's XenAPI resize down - the VM must be halted. The source VDI is cloned; the clone
+    and a new, smaller VDI are plugged into the helper VM (the machine the module runs on); on the clone
+    C(e2fsck -f -y), C(tune2fs -O ^has_journal), C(resize2fs <sectors>s), C(parted rm 1),
+    C(parted mkpart primary <start>s <end>s) (the boot flag kept) and C(tune2fs -j) run; the boot sectors
+    and the partition are copied sparsely (holes and zero runs skipped) into the new VDI; the clone is
+    destroyed. The original VDI is never written.
+  - With O(replace_in_vm) (the default) the VM's disk is swapped for the new VDI at the same device, and
+    the original is kept, tagged C(other_config.novaops_resized_to=<new uuid>), so that the resize can
+    be reverted; destroy it when the VM is confirmed good (Nova's confirm).
+  - Refuses before changing anything, saying why and by how much - a filesystem that does not fit the
+    smaller disk, a disk that is not one ext2/3/4 partition numbered 1 in an msdos table, a running VM, a
+    size of zero or smaller than the partition's start.
+  - Sizes are rounded up to 2 MiB, the allocation unit of VHD-based SRs. At the target size already,
+    nothing changes. A VDI tagged C(novaops_resized_to) stands for the VDI it was shrunk into.
+author: novaops.compute maintainers (@novaops)
+extends_documentation_fragment:
+  - novaops.compute.xenapi
+attributes:
+  check_mode:
+    description: Reports the planned actions and sizes; the disk is only read (plugged read-only) to check it.
+    support: full
+  diff_mode:
+    description: Shows the VDI uuid and virtual size before and after.
+    support: full
+options:
+  vdi_uuid:
+    description: UUID of the VDI to resize. Its VM is found through its VBDs.
+    type: str
+  vm:
+    description: Name or UUID of the VM whose disk at O(userdevice) is resized (instead of O(vdi_uuid)).
+    type: str
+  userdevice:
+    description: Device number of the VM's disk, with O(vm). C(0) is the root disk.
+    type: str
+    default: "0"
+  size:
+    description:
+      - The new virtual size, in bytes or with a unit (C(10GiB), C(512MiB), C(10G) - binary units).
+    type: str
+    required: true
+  grow_filesystem:
+    description:
+      - When growing, also grow partition 1 and its ext filesystem to the end of the disk (Nova's
+        auto_disk_config). Needs the VM halted and the disk to be one ext2/3/4 partition.
+    type: bool
+    default: false
+  replace_in_vm:
+    description:
+      - After a shrink, swap the new VDI into the VM's VBD (same device, bootable flag, mode). The original
+        VDI is kept either way.
+    type: bool
+    default: true
+  helper_vm_uuid:
+    description:
+      - UUID of the VM this module runs in, into which disks are plugged.
+      - If not set, the environment variable E(XENAPI_HELPER_VM_UUID) is used, else C(/sys/hypervisor/uuid).
+    type: str
+  device_dir:
+    description:
+      - Directory where plugged disks appear as C(<device_dir>/<VBD device>).
+      - If not set, the environment variable E(XENAPI_DEVICE_DIR) is used.
+    type: path
+    default: /dev
+  timeout:
+    description: Seconds to wait for each XenAPI task (clone, create, resize) and for a plugged disk to appear.
+    type: float
+    default: 600
+notes:
+  - The module must run on a Xen guest in the same pool (the helper VM), as root, with C(parted) and
+    C(e2fsprogs) installed; on a disk without partition device nodes it maps the partition with C(losetup).
+  - Usable with C(async)/C(poll); returns byte counts and the duration.
+seealso:
+  - module: novaops.compute.xen_vm
+'''
+
+EXAMPLES = r'''
+- name: Grow the root disk of a running VM to 40 GiB (online where the SR allows it)
+  novaops.compute.xen_vdi_resize:
+    vm: instance-0001
+    size: 40GiB
+
+- name: Shrink a halted VM's root disk to 10 GiB; the VM gets the new disk, the original is kept
+  novaops.compute.xen_vdi_resize:
+    vm: instance-0001
+    size: 10GiB
+  register: shrunk
+
+- name: Destroy the original once the VM is confirmed good
+  novaops.compute.xen_vm_info:
+    uuid: "{{ shrunk.vm.uuid }}"
+  when: false
+
+- name: Grow a halted VM's disk and its filesystem
+  novaops.compute.xen_vdi_resize:
+    vdi_uuid: 0b3f0c53-7e0c-4cf5-9d43-6a4c1b1f6e11
+    size: 20GiB
+    grow_filesystem: true
+'''
+
+RETURN = r'''
+vdi:
+  description: The resized VDI (after a shrink, the new one).
+  returned: always
+  type: dict
+  contains:
+    uuid: {description: UUID (C(new) in check mode before a shrink)., type: str}
+    name_label: {description: Name., type: str}
+    virtual_size: {description: Virtual size in bytes., type: int}
+    sr: {description: UUID of its SR., type: str}
+original_vdi:
+  description: After a shrink, the UUID of the original VDI, kept unchanged.
+  returned: when a shrink is planned or done
+  type: str
+vm:
+  description: The VM the disk belongs to (uuid, name_label, power_state), or null.
+  returned: always
+  type: dict
+old_size:
+  description: Virtual size before, in bytes.
+  returned: always
+  type: int
+new_size:
+  description: Virtual size after (expected, in check mode), in bytes.
+  returned: always
+  type: int
+bytes_copied:
+  description: Bytes written into the new VDI by the sparse copy.
+  returned: always
+  type: int
+bytes_skipped:
+  description: Bytes of the copied range skipped as holes or zeros.
+  returned: always
+  type: int
+partition:
+  description: Partition 1 before (start, end in sectors, fs, flags) and the filesystem's minimum size, when inspected.
+  returned: when the disk was inspected
+  type: dict
+actions:
+  description: Planned or done actions, in order.
+  returned: always
+  type: list
+  elements: str
+duration:
+  description: Seconds the module took.
+  returned: always
+  type: float
+'''
+
+import contextlib
+
+from ansible.module_utils.common.text.formatters import human_to_bytes
+
+from ansible_collections.novaops.compute.plugins.module_utils import diskops
+from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.xen_helper_vm import HelperVM, helper_vm_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
+    UUID_RE, XenAPIConnection, xenapi_argument_spec)
+
+GRANULE = 2 * 1024 * 1024
+SECTOR = diskops.SECTOR
+TAG_TO = "novaops_resized_to"
+TAG_FROM = "novaops_resized_from"
+
+
+def argument_spec():
+    spec = xenapi_argument_spec()
+    spec.merge(helper_vm_argument_spec())
+    return spec.merge(ArgumentSpec(dict(
+        vdi_uuid=dict(type="str"),
+        vm=dict(type="str"),
+        userdevice=dict(type="str", default="0"),
+        size=dict(type="str", required=True),
+        grow_filesystem=dict(type="bool", default=False),
+        replace_in_vm=dict(type="bool", default=True),
+        timeout=dict(type="float", default=600),
+    ), required_one_of=[["vdi_uuid", "vm"]], mutually_exclusive=[["vdi_uuid", "vm"]]))
+
+
+def parse_size(value):
+    text = str(value).strip()
+    try:
+        if text.lstrip("-").isdigit():
+            size = int(text)
+        else:
+            size = human_to_bytes(text.replace("iB", "B").replace("ib", "b"))
+    except (ValueError, TypeError) as exc:
+        raise NovaopsError("size %r is not a size (bytes, or a number with a unit such as 10GiB): %s" % (value, exc))
+    if size <= 0:
+        raise NovaopsError("size must be larger than zero (got %s); a disk cannot be resized to nothing." % value)
+    return size
+
+
+def mib(n):
+    return "%.1f MiB" % (n / 1048576.0)
+
+
+class VDIResize(Manager):
+
+    def __init__(self, module, conn):
+        super().__init__(module)
+        self.conn = conn
+        self.timeout = self.params["timeout"]
+        self._helper = None
+        self._before = None
+        self._work = {}
+        self._stack = None
+        self._copy = dict(bytes_copied=0, bytes_skipped=0)
+        self._inspected = None
+
+    @property
+    def helper(self):
+        if self._helper is None:
+            self._helper = HelperVM.from_params(self.conn, self.params)
+        return self._helper
+
+    # ---------------------------------------------------------------- read
+    def _resolve(self):
+        params = self.params
+        if params["vdi_uuid"]:
+            ref, rec = self.conn.find("VDI", uuid=params["vdi_uuid"])
+        else:
+            vm_ref, vm = self._find_vm(params["vm"])
+            ref = rec = None
+            for vbd in self.conn.call("VM.get_VBDs", vm_ref):
+                vbd_rec = self.conn.call("VBD.get_record", vbd)
+                if vbd_rec["userdevice"] == params["userdevice"] and vbd_rec["type"] == "Disk" \
+                        and not vbd_rec.get("empty") and vbd_rec["VDI"] != "OpaqueRef:NULL":
+                    ref = vbd_rec["VDI"]
+                    rec = self.conn.call("VDI.get_record", ref)
+            if ref is None:
+                raise NovaopsError("VM %s has no disk at userdevice %s." % (vm["name_label"], params["userdevice"]))
+        target = rec.get("other_config", {}).get(TAG_TO)
+        if target:
+            new_ref, new_rec = self.conn.find("VDI", uuid=target, required=False)
+            if new_ref is not None:
+                ref, rec = new_ref, new_rec
+        return ref, rec
+
+    def _find_vm(self, name):
+        def usable(rec):
+            return not rec["is_a_template"] and not rec["is_a_snapshot"] and not rec["is_control_domain"]
+        if UUID_RE.match(name):
+            return self.conn.find("VM", uuid=name, what="VM")
+        return self.conn.find("VM", name=name, where=usable, what="VM")
+
+    def read(self):
+        ref, rec = self._resolve()
+        self.vdi_ref = ref
+        sr_uuid = self.conn.call("SR.get_uuid", rec["SR"])
+        vm = None
+        self.vm_ref = self.vm_vbd = None
+        attached = False
+        for vbd in rec.get("VBDs", []):
+            vbd_rec = self.conn.call("VBD.get_record", vbd)
+            attached = attached or bool(vbd_rec["currently_attached"])
+            vm_rec = self.conn.call("VM.get_record", vbd_rec["VM"])
+            if vm_rec["uuid"] == self.params.get("helper_vm_uuid") or vm_rec["is_control_domain"]:
+                continue
+            if self.vm_ref is None:
+                self.vm_ref, self.vm_vbd = vbd_rec["VM"], vbd
+                vm = dict(uuid=vm_rec["uuid"], name_label=vm_rec["name_label"],
+                          power_state=vm_rec["power_state"].lower(), userdevice=vbd_rec["userdevice"])
+        facts = dict(vdi=dict(uuid=rec["uuid"], name_label=rec["name_label"], virtual_size=int(rec["virtual_size"]),
+                              sr=sr_uuid),
+                     vm=vm, attached=attached, allowed_operations=list(rec.get("allowed_operations", [])),
+                     original_vdi=rec.get("other_config", {}).get(TAG_FROM))
+        if self._before is None:
+            self._before = facts
+        return facts
+
+    # ---------------------------------------------------------------- plan
+    def _inspect(self):
+        """Plug the VDI read-only into the helper VM: partition table and ext facts. Writes nothing."""
+        if self._inspected is None:
+            commands = self.commands
+            with self.helper.attached(self.vdi_ref, read_only=True, purpose="inspect") as device:
+                layout = diskops.read_disk_layout(commands, device)
+                part = diskops.single_ext_partition(layout)
+                ext = diskops.ext_facts(commands, diskops.partition_path(device, part, layout["sector_size"]))
+            if layout["sector_size"] != SECTOR:
+                raise NovaopsError("The disk has %d-byte sectors; only 512-byte sectors are supported."
+                                   % layout["sector_size"])
+            self._inspected = dict(layout=layout, partition=part, ext=ext)
+        return self._inspected
+
+    @property
+    def commands(self):
+        if not hasattr(self, "_commands"):
+            self._commands = diskops.DiskCommands.from_module(self.module)
+        return self._commands
+
+    def plan(self, before, plan):
+        size = parse_size(self.params["size"])
+        target = -(-size // GRANULE) * GRANULE
+        current = before["vdi"]["virtual_size"]
+        vm = before["vm"]
+        self.target = target
+        expected = dict(before)
+        expected["vdi"] = dict(before["vdi"], virtual_size=target)
+        if target > current:
+            online = before["attached"]
+            if self.params["grow_filesystem"]:
+                if online or (vm and vm["power_state"] != "halted"):
+                    raise NovaopsError("grow_filesystem needs the VM halted (%s is %s): the filesystem is grown "
+                                       "from the helper VM. Halt it, or grow without grow_filesystem."
+                                       % (vm["name_label"] if vm else "the disk", vm["power_state"] if vm else "attached"))
+                self._inspect()
+            if online:
+                if "resize_online" not in before["allowed_operations"]:
+                    raise NovaopsError("The disk is attached to a running VM and its SR cannot resize online; "
+                                       "halt the VM first.")
+                plan.add("resize_online", self._resize, "VDI.resize_online", target)
+            else:
+                plan.add("resize", self._resize, "VDI.resize", target)
+            if self.params["grow_filesystem"]:
+                plan.add("grow_filesystem", self._grow_filesystem)
+            return expected
+        if target == current:
+            if self.params["grow_filesystem"] and not before["attached"] and not (vm and vm["power_state"] != "halted"):
+                info = self._inspect()
+                if info["partition"]["end"] < info["layout"]["sectors"] - 1:
+                    plan.add("grow_filesystem", self._grow_filesystem)
+            return expected
+        return self._plan_shrink(before, plan, size, target, expected)
+
+    def _plan_shrink(self, before, plan, size, target, expected):
+        vm = before["vm"]
+        current = before["vdi"]["virtual_size"]
+        if vm and vm["power_state"] != "halted":
+            raise NovaopsError("VM %s is %s; shrinking a disk needs it halted (shrinking by %s)."
+                               % (vm["name_label"], vm["power_state"], mib(current - target)))
+        if before["attached"]:
+            raise NovaopsError("VDI %s is plugged in somewhere; a disk being shrunk must not be in use."
+                               % before["vdi"]["uuid"])
+        info = self._inspect()
+        part = info["partition"]
+        start_bytes = part["start"] * SECTOR
+        if target <= start_bytes:
+            raise NovaopsError("size %s (%d bytes) is not larger than the start of partition 1 at %d bytes; "
+                               "it would leave no room for the filesystem." % (self.params["size"], size, start_bytes))
+        new_end = target // SECTOR - 1
+        room = (new_end - part["start"] + 1) * SECTOR
+        need = info["ext"]["min_size"]
+        if need > room:
+            raise NovaopsError("The filesystem does not fit: it needs at least %d bytes (%s), the partition would "
+                               "have %d bytes (%s), %d bytes (%s) short. Choose a size of at least %d bytes."
+                               % (need, mib(need), room, mib(room), need - room, mib(need - room),
+                                  -(-(start_bytes + need) // GRANULE) * GRANULE),
+                               needed=need, available=room, short_by=need - room)
+        self.new_end = new_end
+        plan.add("clone_vdi", self._clone)
+        plan.add("create_vdi", self._create, target)
+        plan.add("attach_disks", self._attach)
+        plan.add("resize_filesystem", self._shrink_fs)
+        plan.add("copy_partition", self._copy_partition)
+        plan.add("detach_disks", self._detach)
+        plan.add("destroy_clone", self._destroy_clone)
+        plan.add("tag_original", self._tag_original)
+        if self.params["replace_in_vm"] and self.vm_vbd:
+            plan.add("replace_vbd", self._replace_vbd)
+        expected["vdi"] = dict(before["vdi"], uuid="new", virtual_size=target)
+        expected["original_vdi"] = before["vdi"]["uuid"]
+        return expected
+
+    # ---------------------------------------------------------------- actions
+    def _resize(self, method, size):
+        self.conn.run_async(method, self.vdi_ref, str(size), timeout=self.timeout)
+
+    def _grow_filesystem(self):
+        part = self._inspect()["partition"]
+        with self.helper.attached(self.vdi_ref, purpose="grow") as device:
+            layout = diskops.read_disk_layout(self.commands, device)
+            has_journal = self._inspected["ext"]["has_journal"]
+            diskops.resize_partition_and_fs(self.commands, device, part, layout["sectors"] - 1, has_journal)
+
+    def _clone(self):
+        self._work["clone"] = self.conn.run_async("VDI.clone", self.vdi_ref, {}, timeout=self.timeout)
+        self.conn.call("VDI.set_name_label", self._work["clone"], "novaops resize clone")
+
+    def _create(self, size):
+        rec = self.conn.call("VDI.get_record", self.vdi_ref)
+        self._work["new"] = self.conn.run_async("VDI.create", dict(
+            name_label=rec["name_label"], name_description=rec["name_description"], SR=rec["SR"],
+            virtual_size=str(size), type=rec["type"] or "user", sharable=False, read_only=False,
+            other_config={TAG_FROM: rec["uuid"]}, xenstore_data={}, sm_config={}, tags=[]),
+            timeout=self.timeout)
+
+    def _attach(self):
+        self._stack = contextlib.ExitStack()
+        self._work["clone_dev"] = self._stack.enter_context(
+            self.helper.attached(self._work["clone"], purpose="resize-clone"))
+        self._work["new_dev"] = self._stack.enter_context(
+            self.helper.attached(self._work["new"], purpose="resize-new"))
+
+    def _shrink_fs(self):
+        info = self._inspected
+        diskops.resize_partition_and_fs(self.commands, self._work["clone_dev"], info["partition"], self.new_end,
+                                        info["ext"]["has_journal"])
+
+    def _copy_partition(self):
+        # boot sectors (MBR, the gap a boot loader lives in) and partition 1, now ending at new_end
+        self._copy = diskops.sparse_copy(self._work["clone_dev"], self._work["new_dev"],
+                                         length=(self.new_end + 1) * SECTOR, dst_zeroed=True)
+
+    def _detach(self):
+        stack, self._stack = self._stack, None
+        stack.close()
+
+    def _destroy_clone(self):
+        clone = self._work.pop("clone")
+        self.conn.call("VDI.destroy", clone)
+
+    def _replace_vbd(self):
+        old = self.conn.call("VBD.get_record", self.vm_vbd)
+        fields = dict(VM=old["VM"], userdevice=old["userdevice"], bootable=old["bootable"], mode=old["mode"],
+                      type=old["type"], empty=False, unpluggable=old["unpluggable"],
+                      other_config=old["other_config"], qos_algorithm_type=old.get("qos_algorithm_type", ""),
+                      qos_algorithm_params=old.get("qos_algorithm_params", {}))
+        self.conn.call("VBD.destroy", self.vm_vbd)
+        try:
+            self.conn.call("VBD.create", dict(fields, VDI=self._work["new"]))
+        except NovaopsError:
+            self.conn.call("VBD.create", dict(fields, VDI=self.vdi_ref))
+            raise
+        self._work.pop("new")
+
+    def _tag_original(self):
+        new_uuid = self.conn.call("VDI.get_uuid", self._work["new"])
+        self.conn.call("VDI.remove_from_other_config", self.vdi_ref, TAG_TO)
+        self.conn.call("VDI.add_to_other_config", self.vdi_ref, TAG_TO, new_uuid)
+        if not (self.params["replace_in_vm"] and self.vm_vbd):
+            self._work.pop("new")
+
+    def rollback(self):
+        """After a failure: unplug and destroy what this run made; the source was never written."""
+        errors = []
+        if self._stack is not None:
+            try:
+                self._detach()
+            except NovaopsError as exc:
+                errors.append(exc.msg)
+        for key in ("clone", "new"):
+            ref = self._work.pop(key, None)
+            if ref:
+                try:
+                    self.conn.call("VDI.destroy", ref)
+                except NovaopsError as exc:
+                    errors.append("%s VDI %s was left behind: %s" % (key, ref, exc.msg))
+        return errors
+
+    def converge(self):
+        try:
+            return super().converge()
+        except NovaopsError as exc:
+            left = self.rollback()
+            if left:
+                exc.facts["cleanup_errors"] = left
+            exc.facts.setdefault("source_unchanged", True)
+            raise
+        except BaseException:
+            self.rollback()
+            raise
+
+    # ---------------------------------------------------------------- result
+    def result(self, facts):
+        out = dict(vdi=facts["vdi"], vm=facts["vm"], old_size=self._before["vdi"]["virtual_size"],
+                   new_size=facts["vdi"]["virtual_size"], bytes_copied=self._copy["bytes_copied"],
+                   bytes_skipped=self._copy["bytes_skipped"])
+        if facts.get("original_vdi"):
+            out["original_vdi"] = facts["original_vdi"]
+        if self._inspected:
+            part = self._inspected["partition"]
+            out["partition"] = dict(start=part["start"], end=part["end"], fs=part["fs"], flags=part["flags"],
+                                    min_size=self._inspected["ext"]["min_size"])
+        return out
+
+    def diff_view(self, facts):
+        return dict(vdi_uuid=facts["vdi"]["uuid"], virtual_size=facts["vdi"]["virtual_size"]) if facts else {}
+
+
+def main():
+    module = argument_spec().create_ansible_module(NovaopsModule)
+    with module.failing_clearly():
+        with XenAPIConnection.from_params(module.params) as conn:
+            module.exit_json(**VDIResize(module, conn).converge())
+
+
+if __name__ == "__main__":
+    main()
