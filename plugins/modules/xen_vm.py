@@ -159,7 +159,7 @@ options:
     description:
       - V(true) blocks starting the VM (C(blocked_operations) C(start)), as rescue does to the
         original VM; V(false) removes that lock. Unset leaves it as it is.
-      - A bootlocked VM is never started: a state that needs a start fails, naming the lock.
+      - A bootlocked VM is never started; a state that needs a start fails, naming the lock.
     type: bool
   force:
     description:
@@ -350,7 +350,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.plan import Manage
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xen_vm_facts import (
-    ATTACHED_KEY, DESIRED_KEY, OWNER_KEY, MIB, Records, attached_list, check_uuid, find_one_vm,
+    ATTACHED_KEY, DESIRED_KEY, OWNER_KEY, Records, attached_list, check_uuid, find_one_vm,
     public_facts, vm_facts)
 from ansible_collections.novaops.compute.plugins.module_utils import xen_vm_plan as vp
 
