@@ -115,11 +115,12 @@ def failure(x, fn, **args):
 
 
 def staging_left(pool):
-    return [n for n in os.listdir(pool.sr_dir()) if n.startswith(".novaops-glance-")]
+    root = os.path.join(pool.sr_dir(), ".novaops-staging")
+    return [n for n in os.listdir(root) if n.startswith("glance-")] if os.path.isdir(root) else []
 
 
 def upload_args(pool, chain, image_id, url=None, **extra):
-    args = dict(sr_uuid=pool.sr_uuid, vdi_uuids=json.dumps(chain), image_id=image_id,
+    args = dict(sr_path=pool.sr_dir(), vdi_uuids=json.dumps(chain), image_id=image_id,
                 glance_url=url or glance_url(), headers=json.dumps(GLANCE_HEADERS))
     args.update(extra)
     return args
@@ -142,7 +143,7 @@ def test_upload_then_download_roundtrip(pool, x, image, compress):
     assert staging_left(pool) == []
     # back into the SR as a fresh chain that reads the same bytes
     pool.sim("gc_stall", False)
-    got = call(x, "download_vhd", sr_uuid=pool.sr_uuid, image_id=image, glance_url=glance_url(),
+    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id=image, glance_url=glance_url(),
                headers=json.dumps(GLANCE_HEADERS))
     assert len(got["chain"]) == 3 and not set(got["chain"]) & set(chain)
     assert got["bytes"] == record["size"]
@@ -159,11 +160,14 @@ def test_arguments_confined(pool, x):
     assert failure(x, "upload_vhd", **bad)[0] == "NOVAOPS_PATH_REFUSED"
     assert failure(x, "upload_vhd", **upload_args(pool, ["not-a-uuid"], "abc"))[0] == "NOVAOPS_BAD_ARGUMENT"
     args = upload_args(pool, ["00000000-0000-0000-0000-000000000000"], "abc")
-    args["sr_uuid"] = "../" + pool.sr_uuid
+    args["sr_path"] = pool.sr_dir() + "/../" + pool.sr_uuid
     assert failure(x, "upload_vhd", **args)[0] == "NOVAOPS_PATH_REFUSED"
     args = upload_args(pool, ["00000000-0000-0000-0000-000000000000"], "abc")
-    assert failure(x, "upload_vhd", **args)[0] == "NOVAOPS_VHD_MISSING"
-    assert failure(x, "download_vhd", sr_uuid=pool.sr_uuid, image_id="abc", glance_url="ftp://x",
+    assert failure(x, "upload_vhd", **args)[0] == "NOVAOPS_VDI_MISSING"
+    args = upload_args(pool, ["00000000-0000-0000-0000-000000000000"], "abc")
+    args["sr_path"] = "/etc"
+    assert failure(x, "upload_vhd", **args)[0] == "NOVAOPS_PATH_REFUSED"
+    assert failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="abc", glance_url="ftp://x",
                    headers="{}")[0] == "NOVAOPS_BAD_ARGUMENT"
     assert staging_left(pool) == []
 
@@ -261,10 +265,11 @@ def test_download_refuses_hostile_tarball(pool, x, fake, member):
             info.size = 4
             tar.addfile(info, io.BytesIO(b"evil"))
     handler.payload = buf.getvalue()
-    before = sorted(os.listdir(pool.sr_dir()))
-    details = failure(x, "download_vhd", sr_uuid=pool.sr_uuid, image_id="img", glance_url=url, headers="{}")
+    before = sorted(n for n in os.listdir(pool.sr_dir()) if n.endswith(".vhd"))
+    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
     assert details[0] == "NOVAOPS_BAD_TARBALL", details
-    assert sorted(os.listdir(pool.sr_dir())) == before
+    assert sorted(n for n in os.listdir(pool.sr_dir()) if n.endswith(".vhd")) == before
+    assert staging_left(pool) == []
     assert not os.path.exists(os.path.join(os.path.dirname(pool.sr_dir()), "evil.vhd"))
 
 
@@ -277,6 +282,6 @@ def test_download_refuses_gaps(pool, x, fake):
             info.size = 4
             tar.addfile(info, io.BytesIO(b"data"))
     handler.payload = buf.getvalue()
-    details = failure(x, "download_vhd", sr_uuid=pool.sr_uuid, image_id="img", glance_url=url, headers="{}")
-    assert details[0] == "NOVAOPS_BAD_TARBALL" and "gaps" in details[1]
+    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert details[0] == "NOVAOPS_STAGING_INVALID" and "gaps" in details[2], details
     assert staging_left(pool) == []
