@@ -117,8 +117,7 @@ def register(reg, sim):
 
     def guest_ignores_shutdown(ctx, vm_uuid, on):
         with sim.store.lock:
-            vm = sim.store.by_uuid("VM", vm_uuid)
-            oc = dict(sim.store.get("VM", vm)["other_config"])
+            sim.store.by_uuid("VM", vm_uuid)          # UUID_INVALID for an unknown VM
         if on:
             sim.ignore_shutdown.add(vm_uuid)
         else:

@@ -125,8 +125,6 @@ class Sim:
         st = self.store
         with st.lock:
             st.clear()
-            for sub in ("sr", os.path.basename(self.config.device_dir)):
-                pass
             sr_root = os.path.join(self.config.state_dir, "sr")
             shutil.rmtree(sr_root, ignore_errors=True)
             if os.path.isdir(self.config.device_dir):
