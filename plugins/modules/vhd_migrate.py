@@ -1,0 +1,489 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: vhd_migrate
+short_description: Move a VDI's VHD chain to an SR on another XenServer pool (or the same), the Nova way
+version_added: 0.1.0
+description:
+  - Moves the VHD chain of a VDI, or of every disk of a VM (root and ephemeral), to an SR of a
+    destination pool, as OpenStack Nova's XenAPI driver did for cold migration and resize up.
+  - The source host's dom0 plugin C(migration.transfer_vhd) hard-links the chain into a staging
+    directory inside the SR as C(<seq>.vhd) and sends it with C(rsync -av) over ssh; the immutable
+    parents go while the VM still runs, then (with O(shutdown=true)) the VM is shut down and the
+    leaf follows. The destination's C(migration.move_vhds_into_sr) gives the files fresh UUIDs,
+    re-links the parents with C(vhd-util modify -p), checks the chain and renames it into the SR;
+    then C(SR.scan) makes them VDIs.
+  - The imported leaf VDI records its source in C(other_config) (C(novaops_migrated_from),
+    C(novaops_migrated_chain), C(novaops_instance)); a chain already imported is not sent again.
+  - The destination SR's free space is checked before anything is sent. A failure leaves the
+    source untouched and removes the staging directories on both sides; a re-run completes.
+  - Requires the C(migration) plugin on both hosts (role novaops.compute.xapi_plugins), and that the
+    source host can ssh to the destination host as O(ssh_user).
+author: novaops.compute maintainers (@novaops)
+extends_documentation_fragment:
+  - novaops.compute.xenapi
+attributes:
+  check_mode:
+    description: Reports the actions, the chains and the bytes it would move; changes nothing.
+    support: full
+  diff_mode:
+    description: Shows the destination VDIs before and after.
+    support: full
+options:
+  vdi_uuid:
+    description: The source VDI (the leaf of its chain).
+    type: str
+  vm_uuid:
+    description: A source VM, whose every disk (root and ephemeral, by userdevice) is moved.
+    type: str
+  vm_name:
+    description: A source VM by name label.
+    type: str
+  shutdown:
+    description:
+      - When a disk is in use by a running VM, send its parents, then shut the VM down (clean, hard
+        after O(shutdown_timeout)) and send the leaf. Without it such a disk is refused before
+        anything is sent.
+    type: bool
+    default: false
+  shutdown_timeout:
+    description: Seconds to wait for a clean shutdown before a hard one.
+    type: int
+    default: 300
+  timeout:
+    description: Seconds each transfer or import may take.
+    type: int
+    default: 3600
+  instance_uuid:
+    description:
+      - Names the staging directories (C(instance<uuid>)) and is recorded on the imported VDIs.
+        Defaults to the VM's UUID, or the source VDI's.
+    type: str
+  dest_url:
+    description: XenAPI URL of the destination pool; defaults to O(url) (a move within the pool).
+    type: str
+  dest_username:
+    description: Destination pool user; defaults to O(username).
+    type: str
+  dest_password:
+    description: Destination pool password; defaults to O(password).
+    type: str
+  dest_validate_certs:
+    description: Verify the destination's TLS certificate; defaults to O(validate_certs).
+    type: bool
+  dest_ca_path:
+    description: CA bundle for the destination; defaults to O(ca_path).
+    type: path
+  dest_sr_uuid:
+    description: Destination SR; defaults to the destination pool's default SR.
+    type: str
+  staging_root:
+    description:
+      - Directory on the destination host under which C(instance<uuid>[-<userdevice>]) is staged.
+        Must be inside the destination SR or C(/images); defaults to C(<SR path>/.novaops-staging),
+        on the SR's filesystem, so that the import is a rename.
+    type: str
+  ssh_host:
+    description: The destination host as the source host's dom0 reaches it by ssh.
+    type: str
+    required: true
+  ssh_port:
+    description: Its ssh port.
+    type: int
+    default: 22
+  ssh_user:
+    description: The user the source dom0 logs in as.
+    type: str
+    default: root
+  ssh_private_key:
+    description: The private key (its contents) for that login; passed to the plugin, never logged.
+    type: str
+  ssh_private_key_file:
+    description: A file on the managed node holding the private key (read and passed like O(ssh_private_key)).
+    type: path
+  ssh_known_hosts:
+    description: known_hosts lines for the destination host; host keys are always checked unless
+      O(insecure_ignore_host_key).
+    type: str
+  ssh_known_hosts_file:
+    description: A file on the managed node holding those known_hosts lines.
+    type: path
+  insecure_ignore_host_key:
+    description: Do not check the destination's host key (C(StrictHostKeyChecking=no)). Explicit opt-out only.
+    type: bool
+    default: false
+  bwlimit:
+    description: rsync bandwidth limit in KiB/s (0 is none).
+    type: int
+    default: 0
+notes:
+  - The private key travels as a plugin argument; on the source host it lives only in a 0700 staging
+    directory inside the SR for the length of the transfer.
+'''
+
+EXAMPLES = r'''
+- name: Move a VM's disks to pool B while it runs, shutting it down for the leaf
+  novaops.compute.vhd_migrate:
+    vm_name: web01
+    shutdown: true
+    dest_url: https://xen-b.example.com
+    dest_sr_uuid: 812d4226-4e17-471b-aa5f-7960b179f503
+    ssh_host: xen-b.example.com
+    ssh_private_key: "{{ lookup('file', 'keys/migration') }}"
+    ssh_known_hosts: "{{ lookup('file', 'keys/known_hosts') }}"
+  register: moved
+
+- name: Move one VDI's chain within the pool, to another SR
+  novaops.compute.vhd_migrate:
+    vdi_uuid: 3f0c1a52-6d3c-4f1e-9b1e-0d3f3c9e2a11
+    dest_sr_uuid: 5b1c0e2a-44f3-4a8e-8c51-3c2d9f0a7e42
+    ssh_host: 127.0.0.1
+    ssh_private_key_file: /root/.ssh/migration
+    ssh_known_hosts_file: /root/.ssh/known_hosts
+'''
+
+RETURN = r'''
+disks:
+  description: One entry per source disk.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    source_vdi: {description: Source leaf VDI UUID., type: str}
+    source_chain: {description: Source chain, leaf first., type: list, elements: str}
+    userdevice: {description: The disk's userdevice on the VM (C(0) for a lone VDI)., type: str}
+    vdi: {description: The destination leaf VDI UUID (null in check mode before an import)., type: str}
+    chain: {description: The destination chain, leaf first., type: list, elements: str}
+    bytes: {description: Bytes this run sent for the disk., type: int}
+    imported: {description: Whether this run imported it (false when already there)., type: bool}
+  sample: [{source_vdi: 3f0c1a52-6d3c-4f1e-9b1e-0d3f3c9e2a11, userdevice: "0", imported: true}]
+vdi_uuids:
+  description: The destination leaf VDI UUIDs, in disk order.
+  returned: always
+  type: list
+  elements: str
+bytes_transferred:
+  description: Bytes sent by rsync in this run (planned bytes in check mode).
+  returned: always
+  type: int
+duration:
+  description: Seconds the run took.
+  returned: always
+  type: float
+actions:
+  description: The actions taken (or planned in check mode).
+  returned: always
+  type: list
+  elements: str
+'''
+
+import json
+import os
+import time
+import uuid as uuidlib
+
+from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.vhd_chain import (
+    chain_bytes, chain_uuids, default_sr, sr_location, vdi_chain)
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
+    NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+
+PLUGIN = "migration"
+OC_FROM = "novaops_migrated_from"
+OC_CHAIN = "novaops_migrated_chain"
+OC_INSTANCE = "novaops_instance"
+
+
+def argument_spec():
+    return xenapi_argument_spec().merge(ArgumentSpec(dict(
+        vdi_uuid=dict(type="str"),
+        vm_uuid=dict(type="str"),
+        vm_name=dict(type="str"),
+        shutdown=dict(type="bool", default=False),
+        shutdown_timeout=dict(type="int", default=300),
+        timeout=dict(type="int", default=3600),
+        instance_uuid=dict(type="str"),
+        dest_url=dict(type="str"),
+        dest_username=dict(type="str"),
+        dest_password=dict(type="str", no_log=True),
+        dest_validate_certs=dict(type="bool"),
+        dest_ca_path=dict(type="path"),
+        dest_sr_uuid=dict(type="str"),
+        staging_root=dict(type="str"),
+        ssh_host=dict(type="str", required=True),
+        ssh_port=dict(type="int", default=22),
+        ssh_user=dict(type="str", default="root"),
+        ssh_private_key=dict(type="str", no_log=True),
+        ssh_private_key_file=dict(type="path"),
+        ssh_known_hosts=dict(type="str"),
+        ssh_known_hosts_file=dict(type="path"),
+        insecure_ignore_host_key=dict(type="bool", default=False),
+        bwlimit=dict(type="int", default=0),
+    ), mutually_exclusive=[["vdi_uuid", "vm_uuid", "vm_name"], ["ssh_private_key", "ssh_private_key_file"],
+                           ["ssh_known_hosts", "ssh_known_hosts_file"]],
+        required_one_of=[["vdi_uuid", "vm_uuid", "vm_name"]]))
+
+
+def _read_file(path, what):
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError as exc:
+        raise NovaopsError("Cannot read the %s %s: %s" % (what, path, exc.strerror))
+
+
+class Migration(Manager):
+
+    def __init__(self, module, src, dst):
+        super().__init__(module)
+        self.src = src
+        self.dst = dst
+        self.moved = {}
+        self.sent = 0
+        self.cleanup = []
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _source_disks(self):
+        p = self.params
+        if p["vdi_uuid"]:
+            ref, rec = self.src.find("VDI", uuid=p["vdi_uuid"])
+            vms = []
+            for vbd in rec.get("VBDs", []):
+                vbd_rec = self.src.call("VBD.get_record", vbd)
+                if vbd_rec.get("currently_attached"):
+                    vms.append(vbd_rec["VM"])
+            return None, [dict(ref=ref, rec=rec, userdevice="0", running_vms=vms)]
+        vm_ref, vm = self.src.find("VM", uuid=p["vm_uuid"], name=p["vm_name"],
+                                   where=lambda r: not r["is_a_template"] and not r["is_control_domain"])
+        disks = []
+        for vbd in vm["VBDs"]:
+            vbd_rec = self.src.call("VBD.get_record", vbd)
+            if vbd_rec["type"] != "Disk" or vbd_rec["VDI"] == NULL_REF:
+                continue
+            running = [vm_ref] if vm["power_state"] != "Halted" else []
+            disks.append(dict(ref=vbd_rec["VDI"], rec=self.src.call("VDI.get_record", vbd_rec["VDI"]),
+                              userdevice=vbd_rec["userdevice"], running_vms=running))
+        if not disks:
+            raise NovaopsError("VM %s has no disks to move." % vm["name_label"])
+        disks.sort(key=lambda d: int(d["userdevice"]) if d["userdevice"].isdigit() else 99)
+        return (vm_ref, vm), disks
+
+    def read(self):
+        p = self.params
+        self.vm, disks = self._source_disks()
+        self.instance = p["instance_uuid"] or (self.vm[1]["uuid"] if self.vm else disks[0]["rec"]["uuid"])
+        if not UUID_RE.match(self.instance):
+            raise NovaopsError("instance_uuid %r is not a UUID." % self.instance)
+        self.instance = self.instance.lower()
+        if p["dest_sr_uuid"]:
+            self.dest_sr, self.dest_sr_rec = self.dst.find("SR", uuid=p["dest_sr_uuid"])
+        else:
+            self.dest_sr = default_sr(self.dst)
+            self.dest_sr_rec = self.dst.call("SR.get_record", self.dest_sr)
+        self.dest_path, self.dest_host = sr_location(self.dst, self.dest_sr)
+        self.src_paths = {}
+        imported = {}
+        for vdi_ref, rec in self.dst.call("VDI.get_all_records").items():
+            if rec["SR"] == self.dest_sr and rec["other_config"].get(OC_FROM):
+                imported[(rec["other_config"][OC_FROM], rec["other_config"].get(OC_CHAIN))] = (vdi_ref, rec)
+        self.disks = []
+        for disk in disks:
+            chain = vdi_chain(self.src, disk["ref"], disk["rec"])
+            uuids = chain_uuids(chain)
+            found = imported.get((uuids[0], ",".join(uuids)))
+            entry = dict(source_vdi=uuids[0], source_chain=uuids, userdevice=disk["userdevice"],
+                         vdi=None, chain=[], bytes=0, imported=False)
+            if found:
+                entry["vdi"] = found[1]["uuid"]
+                entry["chain"] = chain_uuids(vdi_chain(self.dst, found[0], found[1]))
+            entry["_chain"] = chain
+            entry["_running"] = disk["running_vms"]
+            entry["_sr"] = disk["rec"]["SR"]
+            self.disks.append(entry)
+        return dict(disks=[self._public(d) for d in self.disks])
+
+    @staticmethod
+    def _public(disk):
+        return {k: v for k, v in disk.items() if not k.startswith("_")}
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def plan(self, before, plan):
+        todo = [d for d in self.disks if d["vdi"] is None]
+        if not todo:
+            return before
+        p = self.params
+        running = sorted({vm for d in todo for vm in d["_running"]})
+        if running and not p["shutdown"]:
+            names = ", ".join(self.src.call("VM.get_name_label", vm) for vm in running)
+            raise NovaopsError("The disks are in use by the running VM %s; set shutdown: true to send the "
+                               "parents now and the leaf after a shutdown, or shut it down first." % names)
+        need = sum(chain_bytes(d["_chain"]) for d in todo)
+        free = int(self.dest_sr_rec["physical_size"]) - int(self.dst.call("SR.get_physical_utilisation",
+                                                                          self.dest_sr))
+        if need > free:
+            raise NovaopsError("The destination SR %s has %d bytes free, the chains need %d: free space "
+                               "there first; nothing was sent." % (self.dest_sr_rec["uuid"], free, need),
+                               xenapi_error=dict(code="SR_BACKEND_FAILURE_44", params=[], method=None))
+        self.planned_bytes = need
+        for d in todo:
+            plan.add("clear_staging:%s" % d["userdevice"], self._remove_staging, d)
+        for d in todo:
+            if len(d["_chain"]) > 1:
+                plan.add("transfer_parents:%s" % d["source_vdi"], self._transfer, d, 1)
+        if running:
+            for vm in running:
+                plan.add("shutdown:%s" % self.src.call("VM.get_uuid", vm), self._shutdown, vm)
+        for d in todo:
+            plan.add("transfer_leaf:%s" % d["source_vdi"], self._transfer, d, 0)
+        for d in todo:
+            plan.add("import:%s" % d["source_vdi"], self._import, d)
+        plan.add("scan", self._scan, todo)
+        after = dict(disks=[])
+        for d in self.disks:
+            view = self._public(d)
+            if d in todo:
+                view.update(imported=True, bytes=chain_bytes(d["_chain"]))
+            after["disks"].append(view)
+        return after
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _plugin(self, conn, host, fn, args, what):
+        try:
+            out = conn.run_async("host.call_plugin", host, PLUGIN, fn, args, timeout=self.params["timeout"])
+        except XenAPIError as exc:
+            raise NovaopsError("%s failed: %s" % (what, exc.msg), xenapi_error=exc.facts["xenapi_error"])
+        return json.loads(out)
+
+    def _staging_args(self, d):
+        args = dict(sr_path=self.dest_path, instance_uuid=self.instance, disk=str(d["userdevice"]))
+        if self.params["staging_root"]:
+            args["staging_root"] = self.params["staging_root"]
+        return args
+
+    def _remove_staging(self, d):
+        self.cleanup.append(d)
+        self._plugin(self.dst, self.dest_host, "remove_staging", self._staging_args(d),
+                     "Clearing the destination staging directory")
+
+    def _source_location(self, d):
+        if d["_sr"] not in self.src_paths:
+            self.src_paths[d["_sr"]] = sr_location(self.src, d["_sr"])
+        return self.src_paths[d["_sr"]]
+
+    def _transfer(self, d, seq):
+        p = self.params
+        path, host = self._source_location(d)
+        uuids = chain_uuids(d["_chain"])
+        uuids = uuids[1:] if seq == 1 else uuids[:1]
+        args = dict(sr_path=path, vdi_uuids=json.dumps(uuids), seq_num=str(seq), instance_uuid=self.instance,
+                    disk=str(d["userdevice"]), host=p["ssh_host"], port=str(p["ssh_port"]), user=p["ssh_user"],
+                    dest_root=p["staging_root"] or os.path.join(self.dest_path, ".novaops-staging"))
+        if self.key:
+            args["ssh_private_key"] = self.key
+        if p["insecure_ignore_host_key"]:
+            args["insecure_ignore_host_key"] = "true"
+        elif self.known_hosts:
+            args["ssh_known_hosts"] = self.known_hosts
+        if p["bwlimit"]:
+            args["bwlimit"] = str(p["bwlimit"])
+        out = self._plugin(self.src, host, "transfer_vhd", args,
+                           "Sending %s of VDI %s" % ("the parents" if seq else "the leaf", d["source_vdi"]))
+        d["bytes"] += int(out["bytes"])
+        self.sent += int(out["bytes"])
+
+    def _shutdown(self, vm):
+        if self.src.call("VM.get_power_state", vm) == "Halted":
+            return
+        try:
+            self.src.run_async("VM.clean_shutdown", vm, timeout=self.params["shutdown_timeout"])
+        except NovaopsError:
+            self.src.run_async("VM.hard_shutdown", vm, timeout=self.params["shutdown_timeout"])
+
+    def _import(self, d):
+        uuid_stack = [str(uuidlib.uuid4()) for _ in d["_chain"]]
+        args = self._staging_args(d)
+        args["uuid_stack"] = json.dumps(uuid_stack)
+        out = self._plugin(self.dst, self.dest_host, "move_vhds_into_sr", args,
+                           "Importing the chain of VDI %s" % d["source_vdi"])
+        self.moved[d["source_vdi"]] = out["chain"]
+
+    def _scan(self, todo):
+        self.dst.run_async("SR.scan", self.dest_sr, timeout=self.params["timeout"])
+        for d in todo:
+            chain = self.moved[d["source_vdi"]]
+            ref = self.dst.call("VDI.get_by_uuid", chain[0])
+            src = d["_chain"][0][1]
+            self.dst.call("VDI.set_name_label", ref, src["name_label"])
+            self.dst.call("VDI.set_name_description", ref, src["name_description"])
+            for key, value in ((OC_FROM, d["source_vdi"]), (OC_CHAIN, ",".join(d["source_chain"])),
+                               (OC_INSTANCE, self.instance)):
+                try:
+                    self.dst.call("VDI.remove_from_other_config", ref, key)
+                except XenAPIError:
+                    pass
+                self.dst.call("VDI.add_to_other_config", ref, key, value)
+        self.cleanup = []
+
+    def cleanup_after_failure(self):
+        pending, self.cleanup = list(self.cleanup), []
+        for d in pending:
+            try:
+                self._plugin(self.dst, self.dest_host, "remove_staging", self._staging_args(d),
+                             "Clearing the destination staging directory")
+            except NovaopsError:
+                pass
+
+    # -- result ------------------------------------------------------------------------------
+
+    def result(self, facts):
+        disks = facts["disks"]
+        sent = self.sent if not self.module.check_mode else getattr(self, "planned_bytes", 0)
+        return dict(disks=disks, vdi_uuids=[d["vdi"] for d in disks if d["vdi"]], bytes_transferred=sent)
+
+    def converge(self):
+        p = self.params
+        self.key = p["ssh_private_key"] or (_read_file(p["ssh_private_key_file"], "ssh private key")
+                                            if p["ssh_private_key_file"] else None)
+        self.known_hosts = p["ssh_known_hosts"] or (_read_file(p["ssh_known_hosts_file"], "known_hosts file")
+                                                    if p["ssh_known_hosts_file"] else None)
+        started = time.monotonic()
+        try:
+            result = super().converge()
+        except NovaopsError:
+            self.cleanup_after_failure()
+            raise
+        result["duration"] = round(time.monotonic() - started, 3)
+        return result
+
+
+def main():
+    module = argument_spec().create_ansible_module(NovaopsModule)
+    p = module.params
+    with module.failing_clearly():
+        with XenAPIConnection.from_params(p) as src:
+            if p["dest_url"]:
+                dst_conn = XenAPIConnection(
+                    p["dest_url"], p["dest_username"] or p["username"],
+                    p["dest_password"] if p["dest_password"] is not None else p["password"],
+                    p["validate_certs"] if p["dest_validate_certs"] is None else p["dest_validate_certs"],
+                    p["dest_ca_path"] or p["ca_path"])
+                with dst_conn as dst:
+                    module.exit_json(**Migration(module, src, dst).converge())
+            else:
+                module.exit_json(**Migration(module, src, src).converge())
+
+
+if __name__ == "__main__":
+    main()
