@@ -6,10 +6,12 @@
 """Reading XenServer VMs with few round trips: whole records, one call per class.
 
 A VM's facts need its VBDs, VDIs, SRs, VIFs, networks and (for the info module) consoles,
-snapshots and VHD chains.  Reading them field by field costs dozens of calls; here every
-class costs at most one call: ``get_all_records_where`` on the VM's reference for the
-classes that point at the VM, ``get_record`` for one or two VDIs, ``get_all_records`` for
-the small pool-wide classes (SR, network) and for a whole-pool listing.
+snapshots and VHD chains.  Reading them field by field costs dozens of calls.  Here the VM
+record is one ``get_all_records_where`` call; the objects it points at are then read in two
+round trips of ``event.from`` with an empty token, which answers with the current record of
+every object subscribed to (``vbd/<ref>``, ``vif/<ref>``, ... or a whole small class such as
+``network``): one call for the VBDs, VIFs, consoles and snapshots, one for the VDIs, SRs and
+networks.  A whole-pool listing reads each class once with ``get_all_records``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,33 @@ class Records:
             self.all(cls)
         return dict((ref, self.get(cls, ref)) for ref in refs)
 
+    def prefetch(self, objects=(), classes=()):
+        """Current records of objects [(cls, ref)] and of whole classes, in one event.from call.
+
+        event.from with an empty token returns an 'add' event with the snapshot of every
+        object matching the subscriptions (``cls/ref`` or ``cls``), then a token we drop.
+        Objects already cached and classes already complete are not asked for again.
+        """
+        subs = []
+        for cls, ref in objects:
+            if ref and ref != NULL_REF and cls not in self.complete and ref not in self.cache.get(cls, {}):
+                subs.append("%s/%s" % (cls.lower(), ref))
+        wanted = [cls for cls in classes if cls not in self.complete]
+        subs.extend(cls.lower() for cls in wanted)
+        if not subs:
+            return
+        answer = self.conn.call("event.from", sorted(set(subs)), "", 0.0)
+        canon = dict((cls.lower(), cls) for cls in [c for c, _r in objects] + list(classes))
+        for event in answer.get("events", []):
+            if event.get("operation") == "del" or event.get("snapshot") is None:
+                continue
+            cls = canon.get(str(event.get("class", "")).lower())
+            if cls is not None:
+                self.cache.setdefault(cls, {})[event["ref"]] = event["snapshot"]
+        for cls in wanted:
+            self.cache.setdefault(cls, {})
+            self.complete.add(cls)
+
     def forget(self, *classes):
         for cls in classes or list(self.cache):
             self.cache.pop(cls, None)
@@ -151,9 +180,22 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
 
     Private keys (refs) start with '_' and are stripped by public_facts().
     """
-    vbds = records.where("VBD", "VM", ref) if rec.get("VBDs") else {}
-    vdis = records.many("VDI", [vbd["VDI"] for vbd in vbds.values()])
-    srs = records.all("SR") if vdis else {}
+    # round trip 1: the objects the VM record points at
+    first = [("VBD", r) for r in rec.get("VBDs", [])] + [("VIF", r) for r in rec.get("VIFs", [])]
+    if consoles:
+        first += [("console", r) for r in rec.get("consoles", [])]
+    if snapshots:
+        first += [("VM", r) for r in rec.get("snapshots", [])]
+    records.prefetch(first)
+    vbds = dict((r, records.cache["VBD"][r]) for r in rec.get("VBDs", []) if r in records.cache.get("VBD", {}))
+    vifs_found = dict((r, records.cache["VIF"][r]) for r in rec.get("VIFs", []) if r in records.cache.get("VIF", {}))
+    # round trip 2: their VDIs, and the (small) SR and network classes
+    vdi_refs = [vbd["VDI"] for vbd in vbds.values() if vbd["VDI"] != NULL_REF]
+    records.prefetch([("VDI", r) for r in vdi_refs],
+                     (["SR"] if vdi_refs else []) + (["network"] if vifs_found else []))
+    known = records.cache.get("VDI", {})
+    vdis = dict((r, known[r]) for r in vdi_refs if r in known)
+    srs = records.cache.get("SR", {})
     by_uuid = {}
     if chain and vdis:
         for sr_ref in set(vdi["SR"] for vdi in vdis.values()):
@@ -187,9 +229,9 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
     disks.sort(key=lambda d: (int(d["userdevice"]) if str(d["userdevice"]).isdigit() else 999, d["userdevice"]))
 
     vifs = []
-    if rec.get("VIFs"):
-        networks = records.all("network")
-        for vif_ref, vif in records.where("VIF", "VM", ref).items():
+    if vifs_found:
+        networks = records.cache.get("network", {})
+        for vif_ref, vif in vifs_found.items():
             net = networks.get(vif["network"], {})
             vifs.append(dict(device=vif["device"], uuid=vif["uuid"], mac=vif["MAC"], mtu=int(vif.get("MTU", 0)),
                              network_uuid=net.get("uuid"), network_name=net.get("name_label"),
@@ -213,13 +255,15 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
     )
     if consoles:
         facts["consoles"] = {}
-        if rec.get("consoles"):
-            for con in records.where("console", "VM", ref).values():
+        for con_ref in rec.get("consoles", []):
+            con = records.cache.get("console", {}).get(con_ref)
+            if con is not None:
                 facts["consoles"][con["protocol"]] = con["location"]
     if snapshots:
         facts["snapshots"] = []
-        if rec.get("snapshots"):
-            for snap in records.where("VM", "snapshot_of", ref).values():
+        for snap_ref in rec.get("snapshots", []):
+            snap = records.cache.get("VM", {}).get(snap_ref)
+            if snap is not None:
                 facts["snapshots"].append(dict(uuid=snap["uuid"], name=snap["name_label"],
                                                time=str(snap.get("snapshot_time", ""))))
             facts["snapshots"].sort(key=lambda s: s["time"])

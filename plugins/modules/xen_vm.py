@@ -490,14 +490,17 @@ class VM(Manager):
                 vdi_ref, vdi = self._vdi(spec["vdi"], index)
                 want.update(vdi_uuid=vdi["uuid"], vdi_ref=vdi_ref, vdi_size=int(vdi["virtual_size"]),
                             vdi_name=vdi["name_label"], sr_ref=vdi["SR"])
-            elif spec["sr"] or want["size"]:
-                sr_ref, sr = self._sr(spec["sr"] or self.params["sr"])
-                want.update(sr_ref=sr_ref, sr_uuid=sr["uuid"], sr_name=sr["name_label"])
+            elif spec["sr"] or self.params["sr"]:
+                self._with_sr(want, spec["sr"] or self.params["sr"])
             wanted.append(want)
         devices = [w["userdevice"] for w in wanted]
         if len(set(devices)) != len(devices):
             raise NovaopsError("disks: userdevice given twice (%s)." % ", ".join(devices))
         return wanted
+
+    def _with_sr(self, want, ident):
+        sr_ref, sr = self._sr(ident)
+        want.update(sr_ref=sr_ref, sr_uuid=sr["uuid"], sr_name=sr["name_label"])
 
     def wanted_vifs(self):
         wanted = []
@@ -697,6 +700,8 @@ class VM(Manager):
         for op, want, cur in disk_ops:
             dev = want["userdevice"]
             if op == "create":
+                if "sr_ref" not in want:
+                    self._with_sr(want, None)     # the pool's default SR, looked up only when needed
                 plan.add("create_disk_%s" % dev, self.create_disk, want, running,
                          detail="%d bytes on %s" % (want["size"], want["sr_name"]))
                 size = vp.round_vhd(want["size"])

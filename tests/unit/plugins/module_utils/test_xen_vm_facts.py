@@ -34,6 +34,17 @@ class FakeConn:
         if op == "get_all_records_where":
             field, value = re.match(r'field "(\w+)" = "(.*)"$', args[0]).groups()
             return dict((r, o) for r, o in objs.items() if str(o.get(field)) == value.replace('\\"', '"'))
+        if method == "event.from":
+            subs, token, _timeout = args
+            assert token == ""
+            events = []
+            for sub in subs:
+                name, _sep, ref = sub.partition("/")
+                cls = next(c for c in self.db if c.lower() == name)
+                for r, o in self.db[cls].items():
+                    if not ref or r == ref:
+                        events.append(dict(id=1, operation="add", ref=r, snapshot=o, timestamp="0", **{"class": name}))
+            return dict(events=events, token="1", valid_ref_counts={})
         raise AssertionError(method)
 
 
@@ -113,7 +124,8 @@ def test_facts_one_call_per_class():
     records = xf.Records(conn)
     ref, rec = xf.find_one_vm(records, uuid=VM_UUID)
     facts = xf.vm_facts(records, ref, rec, chain=True, consoles=True, snapshots=True)
-    assert max(conn.calls.values()) == 1, conn.calls
+    assert max(conn.calls.values()) == 2, conn.calls
+    assert sum(conn.calls.values()) == 4, conn.calls       # VM, 2 x event.from, VDIs of the SR (chain)
     disks = dict((d["userdevice"], d) for d in facts["disks"])
     assert disks["0"]["owned"] and disks["0"]["chain"] == ["vdi-root", "vdi-base", "vdi-gone"]
     assert disks["0"]["vhd_parent"] == "vdi-base"
