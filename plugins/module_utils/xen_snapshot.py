@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Snapshot of a VDI for an image upload, after Nova's snapshot_attached_here, event-driven.
+
+``VDI.snapshot`` turns the leaf L (parent P) into L -> B -> P with the snapshot S -> B,
+where B (hidden) holds the old contents.  When P had L as its only child, the storage GC
+now coalesces B into P and re-parents L and S onto P; until then the chain of S is one
+longer than it need be.  Nova polled for that every 5 s, a bounded number of times; here
+the wait is one ``event.from`` on VDI that returns as the GC rewrites L's ``vhd-parent``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi import NULL_REF, XenAPIError
+
+MAX_DEPTH = 64
+SR_MOUNT = "/var/run/sr-mount"
+
+
+def vhd_parent(record):
+    return (record.get("sm_config") or {}).get("vhd-parent") or None
+
+
+def chain_uuids(conn, vdi_ref, record=None):
+    """UUIDs from the VDI (leaf) to its base, following ``sm_config['vhd-parent']``."""
+    record = record or conn.call("VDI.get_record", vdi_ref)
+    uuids = [record["uuid"]]
+    parent = vhd_parent(record)
+    while parent:
+        if parent in uuids or len(uuids) >= MAX_DEPTH:
+            raise NovaopsError("The VHD chain of VDI %s loops or is deeper than %d at %s."
+                               % (uuids[0], MAX_DEPTH, parent))
+        try:
+            ref = conn.call("VDI.get_by_uuid", parent)
+        except XenAPIError as exc:
+            raise NovaopsError("VDI %s names parent %s, which the SR does not know (SR.scan it?)."
+                               % (uuids[-1], parent), xenapi_error=exc.facts["xenapi_error"])
+        uuids.append(parent)
+        parent = vhd_parent(conn.call("VDI.get_record", ref))
+    return uuids
+
+
+def count_children(conn, sr_ref, parent_uuid):
+    return sum(1 for rec in conn.call("VDI.get_all_records").values()
+               if rec.get("SR") == sr_ref and vhd_parent(rec) == parent_uuid)
+
+
+def wait_for_coalesce(conn, vdi_ref, original_chain, sr_ref, timeout):
+    """Return once the leaf's parent is in the original chain again (DESIGN 5).
+
+    Returns ``{"waited": seconds, "reason": ...}``.  At once when the original chain has
+    one element (no parent: nothing to coalesce into) or its parent has other children
+    (the GC will not coalesce).  Otherwise waits on ``event.from`` up to ``timeout``.
+    """
+    started = time.monotonic()
+    if len(original_chain) == 1:
+        return dict(waited=0.0, reason="single-element chain")
+    if count_children(conn, sr_ref, original_chain[1]) > 1:
+        return dict(waited=0.0, reason="parent has other children")
+    good = set(original_chain[1:])
+    try:
+        conn.wait_for("VDI", vdi_ref, lambda rec: vhd_parent(rec) in good or vhd_parent(rec) is None, timeout,
+                      "the storage GC to coalesce the snapshot's base copy into %s" % original_chain[1])
+    except WaitTimeout as exc:
+        raise WaitTimeout("the storage GC to coalesce the new base copy of VDI %s into its parent %s "
+                          "(is the SR's GC stalled or busy?)" % (original_chain[0], original_chain[1]),
+                          timeout, **{k: v for k, v in exc.facts.items() if k != "timeout"})
+    return dict(waited=round(time.monotonic() - started, 3), reason="coalesced")
+
+
+def sr_path_and_host(conn, sr_ref):
+    """(the SR's directory on its host, the host whose plugins reach it), as Nova's get_sr_path."""
+    sr_uuid = conn.call("SR.get_uuid", sr_ref)
+    for pbd in conn.call("SR.get_PBDs", sr_ref):
+        rec = conn.call("PBD.get_record", pbd)
+        path = (rec.get("device_config") or {}).get("path")
+        host = rec.get("host")
+        if host and host != NULL_REF:
+            return (path or os.path.join(SR_MOUNT, sr_uuid)), host
+    hosts = conn.call("host.get_all")
+    if not hosts:
+        raise NovaopsError("The pool has no host to run the glance plugin on.")
+    return os.path.join(SR_MOUNT, sr_uuid), hosts[0]
+
+
+def destroy_vdi(conn, vdi_ref):
+    """Destroy a snapshot VDI; returns None or the error sentence (a cleanup never masks the cause)."""
+    try:
+        conn.call("VDI.destroy", vdi_ref)
+        return None
+    except NovaopsError as exc:
+        if getattr(exc, "code", None) == "HANDLE_INVALID":
+            return None
+        return exc.msg
