@@ -13,6 +13,7 @@ from NOVAOPS_GLANCE_PORT, NOVAOPS_SSHD_PORT, NOVAOPS_XAPISIM_PORT (pool a; pool 
 HTTPS +260).  Run it with the project's venv python: Glance and uwsgi are found beside it.
 """
 
+import fcntl
 import json
 import os
 import secrets
@@ -483,6 +484,10 @@ def main(argv):
     BEDS.mkdir(parents=True, exist_ok=True)
     command, names = argv[0], argv[1:]
     beds = _select(names)
+    # One bed command at a time: two concurrent starts would both start a daemon, or
+    # lose each other's record of what they own.
+    lock = open(BEDS / ".lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     if command == "start":
         for bed in beds:
             if not bed.available():
