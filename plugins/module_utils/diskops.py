@@ -183,13 +183,13 @@ def _data_extents(fd, start, end):
 
 def _nonzero_runs(buf, length):
     """(offset, length) runs of buf[:length] holding non-zero bytes, at ZERO_GRAIN granularity."""
-    view = memoryview(buf)
     zero = _ZEROS[:ZERO_GRAIN]
     run_start = None
     pos = 0
     while pos < length:
         step = min(ZERO_GRAIN, length - pos)
-        is_zero = view[pos:pos + step] == (zero if step == ZERO_GRAIN else _ZEROS[:step])
+        # bytearray == bytes is one memcmp that stops at the first non-zero byte
+        is_zero = buf[pos:pos + step] == (zero if step == ZERO_GRAIN else _ZEROS[:step])
         if is_zero and run_start is not None:
             yield run_start, pos - run_start
             run_start = None
@@ -200,14 +200,16 @@ def _nonzero_runs(buf, length):
         yield run_start, length - run_start
 
 
-def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=True, chunk_size=COPY_CHUNK):
+def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=True, chunk_size=COPY_CHUNK,
+                fsync=True):
     """Copy ``length`` bytes of src (from src_offset) to dst (at dst_offset), skipping zeros.
 
     Holes of the source are found with SEEK_DATA/SEEK_HOLE and never read; data is read in
     large chunks and zero runs in it are detected and not written.  With ``dst_zeroed``
     (a fresh VDI, a new file) skipped ranges are left alone, otherwise they are written as
     zeros.  A regular destination file ends exactly at dst_offset + length (holes included).
-    ``length`` None: to the end of src.  Returns bytes_copied, bytes_skipped, duration.
+    ``length`` None: to the end of src.  ``fsync`` (default) flushes dst before returning,
+    as a disk about to be unplugged needs.  Returns bytes_copied, bytes_skipped, duration.
     """
     started = time.monotonic()
     copied = 0
@@ -245,7 +247,7 @@ def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=Tr
                     got = os.preadv(sfd, [view], pos)
                     if got <= 0:
                         raise DiskOpError("%s ended at byte %d, before the %d bytes to copy." % (src, pos, length))
-                    if view[:got] == zeros[:got]:
+                    if (buf == zeros) if got == chunk_size else (buf[:got] == zeros[:got]):
                         if not dst_zeroed:
                             _write_zeros(dfd, pos + delta, got, zeros)
                     elif dst_zeroed:
@@ -261,7 +263,8 @@ def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=Tr
                 _write_zeros(dfd, pos_written + delta, end - pos_written, zeros)
             if is_file and _fd_size(dfd) < dst_offset + length:
                 os.ftruncate(dfd, dst_offset + length)
-            os.fsync(dfd)
+            if fsync:
+                os.fsync(dfd)
         except OSError as exc:
             raise DiskOpError("Copying %s to %s failed: %s" % (src, dst, exc.strerror or exc))
         finally:

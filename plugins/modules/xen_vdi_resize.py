@@ -354,7 +354,7 @@ class VDIResize(Manager):
         info = self._inspect()
         part = info["partition"]
         start_bytes = part["start"] * SECTOR
-        if target <= start_bytes:
+        if size <= start_bytes or target <= start_bytes:
             raise NovaopsError("size %s (%d bytes) is not larger than the start of partition 1 at %d bytes; "
                                "it would leave no room for the filesystem." % (self.params["size"], size, start_bytes))
         new_end = target // SECTOR - 1
@@ -471,10 +471,14 @@ class VDIResize(Manager):
         try:
             return super().converge()
         except NovaopsError as exc:
+            step = exc.facts.get("action_failed")
             left = self.rollback()
             if left:
                 exc.facts["cleanup_errors"] = left
-            exc.facts.setdefault("source_unchanged", True)
+            if step:
+                exc.msg = ("Resizing failed at %s (%s undone); the source VDI was not changed: %s"
+                           % (step, ", ".join(exc.facts.get("actions_done") or []) or "nothing to be", exc.msg))
+                exc.facts["source_unchanged"] = step not in ("resize", "resize_online", "grow_filesystem")
             raise
         except BaseException:
             self.rollback()

@@ -144,7 +144,9 @@ def main():
                        clones=len([1 for r in x.VDI.get_all_records().values()
                                    if r["name_label"] == "novaops resize clone"]))
         elif cmd == "vdi-count":
-            out = dict(count=len(x.VDI.get_all()))
+            # only this target's VDIs: other targets may run against the same simulator
+            out = dict(count=len([1 for r in x.VDI.get_all_records().values()
+                                  if r["name_label"].startswith("rsz-") or r["name_label"] == "novaops resize clone"]))
         elif cmd == "fault":           # method nth code...: fail the nth call of method once
             out = dict(id=x.sim.fault_add(args[0], args[2:], args[1], "1"))
         elif cmd == "faults-clear":
