@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""No-change run: novaops.compute.ovs_qos_queue vs openvswitch.openvswitch.openvswitch_db.
+
+Both set a queue's other_config:max-rate to the value it already has, on the real OVS bed
+(a netdev bridge and a veth port made here and removed at the end). Each side runs as an
+ansible-playbook of LOOP iterations of its module; the two playbooks alternate for REPS
+repetitions in the same run; the ratio is of the median wall times (ours / peer), lower
+is better.
+
+    python bench/ovs_qos_queue.py            # standalone
+    make bench                               # via bench/run.py
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("VENV", Path.home() / ".cache/novaops-compute/venv"))
+BUILD = os.environ.get("BUILD", "/tmp/nc-build-ovs")
+BRIDGE, PORT, QUEUE_ID, RATE = "nt-bench-br", "nt-bench1", 13947, 614400000
+LOOP = int(os.environ.get("BENCH_LOOP", "10"))
+REPS = int(os.environ.get("BENCH_REPS", "5"))
+
+
+def sh(*argv, check=True):
+    return subprocess.run(argv, check=check, capture_output=True, text=True)
+
+
+def ensure_build():
+    coll = Path(BUILD) / "ansible_collections/novaops/compute"
+    if not (coll / "plugins/modules/ovs_qos_queue.py").exists():
+        subprocess.run(["make", "-s", "-C", str(REPO), "collection", "BUILD=%s" % BUILD], check=True)
+
+
+def env():
+    e = dict(os.environ)
+    e["PATH"] = "%s:%s" % (VENV / "bin", e.get("PATH", ""))
+    e["ANSIBLE_COLLECTIONS_PATH"] = "%s:%s" % (BUILD, VENV / "lib/python3.11/site-packages")
+    e["ANSIBLE_PYTHON_INTERPRETER"] = str(VENV / "bin/python")
+    e["ANSIBLE_LOCALHOST_WARNING"] = "false"
+    e["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "false"
+    return e
+
+
+def playbook(path, task):
+    play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
+             "tasks": [dict(task, loop=list(range(LOOP)), register="r"),
+                       {"ansible.builtin.assert": {"that": ["r.results | selectattr('changed') | list == []"]}}]}]
+    path.write_text(json.dumps(play))
+
+
+def run_playbook(path):
+    started = time.monotonic()
+    proc = subprocess.run([str(VENV / "bin/ansible-playbook"), "-i", "localhost,", str(path)],
+                          capture_output=True, text=True, env=env())
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-2000:])
+        raise SystemExit("bench ovs_qos_queue: playbook %s failed" % path.name)
+    return elapsed
+
+
+def main():
+    ensure_build()
+    sh("ovs-vsctl", "--may-exist", "add-br", BRIDGE, "--", "set", "bridge", BRIDGE, "datapath_type=netdev")
+    qos_uuid = queue_uuid = None
+    try:
+        if sh("ip", "link", "show", PORT, check=False).returncode != 0:
+            sh("ip", "link", "add", PORT, "type", "veth", "peer", "name", PORT + "p")
+        sh("ip", "link", "set", PORT, "up")
+        sh("ovs-vsctl", "--may-exist", "add-port", BRIDGE, PORT)
+        out = sh("ovs-vsctl", "--", "set", "port", PORT, "qos=@q", "--", "--id=@q", "create", "qos",
+                 "type=linux-htb", "other_config:max-rate=1000000000", "queues:%d=@u" % QUEUE_ID,
+                 "--", "--id=@u", "create", "queue", "other_config:max-rate=%d" % RATE).stdout.split()
+        qos_uuid, queue_uuid = out[0], out[1]
+        with tempfile.TemporaryDirectory() as tmp:
+            ours, peer = Path(tmp, "ours.json"), Path(tmp, "peer.json")
+            playbook(ours, {"novaops.compute.ovs_qos_queue": {
+                "port": PORT, "queues": [{"id": QUEUE_ID, "max_rate": RATE}]}})
+            playbook(peer, {"openvswitch.openvswitch.openvswitch_db": {
+                "table": "Queue", "record": queue_uuid, "col": "other_config", "key": "max-rate",
+                "value": str(RATE)}})
+            run_playbook(ours)  # warm caches
+            run_playbook(peer)
+            t_ours, t_peer = [], []
+            for _ in range(REPS):
+                t_ours.append(run_playbook(ours))
+                t_peer.append(run_playbook(peer))
+        m_ours, m_peer = statistics.median(t_ours), statistics.median(t_peer)
+        print("ovs_qos_queue no-change x%d: novaops.compute.ovs_qos_queue median %.2fs, "
+              "openvswitch.openvswitch.openvswitch_db median %.2fs (%d repetitions each)"
+              % (LOOP, m_ours, m_peer, REPS))
+        print("ovs_qos_queue ratio ours/peer (wall time, lower is better): %.2f" % (m_ours / m_peer))
+    finally:
+        if qos_uuid:
+            sh("ovs-vsctl", "--if-exists", "clear", "port", PORT, "qos", "--", "--if-exists", "destroy", "qos", qos_uuid,
+               "--", "--if-exists", "destroy", "queue", queue_uuid, check=False)
+        sh("ovs-vsctl", "--if-exists", "del-br", BRIDGE, check=False)
+        sh("ip", "link", "del", PORT, check=False)
+
+
+if __name__ == "__main__":
+    main()
