@@ -111,6 +111,9 @@ def main():
         elif cmd == "destroy-vm":
             for vm in x.VM.get_by_name_label(args[0]):
                 destroy_vm(x, vm)
+            for vdi in x.VDI.get_by_name_label(args[0] + "-root"):   # originals kept by shrinks
+                if not x.VDI.get_VBDs(vdi):
+                    x.VDI.destroy(vdi)
         elif cmd == "vdi-sha1":        # vdi_uuid: sha1 of the whole virtual disk, read through a RO plug
             vdi = x.VDI.get_by_uuid(args[0])
             with plugged(x, vdi, read_only=True) as dev:
