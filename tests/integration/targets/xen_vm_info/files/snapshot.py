@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Snapshot a VM through the XenAPI SDK (no module of the collection snapshots VMs yet).
 
 usage: snapshot.py <vm-uuid> <snapshot-name>   prints the snapshot's uuid
