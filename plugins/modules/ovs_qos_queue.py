@@ -58,7 +58,7 @@ options:
   queues:
     description:
       - Queues by id. Keys not given are left as they are.
-      - With O(state=absent), only C(id) matters: those queues are removed.
+      - With O(state=absent), only C(id) matters; those queues are removed.
     type: list
     elements: dict
     suboptions:

@@ -274,7 +274,7 @@ class VIF(Manager):
                 row = self.ovs.get_row("Interface", uuid)
                 if row and row.get("name") == self.port:
                     irow = row
-        flow_bridges = [b for b in {bridge, self.params["bridge"]} if b]
+        flow_bridges = sorted(set(b for b in (bridge, self.params["bridge"]) if b))
         if self.params["bridge"] and self.ovs.bridge(self.params["bridge"]) is None:
             raise NovaopsError("There is no Open vSwitch bridge named %s." % self.params["bridge"])
         flows = []
