@@ -296,6 +296,7 @@ class Migration(Manager):
         for vdi_ref, rec in self.dst.call("VDI.get_all_records").items():
             if rec["SR"] == self.dest_sr and rec["other_config"].get(OC_FROM):
                 imported[(rec["other_config"][OC_FROM], rec["other_config"].get(OC_CHAIN))] = (vdi_ref, rec)
+        done = {d["source_vdi"]: d for d in getattr(self, "disks", [])}   # this run's, when re-read
         self.disks = []
         for disk in disks:
             chain = vdi_chain(self.src, disk["ref"], disk["rec"])
@@ -303,6 +304,9 @@ class Migration(Manager):
             found = imported.get((uuids[0], ",".join(uuids)))
             entry = dict(source_vdi=uuids[0], source_chain=uuids, userdevice=disk["userdevice"],
                          vdi=None, chain=[], bytes=0, imported=False)
+            if uuids[0] in done:
+                entry["bytes"] = done[uuids[0]]["bytes"]
+                entry["imported"] = done[uuids[0]]["imported"]
             if found:
                 entry["vdi"] = found[1]["uuid"]
                 entry["chain"] = chain_uuids(vdi_chain(self.dst, found[0], found[1]))
@@ -424,6 +428,7 @@ class Migration(Manager):
         for d in todo:
             chain = self.moved[d["source_vdi"]]
             ref = self.dst.call("VDI.get_by_uuid", chain[0])
+            d["imported"] = True
             src = d["_chain"][0][1]
             self.dst.call("VDI.set_name_label", ref, src["name_label"])
             self.dst.call("VDI.set_name_description", ref, src["name_description"])

@@ -86,6 +86,24 @@ def read(pool, vdi_uuid):
     return dict(sha256=digest)
 
 
+def chain(pool, vdi_uuid):
+    """The VDI's chain as the pool records it (leaf first), with each VDI's vhd-parent."""
+    x = session(pool)
+    out = [vdi_uuid]
+    while True:
+        parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(out[-1])).get("vhd-parent")
+        if not parent:
+            return dict(chain=out)
+        out.append(parent)
+
+
+def imports(pool, source_uuid):
+    """The pool's VDIs imported from that source VDI (other_config novaops_migrated_from)."""
+    x = session(pool)
+    return dict(vdis=sorted(r["uuid"] for r in x.VDI.get_all_records().values()
+                            if r["other_config"].get("novaops_migrated_from") == source_uuid))
+
+
 def sr_files(pool, only=""):
     """Hashes of the SR's files (only those of the comma-separated VDI uuids when given)."""
     d = E["XENAPI_POOL_%s_SR_DIR" % pool]
@@ -126,5 +144,5 @@ def cleanup(prefix):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    out = {"make": make, "read": read, "sr_files": sr_files, "fill": fill, "cleanup": cleanup}[cmd](*sys.argv[2:])
+    out = {"make": make, "read": read, "sr_files": sr_files, "chain": chain, "imports": imports, "fill": fill, "cleanup": cleanup}[cmd](*sys.argv[2:])
     print(json.dumps(out))
