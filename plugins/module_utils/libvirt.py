@@ -157,3 +157,19 @@ def wait_for_state(dom, wanted, timeout, what=None):
                               timeout)
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, 0.5)
+
+
+def vif_ovs_ports(ovs, iface_id, mac=None):
+    """Names of the OVS interfaces carrying a VIF (external_ids iface-id, and attached-mac if given).
+
+    ``ovs`` is an ``ovs.OVS``; libvirt sets these external_ids when it plugs a
+    ``virtualport type='openvswitch'`` tap, so an empty list means the port is gone.
+    """
+    rows = ovs.find("Interface", ("external_ids:iface-id", "=", iface_id), columns=["name", "external_ids"])
+    names = []
+    for row in rows:
+        ids = row.get("external_ids") or {}
+        if mac and ids.get("attached-mac") and ids["attached-mac"].lower() != mac.lower():
+            continue
+        names.append(row.get("name"))
+    return sorted(names)
