@@ -12,13 +12,13 @@ short_description: Snapshot a XenServer VM's disks into Glance images
 version_added: 0.1.0
 description:
   - Snapshots the root disk (or every disk) of a XenServer / XCP-ng VM and uploads each as a Glance v2
-    image, the way OpenStack Nova's XenAPI driver did: record the VDI's VHD parent, C(VDI.snapshot),
+    image, the way OpenStack Nova's XenAPI driver did it - record the VDI's VHD parent, C(VDI.snapshot),
     wait for the storage GC to coalesce, walk the chain by C(vhd-parent), and let the dom0 plugin
     C(glance) stream a tarball of C(0.vhd .. n.vhd) to Glance (C(disk_format=vhd), C(container_format=ovf)).
   - The coalesce wait is event-driven (C(event.from)), not a poll; it returns at once when the chain
     has one element or the parent has other children.
   - The snapshot VDI is destroyed at the end, whatever happened. An image whose upload failed is deleted.
-  - Idempotent by image name plus the marker property C(novaops_snapshot=xen_snapshot): an active image of
+  - Idempotent by image name plus the marker property C(novaops_snapshot=xen_snapshot) - an active image of
     that name and marker is not uploaded again. V(absent) deletes only images carrying the marker.
   - The C(glance) plugin must be installed on the host (role C(novaops.compute.xapi_plugins)), and Glance
     must be reachable from the host with O(glance.url).
@@ -79,7 +79,6 @@ options:
   glance:
     description: Where Glance is, and how to authenticate.
     type: dict
-    default: {}
     suboptions:
       url:
         description:

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Upload throughput of the glance dom0 plugin (what xen_snapshot uses) against `curl -T`.
+
+A 1 GiB chain (a base copy full of data under a small snapshot leaf) on the simulator's
+pool a is streamed by ``glance.upload_vhd`` (tar made on the fly, chunked PUT) into the
+Glance bed; the same tarball, written to disk beforehand, is sent by ``curl -T`` to the
+same Glance.  Best of three runs each, alternating.  Prints
+``RATIO upload throughput: <ours/curl>`` (above 1: ours is faster; the target is >= 0.8).
+Everything it creates (images, VDIs, the tarball) is deleted.  Needs `make beds`.
+"""
+
+import json
+import os
+import shlex
+import ssl
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+import xmlrpc.client
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+MiB = 1 << 20
+SIZE = 1024 * MiB
+HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "novaops-bench"}
+
+
+def bed_env():
+    env = dict(os.environ)
+    path = os.path.join(REPO, ".beds", "env.sh")
+    if "XENAPI_POOL_A_URL" not in env and os.path.exists(path):
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith("export "):
+                    key, _, value = line[7:].strip().partition("=")
+                    env[key] = shlex.split(value)[0] if value else ""
+    if "XENAPI_POOL_A_URL" not in env:
+        sys.exit("no beds: run `make beds` first")
+    return env
+
+
+E = bed_env()
+
+
+def glance(method, path, body=None):
+    req = urllib.request.Request(E["NOVAOPS_GLANCE_URL"] + path, method=method, headers=dict(HEADERS))
+    if body is not None:
+        req.data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        data = resp.read()
+    return json.loads(data) if data else None
+
+
+def new_image(name):
+    return glance("POST", "/v2/images", {"name": name, "disk_format": "vhd", "container_format": "ovf"})["id"]
+
+
+def main():
+    import XenAPI
+    from xapisim.vhd import VHD
+
+    ctx = ssl.create_default_context(cafile=E["XENAPI_CA_PATH"])
+    session = XenAPI.Session(E["XENAPI_POOL_A_URL"], transport=xmlrpc.client.SafeTransport(context=ctx))
+    session.login_with_password(E["XENAPI_POOL_A_USERNAME"], E["XENAPI_POOL_A_PASSWORD"], "1.0", "bench")
+    x = session.xenapi
+    sr = x.SR.get_by_uuid(E["XENAPI_POOL_A_SR_UUID"])
+    sr_dir = E["XENAPI_POOL_A_SR_DIR"]
+    host = x.host.get_all()[0]
+    images, vdis, tarball = [], [], None
+    try:
+        vdi = x.VDI.create({"name_label": "bench-xen_snapshot", "name_description": "", "SR": sr,
+                            "virtual_size": str(SIZE + 64 * MiB), "type": "user", "sharable": False,
+                            "read_only": False, "other_config": {}})
+        vdis.append(vdi)
+        block = os.urandom(2 * MiB)
+        with VHD.open(os.path.join(sr_dir, x.VDI.get_uuid(vdi) + ".vhd"), writable=True) as v:
+            for off in range(0, SIZE, 2 * MiB):
+                v.write(off, block[off % 4096:] + block[:off % 4096])
+        snap = x.VDI.snapshot(vdi, {})
+        vdis.insert(0, snap)
+        chain = [x.VDI.get_uuid(snap)]
+        while True:
+            parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(chain[-1])).get("vhd-parent")
+            if not parent:
+                break
+            chain.append(parent)
+        files = [os.path.join(sr_dir, u + ".vhd") for u in chain]
+        total = sum(os.path.getsize(f) for f in files)
+
+        fd, tarball = tempfile.mkstemp(prefix="bench-xen_snapshot-", suffix=".tar")
+        os.close(fd)
+        with tarfile.open(tarball, "w", format=tarfile.GNU_FORMAT) as tar:
+            for seq, path in enumerate(files):
+                tar.add(path, arcname="%d.vhd" % seq)
+        tar_size = os.path.getsize(tarball)
+
+        def ours():
+            image = new_image("bench-xen_snapshot-ours")
+            images.append(image)
+            args = {"sr_path": sr_dir, "vdi_uuids": json.dumps(chain), "image_id": image,
+                    "glance_url": E["NOVAOPS_GLANCE_URL"], "headers": json.dumps(HEADERS)}
+            started = time.monotonic()
+            out = json.loads(x.host.call_plugin(host, "glance", "upload_vhd", args))
+            took = time.monotonic() - started
+            assert glance("GET", "/v2/images/%s" % image)["status"] == "active"
+            return out["bytes"], took
+
+        def peer():
+            image = new_image("bench-xen_snapshot-curl")
+            images.append(image)
+            argv = ["curl", "-sS", "-f", "-T", tarball, "-X", "PUT", "-H", "Content-Type: application/octet-stream"]
+            for k, v in HEADERS.items():
+                argv += ["-H", "%s: %s" % (k, v)]
+            argv.append("%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image))
+            started = time.monotonic()
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+            took = time.monotonic() - started
+            assert glance("GET", "/v2/images/%s" % image)["status"] == "active"
+            return tar_size, took
+
+        best = {"ours": None, "curl": None}
+        for _ in range(3):
+            for name, fn in (("curl", peer), ("ours", ours)):
+                nbytes, took = fn()
+                rate = nbytes / took / MiB
+                print("  %-4s %d bytes in %.2fs: %.0f MiB/s" % (name, nbytes, took, rate), flush=True)
+                best[name] = max(best[name] or 0, rate)
+                glance("DELETE", "/v2/images/%s" % images.pop())
+        print("chain: %d VHDs, %d bytes; tarball %d bytes" % (len(chain), total, tar_size))
+        print("RATIO upload throughput: %.2f (ours %.0f MiB/s / curl -T %.0f MiB/s, 1 GiB chain)"
+              % (best["ours"] / best["curl"], best["ours"], best["curl"]))
+    finally:
+        for image in images:
+            try:
+                glance("DELETE", "/v2/images/%s" % image)
+            except Exception:  # noqa: BLE001 - best effort cleanup
+                pass
+        for vdi in vdis:
+            try:
+                x.VDI.destroy(vdi)
+            except Exception:  # noqa: BLE001
+                pass
+        if tarball and os.path.exists(tarball):
+            os.unlink(tarball)
+        session.xenapi.session.logout()
+
+
+if __name__ == "__main__":
+    main()
