@@ -209,8 +209,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xen_snapshot import (
     chain_uuids, destroy_vdi, sr_path_and_host, wait_for_coalesce)
-from ansible_collections.novaops.compute.plugins.module_utils.xen_snapshot_glance import (
-    GlanceClient, glance_argument_spec)
+from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 
 MARKER = "novaops_snapshot"
@@ -341,7 +340,7 @@ class Snapshot(Manager):
             image = self.glance.create_image(name, disk_format="vhd", container_format="ovf",
                                              visibility=self.params["visibility"], **props)
             args = dict(sr_path=sr_path, vdi_uuids=json.dumps(chain), image_id=image["id"],
-                        glance_url=self.glance.endpoint, headers=json.dumps(self.glance.headers()),
+                        glance_url=self.glance.endpoint, headers=json.dumps(_auth_headers(self.glance)),
                         compress=str(self.params["compress"]).lower(),
                         validate_certs=str(self.glance.validate_certs).lower(),
                         timeout=str(self.glance.timeout))
@@ -392,6 +391,11 @@ class Snapshot(Manager):
 
     def diff_view(self, facts):
         return dict(images=[dict(name=img.get("name"), status=img.get("status")) for img in (facts or {}).get("images", [])])
+
+
+def _auth_headers(client):
+    """What the dom0 plugin must send to Glance: the client's authentication headers only."""
+    return dict((k, v) for k, v in client._headers().items() if k.lower() not in ("user-agent", "accept"))
 
 
 def _image_facts(img, userdevice=None):
