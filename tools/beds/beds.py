@@ -299,6 +299,8 @@ require_image_format_match = false
             str(VENV_BIN / "uwsgi"), "--http-socket", "127.0.0.1:%d" % GLANCE_PORT,
             "--module", "glance.wsgi.api:application", "--master", "--processes", "2", "--threads", "4",
             "--die-on-term", "--lazy-apps", "--http-chunked-input", "--http-auto-chunked",
+            # uwsgi refuses chunks over 1 MiB by default; clients stream bigger ones.
+            "--chunked-input-limit", str(64 * 1024 * 1024),
             "--http-raw-body", "--buffer-size", "65535", "--need-app", "--enable-threads",
             "--home", str(VENV_BIN.parent)], env=env)
         _wait("Glance on %s" % self.url, self._answers, 90, proc=proc, log=self.dir / "uwsgi.log")
