@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Test-only helper for the xen_vdi_resize target: images, VMs and VDIs through the XenAPI SDK.
 
 Subcommands print JSON.  Connection from XENAPI_URL/USERNAME/PASSWORD/CA_PATH, the helper VM
