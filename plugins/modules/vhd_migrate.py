@@ -156,10 +156,10 @@ disks:
   elements: dict
   contains:
     source_vdi: {description: Source leaf VDI UUID., type: str}
-    source_chain: {description: Source chain, leaf first., type: list, elements: str}
+    source_chain: {description: 'Source chain, leaf first.', type: list, elements: str}
     userdevice: {description: The disk's userdevice on the VM (C(0) for a lone VDI)., type: str}
     vdi: {description: The destination leaf VDI UUID (null in check mode before an import)., type: str}
-    chain: {description: The destination chain, leaf first., type: list, elements: str}
+    chain: {description: 'The destination chain, leaf first.', type: list, elements: str}
     bytes: {description: Bytes this run sent for the disk., type: int}
     imported: {description: Whether this run imported it (false when already there)., type: bool}
   sample: [{source_vdi: 3f0c1a52-6d3c-4f1e-9b1e-0d3f3c9e2a11, userdevice: "0", imported: true}]
@@ -416,7 +416,7 @@ class Migration(Manager):
             self.src.run_async("VM.hard_shutdown", vm, timeout=self.params["shutdown_timeout"])
 
     def _import(self, d):
-        uuid_stack = [str(uuidlib.uuid4()) for _ in d["_chain"]]
+        uuid_stack = [str(uuidlib.uuid4()) for dummy in d["_chain"]]
         args = self._staging_args(d)
         args["uuid_stack"] = json.dumps(uuid_stack)
         out = self._plugin(self.dst, self.dest_host, "move_vhds_into_sr", args,

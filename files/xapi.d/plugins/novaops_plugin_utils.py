@@ -269,7 +269,7 @@ def run(argv, check=True, env=None, timeout=None, input_bytes=None):
     try:
         proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               stdin=subprocess.DEVNULL if input_bytes is None else None,
-                              input=input_bytes, env=env, timeout=timeout)
+                              input=input_bytes, env=env, timeout=timeout, check=False)
     except OSError as exc:
         fail("NOVAOPS_COMMAND_FAILED", argv[0], "cannot run: %s" % exc)
     except subprocess.TimeoutExpired:
