@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,10 +42,31 @@ def ensure_build():
         subprocess.run(["make", "-s", "-C", str(REPO), "collection", "BUILD=%s" % BUILD], check=True)
 
 
+# openvswitch.openvswitch left the `ansible` package after 10.x; when the venv's `ansible`
+# lacks it, take it (it has no dependencies) from the ansible 10.7.0 wheel, once, via pip.
+PEERS = Path(os.environ.get("NOVAOPS_PEERS_DIR", Path.home() / ".cache/novaops-compute/peers"))
+PEER_WHEEL = "ansible==10.7.0"
+
+
+def peer_path():
+    site = VENV / "lib/python3.11/site-packages"
+    if (site / "ansible_collections/openvswitch/openvswitch").is_dir():
+        return str(site)
+    if not (PEERS / "ansible_collections/openvswitch/openvswitch").is_dir():
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([str(VENV / "bin/pip"), "download", "-q", "--no-deps", PEER_WHEEL, "-d", tmp], check=True)
+            wheel = next(Path(tmp).glob("ansible-*.whl"))
+            with zipfile.ZipFile(wheel) as whl:
+                for name in whl.namelist():
+                    if name.startswith("ansible_collections/openvswitch/openvswitch/"):
+                        whl.extract(name, PEERS)
+    return str(PEERS)
+
+
 def env():
     e = dict(os.environ)
     e["PATH"] = "%s:%s" % (VENV / "bin", e.get("PATH", ""))
-    e["ANSIBLE_COLLECTIONS_PATH"] = "%s:%s" % (BUILD, VENV / "lib/python3.11/site-packages")
+    e["ANSIBLE_COLLECTIONS_PATH"] = "%s:%s:%s" % (BUILD, VENV / "lib/python3.11/site-packages", peer_path())
     e["ANSIBLE_PYTHON_INTERPRETER"] = str(VENV / "bin/python")
     e["ANSIBLE_LOCALHOST_WARNING"] = "false"
     e["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "false"

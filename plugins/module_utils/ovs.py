@@ -18,7 +18,7 @@ Public API (stable):
   decode_value(v)               OVSDB JSON value -> python (uuid str, list, dict, scalar)
   as_list(v) / as_one(v)        normalise a set column (OVSDB prints a 1-element set bare)
   Transaction                   builder of one ovs-vsctl transaction
-  OVS(run_command, ...)         reads: list, find, get_row, bridge, port, interface,
+  OVS(run_command, ...)         reads: list, list_many, find, get_row, bridge, port, interface,
                                 bridge_ports, port_bridge, port_exists, qos_of_port,
                                 queues_of_qos;
                                 writes: transaction(), transact(commands);
@@ -384,6 +384,30 @@ class OVS:
             argv.append(str(record))
         rc, out, err = self.run(argv, what="ovs-vsctl list %s" % table)
         return decode_table(out)
+
+    def list_many(self, queries):
+        """Several list commands in one ovs-vsctl call (one consistent snapshot).
+
+        queries: [(table, record or None, columns or None)]; returns one row list per query
+        ([] for a missing record).
+        """
+        argv = self._vsctl_base() + ["--format=json", "--data=json"]
+        for query in queries:
+            table, record, columns = (tuple(query) + (None, None))[:3]
+            argv.append("--")
+            if record is not None:
+                argv.append("--if-exists")
+            if columns:
+                argv.append("--columns=%s" % ",".join(["_uuid"] + [c for c in columns if c != "_uuid"]))
+            argv += ["list", table]
+            if record is not None:
+                argv.append(str(record))
+        rc, out, err = self.run(argv, what="ovs-vsctl list")
+        docs = [line for line in out.splitlines() if line.strip()]
+        if len(docs) != len(queries):
+            raise OVSError("ovs-vsctl answered %d tables for %d queries." % (len(docs), len(queries)),
+                           command=argv, rc=rc, stderr=err)
+        return [decode_table(doc) for doc in docs]
 
     def find(self, table, *conditions, **kwargs):
         """Rows matching conditions ('name=x', 'external_ids:iface-id="y"', or (col, op, value))."""

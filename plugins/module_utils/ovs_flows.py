@@ -19,14 +19,7 @@ import zlib
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.ovs import flow_spec, name_cookie_prefix
 
-try:
-    import netaddr
-    HAS_NETADDR = True
-    NETADDR_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised on hosts without netaddr
-    netaddr = None
-    HAS_NETADDR = False
-    NETADDR_IMPORT_ERROR = exc
+netaddr = None  # imported on first use: modules that get no address do not pay for it
 
 # Priorities, highest first (table 0; the bridge's own NORMAL flow has priority 0).
 PRIO_ND_ALLOW = 60        # neighbour solicitation / advertisement for the VIF's own addresses
@@ -44,8 +37,13 @@ QUEUE_FLOW_PRIORITY = 100
 
 
 def _require_netaddr():
-    if not HAS_NETADDR:
-        raise NovaopsError("The netaddr Python library is required on the managed node (pip install netaddr).")
+    global netaddr  # pylint: disable=global-statement
+    if netaddr is None:
+        try:
+            import netaddr as _netaddr
+        except ImportError:
+            raise NovaopsError("The netaddr Python library is required on the managed node (pip install netaddr).")
+        netaddr = _netaddr
 
 
 def parse_ip(text, what="IP address"):

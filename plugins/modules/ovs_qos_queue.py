@@ -170,7 +170,11 @@ qos:
       type: int
       sample: 1000000000
     queues:
-      description: The queues by id (as strings, JSON keys).
+      description:
+        - The queues by id (as strings, JSON keys), each with C(uuid), C(max_rate), C(min_rate), C(burst),
+          C(priority), C(tc_class) and C(source_ips).
+        - C(source_ips) is null when the run did not manage flows (no O(queues[].source_ips), no
+          O(purge_queues)) and so did not read them.
       type: dict
       sample: {"13947": {"uuid": "01094736-ddb8-46ba-9e4d-147913faec5a", "max_rate": 614400000,
                "min_rate": null, "burst": null, "priority": null, "source_ips": ["10.0.0.5"],
@@ -318,18 +322,32 @@ class QoSQueues(Manager):
 
     # -- read ----------------------------------------------------------------------------
     def read(self):
-        prow = self.ovs.port(self.port)
-        self.bridge = self.params["bridge"] or (self.ovs.port_bridge(self.port) if prow else None)
-        if self.params["bridge"] and self.ovs.bridge(self.params["bridge"]) is None:
-            raise NovaopsError("There is no Open vSwitch bridge named %s (for the queue flows)." % self.params["bridge"])
-        raw = dict(port=prow, qos=None, queues={}, flows=[])
+        p = self.params
+        # One ovs-vsctl call reads the port, the bridges, the QoS and Queue tables.
+        ports, bridges, qos_rows, queue_rows = self.ovs.list_many([
+            ("Port", self.port, ["name", "qos"]), ("Bridge", None, ["name", "ports"]), ("QoS",), ("Queue",)])
+        prow = ports[0] if ports else None
+        owner = None
+        if prow is not None:
+            owner = next((b["name"] for b in bridges if prow["_uuid"] in as_list(b.get("ports"))), None)
+        if p["bridge"] and not any(b["name"] == p["bridge"] for b in bridges):
+            raise NovaopsError("There is no Open vSwitch bridge named %s (for the queue flows)." % p["bridge"])
+        self.bridge = p["bridge"] or owner
+        self.qos_refs = [r.get("queues") or {} for r in qos_rows]
+        raw = dict(port=prow, qos=None, queues={}, flows=[], flows_read=False)
         if prow is not None:
             qos_uuid = as_one(prow.get("qos"))
-            if qos_uuid:
-                raw["qos"] = self.ovs.get_row("QoS", qos_uuid)
-                raw["queues"] = self.ovs.queues_of_qos(raw["qos"])
-        if self.bridge:
+            raw["qos"] = next((r for r in qos_rows if r["_uuid"] == qos_uuid), None) if qos_uuid else None
+            if raw["qos"] is not None:
+                by_uuid = dict((r["_uuid"], r) for r in queue_rows)
+                raw["queues"] = dict((int(k), by_uuid.get(v, {"_uuid": v}))
+                                     for k, v in (raw["qos"].get("queues") or {}).items())
+        # Flows are read only when this run manages them.
+        wants_flows = p["state"] == "absent" or p["purge_queues"] or \
+            any(q["source_ips"] is not None for q in self.wanted.values())
+        if self.bridge and wants_flows:
             raw["flows"] = self.ovs.dump_flows(self.bridge, "cookie=%s" % cookie_mask(self.prefix))
+            raw["flows_read"] = True
         self.raw = raw
         return self._facts(raw)
 
@@ -350,7 +368,7 @@ class QoSQueues(Manager):
                 entry = dict(uuid=qrow.get("_uuid"))
                 for key, ovs_key in QUEUE_KEYS:
                     entry[key] = _int_or_none(oc.get(ovs_key))
-                entry["source_ips"] = sorted(flows_by_queue.pop(qid, []))
+                entry["source_ips"] = sorted(flows_by_queue.pop(qid, [])) if raw["flows_read"] else None
                 entry["tc_class"] = htb_class_id(qid) if row.get("type") in KERNEL_QOS_TYPES else None
                 queues[str(qid)] = entry
             qos = dict(uuid=row["_uuid"], type=row.get("type"),
@@ -450,7 +468,7 @@ class QoSQueues(Manager):
         entry = dict(uuid=current.get("uuid"))
         for key, _k in QUEUE_KEYS:
             entry[key] = want[key] if want.get(key) is not None else current.get(key)
-        entry["source_ips"] = current.get("source_ips", [])
+        entry["source_ips"] = current.get("source_ips", [] if self.raw["flows_read"] else None)
         entry["tc_class"] = htb_class_id(qid) if qos_type in KERNEL_QOS_TYPES else None
         return entry
 
