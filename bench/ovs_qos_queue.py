@@ -26,7 +26,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("VENV", Path.home() / ".cache/novaops-compute/venv"))
-BUILD = os.environ.get("BUILD", "/tmp/nc-build-ovs")
+
+
+def _build_dir():
+    """The tree with ansible_collections/novaops/compute: $BUILD, else ANSIBLE_COLLECTIONS_PATH (make bench)."""
+    if os.environ.get("BUILD"):
+        return os.environ["BUILD"]
+    for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(":"):
+        if path and Path(path, "ansible_collections/novaops/compute").is_dir():
+            return path
+    return "/tmp/nc-build-ovs"
+
+
+BUILD = _build_dir()
 BRIDGE, PORT, QUEUE_ID, RATE = "nt-bench-br", "nt-bench1", 13947, 614400000
 LOOP = int(os.environ.get("BENCH_LOOP", "10"))
 REPS = int(os.environ.get("BENCH_REPS", "5"))
@@ -121,7 +133,8 @@ def main():
         print("ovs_qos_queue no-change x%d: novaops.compute.ovs_qos_queue median %.2fs, "
               "openvswitch.openvswitch.openvswitch_db median %.2fs (%d repetitions each)"
               % (LOOP, m_ours, m_peer, REPS))
-        print("ovs_qos_queue ratio ours/peer (wall time, lower is better): %.2f" % (m_ours / m_peer))
+        print("RATIO ovs_qos_queue no-change run vs openvswitch.openvswitch.openvswitch_db (wall time): %.2f "
+              "(ours %.2fs, peer %.2fs; median of %d playbooks of %d runs each)" % (m_ours / m_peer, m_ours, m_peer, REPS, LOOP))
     finally:
         if qos_uuid:
             sh("ovs-vsctl", "--if-exists", "clear", "port", PORT, "qos", "--", "--if-exists", "destroy", "qos", qos_uuid,
