@@ -1,0 +1,127 @@
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
+from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue import QoSQueues
+
+
+def table(headings, rows):
+    return json.dumps({"headings": headings, "data": rows})
+
+
+PORT = table(["_uuid", "name", "qos"], [[["uuid", "p-1"], "eth1", ["uuid", "q-1"]]])
+PORT_NO_QOS = table(["_uuid", "name", "qos"], [[["uuid", "p-1"], "eth1", ["set", []]]])
+BRIDGES = table(["_uuid", "name", "ports"], [[["uuid", "b-1"], "br-int", ["set", [["uuid", "p-0"], ["uuid", "p-1"]]]]])
+QOS = table(["_uuid", "external_ids", "other_config", "queues", "type"],
+            [[["uuid", "q-1"], ["map", []], ["map", [["max-rate", "1000000000"]]],
+              ["map", [[13947, ["uuid", "u-1"]]]], "linux-htb"]])
+NO_QOS = table(["_uuid", "external_ids", "other_config", "queues", "type"], [])
+QUEUES = table(["_uuid", "dscp", "external_ids", "other_config"],
+               [[["uuid", "u-1"], ["set", []], ["map", []], ["map", [["max-rate", "614400000"]]]]])
+
+
+class FakeModule:
+    def __init__(self, params, check_mode=False, diff=False):
+        base = dict(port="eth1", bridge=None, type="linux-htb", max_rate=None, queues=None, purge_queues=False,
+                    flow_priority=100, flow_table=0, state="present", timeout=10)
+        base.update(params)
+        self.params = base
+        self.check_mode = check_mode
+        self._diff = diff
+
+
+class FakeRun:
+    def __init__(self, reads):
+        self.reads = reads
+        self.calls = []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(argv)
+        if "list" in argv and argv.count("list") == 4:
+            return 0, "\n".join(self.reads) + "\n", ""
+        return 0, "", ""
+
+    @property
+    def writes(self):
+        return [a for a in self.calls if "list" not in a and "dump-flows" not in a]
+
+
+def queue(**kw):
+    q = dict(id=13947, max_rate=None, min_rate=None, burst=None, priority=None, source_ips=None)
+    q.update(kw)
+    return q
+
+
+def test_no_change_makes_one_read_and_no_write():
+    run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
+    module = FakeModule(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]))
+    result = QoSQueues(module, OVS(run)).converge()
+    assert result["changed"] is False and result["actions"] == []
+    assert len(run.calls) == 1 and run.writes == []
+    assert result["qos"]["queues"]["13947"]["tc_class"] == "1:367c"
+
+
+def test_rate_change_is_one_transaction():
+    run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
+    module = FakeModule(dict(queues=[queue(max_rate=307200000)]))
+    result = QoSQueues(module, OVS(run)).converge()
+    assert result["actions"] == ["ovsdb_transaction"]
+    assert len(run.writes) == 1
+    assert run.writes[0][-5:] == ["--", "set", "Queue", "u-1", "other_config:max-rate=307200000"]
+
+
+def test_check_mode_predicts_without_writing():
+    run = FakeRun([PORT_NO_QOS, BRIDGES, NO_QOS, QUEUES])
+    module = FakeModule(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]), check_mode=True, diff=True)
+    result = QoSQueues(module, OVS(run)).converge()
+    assert result["changed"] is True and result["actions"] == ["ovsdb_transaction"]
+    assert run.writes == []
+    assert result["diff"]["before"] == {}
+    assert result["diff"]["after"]["queues"]["13947"]["max_rate"] == 614400000
+
+
+def test_create_transaction_shape():
+    run = FakeRun([PORT_NO_QOS, BRIDGES, NO_QOS, QUEUES])
+    module = FakeModule(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]))
+    QoSQueues(module, OVS(run)).converge()
+    txn = run.writes[0]
+    assert txn.count("create") == 2
+    assert "queues:13947=@q13947" in txn and "qos=@qos" in txn
+    assert "other_config:max-rate=614400000" in txn
+
+
+@pytest.mark.parametrize("params, msg", [
+    (dict(queues=[queue(max_rate=-1)]), "max_rate must be a positive number"),
+    (dict(queues=[queue(id=61440, max_rate=1)]), "out of range for linux-htb"),
+    (dict(queues=[queue(id=2 ** 32, max_rate=1)]), "OVS queue ids are 0 to 4294967295"),
+    (dict(queues=[queue(source_ips=["10.0.0.300"])]), "not a valid IPv4 or IPv6 address"),
+    (dict(queues=[queue(min_rate=10, max_rate=5)]), "above max_rate"),
+    (dict(flow_table=255), "flow_table must be between 0 and 254"),
+])
+def test_bad_input_before_any_command(params, msg):
+    run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
+    with pytest.raises(NovaopsError) as err:
+        QoSQueues(FakeModule(params), OVS(run))
+    assert msg in err.value.msg
+    assert run.calls == []
+
+
+def test_htb_limit_does_not_apply_to_absent():
+    run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
+    QoSQueues(FakeModule(dict(state="absent", queues=[queue(id=70000)])), OVS(run))
+
+
+def test_unknown_port_fails_clearly():
+    run = FakeRun([table(["_uuid", "name", "qos"], []), BRIDGES, NO_QOS, QUEUES])
+    with pytest.raises(NovaopsError) as err:
+        QoSQueues(FakeModule(dict(port="nope", queues=[queue(max_rate=1)])), OVS(run)).converge()
+    assert "no Open vSwitch port named nope" in err.value.msg
+    assert run.writes == []

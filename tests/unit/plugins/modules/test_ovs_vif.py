@@ -1,0 +1,103 @@
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import parse_ip, vif_flows
+from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue_info import _close
+from ansible_collections.novaops.compute.plugins.modules.ovs_vif import VIF
+
+MAC = "fa:16:3e:00:00:05"
+IDS = {"iface-id": "abc", "attached-mac": MAC}
+
+
+def table(headings, rows):
+    return json.dumps({"headings": headings, "data": rows})
+
+
+class FakeModule:
+    def __init__(self, params, check_mode=False):
+        base = dict(port="tap1", bridge="br-int", interface_type="system", mac=MAC, ips=["10.0.0.5"],
+                    iface_id="abc", vm_uuid=None, iface_status=None, external_ids={}, anti_spoofing=True,
+                    ipv6_link_local=True, allow_dhcp=True, next_table=None, state="present", timeout=10)
+        base.update(params)
+        self.params = base
+        self.check_mode = check_mode
+        self._diff = True
+
+
+class PluggedOVS:
+    """tap1 on br-int, ofport 3, with the flows given."""
+
+    def __init__(self, flow_lines):
+        self.flow_lines = flow_lines
+        self.calls = []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(argv)
+        if "dump-flows" in argv:
+            return 0, "\n".join(self.flow_lines), ""
+        if "Port" in argv and "--if-exists" in argv:
+            return 0, table(["_uuid", "name", "interfaces"], [[["uuid", "p-1"], "tap1", ["uuid", "i-1"]]]), ""
+        if "Bridge" in argv:
+            return 0, table(["_uuid", "name", "ports"], [[["uuid", "b-1"], "br-int", ["uuid", "p-1"]]]), ""
+        if "Interface" in argv:
+            return 0, table(["_uuid", "name", "type", "ofport", "external_ids"],
+                            [[["uuid", "i-1"], "tap1", "", 3, ["map", [[k, v] for k, v in IDS.items()]]]]), ""
+        return 0, "", ""
+
+    @property
+    def writes(self):
+        return [a for a in self.calls if "list" not in a and "dump-flows" not in a and "list-br" not in a]
+
+
+def installed(ips):
+    _cookie, specs = vif_flows("tap1", 3, MAC, [parse_ip(i) for i in ips])
+    return [" " + s for s in specs]
+
+
+def test_flows_in_place_mean_no_change():
+    run = PluggedOVS(installed(["10.0.0.5"]))
+    result = VIF(FakeModule({}), OVS(run)).converge()
+    assert result["changed"] is False and run.writes == []
+
+
+def test_changed_addresses_replace_the_flows_in_one_bundle():
+    run = PluggedOVS(installed(["10.0.0.5"]))
+    result = VIF(FakeModule(dict(ips=["10.0.0.5", "10.0.0.6"])), OVS(run)).converge()
+    assert result["actions"] == ["flows"]
+    bundles = [a for a in run.writes if "--bundle" in a]
+    assert len(bundles) == 1
+
+
+def test_a_missing_flow_is_noticed():
+    run = PluggedOVS(installed(["10.0.0.5"])[1:])
+    result = VIF(FakeModule({}), OVS(run)).converge()
+    assert result["actions"] == ["flows"]
+
+
+@pytest.mark.parametrize("params, msg", [
+    (dict(mac="fa:16:3e:00:00"), "MAC address"),
+    (dict(ips=["10.0.0.999"]), "not a valid IPv4 or IPv6 address"),
+    (dict(mac=None), "mac is required"),
+    (dict(next_table=0), "next_table must be between 1 and 254"),
+])
+def test_bad_input(params, msg):
+    run = PluggedOVS([])
+    with pytest.raises(NovaopsError) as err:
+        VIF(FakeModule(params), OVS(run))
+    assert msg in err.value.msg and run.calls == []
+
+
+def test_close():
+    assert _close(614400000, 614400000, 0.005)
+    assert _close(614400000, 614400008, 0.0)
+    assert not _close(100000000, 614400000, 0.005)
+    assert not _close(None, 1, 0.5)
