@@ -76,8 +76,8 @@ def test_vif_flows_cookie():
     cookie, specs = vif_flows("tap1", 3, MAC, ips)
     assert cookie >> 32 == vif_cookie_prefix("tap1")
     assert all(s.startswith("cookie=0x%x,table=0," % cookie) for s in specs)
-    again, _ = vif_flows("tap1", 3, MAC, ips)
-    other, _ = vif_flows("tap1", 3, MAC, ips + [parse_ip("10.0.0.6")])
+    again, _specs = vif_flows("tap1", 3, MAC, ips)
+    other, _specs2 = vif_flows("tap1", 3, MAC, ips + [parse_ip("10.0.0.6")])
     assert again == cookie and other != cookie and other >> 32 == cookie >> 32
 
 
