@@ -56,8 +56,8 @@ class QemuImg:
         self.calls.append(argv)
         rc, out, err = self._run_command(argv)
         if rc != 0:
-            raise DiskOpError("%s failed (rc=%s): %s" % (what or "qemu-img %s" % args[0], rc,
-                                                        (err or out or "").strip()),
+            detail = (err or out or "").strip()
+            raise DiskOpError("%s failed (rc=%s): %s" % (what or "qemu-img %s" % args[0], rc, detail),
                               command=argv, rc=rc, stderr=err)
         return out
 

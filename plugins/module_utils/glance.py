@@ -353,8 +353,8 @@ class GlanceClient:
             if image.get("status") in ("killed", "deleted", "deactivated") and image.get("status") not in wanted:
                 raise NovaopsError("Image %s went %s." % (image_id, image.get("status")))
             if time.monotonic() >= deadline:
-                raise WaitTimeout("image %s to become %s (it is %s)" % (image_id, "/".join(wanted),
-                                                                         image.get("status")), timeout)
+                what = "image %s to become %s (it is %s)" % (image_id, "/".join(wanted), image.get("status"))
+                raise WaitTimeout(what, timeout)
             time.sleep(interval)
 
 

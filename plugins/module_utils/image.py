@@ -290,4 +290,3 @@ class FileLock:
             os.close(self.fd)
             self.fd = None
         return False
-

@@ -1,0 +1,1016 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: libvirt_domain
+short_description: A libvirt/QEMU instance from a flavor, an image, disks and VIFs, as Nova booted it
+version_added: 0.1.0
+description:
+  - Boots and keeps a libvirt domain the way OpenStack Nova's libvirt driver did, without Nova.
+  - The image is fetched once into the C(_base) cache of O(instances_path) (named after the sha1 of its ID,
+    under a lock, checksum verified, refused when it names a backing file); the root disk is a qcow2 overlay
+    on it in the instance directory C(<instances_path>/<uuid>/), with C(disk.local) and C(disk.swap) as the
+    flavor asks.
+  - The domain XML is generated from the parameters and compared semantically with the defined one, so a
+    second run changes nothing. MAC addresses and the UUID are stable across runs.
+  - The desired state is recorded in the domain's C(<metadata>) (namespace C(https://novaops.example/compute/1))
+    and in C(libvirt.xml) of the instance directory, so that O(hard_reboot) can rebuild a domain from its name
+    alone, even after it was undefined.
+  - O(hard_reboot=true) is Nova's repair path, safe on a healthy instance.
+  - O(rescue=true) boots C(disk.rescue) from O(rescue_image) with the original C(disk) second; O(rescue=false)
+    restores the saved C(unrescue.xml).
+author: novaops.compute maintainers (@novaops)
+extends_documentation_fragment:
+  - novaops.compute.libvirt
+attributes:
+  check_mode:
+    support: full
+    description: Reports the actions it would take and the facts it expects; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the state and the domain settings before and after.
+options:
+  name:
+    description:
+      - Name of the domain. Required to create one.
+    type: str
+  uuid:
+    description:
+      - UUID of the domain. When a new domain is created without it, a UUID derived from O(name) is used,
+        so that it is the same on every run and on every host.
+    type: str
+  state:
+    description:
+      - V(defined) - the domain is defined, whatever its run state.
+      - V(running) - it runs (started, resumed or restored from its managed save).
+      - V(shutdown) - it is shut off, by a clean ACPI shutdown waited for O(timeout) seconds, then
+        destroyed if O(force).
+      - V(paused) - its vCPUs are paused.
+      - V(saved) - its memory is in a managed-save image and it is shut off (what Nova called suspend).
+      - V(undefined) - it is destroyed and undefined; the instance directory is kept unless O(delete_disks).
+    type: str
+    choices: [defined, running, shutdown, paused, saved, undefined]
+    default: running
+  instances_path:
+    description:
+      - The directory of instance directories and of the C(_base) image cache.
+    type: path
+    default: /var/lib/nova/instances
+  virt_type:
+    description:
+      - The libvirt domain type. V(qemu) runs without hardware virtualization (TCG).
+    type: str
+    choices: [kvm, qemu]
+    default: kvm
+  flavor:
+    description:
+      - The flavor. Needed to create a domain; when omitted for an existing one, the flavor recorded in its
+        metadata is kept.
+    type: dict
+    suboptions:
+      vcpus:
+        description: Number of vCPUs.
+        type: int
+        required: true
+      memory_mb:
+        description: Memory in MiB.
+        type: int
+        required: true
+      root_gb:
+        description:
+          - Size of the root disk C(disk) in GiB; V(0) keeps the image's size. Grown when raised, never shrunk.
+        type: int
+        default: 0
+      ephemeral_gb:
+        description: Size of C(disk.local) in GiB; V(0) for none. Grown when raised, never shrunk.
+        type: int
+        default: 0
+      swap_mb:
+        description: Size of C(disk.swap) in MiB; V(0) for none. Never shrunk.
+        type: int
+        default: 0
+  image:
+    description:
+      - The image the root disk C(disk) is an overlay of. Exactly one of O(image.id), O(image.url), O(image.path).
+      - Changing the image of an existing instance (a rebuild) is refused.
+    type: dict
+    suboptions:
+      id:
+        description: A Glance image ID; see O(glance).
+        type: str
+      url:
+        description: An http or https URL of the image.
+        type: str
+      path:
+        description: An absolute path of an image file on the hypervisor.
+        type: path
+      checksum:
+        description:
+          - V(<algorithm>:<hex digest>) the data must match, for O(image.url) and O(image.path).
+            Glance images are verified against Glance's C(os_hash_value) or C(checksum).
+        type: str
+      raw:
+        description: Convert the base file to raw, as Nova's C(force_raw_images).
+        type: bool
+        default: false
+  volumes:
+    description:
+      - More disks, after C(disk), C(disk.local) and C(disk.swap).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: A file name inside the instance directory (no C(/), no C(..)). Exactly one of O(volumes[].name), O(volumes[].path).
+        type: str
+      path:
+        description: An absolute path of the volume file.
+        type: path
+      format:
+        description: The volume's format.
+        type: str
+        choices: [raw, qcow2]
+        default: qcow2
+      size_mb:
+        description: Create the volume of this size when it does not exist; grown when raised, never shrunk.
+        type: int
+      bus:
+        description: The disk bus.
+        type: str
+        choices: [virtio, scsi, sata, ide]
+        default: virtio
+  vifs:
+    description:
+      - Network interfaces. With O(vifs[].type=ovs) libvirt adds the tap to the Open vSwitch bridge with
+        C(external_ids) C(iface-id), C(attached-mac) and C(vm-id) when the domain starts.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      id:
+        description: The port ID (Neutron's port UUID), the OVS C(iface-id).
+        type: str
+      bridge:
+        description: The bridge.
+        type: str
+        required: true
+      type:
+        description: V(ovs) for an Open vSwitch bridge, V(bridge) for a Linux bridge.
+        type: str
+        choices: [ovs, bridge]
+        default: ovs
+      mac:
+        description:
+          - The MAC address. Without it the domain's current one is kept, or a stable one
+            (C(fa:16:3e:...), from the UUID and the VIF) is chosen.
+        type: str
+      model:
+        description: The NIC model.
+        type: str
+        default: virtio
+      mtu:
+        description: MTU of the tap.
+        type: int
+  vnc:
+    description: VNC graphics; omit for none.
+    type: dict
+    suboptions:
+      listen:
+        description: The address VNC listens on.
+        type: str
+        default: 127.0.0.1
+      port:
+        description: The port; V(-1) lets libvirt choose.
+        type: int
+        default: -1
+  xml:
+    description:
+      - Escape hatch, a complete domain XML instead of O(flavor), O(image), O(volumes), O(vifs) and O(vnc).
+    type: str
+  hard_reboot:
+    description:
+      - The repair path. Re-fetch a missing base file (before the downtime), destroy the domain (its QEMU
+        process, not its data), regenerate the XML and define it when it differs from libvirt's (or the domain
+        was undefined), start it (which re-plugs the OVS ports), wait until it runs and check the OVS ports
+        are there. Always reports a change.
+    type: bool
+    default: false
+  rescue:
+    description:
+      - V(true) rescues the instance, V(false) unrescues it; omit to leave it as it is.
+    type: bool
+  rescue_image:
+    description:
+      - The image C(disk.rescue) is an overlay of; same suboptions as O(image). Required with O(rescue=true).
+    type: dict
+    suboptions:
+      id:
+        description: A Glance image ID.
+        type: str
+      url:
+        description: An http or https URL.
+        type: str
+      path:
+        description: An absolute path on the hypervisor.
+        type: path
+      checksum:
+        description: V(<algorithm>:<hex digest>).
+        type: str
+      raw:
+        description: Convert the base file to raw.
+        type: bool
+        default: false
+  force:
+    description:
+      - Destroy the domain when a clean shutdown did not finish within O(timeout), and restart a running
+        domain to apply a changed configuration (otherwise it applies at its next start, with a warning).
+      - Also allows discarding a managed-save image when the domain must be shut down or reconfigured.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for each shutdown, start, save or image-cache lock.
+    type: int
+    default: 120
+  autostart:
+    description: Whether libvirt starts the domain when the host boots; omit to leave it.
+    type: bool
+  delete_disks:
+    description: With O(state=undefined), remove the instance directory too.
+    type: bool
+    default: false
+  glance:
+    description: Where Glance is, for O(image.id) and O(rescue_image.id).
+    type: dict
+    suboptions:
+      url:
+        description: The image service endpoint. Falls back to E(OS_IMAGE_URL).
+        type: str
+      token:
+        description: A keystone token. Falls back to E(OS_AUTH_TOKEN).
+        type: str
+      cloud:
+        description: A cloud of C(clouds.yaml), as openstack.cloud names them. Falls back to E(OS_CLOUD).
+        type: str
+      project_id:
+        description: Sent as C(X-Tenant-Id) and C(X-Project-Id), for a Glance without keystone.
+        type: str
+      roles:
+        description: Sent as C(X-Roles), for a Glance without keystone.
+        type: list
+        elements: str
+      validate_certs:
+        description: Verify the TLS certificate.
+        type: bool
+        default: true
+      ca_path:
+        description: A CA bundle.
+        type: path
+      timeout:
+        description: Seconds for each request.
+        type: int
+        default: 300
+requirements:
+  - qemu-img on the hypervisor
+notes:
+  - The module runs on the hypervisor (the instance directory and C(_base) are local files there).
+seealso:
+  - module: novaops.compute.libvirt_domain_info
+  - module: community.libvirt.virt
+'''
+
+EXAMPLES = r'''
+- name: Boot an instance from a Glance image
+  novaops.compute.libvirt_domain:
+    name: web1
+    flavor: {vcpus: 2, memory_mb: 2048, root_gb: 20, swap_mb: 512}
+    image: {id: 5f0e2a57-9b9a-4d44-8f6c-3a3a0e0f9b11}
+    vifs:
+      - {id: 3c0b8f4e-2d3c-4d6a-9a8e-5a1b2c3d4e5f, bridge: br-int}
+    vnc: {listen: 0.0.0.0}
+    glance: {cloud: mycloud}
+
+- name: Grow the flavor, restarting the instance to apply it
+  novaops.compute.libvirt_domain:
+    name: web1
+    flavor: {vcpus: 4, memory_mb: 4096, root_gb: 40, swap_mb: 512}
+    force: true
+    timeout: 60
+
+- name: Suspend (managed save)
+  novaops.compute.libvirt_domain:
+    name: web1
+    state: saved
+
+- name: Repair it the Nova way (the flavor, image and VIFs come from its recorded desired state)
+  novaops.compute.libvirt_domain:
+    name: web1
+    hard_reboot: true
+
+- name: Rescue
+  novaops.compute.libvirt_domain:
+    name: web1
+    rescue: true
+    rescue_image: {url: https://images.example.com/rescue.qcow2, checksum: "sha256:0a1b..."}
+    force: true
+
+- name: Unrescue
+  novaops.compute.libvirt_domain:
+    name: web1
+    rescue: false
+    force: true
+
+- name: A hand-written domain
+  novaops.compute.libvirt_domain:
+    xml: "{{ lookup('file', 'vm.xml') }}"
+    state: defined
+'''
+
+RETURN = r'''
+domain:
+  description: The domain after the run (in check mode, as it would be).
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Domain name.
+      type: str
+      sample: web1
+    uuid:
+      description: Domain UUID.
+      type: str
+      sample: 0f4b8ae3-8bd7-5d56-9b0a-3b5b0a1d2c3e
+    state:
+      description: V(running), V(paused), V(shutoff), V(saved), V(crashed), ... or V(undefined).
+      type: str
+      sample: running
+    instance_dir:
+      description: The instance directory.
+      type: str
+      sample: /var/lib/nova/instances/0f4b8ae3-8bd7-5d56-9b0a-3b5b0a1d2c3e
+    config:
+      description: The defined configuration the module compares (virt_type, vcpus, memory_mb, disks, vifs, vnc).
+      type: dict
+    desired:
+      description: The desired state recorded in the domain's metadata.
+      type: dict
+    disks:
+      description: The instance's disk files, with their virtual size and backing file.
+      type: list
+      elements: dict
+      sample: [{name: disk, path: /var/lib/nova/instances/.../disk, virtual_size: 21474836480, backing: /var/lib/nova/instances/_base/3f7a...}]
+    vifs:
+      description: The VIFs; for a running domain with OVS VIFs, C(ovs_port) is the OVS port found for its iface-id (or null).
+      type: list
+      elements: dict
+    vnc:
+      description: VNC listen address and port (the port libvirt chose, while running).
+      type: dict
+      sample: {listen: 127.0.0.1, port: 5900}
+    rescued:
+      description: Whether the instance is in rescue mode.
+      type: bool
+    autostart:
+      description: Whether the domain starts with the host.
+      type: bool
+    base:
+      description: The image's base file in C(_base) and whether it is present.
+      type: dict
+      sample: {path: /var/lib/nova/instances/_base/3f7a..., present: true}
+actions:
+  description: The names of the actions taken (or, in check mode, that would be taken), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [fetch_image, create_instance_dir, create_disk, define, start]
+pending_restart:
+  description: The defined configuration differs from the running one; it applies at the next start.
+  returned: always
+  type: bool
+image:
+  description: What the image cache did (C(fetched), C(bytes), C(duration), C(verified_by)) when it fetched.
+  returned: when an image was fetched
+  type: dict
+duration:
+  description: Seconds the module took.
+  returned: always
+  type: float
+'''
+
+import copy
+import os
+import shutil
+
+from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils import instance as inst
+from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg, backing_file_of
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.image import ImageCache, ImageRef
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
+    LibvirtConnection, domain_state, libvirt_argument_spec, wait_for_state, vif_ovs_ports)
+from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+
+GiB = 1024 ** 3
+MiB = 1024 ** 2
+ACTIVE = ("running", "paused", "blocked", "pmsuspended", "shutdown")
+IMAGE_OPTIONS = dict(id=dict(type="str"), url=dict(type="str"), path=dict(type="path"),
+                     checksum=dict(type="str"), raw=dict(type="bool", default=False))
+SPEC_OPTIONS = ("flavor", "image", "volumes", "vifs", "vnc")
+
+
+def argument_spec():
+    spec = ArgumentSpec(dict(
+        name=dict(type="str"),
+        uuid=dict(type="str"),
+        state=dict(type="str", default="running",
+                   choices=["defined", "running", "shutdown", "paused", "saved", "undefined"]),
+        instances_path=dict(type="path", default="/var/lib/nova/instances"),
+        virt_type=dict(type="str", default="kvm", choices=["kvm", "qemu"]),
+        flavor=dict(type="dict", options=dict(
+            vcpus=dict(type="int", required=True), memory_mb=dict(type="int", required=True),
+            root_gb=dict(type="int", default=0), ephemeral_gb=dict(type="int", default=0),
+            swap_mb=dict(type="int", default=0))),
+        image=dict(type="dict", options=copy.deepcopy(IMAGE_OPTIONS)),
+        volumes=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str"), path=dict(type="path"),
+            format=dict(type="str", default="qcow2", choices=["raw", "qcow2"]),
+            size_mb=dict(type="int"), bus=dict(type="str", default="virtio", choices=["virtio", "scsi", "sata", "ide"])),
+            mutually_exclusive=[("name", "path")], required_one_of=[("name", "path")]),
+        vifs=dict(type="list", elements="dict", default=[], options=dict(
+            id=dict(type="str"), bridge=dict(type="str", required=True),
+            type=dict(type="str", default="ovs", choices=["ovs", "bridge"]),
+            mac=dict(type="str"), model=dict(type="str", default="virtio"), mtu=dict(type="int"))),
+        vnc=dict(type="dict", options=dict(listen=dict(type="str", default="127.0.0.1"),
+                                           port=dict(type="int", default=-1))),
+        xml=dict(type="str"),
+        hard_reboot=dict(type="bool", default=False),
+        rescue=dict(type="bool"),
+        rescue_image=dict(type="dict", options=copy.deepcopy(IMAGE_OPTIONS)),
+        force=dict(type="bool", default=False),
+        timeout=dict(type="int", default=120),
+        autostart=dict(type="bool"),
+        delete_disks=dict(type="bool", default=False),
+    ), required_one_of=[("name", "uuid", "xml")],
+        mutually_exclusive=[("xml", "flavor"), ("xml", "image"), ("xml", "vnc"), ("xml", "rescue")],
+        required_if=[("rescue", True, ("rescue_image",))])
+    return spec.merge(libvirt_argument_spec()).merge(glance_argument_spec())
+
+
+def image_key(image):
+    """The comparable identity of an image dict (id, url or path)."""
+    if not image:
+        return None
+    return dict((k, image.get(k)) for k in ("id", "url", "path") if image.get(k))
+
+
+class Domain(Manager):
+    """One libvirt domain plus its instance directory and base files."""
+
+    def __init__(self, module, conn):
+        super().__init__(module)
+        self.conn = conn
+        self.qemu_img = QemuImg.from_module(module)
+        self.cache = ImageCache(self.params["instances_path"], self.qemu_img,
+                                glance_factory=lambda: GlanceClient.from_params(self.params.get("glance")),
+                                lock_timeout=self.params["timeout"])
+        self.image_result = None
+        self.pending_restart = False
+        self._ovs = None
+        self.idir = None
+        self.desired = None
+        self.wanted_spec = None
+
+    # -- reading -------------------------------------------------------------------------------
+    def lookup(self):
+        p = self.params
+        dom = None
+        if p["uuid"]:
+            dom = self.conn.lookup(uuid=inst.check_uuid(p["uuid"]))
+        elif p["name"]:
+            dom = self.conn.lookup(name=p["name"])
+        if dom is not None and p["name"] and p["uuid"] and dom.name() != p["name"]:
+            raise NovaopsError("The domain with UUID %s is named %s, not %s." % (p["uuid"], dom.name(), p["name"]))
+        return dom
+
+    def read(self):
+        p = self.params
+        dom = self.lookup()
+        facts = dict(name=p["name"], uuid=None, state="undefined", config=None, desired=None,
+                     live=None, managed_save=False, autostart=None, persistent=None)
+        if dom is not None:
+            state, _reason = domain_state(dom)
+            inactive = dx.parse_domain_xml(dom.XMLDesc(2))
+            facts.update(name=dom.name(), uuid=dom.UUIDString(), state=state, config=dx.config_view(inactive),
+                         desired=inactive.get("metadata"), managed_save=state == "saved",
+                         autostart=bool(dom.autostart()), persistent=bool(dom.isPersistent()))
+            if state in ACTIVE:
+                live = dx.parse_domain_xml(dom.XMLDesc(0))
+                facts["live"] = dx.config_view(live)
+                facts["vnc"] = live.get("vnc")
+                facts["vifs"] = live.get("vifs")
+        else:
+            if p["uuid"]:
+                facts["uuid"] = inst.check_uuid(p["uuid"])
+            elif p["name"]:
+                facts["uuid"] = dx.stable_uuid(p["name"])
+        if facts["uuid"] and not p["xml"]:
+            idir = inst.InstanceDir(p["instances_path"], facts["uuid"])
+            facts["instance_dir"] = idir.path
+            facts["rescued"] = idir.has(inst.UNRESCUE_XML)
+            if facts["desired"] is None:
+                saved = idir.read(inst.UNRESCUE_XML) or idir.read(inst.LIBVIRT_XML)
+                if saved:
+                    facts["desired"] = dx.parse_domain_xml(saved).get("metadata")
+            facts["disks"] = self._disk_files(idir, facts)
+        if facts.get("vifs") and facts["state"] in ACTIVE:
+            facts["vifs"] = self._with_ovs_ports(facts["vifs"])
+        return facts
+
+    def _disk_files(self, idir, facts):
+        files = []
+        if not idir.exists:
+            return files
+        for name in sorted(os.listdir(idir.path)):
+            if not name.startswith("disk"):
+                continue
+            path = idir.file(name)
+            try:
+                info = self.qemu_img.info(path)
+            except NovaopsError:
+                info = {}
+            files.append(dict(name=name, path=path, format=info.get("format"),
+                              virtual_size=info.get("virtual-size"), backing=backing_file_of(info)))
+        return files
+
+    def _with_ovs_ports(self, vifs):
+        out = []
+        for vif in vifs:
+            vif = dict(vif)
+            if vif.get("virtualport") == "openvswitch" and vif.get("id"):
+                try:
+                    ports = vif_ovs_ports(self.ovs(), vif["id"], vif.get("mac"))
+                except NovaopsError as exc:
+                    self.module.warn("Cannot read the OVS port of VIF %s: %s" % (vif["id"], exc))
+                    ports = []
+                vif["ovs_port"] = ports[0] if ports else None
+            out.append(vif)
+        return out
+
+    def ovs(self):
+        if self._ovs is None:
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
+            self._ovs = OVS.from_module(self.module)
+        return self._ovs
+
+    # -- the wanted domain ---------------------------------------------------------------------
+    def build_desired(self, before):
+        """Parameters over the recorded desired state; MACs resolved so they never change."""
+        p = self.params
+        recorded = before.get("desired") or {}
+        uuid = before["uuid"]
+        name = before["name"] or recorded.get("name")
+        if not name:
+            raise NovaopsError("No domain with UUID %s; give a name to create it." % uuid)
+        desired = dict(name=name, uuid=uuid)
+        explicit = any(p[k] for k in SPEC_OPTIONS)
+        for key in ("flavor", "image", "vnc"):
+            desired[key] = p[key] if p[key] is not None else recorded.get(key)
+        if desired["flavor"] is None:
+            if before["state"] != "undefined":
+                raise NovaopsError("Domain %s has no desired state recorded in its metadata (it was not made by "
+                                   "this module); give flavor, image and vifs, or xml." % name)
+            raise NovaopsError("Domain %s does not exist and no desired state is recorded for it; give a flavor "
+                               "(and an image) to create it." % name)
+        desired["volumes"] = p["volumes"] if p["volumes"] else recorded.get("volumes") or []
+        vifs = p["vifs"] if p["vifs"] else recorded.get("vifs") or []
+        desired["vifs"] = self._resolve_macs(vifs, before, recorded, uuid)
+        desired["virt_type"] = p["virt_type"] if explicit or not recorded.get("virt_type") else recorded["virt_type"]
+        desired["instances_path"] = p["instances_path"]
+        desired["state"] = p["state"] if p["state"] != "defined" else recorded.get("state", "defined")
+        desired["rescue_image"] = p["rescue_image"] or recorded.get("rescue_image")
+        return desired
+
+    def _resolve_macs(self, vifs, before, recorded, uuid):
+        current = (before.get("config") or {}).get("vifs") or []
+        old = recorded.get("vifs") or []
+        out = []
+        for index, vif in enumerate(vifs):
+            vif = dict((k, v) for k, v in vif.items() if v is not None)
+            vif.setdefault("type", "ovs")
+            vif.setdefault("model", "virtio")
+            if not vif.get("mac"):
+                match = [c for c in current if vif.get("id") and c.get("id") == vif["id"]] or \
+                        [o for o in old if vif.get("id") and o.get("id") == vif["id"]]
+                if not match and index < len(current) and not vif.get("id"):
+                    match = [current[index]]
+                vif["mac"] = match[0]["mac"] if match and match[0].get("mac") else \
+                    dx.stable_mac(uuid, vif.get("id") or index)
+            vif["mac"] = vif["mac"].lower()
+            out.append(vif)
+        return out
+
+    def layout(self, desired, rescued):
+        """[(name or None, path, format, size_bytes or None, bus, role)] of the domain's disks, in target order."""
+        idir = self.idir
+        flavor = desired["flavor"]
+        disks = []
+        if rescued:
+            disks.append((inst.RESCUE, idir.file(inst.RESCUE), "qcow2", None, "virtio", "rescue"))
+        if desired.get("image"):
+            disks.append((inst.ROOT, idir.file(inst.ROOT), "qcow2", (flavor.get("root_gb") or 0) * GiB or None,
+                          "virtio", "root"))
+        if flavor.get("ephemeral_gb"):
+            disks.append((inst.LOCAL, idir.file(inst.LOCAL), "qcow2", flavor["ephemeral_gb"] * GiB, "virtio", "local"))
+        if flavor.get("swap_mb"):
+            disks.append((inst.SWAP, idir.file(inst.SWAP), "qcow2", flavor["swap_mb"] * MiB, "virtio", "swap"))
+        for vol in desired.get("volumes") or []:
+            path = idir.file(vol["name"]) if vol.get("name") else vol["path"]
+            if vol.get("path") and not os.path.isabs(vol["path"]):
+                raise NovaopsError("The volume path %r is not absolute." % vol["path"])
+            disks.append((vol.get("name"), path, vol.get("format") or "qcow2",
+                          vol["size_mb"] * MiB if vol.get("size_mb") else None, vol.get("bus") or "virtio", "volume"))
+        return disks
+
+    def spec(self, desired, disks):
+        counters = {}
+        spec_disks = []
+        for _name, path, fmt, _size, bus, _role in disks:
+            key = "sd" if bus in ("scsi", "sata") else bus
+            index = counters.get(key, 0)
+            counters[key] = index + 1
+            spec_disks.append(dict(path=path, format=fmt, bus=bus, target=dx.disk_target(index, bus)))
+        flavor = desired["flavor"]
+        return dict(name=desired["name"], uuid=desired["uuid"], virt_type=desired["virt_type"],
+                    vcpus=flavor["vcpus"], memory_mb=flavor["memory_mb"], disks=spec_disks,
+                    vifs=desired["vifs"], vnc=desired.get("vnc"), metadata=desired)
+
+    # -- planning ------------------------------------------------------------------------------
+    def plan(self, before, plan):
+        p = self.params
+        if p["state"] == "undefined":
+            return self.plan_undefined(before, plan)
+        if p["xml"]:
+            return self.plan_xml(before, plan)
+        self.idir = inst.InstanceDir(p["instances_path"], before["uuid"])
+        desired = self.build_desired(before)
+        rescued = before.get("rescued", False)
+        want_rescue = rescued if p["rescue"] is None else p["rescue"]
+        if want_rescue and not desired.get("rescue_image"):
+            raise NovaopsError("Rescue needs rescue_image.")
+        root_ref = ImageRef.from_params(desired.get("image"))
+        rescue_ref = ImageRef.from_params(desired.get("rescue_image")) if want_rescue else None
+        disks = self.layout(desired, want_rescue)
+        self.check_disks(before, disks, root_ref, rescue_ref)
+        spec = self.spec(desired, disks)
+        wanted = dx.spec_facts(spec)
+        wanted_view = dx.config_view(wanted)
+        self.desired = desired
+        state = before["state"]
+        active = state in ACTIVE
+        target = p["state"]
+        if p["hard_reboot"] and target not in ("running", "paused", "defined"):
+            raise NovaopsError("hard_reboot leaves the domain running; it cannot be combined with state=%s." % target)
+        if want_rescue != rescued and target not in ("running", "defined"):
+            raise NovaopsError("Rescue and unrescue leave the domain running; use state=running.")
+
+        # 1. files: instance dir, base images, disks (before any downtime)
+        for ref in (root_ref, rescue_ref):
+            if ref is not None and not self.cache.present(ref):
+                plan.add("fetch_image", self.fetch, ref)
+        if not self.idir.exists:
+            plan.add("create_instance_dir", self.idir.create)
+        resizes = []
+        current_files = dict((d["path"], d) for d in before.get("disks") or [])
+        for name, path, fmt, size, _bus, role in disks:
+            have = current_files.get(path)
+            if have is None and not os.path.exists(path):
+                if role in ("root", "rescue"):
+                    ref = root_ref if role == "root" else rescue_ref
+                    plan.add("create_%s" % name, self.create_overlay, ref, path, size)
+                elif size:
+                    plan.add("create_%s" % (name or os.path.basename(path)), self.qemu_img.create, path, fmt, size)
+                else:
+                    raise NovaopsError("The volume %s does not exist and no size_mb is given to create it." % path)
+            elif have is not None and size and have.get("virtual_size") is not None and size > have["virtual_size"]:
+                resizes.append((name, path, fmt, size))
+
+        # 2. rescue transitions are whole-domain swaps
+        config_differs = before["config"] is None or wanted_view != _without_name(before["config"], wanted_view)
+        live_differs = active and before.get("live") is not None and \
+            _no_vnc_port(wanted_view) != _no_vnc_port(_without_name(before["live"], wanted_view))
+        needs_restart = active and (live_differs or (config_differs and before["config"] is not None)) or \
+            (want_rescue != rescued and active) or bool(resizes and active and (p["force"] or p["hard_reboot"]))
+        if state == "saved" and (config_differs or want_rescue != rescued) and before["config"] is not None:
+            if not p["force"]:
+                raise NovaopsError("Domain %s has a managed-save image; changing its configuration discards it. "
+                                   "Use force=true." % desired["name"])
+            plan.add("discard_managed_save", self.discard_managed_save)
+            state = "shutoff"
+
+        stop_first = p["hard_reboot"] or (needs_restart and (p["force"] or want_rescue != rescued))
+        if want_rescue != rescued and active and not p["force"]:
+            raise NovaopsError("Domain %s runs; %s shuts it down: use force=true." % (
+                desired["name"], "rescue" if want_rescue else "unrescue"))
+        if stop_first and active:
+            if p["hard_reboot"]:
+                plan.add("destroy", self.destroy)
+            else:
+                plan.add("shutdown", self.shutdown)
+            state = "shutoff"
+            active = False
+        if want_rescue and not rescued:
+            plan.add("save_unrescue_xml", self.save_unrescue_xml)
+        for name, path, fmt, size in resizes:
+            if active:
+                plan.add("grow_%s" % (name or os.path.basename(path)), self.grow_live, path, size)
+            else:
+                plan.add("grow_%s" % (name or os.path.basename(path)), self.qemu_img.resize, path, size, fmt)
+        xml = dx.build_domain_xml(spec)
+        # hard reboot regenerates the XML too; it is defined when it differs from libvirt's copy
+        # (redefining an identical config costs a full QEMU capabilities check in libvirtd)
+        if config_differs or before["persistent"] is False:
+            plan.add("define", self.define, xml)
+        elif before.get("desired") != desired:
+            plan.add("set_metadata", self.set_metadata, desired)
+        if config_differs and active and not stop_first:
+            self.pending_restart = True
+            self.module.warn("Domain %s runs with the old configuration; the new one applies at its next start "
+                             "(use force=true to restart it now)." % desired["name"])
+        elif live_differs and not stop_first:
+            self.pending_restart = True
+        if not want_rescue and rescued:
+            plan.add("remove_rescue_files", self.remove_rescue_files)
+        state = self.plan_state(plan, state, target, hard=p["hard_reboot"])
+        if p["autostart"] is not None and p["autostart"] != before.get("autostart"):
+            plan.add("set_autostart", self.set_autostart, p["autostart"])
+
+        expected = dict(before)
+        expected.update(name=desired["name"], uuid=desired["uuid"], state=state, config=wanted_view,
+                        desired=desired, rescued=want_rescue, persistent=True,
+                        autostart=p["autostart"] if p["autostart"] is not None else before.get("autostart"))
+        return expected
+
+    def check_disks(self, before, disks, root_ref, rescue_ref):
+        """Refuse shrinks and image changes before anything is touched."""
+        current = dict((d["path"], d) for d in before.get("disks") or [])
+        for name, path, _fmt, size, _bus, role in disks:
+            have = current.get(path)
+            if have is None and os.path.exists(path) and role == "volume":
+                info = self.qemu_img.info(path)
+                have = dict(virtual_size=info.get("virtual-size"), backing=backing_file_of(info))
+            if have is None:
+                continue
+            if size and have.get("virtual_size") and size < have["virtual_size"]:
+                raise NovaopsError("Refusing to shrink %s from %d to %d bytes; disks only grow." % (
+                    path, have["virtual_size"], size))
+            ref = root_ref if role == "root" else (rescue_ref if role == "rescue" else None)
+            if ref is not None and have.get("backing") and \
+                    os.path.normpath(have["backing"]) != os.path.normpath(self.cache.path_for(ref)):
+                raise NovaopsError("%s is backed by %s, not by the image %s (%s); changing the image of an "
+                                   "instance (a rebuild) is not supported." % (
+                                       path, have["backing"], ref.image_id, self.cache.path_for(ref)))
+
+    def plan_state(self, plan, state, target, hard=False):
+        dom_name = self.desired["name"] if self.desired else self.params["name"]
+        if target == "defined":
+            target = "running" if hard else None
+            if target is None:
+                return state if state != "undefined" else "shutoff"
+        if state in ("shutdown",):
+            state = "running"
+        if target == "running":
+            if state in ("shutoff", "crashed", "saved", "undefined"):
+                plan.add("start", self.start)
+            elif state == "paused":
+                plan.add("resume", self.resume)
+            elif state == "pmsuspended":
+                plan.add("wakeup", self.wakeup)
+            return "running"
+        if target == "paused":
+            if state in ("shutoff", "crashed", "saved", "undefined"):
+                plan.add("start_paused", self.start, True)
+            elif state != "paused":
+                plan.add("suspend", self.suspend)
+            return "paused"
+        if target == "shutdown":
+            if state == "saved":
+                if not self.params["force"]:
+                    raise NovaopsError("Domain %s has a managed-save image; shutting it down discards it. "
+                                       "Use force=true." % dom_name)
+                plan.add("discard_managed_save", self.discard_managed_save)
+            elif state in ACTIVE:
+                plan.add("shutdown", self.shutdown)
+            return "shutoff"
+        if target == "saved":
+            if state in ("shutoff", "crashed", "undefined"):
+                plan.add("start", self.start)
+            if state != "saved":
+                plan.add("managed_save", self.managed_save)
+            return "saved"
+        return state
+
+    def plan_undefined(self, before, plan):
+        expected = dict(before, state="undefined", config=None, live=None)
+        if before["state"] != "undefined":
+            if before["state"] in ACTIVE:
+                plan.add("destroy", self.destroy)
+            plan.add("undefine", self.undefine)
+        if self.params["delete_disks"] and before.get("instance_dir") and os.path.isdir(before["instance_dir"]):
+            plan.add("delete_instance_dir", shutil.rmtree, before["instance_dir"])
+            expected["disks"] = []
+        return expected
+
+    def plan_xml(self, before, plan):
+        wanted = dx.parse_domain_xml(self.params["xml"])
+        if self.params["name"] and wanted["name"] != self.params["name"]:
+            raise NovaopsError("The XML names the domain %s, not %s." % (wanted["name"], self.params["name"]))
+        view = dx.config_view(wanted)
+        have = before["config"]
+        cmp_view = dict(view)
+        if not cmp_view.get("uuid") and have:
+            cmp_view["uuid"] = have.get("uuid")
+        state = before["state"]
+        self.desired = None
+        if self.params["hard_reboot"] and state in ACTIVE:
+            plan.add("destroy", self.destroy)
+            state = "shutoff"
+        if have is None or cmp_view != have or self.params["hard_reboot"]:
+            plan.add("define", self.define, self.params["xml"])
+            if state in ACTIVE:
+                self.pending_restart = True
+        state = self.plan_state(plan, "shutoff" if state == "undefined" else state, self.params["state"],
+                                hard=self.params["hard_reboot"])
+        return dict(before, name=wanted["name"], state=state, config=cmp_view)
+
+    # -- actions -------------------------------------------------------------------------------
+    def dom(self):
+        dom = self.lookup() if self.params["name"] or self.params["uuid"] else None
+        if dom is None and self.desired:
+            dom = self.conn.lookup(name=self.desired["name"])
+        if dom is None and self.params["xml"]:
+            dom = self.conn.lookup(name=dx.parse_domain_xml(self.params["xml"])["name"])
+        if dom is None:
+            raise NovaopsError("Domain %s vanished during the run." % (self.params["name"] or self.params["uuid"]))
+        return dom
+
+    def fetch(self, ref):
+        self.image_result = self.cache.ensure(ref)
+
+    def create_overlay(self, ref, path, size):
+        self.cache.create_overlay(self.cache.path_for(ref), path, size)
+
+    def define(self, xml):
+        self.conn.conn.defineXML(xml)
+        if self.idir is not None and self.idir.exists:
+            self.idir.write(inst.LIBVIRT_XML, xml)
+
+    def set_metadata(self, desired):
+        dom = self.dom()
+        flags = 2 | (1 if dom.isActive() else 0)
+        dom.setMetadata(2, dx.metadata_xml(desired), dx.PREFIX, dx.NAMESPACE, flags)
+        if self.idir is not None and self.idir.exists:
+            self.idir.write(inst.LIBVIRT_XML, dom.XMLDesc(2))
+
+    def save_unrescue_xml(self):
+        dom = self.dom()
+        self.idir.write(inst.UNRESCUE_XML, dom.XMLDesc(2))
+
+    def remove_rescue_files(self):
+        self.idir.remove(inst.RESCUE)
+        self.idir.remove(inst.UNRESCUE_XML)
+
+    def start(self, paused=False):
+        dom = self.dom()
+        dom.createWithFlags(1 if paused else 0)
+        wait_for_state(dom, "paused" if paused else "running", self.params["timeout"])
+        if not paused:
+            self.check_ovs_ports(dom)
+
+    def check_ovs_ports(self, dom):
+        facts = dx.parse_domain_xml(dom.XMLDesc(0))
+        missing = []
+        for vif in facts["vifs"]:
+            if vif.get("virtualport") == "openvswitch" and vif.get("id"):
+                if not vif_ovs_ports(self.ovs(), vif["id"], vif.get("mac")):
+                    missing.append(vif["id"])
+        if missing:
+            raise NovaopsError("Domain %s started but its OVS ports for %s are missing." % (
+                dom.name(), ", ".join(missing)), missing_ports=missing)
+
+    def resume(self):
+        dom = self.dom()
+        dom.resume()
+        wait_for_state(dom, "running", self.params["timeout"])
+
+    def wakeup(self):
+        dom = self.dom()
+        dom.pMWakeup(0)
+        wait_for_state(dom, "running", self.params["timeout"])
+
+    def suspend(self):
+        dom = self.dom()
+        dom.suspend()
+        wait_for_state(dom, "paused", self.params["timeout"])
+
+    def managed_save(self):
+        dom = self.dom()
+        dom.managedSave(0)
+        wait_for_state(dom, "saved", self.params["timeout"])
+
+    def discard_managed_save(self):
+        self.dom().managedSaveRemove(0)
+
+    def shutdown(self):
+        """Clean ACPI shutdown within the timeout; then destroy if force, else fail clearly."""
+        dom = self.dom()
+        name, _reason = domain_state(dom)
+        if name == "paused":
+            if not self.params["force"]:
+                raise NovaopsError("Domain %s is paused; a clean shutdown needs it running. Use force=true to "
+                                   "destroy it." % dom.name())
+            return self.destroy()
+        dom.shutdown()
+        try:
+            wait_for_state(dom, ["shutoff", "crashed"], self.params["timeout"],
+                           what="domain %s to shut down cleanly" % dom.name())
+        except NovaopsError:
+            if not self.params["force"]:
+                raise
+            self.destroy()
+
+    def destroy(self):
+        dom = self.dom()
+        if dom.isActive():
+            dom.destroy()
+        wait_for_state(dom, ["shutoff", "crashed"], self.params["timeout"])
+
+    def grow_live(self, path, size):
+        dom = self.dom()
+        for disk in dx.parse_domain_xml(dom.XMLDesc(0))["disks"]:
+            if disk["path"] == path:
+                dom.blockResize(disk["target"], size, 1)
+                return
+        raise NovaopsError("Disk %s is not attached to the running domain %s." % (path, dom.name()))
+
+    def undefine(self):
+        dom = self.dom()
+        try:
+            dom.undefineFlags(1 | 4)
+        except Exception:  # pylint: disable=broad-except
+            dom.undefineFlags(1)
+
+    def set_autostart(self, value):
+        self.dom().setAutostart(1 if value else 0)
+
+    # -- results -------------------------------------------------------------------------------
+    def result(self, facts):
+        out = dict(domain=self.public(facts), pending_restart=self.pending_restart)
+        if self.image_result:
+            out["image"] = self.image_result
+        return out
+
+    def public(self, facts):
+        view = dict((k, v) for k, v in facts.items() if k not in ("live", "persistent"))
+        if self.desired and self.desired.get("image"):
+            path = self.cache.path_for(ImageRef.from_params(self.desired["image"]))
+            view["base"] = dict(path=path, present=os.path.isfile(path))
+        return view
+
+    def diff_view(self, facts):
+        if facts is None:
+            return {}
+        return dict(state=facts.get("state"), config=facts.get("config"), rescued=facts.get("rescued"),
+                    autostart=facts.get("autostart"))
+
+
+def _without_name(view, wanted):
+    """A current view with the fields the wanted one does not decide taken from the wanted one."""
+    out = dict(view)
+    out["name"] = wanted.get("name")
+    return out
+
+
+def _no_vnc_port(view):
+    out = dict(view)
+    if out.get("vnc"):
+        out["vnc"] = dict(out["vnc"], port=None)
+    return out
+
+
+def main():
+    module = argument_spec().create_ansible_module(NovaopsModule)
+    with module.failing_clearly():
+        with LibvirtConnection.from_params(module.params) as conn:
+            result = Domain(module, conn).converge()
+        module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

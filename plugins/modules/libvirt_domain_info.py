@@ -1,0 +1,217 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: libvirt_domain_info
+short_description: Facts of libvirt domains - state, disks with backing chains, VIFs, VNC, desired state
+version_added: 0.1.0
+description:
+  - Reports one libvirt domain (by O(name) or O(uuid)) or all of them.
+  - For each, its state and the reason libvirt gives, its disks with their backing chains, its VIFs (with the
+    OVS port carrying each Open vSwitch VIF while it runs), the VNC address and port, whether it has a
+    managed-save image, autostart, and the desired state that M(novaops.compute.libvirt_domain) recorded
+    in its metadata, so that a fleet-repair run can compare desired with actual.
+author: novaops.compute maintainers (@novaops)
+extends_documentation_fragment:
+  - novaops.compute.libvirt
+attributes:
+  check_mode:
+    support: full
+    description: Reads only.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+options:
+  name:
+    description: The domain's name. Without O(name) and O(uuid), all domains are reported.
+    type: str
+  uuid:
+    description: The domain's UUID.
+    type: str
+  ovs:
+    description: Look up the OVS port of each running Open vSwitch VIF (needs C(ovs-vsctl)).
+    type: bool
+    default: true
+notes:
+  - A named domain that does not exist is not an error; RV(domains) is then empty and RV(exists) false.
+seealso:
+  - module: novaops.compute.libvirt_domain
+'''
+
+EXAMPLES = r'''
+- name: One instance
+  novaops.compute.libvirt_domain_info:
+    name: web1
+  register: web1
+
+- name: Instances whose state differs from the desired one
+  novaops.compute.libvirt_domain_info:
+  register: all_domains
+
+- ansible.builtin.debug:
+    msg: "{{ item.name }} is {{ item.state }}, wanted {{ item.desired.state }}"
+  loop: "{{ all_domains.domains | selectattr('desired') }}"
+  when: item.desired.state is defined and item.desired.state not in [item.state, 'defined']
+'''
+
+RETURN = r'''
+exists:
+  description: Whether the named domain exists (always true when listing all).
+  returned: always
+  type: bool
+domains:
+  description: The domains.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name.
+      type: str
+    uuid:
+      description: UUID.
+      type: str
+    state:
+      description: V(running), V(paused), V(shutoff), V(saved) (shut off with a managed-save image), V(crashed), ...
+      type: str
+    reason:
+      description: libvirt's reason code for the state.
+      type: int
+    persistent:
+      description: Whether the domain is defined (not transient).
+      type: bool
+    autostart:
+      description: Whether it starts with the host.
+      type: bool
+    managed_save:
+      description: Whether a managed-save image exists.
+      type: bool
+    virt_type:
+      description: The domain type (kvm, qemu, ...).
+      type: str
+    vcpus:
+      description: Number of vCPUs.
+      type: int
+    memory_mb:
+      description: Memory in MiB.
+      type: int
+    disks:
+      description: Disks with target, bus, device, path, format and backing_chain (list of path and format).
+      type: list
+      elements: dict
+    vifs:
+      description: Interfaces with type, mac, bridge, virtualport, id (OVS iface-id), model, target (tap) and ovs_port.
+      type: list
+      elements: dict
+    vnc:
+      description: VNC host (listen address) and port, or null.
+      type: dict
+      sample: {host: 127.0.0.1, port: 5900, listen: 127.0.0.1}
+    desired:
+      description: The desired state recorded by M(novaops.compute.libvirt_domain), or null.
+      type: dict
+'''
+
+from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg, backing_file_of
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
+    LibvirtConnection, domain_state, libvirt_argument_spec, vif_ovs_ports)
+from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+
+ACTIVE = ("running", "paused", "blocked", "pmsuspended", "shutdown")
+
+
+def argument_spec():
+    return ArgumentSpec(dict(
+        name=dict(type="str"),
+        uuid=dict(type="str"),
+        ovs=dict(type="bool", default=True),
+    ), mutually_exclusive=[("name", "uuid")]).merge(libvirt_argument_spec())
+
+
+class DomainInfo:
+    def __init__(self, module, conn):
+        self.module = module
+        self.conn = conn
+        self._ovs = None
+        self._qemu_img = None
+
+    def ovs(self):
+        if self._ovs is None:
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
+            self._ovs = OVS.from_module(self.module)
+        return self._ovs
+
+    def qemu_img(self):
+        if self._qemu_img is None:
+            self._qemu_img = QemuImg.from_module(self.module)
+        return self._qemu_img
+
+    def facts(self, dom):
+        state, reason = domain_state(dom)
+        active = state in ACTIVE
+        xml = dx.parse_domain_xml(dom.XMLDesc(0))
+        out = dict(name=dom.name(), uuid=dom.UUIDString(), state=state, reason=reason,
+                   persistent=bool(dom.isPersistent()), autostart=bool(dom.autostart()),
+                   managed_save=bool(dom.hasManagedSaveImage(0)), virt_type=xml["virt_type"],
+                   vcpus=xml["vcpus"], memory_mb=xml["memory_mb"], disks=[], vifs=[], vnc=None,
+                   desired=xml["metadata"])
+        for disk in xml["disks"]:
+            disk = dict(disk)
+            if not disk["backing_chain"] and disk.get("path") and disk.get("type") == "file":
+                disk["backing_chain"] = self.chain(disk["path"])
+            out["disks"].append(disk)
+        for vif in xml["vifs"]:
+            vif = dict(vif, kind=dx.vif_kind(vif), ovs_port=None)
+            if active and self.module.params["ovs"] and vif.get("virtualport") == "openvswitch" and vif.get("id"):
+                ports = vif_ovs_ports(self.ovs(), vif["id"], vif.get("mac"))
+                vif["ovs_port"] = ports[0] if ports else None
+            out["vifs"].append(vif)
+        if xml["vnc"]:
+            vnc = xml["vnc"]
+            out["vnc"] = dict(host=vnc["listen"], listen=vnc["listen"],
+                              port=vnc["port"] if active and vnc["port"] != -1 else (None if vnc["autoport"] else vnc["port"]))
+        return out
+
+    def chain(self, path):
+        """Backing chain below a disk of a shut-off domain, from qemu-img (the live XML has it when running)."""
+        try:
+            infos = self.qemu_img().info(path, backing_chain=True)
+        except NovaopsError:
+            return []
+        if isinstance(infos, dict):
+            infos = [infos]
+        chain = []
+        for info in infos[1:]:
+            chain.append(dict(path=info.get("filename"), format=info.get("format")))
+        if not chain and infos and backing_file_of(infos[0]):
+            chain.append(dict(path=backing_file_of(infos[0]), format=infos[0].get("backing-filename-format")))
+        return chain
+
+    def run(self):
+        p = self.module.params
+        if p["name"] or p["uuid"]:
+            dom = self.conn.lookup(name=p["name"], uuid=p["uuid"])
+            doms = [dom] if dom is not None else []
+            return dict(changed=False, exists=bool(doms), domains=[self.facts(d) for d in doms])
+        doms = sorted(self.conn.conn.listAllDomains(0), key=lambda d: d.name())
+        return dict(changed=False, exists=True, domains=[self.facts(d) for d in doms])
+
+
+def main():
+    module = argument_spec().create_ansible_module(NovaopsModule)
+    with module.failing_clearly():
+        with LibvirtConnection.from_params(module.params) as conn:
+            result = DomainInfo(module, conn).run()
+        module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
