@@ -173,3 +173,13 @@ def vif_ovs_ports(ovs, iface_id, mac=None):
             continue
         names.append(row.get("name"))
     return sorted(names)
+
+
+def quiet_libvirt_errors():
+    """Stop libvirt's default error handler printing every libvirtError to stderr.
+
+    The errors still raise (and become LibvirtError); a look-up of a domain that does not exist
+    is an expected answer and must not leave noise in the module's stderr.
+    """
+    if HAS_LIBVIRT:
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)

@@ -404,6 +404,7 @@ duration:
 import copy
 import os
 import shutil
+import time
 
 from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
 from ansible_collections.novaops.compute.plugins.module_utils import instance as inst
@@ -413,7 +414,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.errors import Nova
 from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.image import ImageCache, ImageRef
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
-    LibvirtConnection, domain_state, libvirt_argument_spec, wait_for_state, vif_ovs_ports)
+    LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors, wait_for_state, vif_ovs_ports)
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 
@@ -887,9 +888,24 @@ class Domain(Manager):
         self.idir.remove(inst.UNRESCUE_XML)
 
     def start(self, paused=False):
+        """Start (or restore) the domain and wait for it.
+
+        A start right after QEMU was killed can fail while the dead process is still being torn
+        down ("process exited while connecting to monitor"); it is retried within the timeout.
+        """
         dom = self.dom()
-        dom.createWithFlags(1 if paused else 0)
-        wait_for_state(dom, "paused" if paused else "running", self.params["timeout"])
+        deadline = time.monotonic() + self.params["timeout"]
+        while True:
+            try:
+                dom.createWithFlags(1 if paused else 0)
+                break
+            except Exception as exc:  # pylint: disable=broad-except
+                if not is_libvirt_error(exc) or exc.get_error_code() not in (1, 9) or \
+                        time.monotonic() + 1 >= deadline or dom.isActive():
+                    raise
+                self.module.warn("Starting %s failed (%s); retrying." % (dom.name(), exc.get_error_message()))
+                time.sleep(1)
+        wait_for_state(dom, "paused" if paused else "running", max(deadline - time.monotonic(), 1))
         if not paused:
             self.check_ovs_ports(dom)
 
@@ -1006,6 +1022,7 @@ def _no_vnc_port(view):
 
 def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
+    quiet_libvirt_errors()
     with module.failing_clearly():
         with LibvirtConnection.from_params(module.params) as conn:
             result = Domain(module, conn).converge()

@@ -122,7 +122,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.argspec import Arg
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg, backing_file_of
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
-    LibvirtConnection, domain_state, libvirt_argument_spec, vif_ovs_ports)
+    LibvirtConnection, domain_state, libvirt_argument_spec, quiet_libvirt_errors, vif_ovs_ports)
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 
 ACTIVE = ("running", "paused", "blocked", "pmsuspended", "shutdown")
@@ -207,6 +207,7 @@ class DomainInfo:
 
 def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
+    quiet_libvirt_errors()
     with module.failing_clearly():
         with LibvirtConnection.from_params(module.params) as conn:
             result = DomainInfo(module, conn).run()
