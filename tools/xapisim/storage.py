@@ -10,7 +10,7 @@ import os
 import re
 import threading
 
-from .api import Method, coerce, now_dt
+from .api import coerce, now_dt
 from .errors import XenAPIError, no_space, sr_backend_failure
 from .schema import NULL
 from .vhd import VHD, VHDError, coalesce, create_differencing, create_dynamic, export_raw, import_raw
@@ -371,11 +371,7 @@ def register(reg, sim):
     sim.storage = S
     st = sim.store
 
-    def add(name, params, async_ok=True, locked=True, optional=0):
-        def deco(fn):
-            reg[name] = Method(name, fn, params, async_ok=async_ok, locked=locked, optional=optional)
-            return fn
-        return deco
+    add = reg.add
 
     VDI_CREATE_FIELDS = {"name_label": "s", "name_description": "s", "SR": "ref:SR", "virtual_size": "i",
                          "type": "s", "sharable": "b", "read_only": "b", "other_config": "map:s",

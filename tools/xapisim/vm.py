@@ -6,7 +6,7 @@ import random
 import time
 import xml.etree.ElementTree as ET
 
-from .api import Method, coerce, now_dt
+from .api import coerce, now_dt
 from .errors import XenAPIError
 from .schema import NULL
 
@@ -309,11 +309,7 @@ def register(reg, sim):
     sim.vm = ops
     st = sim.store
 
-    def add(name, params, async_ok=True, locked=True, optional=0):
-        def deco(fn):
-            reg[name] = Method(name, fn, params, async_ok=async_ok, locked=locked, optional=optional)
-            return fn
-        return deco
+    add = reg.add
 
     V = [("vm", "ref:VM")]
 
