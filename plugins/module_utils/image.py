@@ -155,15 +155,8 @@ class ImageCache:
         if not os.path.isfile(ref.path):
             raise NovaopsError("The image file %s does not exist." % ref.path)
         hasher = _Checksum(ref.checksum)
-        size = 0
         with open(ref.path, "rb") as src, open(dest, "wb") as out:
-            while True:
-                chunk = src.read(1024 * 1024)
-                if not chunk:
-                    break
-                hasher.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
+            size = _copy_hashing(src, out, hasher)
         return dict(bytes=size, verified_by=hasher.verify(ref.path))
 
     def _fetch_url(self, ref, dest, timeout=300):
@@ -186,13 +179,7 @@ class ImageCache:
             if resp.status != 200:
                 raise NovaopsError("Fetching image %s answered %s %s." % (ref.url, resp.status, resp.reason))
             with open(dest, "wb") as out:
-                while True:
-                    chunk = resp.read(1024 * 1024)
-                    if not chunk:
-                        break
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
+                size = _copy_hashing(resp, out, hasher)
         except (OSError, http_client.HTTPException) as exc:
             raise NovaopsError("Fetching image %s failed: %s" % (ref.url, exc))
         finally:
@@ -237,6 +224,18 @@ class ImageCache:
             os.unlink(path)
             return True
         return False
+
+
+def _copy_hashing(src, out, hasher, chunk_size=1024 * 1024):
+    """Copy src to out in chunks, feeding each to hasher; returns the bytes copied."""
+    size = 0
+    while True:
+        chunk = src.read(chunk_size)
+        if not chunk:
+            return size
+        hasher.update(chunk)
+        out.write(chunk)
+        size += len(chunk)
 
 
 class _Checksum:
