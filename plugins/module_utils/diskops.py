@@ -101,11 +101,14 @@ class QemuImg:
             args.append(str(int(size)))
         self.run(args, what="qemu-img create %s" % path)
 
-    def convert(self, src, dst, out_fmt, src_fmt=None, sparse=True):
+    def convert(self, src, dst, out_fmt, src_fmt=None, sparse=True, compress=False):
+        """Flatten ``src`` (with its backing chain) into ``dst``; ``compress`` (-c) for qcow2."""
         args = ["convert", "-q"]
         if src_fmt:
             args += ["-f", src_fmt]
         args += ["-O", out_fmt]
+        if compress:
+            args.append("-c")
         if not sparse:
             args += ["-S", "0"]
         args += [src, dst]
