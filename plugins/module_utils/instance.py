@@ -25,6 +25,7 @@ SWAP = "disk.swap"
 RESCUE = "disk.rescue"
 LIBVIRT_XML = "libvirt.xml"
 UNRESCUE_XML = "unrescue.xml"
+RESIZE_SUFFIX = "_resize"     # <uuid>_resize: the original, kept until a resize is confirmed or reverted
 
 
 def check_uuid(value):
@@ -52,6 +53,11 @@ class InstanceDir:
         if os.path.exists(path) and os.path.dirname(os.path.realpath(path)) != real_dir:
             raise NovaopsError("%s is a link out of the instance directory %s; refusing it." % (path, self.path))
         return path
+
+    @property
+    def resize_path(self):
+        """Where Nova kept the original instance directory while a resize awaited confirm or revert."""
+        return self.path + RESIZE_SUFFIX
 
     @property
     def exists(self):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import env_fallback
 
@@ -124,6 +125,10 @@ class LibvirtConnection:
                                        message=exc.get_error_message())) from exc
             return None
 
+    def host_uuid(self):
+        """The host UUID libvirt reports in its capabilities: two URIs that give the same one reach one libvirtd."""
+        return ET.fromstring(self.conn.getCapabilities()).findtext("host/uuid")
+
 
 def domain_state(dom):
     """``(state_name, reason_code)``; a shut-off domain with a managed-save image is 'saved'."""
@@ -157,6 +162,30 @@ def wait_for_state(dom, wanted, timeout, what=None):
                               timeout)
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, 0.5)
+
+
+def power_off(dom, timeout):
+    """Nova's power off: a clean ACPI shutdown waited for ``timeout`` seconds, then destroy.
+
+    Returns 'shutdown' or 'destroyed' (what it took), or None when the domain was not running.
+    A paused domain cannot answer ACPI, so it is destroyed at once.
+    """
+    if not dom.isActive():
+        return None
+    if domain_state(dom)[0] != "paused":
+        try:
+            dom.shutdown()
+            wait_for_state(dom, ["shutoff", "crashed"], timeout)
+            return "shutdown"
+        except WaitTimeout:
+            pass
+        except libvirt.libvirtError:
+            if not dom.isActive():
+                return "shutdown"
+    if dom.isActive():
+        dom.destroy()
+    wait_for_state(dom, ["shutoff", "crashed"], timeout, what="domain %s to be destroyed" % dom.name())
+    return "destroyed"
 
 
 def vif_ovs_ports(ovs, iface_id, mac=None):
