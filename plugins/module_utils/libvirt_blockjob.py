@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""libvirt block jobs: a block copy started, waited for until it is ready, and aborted.
+
+The wait is event-driven where it can be: libvirt's default event loop runs in a daemon
+thread and ``VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2`` wakes the waiter the moment the job is
+ready, failed or cancelled.  ``blockJobInfo`` stays the judge (``cur == end``, as Nova
+polled it); the events only end the sleeping early, and without them (the loop could not
+be registered, e.g. a connection was opened first) the wait polls with a back-off.
+The event loop must be registered before the first connection is opened: call
+``enable_events()`` before ``LibvirtConnection``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import HAS_LIBVIRT
+
+if HAS_LIBVIRT:
+    import libvirt
+
+# virConnectDomainEventBlockJobStatus, by number so the table exists without the binding.
+JOB_COMPLETED = 0
+JOB_FAILED = 1
+JOB_CANCELED = 2
+JOB_READY = 3
+STATUS_NAMES = {JOB_COMPLETED: "completed", JOB_FAILED: "failed", JOB_CANCELED: "cancelled", JOB_READY: "ready"}
+
+# virDomainBlockRebaseFlags: copy into an existing file (our overlay), the top layer only.
+REBASE_SHALLOW = 1
+REBASE_REUSE_EXT = 2
+REBASE_COPY = 8
+SHALLOW_COPY_INTO_OVERLAY = REBASE_COPY | REBASE_REUSE_EXT | REBASE_SHALLOW
+
+EVENT_ID_BLOCK_JOB_2 = 16
+
+_events_lock = threading.Lock()
+_events_enabled = None
+
+
+def enable_events():
+    """Register libvirt's default event loop and run it in a daemon thread (once per process).
+
+    Returns whether events are available.  Must run before a connection is opened; a
+    failure only means the waits will poll.
+    """
+    global _events_enabled
+    with _events_lock:
+        if _events_enabled is not None:
+            return _events_enabled
+        if not HAS_LIBVIRT:
+            _events_enabled = False
+            return False
+        try:
+            libvirt.virEventRegisterDefaultImpl()
+        except libvirt.libvirtError:
+            _events_enabled = False
+            return False
+        thread = threading.Thread(target=_run_event_loop, name="libvirt-events", daemon=True)
+        thread.start()
+        _events_enabled = True
+        return True
+
+
+def _run_event_loop():
+    while True:
+        try:
+            libvirt.virEventRunDefaultImpl()
+        except Exception:  # pylint: disable=broad-except
+            time.sleep(0.1)   # the loop must outlive one bad callback
+
+
+class BlockJobFailed(NovaopsError):
+    """The block job ended without becoming ready (failed, cancelled by someone, vanished)."""
+
+
+class BlockJobEvents:
+    """The block job events of one disk of one domain, kept until close()."""
+
+    def __init__(self, virconn, dom, disk):
+        self.disk = disk
+        self.statuses = []
+        self._wake = threading.Event()
+        self._conn = virconn
+        self._callback_id = None
+        if _events_enabled:
+            try:
+                self._callback_id = virconn.domainEventRegisterAny(dom, EVENT_ID_BLOCK_JOB_2, self._on_event, None)
+            except libvirt.libvirtError:
+                self._callback_id = None
+
+    @property
+    def active(self):
+        return self._callback_id is not None
+
+    def _on_event(self, _conn, _dom, disk, _job_type, status, _opaque):
+        # BLOCK_JOB_2 names the disk by its target (vda), the original event by its path
+        if disk == self.disk:
+            self.statuses.append(status)
+            self._wake.set()
+
+    def wait(self, seconds):
+        """Sleep until the next event of the disk, at most ``seconds``."""
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def ended(self):
+        """The status that ended the job (failed, cancelled, completed), or None."""
+        for status in self.statuses:
+            if status in (JOB_FAILED, JOB_CANCELED, JOB_COMPLETED):
+                return status
+        return None
+
+    def close(self):
+        if self._callback_id is not None:
+            try:
+                self._conn.domainEventDeregisterAny(self._callback_id)
+            except libvirt.libvirtError:
+                pass
+            self._callback_id = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def start_shallow_copy(dom, disk, dest, bandwidth_mib=0):
+    """blockRebase(COPY|REUSE_EXT|SHALLOW): mirror the disk's top layer into the existing ``dest``."""
+    dom.blockRebase(disk, dest, int(bandwidth_mib or 0), SHALLOW_COPY_INTO_OVERLAY)
+
+
+def wait_until_ready(dom, disk, timeout, events=None, guard=1.0, clock=time.monotonic, sleep=time.sleep):
+    """Wait until the block job of ``disk`` has mirrored everything (``cur == end``).
+
+    Returns ``{"waited", "bytes", "woken_by_events"}``.  With ``events`` (BlockJobEvents)
+    the wait sleeps until an event arrives, re-reading blockJobInfo at least every
+    ``guard`` seconds; without, it polls from 50 ms backing off to 0.5 s.  A job that
+    failed, was cancelled or vanished raises BlockJobFailed; the timeout WaitTimeout.
+    """
+    started = clock()
+    deadline = started + timeout
+    pause = 0.05
+    wakes = 0
+    while True:
+        info = dom.blockJobInfo(disk, 0)
+        ended = events.ended() if events is not None else None
+        if ended is not None and ended != JOB_COMPLETED:
+            raise BlockJobFailed("The block copy of disk %s %s before it was ready%s." % (
+                disk, STATUS_NAMES[ended], _progress(info)), block_job_status=STATUS_NAMES[ended])
+        if not info:
+            raise BlockJobFailed("The block copy of disk %s ended before it was ready (it failed, or something "
+                                 "else aborted it)." % disk, block_job_status="vanished")
+        if info.get("end", 0) > 0 and info.get("cur") == info.get("end"):
+            return dict(waited=round(clock() - started, 3), bytes=info["end"], woken_by_events=wakes)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise WaitTimeout("the block copy of disk %s to be ready (%s of %s bytes mirrored)" % (
+                disk, info.get("cur"), info.get("end")), timeout)
+        if events is not None and events.active:
+            before = len(events.statuses)
+            events.wait(min(guard, remaining))
+            if len(events.statuses) > before:
+                wakes += 1
+        else:
+            sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.5)
+
+
+def abort_job(dom, disk):
+    """blockJobAbort without pivot (the domain keeps its own disk); True if there was a job.
+
+    Synchronous: libvirt returns once the job is gone, so the copy is complete and closed.
+    """
+    if not dom.blockJobInfo(disk, 0):
+        return False
+    dom.blockJobAbort(disk, 0)
+    return True
+
+
+def _progress(info):
+    if not info:
+        return ""
+    return " (%s of %s bytes mirrored)" % (info.get("cur"), info.get("end"))
