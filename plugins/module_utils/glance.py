@@ -147,23 +147,40 @@ class GlanceClient:
 
     @classmethod
     def from_cloud(cls, cloud, config_files=None, **kwargs):
-        """A cloud of clouds.yaml: ``image_endpoint_override`` + ``auth.token``, or keystone v3."""
+        """A cloud of clouds.yaml, by its ``auth_type`` as openstacksdk reads it.
+
+        ``none``/``noauth``: no token, the endpoint is ``image_endpoint_override`` (or
+        ``auth.endpoint``); ``admin_token``, or ``token``/``v3token`` with an endpoint override:
+        ``auth.token`` sent as it is; otherwise (``password``, ``v3password``, ``token``
+        without an override) Keystone v3 and the image endpoint of its service catalog.
+        """
         config, path = load_cloud_config(cloud, config_files)
         auth = config.get("auth") or {}
+        auth_type = cloud_auth_type(config)
         kwargs.setdefault("validate_certs", config.get("verify", True) is not False)
         if config.get("cacert"):
             kwargs.setdefault("ca_path", config["cacert"])
         endpoint = config.get("image_endpoint_override")
-        token = auth.get("token")
-        if not (endpoint and token):
-            if not auth.get("auth_url"):
-                raise NovaopsError("Cloud %r in %s has no auth.auth_url." % (cloud, path))
-            token, catalog = keystone_token(auth, validate_certs=kwargs.get("validate_certs", True),
-                                            ca_path=kwargs.get("ca_path"), timeout=kwargs.get("timeout", 60))
-            endpoint = endpoint or catalog_endpoint(catalog, "image", config.get("interface") or "public",
-                                                    config.get("region_name"))
+        if auth_type in ("none", "noauth", "admin_token"):
+            endpoint = endpoint or auth.get("endpoint")
             if not endpoint:
-                raise NovaopsError("The service catalog of cloud %r has no image endpoint." % cloud)
+                raise NovaopsError("Cloud %r in %s has auth_type %s but no image_endpoint_override or "
+                                   "auth.endpoint." % (cloud, path, auth_type))
+            token = auth.get("token") if auth_type == "admin_token" else None
+            return cls(endpoint, token=token, project_id=auth.get("project_id"), **kwargs)
+        if auth_type not in ("password", "v3password", "token", "v3token"):
+            raise NovaopsError("Cloud %r in %s: auth_type %r is not supported (none, noauth, admin_token, "
+                               "token, v3token, password, v3password)." % (cloud, path, auth_type))
+        if auth_type in ("token", "v3token") and endpoint and auth.get("token"):
+            return cls(endpoint, token=auth["token"], **kwargs)
+        if not auth.get("auth_url"):
+            raise NovaopsError("Cloud %r in %s has no auth.auth_url." % (cloud, path))
+        token, catalog = keystone_token(auth, validate_certs=kwargs.get("validate_certs", True),
+                                        ca_path=kwargs.get("ca_path"), timeout=kwargs.get("timeout", 60))
+        endpoint = endpoint or catalog_endpoint(catalog, "image", config.get("interface") or "public",
+                                                config.get("region_name"))
+        if not endpoint:
+            raise NovaopsError("The service catalog of cloud %r has no image endpoint." % cloud)
         return cls(endpoint, token=token, **kwargs)
 
     # -- HTTP --------------------------------------------------------------------------------
@@ -176,8 +193,12 @@ class GlanceClient:
             return http_client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=context)
         return http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
-    def _headers(self, extra=None):
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    def auth_headers(self):
+        """The headers that authenticate a request (token, or a noauth Glance's project and roles).
+
+        What another client acting for this one must send, e.g. a dom0 plugin streaming an image.
+        """
+        headers = {}
         if self.token:
             headers["X-Auth-Token"] = self.token
         if self.project_id:
@@ -185,6 +206,11 @@ class GlanceClient:
             headers["X-Project-Id"] = self.project_id
         if self.roles:
             headers["X-Roles"] = ",".join(self.roles)
+        return headers
+
+    def _headers(self, extra=None):
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        headers.update(self.auth_headers())
         headers.update(extra or {})
         return headers
 
@@ -359,30 +385,75 @@ class GlanceClient:
 
 
 # -- clouds.yaml and keystone ------------------------------------------------------------------
-def cloud_config_files():
-    """The files openstacksdk reads, in its order."""
-    files = []
-    if os.environ.get("OS_CLIENT_CONFIG_FILE"):
-        files.append(os.environ["OS_CLIENT_CONFIG_FILE"])
-    files += [os.path.join(os.getcwd(), "clouds.yaml"),
-              os.path.expanduser("~/.config/openstack/clouds.yaml"),
-              "/etc/openstack/clouds.yaml"]
+CLOUD_CONFIG_DIRS = ("~/.config/openstack", "/etc/openstack")
+CLOUD_CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _config_search(name, override_env):
+    files = [os.environ[override_env]] if os.environ.get(override_env) else []
+    for folder in (os.getcwd(),) + CLOUD_CONFIG_DIRS:
+        files += [os.path.join(os.path.expanduser(folder), name + suffix) for suffix in CLOUD_CONFIG_SUFFIXES]
     return files
 
 
-def load_cloud_config(cloud, config_files=None):
+def cloud_config_files():
+    """The files openstacksdk looks in, in its order: OS_CLIENT_CONFIG_FILE, ., ~/.config/openstack, /etc/openstack."""
+    return _config_search("clouds", "OS_CLIENT_CONFIG_FILE")
+
+
+def secure_config_files():
+    """Where openstacksdk finds secure.yaml, whose clouds are merged over those of clouds.yaml."""
+    return _config_search("secure", "OS_CLIENT_SECURE_FILE")
+
+
+def _first_existing(files):
+    """(path, data) of the first file there: as openstacksdk, the first found wins."""
+    for path in files:
+        if os.path.isfile(path):
+            with open(path) as handle:
+                data = json.load(handle) if path.endswith(".json") else yaml.safe_load(handle)
+            return path, data or {}
+    return None, {}
+
+
+def _merged(base, over):
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_cloud_config(cloud, config_files=None, secure_files=None):
+    """(the cloud's settings, the file they came from), secure.yaml merged in."""
     if not HAS_YAML:
         raise NovaopsError("PyYAML is required to read clouds.yaml.")
-    for path in config_files or cloud_config_files():
-        if not os.path.isfile(path):
-            continue
-        with open(path) as handle:
-            data = yaml.safe_load(handle) or {}
-        clouds = data.get("clouds") or {}
-        if cloud in clouds:
-            return clouds[cloud] or {}, path
-    raise NovaopsError("No cloud named %r in any clouds.yaml (%s)." % (
-        cloud, ", ".join(config_files or cloud_config_files())))
+    searched = config_files or cloud_config_files()
+    try:
+        path, data = _first_existing(searched)
+        secure_path, secure = _first_existing(secure_files or ([] if config_files else secure_config_files()))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise NovaopsError("Cannot read the clouds.yaml: %s" % exc)
+    if path is None:
+        raise NovaopsError("No clouds.yaml found (looked for %s)." % ", ".join(searched))
+    clouds = (data.get("clouds") or {}) if isinstance(data, dict) else {}
+    if cloud not in clouds:
+        raise NovaopsError("No cloud named %r in %s (it has %s)." % (
+            cloud, path, ", ".join(sorted(clouds)) or "none"))
+    config = clouds[cloud] or {}
+    secret = ((secure.get("clouds") or {}) if isinstance(secure, dict) else {}).get(cloud)
+    if secret:
+        config = _merged(config, secret)
+        path = "%s (with %s)" % (path, secure_path)
+    return config, path
+
+
+def cloud_auth_type(config):
+    """The cloud's auth_type; unset, token when the auth has a token and no password (as osc-lib
+    picks its default plugin), else password."""
+    if config.get("auth_type"):
+        return str(config["auth_type"]).lower().replace("-", "_")
+    auth = config.get("auth") or {}
+    return "token" if auth.get("token") and not auth.get("password") else "password"
 
 
 def keystone_token(auth, validate_certs=True, ca_path=None, timeout=60):

@@ -15,6 +15,12 @@ from ansible_collections.novaops.compute.plugins.module_utils.errors import Nova
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import NULL_REF, XenAPIError
 
 MAX_DEPTH = 64
+SR_MOUNT = "/var/run/sr-mount"
+
+
+def vhd_parent(record):
+    """The parent VDI UUID a VDI record names, or None for a base."""
+    return (record.get("sm_config") or {}).get("vhd-parent") or None
 
 
 def vdi_chain(conn, vdi_ref, record=None):
@@ -23,7 +29,7 @@ def vdi_chain(conn, vdi_ref, record=None):
     chain = [(vdi_ref, record)]
     seen = {record["uuid"]}
     while True:
-        parent_uuid = (record.get("sm_config") or {}).get("vhd-parent")
+        parent_uuid = vhd_parent(record)
         if not parent_uuid:
             return chain
         if parent_uuid in seen or len(chain) >= MAX_DEPTH:
@@ -48,19 +54,20 @@ def chain_bytes(chain):
 
 
 def sr_location(conn, sr_ref):
-    """``(path, host_ref)`` of an SR: its PBD's device_config path and the host to call plugins on."""
-    pbds = conn.call("SR.get_PBDs", sr_ref)
-    for pbd in pbds:
-        rec = conn.call("PBD.get_record", pbd)
-        path = (rec.get("device_config") or {}).get("path")
-        if path:
-            return path, rec["host"]
+    """``(path, host_ref)`` of an SR: where its files are on the host whose plugins reach them.
+
+    The first PBD plugged into a host gives both (``device_config['path']``, else the
+    standard ``/var/run/sr-mount/<uuid>``, as Nova's get_sr_path).
+    """
     sr_uuid = conn.call("SR.get_uuid", sr_ref)
-    hosts = conn.call("host.get_all")
-    if pbds and hosts:
-        rec = conn.call("PBD.get_record", pbds[0])
-        return "/var/run/sr-mount/%s" % sr_uuid, rec.get("host") or hosts[0]
-    raise NovaopsError("SR %s has no PBD: it is not plugged into any host." % sr_uuid)
+    for pbd in conn.call("SR.get_PBDs", sr_ref):
+        rec = conn.call("PBD.get_record", pbd)
+        host = rec.get("host")
+        if host and host != NULL_REF:
+            path = (rec.get("device_config") or {}).get("path")
+            return path or "%s/%s" % (SR_MOUNT, sr_uuid), host
+    raise NovaopsError("SR %s has no PBD on a host: it is not plugged in anywhere, so no plugin can "
+                       "reach its files." % sr_uuid)
 
 
 def default_sr(conn):

@@ -14,37 +14,10 @@ the wait is one ``event.from`` on VDI that returns as the GC rewrites L's ``vhd-
 
 from __future__ import annotations
 
-import os
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import NULL_REF, XenAPIError
-
-MAX_DEPTH = 64
-SR_MOUNT = "/var/run/sr-mount"
-
-
-def vhd_parent(record):
-    return (record.get("sm_config") or {}).get("vhd-parent") or None
-
-
-def chain_uuids(conn, vdi_ref, record=None):
-    """UUIDs from the VDI (leaf) to its base, following ``sm_config['vhd-parent']``."""
-    record = record or conn.call("VDI.get_record", vdi_ref)
-    uuids = [record["uuid"]]
-    parent = vhd_parent(record)
-    while parent:
-        if parent in uuids or len(uuids) >= MAX_DEPTH:
-            raise NovaopsError("The VHD chain of VDI %s loops or is deeper than %d at %s."
-                               % (uuids[0], MAX_DEPTH, parent))
-        try:
-            ref = conn.call("VDI.get_by_uuid", parent)
-        except XenAPIError as exc:
-            raise NovaopsError("VDI %s names parent %s, which the SR does not know (SR.scan it?)."
-                               % (uuids[-1], parent), xenapi_error=exc.facts["xenapi_error"])
-        uuids.append(parent)
-        parent = vhd_parent(conn.call("VDI.get_record", ref))
-    return uuids
+from ansible_collections.novaops.compute.plugins.module_utils.vhd_chain import vhd_parent
 
 
 def count_children(conn, sr_ref, parent_uuid):
@@ -73,21 +46,6 @@ def wait_for_coalesce(conn, vdi_ref, original_chain, sr_ref, timeout):
                           "(is the SR's GC stalled or busy?)" % (original_chain[0], original_chain[1]),
                           timeout, **{k: v for k, v in exc.facts.items() if k != "timeout"})
     return dict(waited=round(time.monotonic() - started, 3), reason="coalesced")
-
-
-def sr_path_and_host(conn, sr_ref):
-    """(the SR's directory on its host, the host whose plugins reach it), as Nova's get_sr_path."""
-    sr_uuid = conn.call("SR.get_uuid", sr_ref)
-    for pbd in conn.call("SR.get_PBDs", sr_ref):
-        rec = conn.call("PBD.get_record", pbd)
-        path = (rec.get("device_config") or {}).get("path")
-        host = rec.get("host")
-        if host and host != NULL_REF:
-            return (path or os.path.join(SR_MOUNT, sr_uuid)), host
-    hosts = conn.call("host.get_all")
-    if not hosts:
-        raise NovaopsError("The pool has no host to run the glance plugin on.")
-    return os.path.join(SR_MOUNT, sr_uuid), hosts[0]
 
 
 def destroy_vdi(conn, vdi_ref):

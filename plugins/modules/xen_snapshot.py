@@ -207,8 +207,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.module import Nova
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
-from ansible_collections.novaops.compute.plugins.module_utils.xen_snapshot import (
-    chain_uuids, destroy_vdi, sr_path_and_host, wait_for_coalesce)
+from ansible_collections.novaops.compute.plugins.module_utils.vhd_chain import chain_uuids, sr_location, vdi_chain
+from ansible_collections.novaops.compute.plugins.module_utils.xen_snapshot import destroy_vdi, wait_for_coalesce
 from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 
@@ -326,21 +326,21 @@ class Snapshot(Manager):
         except XenAPIError:
             pass
         record = conn.call("VDI.get_record", vdi_ref)
-        original = chain_uuids(conn, vdi_ref, record)
-        sr_path, host = sr_path_and_host(conn, sr_ref)
+        original = chain_uuids(vdi_chain(conn, vdi_ref, record))
+        sr_path, host = sr_location(conn, sr_ref)
         snapshot = conn.call("VDI.snapshot", vdi_ref, {})
         image = None
         failure = None
         try:
             coalesce = wait_for_coalesce(conn, vdi_ref, original, sr_ref, self.params["coalesce_timeout"])
-            chain = chain_uuids(conn, snapshot)
+            chain = chain_uuids(vdi_chain(conn, snapshot))
             props = dict((k, str(v)) for k, v in self.params["properties"].items())
             props.update({MARKER: MARKER_VALUE, "novaops_vm_uuid": conn.call("VM.get_uuid", self.vm_ref),
                           "novaops_userdevice": userdevice, "novaops_vdi_uuid": record["uuid"]})
             image = self.glance.create_image(name, disk_format="vhd", container_format="ovf",
                                              visibility=self.params["visibility"], **props)
             args = dict(sr_path=sr_path, vdi_uuids=json.dumps(chain), image_id=image["id"],
-                        glance_url=self.glance.endpoint, headers=json.dumps(_auth_headers(self.glance)),
+                        glance_url=self.glance.endpoint, headers=json.dumps(self.glance.auth_headers()),
                         compress=str(self.params["compress"]).lower(),
                         validate_certs=str(self.glance.validate_certs).lower(),
                         timeout=str(self.glance.timeout))
@@ -391,11 +391,6 @@ class Snapshot(Manager):
 
     def diff_view(self, facts):
         return dict(images=[dict(name=img.get("name"), status=img.get("status")) for img in (facts or {}).get("images", [])])
-
-
-def _auth_headers(client):
-    """What the dom0 plugin must send to Glance: the client's authentication headers only."""
-    return dict((k, v) for k, v in client._headers().items() if k.lower() not in ("user-agent", "accept"))
 
 
 def _image_facts(img, userdevice=None):
