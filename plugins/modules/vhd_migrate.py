@@ -108,14 +108,19 @@ options:
     description: A file on the managed node holding the private key (read and passed like O(ssh_private_key)).
     type: path
   ssh_known_hosts:
-    description: known_hosts lines for the destination host; host keys are always checked unless
-      O(insecure_ignore_host_key).
+    description:
+      - known_hosts lines for the destination host, the only ones the source dom0 then trusts for this
+        transfer (C(UserKnownHostsFile), C(StrictHostKeyChecking=yes)).
+      - Without it or O(ssh_known_hosts_file), the source dom0's own known_hosts files are used, still strictly:
+        an unknown or changed host key fails the transfer before anything is sent. Keys are never added.
     type: str
   ssh_known_hosts_file:
     description: A file on the managed node holding those known_hosts lines.
     type: path
   insecure_ignore_host_key:
-    description: Do not check the destination's host key (C(StrictHostKeyChecking=no)). Explicit opt-out only.
+    description:
+      - Do not check the destination's host key (C(StrictHostKeyChecking=no), C(UserKnownHostsFile=/dev/null)).
+        The explicit opt-out, for lab setups; it cannot be combined with O(ssh_known_hosts) or O(ssh_known_hosts_file).
     type: bool
     default: false
   bwlimit:
@@ -461,6 +466,9 @@ class Migration(Manager):
         p = self.params
         self.key = p["ssh_private_key"] or (_read_file(p["ssh_private_key_file"], "ssh private key")
                                             if p["ssh_private_key_file"] else None)
+        if p["insecure_ignore_host_key"] and (p["ssh_known_hosts"] or p["ssh_known_hosts_file"]):
+            raise NovaopsError("insecure_ignore_host_key turns host key checking off; it cannot go with "
+                               "ssh_known_hosts or ssh_known_hosts_file, which ask for it. Pick one.")
         self.known_hosts = p["ssh_known_hosts"] or (_read_file(p["ssh_known_hosts_file"], "known_hosts file")
                                                     if p["ssh_known_hosts_file"] else None)
         started = time.monotonic()
