@@ -1,7 +1,8 @@
 """Test helper for the xen_snapshot target.
 
-  write <vdi_uuid>                 known bytes into pool a's VDI (VM halted), through the VHD library
-  read  <pool> <vdi_uuid>          sha256 of the known ranges (and some untouched ones) through the chain
+  write <vdi_uuid> [seed]          known bytes into pool a's VDI (VM halted), through the VHD library;
+                                   another seed, other bytes (one disk's from another's)
+  read  <pool> <vdi_uuid> [seed]   sha256 of the known ranges (and some untouched ones) through the chain
   snapshots <vdi_uuid>             how many snapshot VDIs of that VDI exist on pool a
   download <image_id>              glance.download_vhd into pool b; prints the plugin's JSON
   forget <pool> <vdi_uuid>         destroy an imported leaf (the GC removes its hidden parents)
@@ -48,24 +49,24 @@ def path(pool, vdi_uuid):
     return os.path.join(E["XENAPI_POOL_%s_SR_DIR" % pool], vdi_uuid + ".vhd")
 
 
-def cmd_write(vdi_uuid):
+def cmd_write(vdi_uuid, seed="0"):
     with VHD.open(path("A", vdi_uuid), writable=True) as v:
-        for off, n, seed in RANGES:
-            v.write(off, pattern(seed, n))
-    return cmd_read("A", vdi_uuid)
+        for off, n, base in RANGES:
+            v.write(off, pattern(base + int(seed), n))
+    return cmd_read("A", vdi_uuid, seed)
 
 
-def cmd_read(pool, vdi_uuid):
+def cmd_read(pool, vdi_uuid, seed="0"):
     h = hashlib.sha256()
     with VHD.open(path(pool, vdi_uuid)) as v:
-        for off, n, _seed in RANGES:
+        for off, n, _base in RANGES:
             h.update(v.read(off, n))
         for off, n in UNTOUCHED:
             h.update(v.read(off, n))
         size = v.virtual_size
     expect = hashlib.sha256()
-    for off, n, seed in RANGES:
-        expect.update(pattern(seed, n))
+    for off, n, base in RANGES:
+        expect.update(pattern(base + int(seed), n))
     for off, n in UNTOUCHED:
         expect.update(bytes(n))
     return {"sha256": h.hexdigest(), "expected": expect.hexdigest(), "virtual_size": size}
