@@ -6,10 +6,18 @@
 """libvirt connection by URI, domain look-up, the domain state machine and timed waits.
 
 libvirtError becomes LibvirtError with ``libvirt_error: {code, domain, message}``.
+
+Waits are event-driven: libvirt's default event loop runs in a daemon thread (registered
+before the first connection is opened, which every LibvirtConnection does), and a domain
+lifecycle event (started, suspended, resumed, stopped - a guest-initiated shutdown and a
+killed QEMU included -, saved, undefined) wakes the waiter, who then reads the state.
+The state read stays the judge; the events only end the sleeping, and a slow re-check
+covers a lost event or a connection opened without the loop.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 import xml.etree.ElementTree as ET
@@ -40,6 +48,53 @@ STATE_NAMES = {
     6: "crashed",
     7: "pmsuspended",
 }
+
+
+# virDomainEventID of lifecycle events.
+EVENT_ID_LIFECYCLE = 0
+# How often a wait re-reads the state when events can wake it (a safety net for a lost
+# event), and the back-off of a wait without events.
+EVENT_RECHECK = 2.0
+POLL_FIRST, POLL_MAX = 0.05, 0.5
+
+_events_lock = threading.Lock()
+_events_enabled = None
+
+
+def enable_events():
+    """Register libvirt's default event loop and run it in a daemon thread (once per process).
+
+    Returns whether events are available.  Only connections opened afterwards deliver
+    events, so LibvirtConnection calls it before it opens; a failure only means waits poll.
+    """
+    global _events_enabled  # pylint: disable=global-statement
+    with _events_lock:
+        if _events_enabled is not None:
+            return _events_enabled
+        if not HAS_LIBVIRT:
+            _events_enabled = False
+            return False
+        try:
+            libvirt.virEventRegisterDefaultImpl()
+        except libvirt.libvirtError:
+            _events_enabled = False
+            return False
+        thread = threading.Thread(target=_run_event_loop, name="libvirt-events", daemon=True)
+        thread.start()
+        _events_enabled = True
+        return True
+
+
+def events_enabled():
+    return bool(_events_enabled)
+
+
+def _run_event_loop():
+    while True:
+        try:
+            libvirt.virEventRunDefaultImpl()
+        except Exception:  # pylint: disable=broad-except
+            time.sleep(0.1)   # the loop must outlive one bad callback
 
 
 def libvirt_argument_spec():
@@ -92,6 +147,7 @@ class LibvirtConnection:
         return cls(params["uri"])
 
     def __enter__(self):
+        enable_events()
         try:
             self.conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
@@ -139,29 +195,84 @@ def domain_state(dom):
     return name, reason
 
 
+class LifecycleEvents:
+    """Lifecycle events of one domain wake wait(); registered until close() (a context manager).
+
+    Without the event loop (or when the driver refuses the registration) ``active`` is False
+    and wait() is a plain sleep.
+    """
+
+    def __init__(self, dom):
+        self._wake = threading.Event()
+        self._conn = None
+        self._callback_id = None
+        if events_enabled():
+            try:
+                self._conn = dom.connect()
+                self._callback_id = self._conn.domainEventRegisterAny(
+                    dom, EVENT_ID_LIFECYCLE, self._on_event, None)
+            except libvirt.libvirtError:
+                self._callback_id = None
+
+    @property
+    def active(self):
+        return self._callback_id is not None
+
+    def _on_event(self, _conn, _dom, _event, _detail, _opaque):
+        self._wake.set()
+
+    def clear(self):
+        self._wake.clear()
+
+    def wait(self, seconds):
+        """Sleep until the next lifecycle event of the domain, at most ``seconds``."""
+        self._wake.wait(seconds)
+
+    def close(self):
+        if self._callback_id is not None:
+            try:
+                self._conn.domainEventDeregisterAny(self._callback_id)
+            except libvirt.libvirtError:
+                pass
+            self._callback_id = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 def wait_for_state(dom, wanted, timeout, what=None):
-    """Wait until the domain's state is one of ``wanted``; back off from 50 ms to 0.5 s.
+    """Wait until the domain's state is one of ``wanted``, woken by its lifecycle events.
 
     Returns the state reached.  A domain that disappears meanwhile counts as 'undefined'.
+    Without events it polls, backing off from 50 ms to 0.5 s.
     """
     wanted = set([wanted] if isinstance(wanted, str) else wanted)
     deadline = time.monotonic() + timeout
-    pause = 0.05
-    while True:
-        try:
-            name, _reason = domain_state(dom)
-        except Exception as exc:
-            if not no_domain(exc):
-                raise
-            name = "undefined"
-        if name in wanted:
-            return name
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise WaitTimeout(what or "domain %s to be %s (it is %s)" % (dom.name(), "/".join(sorted(wanted)), name),
-                              timeout)
-        time.sleep(min(pause, remaining))
-        pause = min(pause * 2, 0.5)
+    pause = POLL_FIRST
+    with LifecycleEvents(dom) as events:
+        while True:
+            events.clear()    # before the read: an event after it still wakes the wait below
+            try:
+                name, _reason = domain_state(dom)
+            except Exception as exc:
+                if not no_domain(exc):
+                    raise
+                name = "undefined"
+            if name in wanted:
+                return name
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(what or "domain %s to be %s (it is %s)" % (
+                    dom.name(), "/".join(sorted(wanted)), name), timeout)
+            if events.active:
+                events.wait(min(EVENT_RECHECK, remaining))
+            else:
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, POLL_MAX)
 
 
 def power_off(dom, timeout):

@@ -10,8 +10,8 @@ thread and ``VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2`` wakes the waiter the moment the j
 ready, failed or cancelled.  ``blockJobInfo`` stays the judge (``cur == end``, as Nova
 polled it); the events only end the sleeping early, and without them (the loop could not
 be registered, e.g. a connection was opened first) the wait polls with a back-off.
-The event loop must be registered before the first connection is opened: call
-``enable_events()`` before ``LibvirtConnection``.
+The event loop is libvirt.py's (``enable_events()``, which LibvirtConnection runs before
+it opens).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import threading
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import HAS_LIBVIRT
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import HAS_LIBVIRT, events_enabled
 
 if HAS_LIBVIRT:
     import libvirt
@@ -40,42 +40,6 @@ SHALLOW_COPY_INTO_OVERLAY = REBASE_COPY | REBASE_REUSE_EXT | REBASE_SHALLOW
 
 EVENT_ID_BLOCK_JOB_2 = 16
 
-_events_lock = threading.Lock()
-_events_enabled = None
-
-
-def enable_events():
-    """Register libvirt's default event loop and run it in a daemon thread (once per process).
-
-    Returns whether events are available.  Must run before a connection is opened; a
-    failure only means the waits will poll.
-    """
-    global _events_enabled
-    with _events_lock:
-        if _events_enabled is not None:
-            return _events_enabled
-        if not HAS_LIBVIRT:
-            _events_enabled = False
-            return False
-        try:
-            libvirt.virEventRegisterDefaultImpl()
-        except libvirt.libvirtError:
-            _events_enabled = False
-            return False
-        thread = threading.Thread(target=_run_event_loop, name="libvirt-events", daemon=True)
-        thread.start()
-        _events_enabled = True
-        return True
-
-
-def _run_event_loop():
-    while True:
-        try:
-            libvirt.virEventRunDefaultImpl()
-        except Exception:  # pylint: disable=broad-except
-            time.sleep(0.1)   # the loop must outlive one bad callback
-
-
 class BlockJobFailed(NovaopsError):
     """The block job ended without becoming ready (failed, cancelled by someone, vanished)."""
 
@@ -89,7 +53,7 @@ class BlockJobEvents:
         self._wake = threading.Event()
         self._conn = virconn
         self._callback_id = None
-        if _events_enabled:
+        if events_enabled():
             try:
                 self._callback_id = virconn.domainEventRegisterAny(dom, EVENT_ID_BLOCK_JOB_2, self._on_event, None)
             except libvirt.libvirtError:

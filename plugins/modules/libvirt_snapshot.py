@@ -297,8 +297,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.errors import Nova
 from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.instance import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
-    LibvirtConnection, LibvirtError, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt_blockjob import enable_events
+    LibvirtConnection, LibvirtError, enable_events, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_snapshot import (
     SnapshotWorkspace, choose_mode, create_overlay, domain_facts, live_copy, live_disk, quiesced)
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule

@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils import libvirt as lv
@@ -43,3 +46,40 @@ def test_bad_uri_fails_with_the_uri_in_the_message():
     with pytest.raises(lv.LibvirtError, match="Cannot connect to libvirt at nosuch:///x"):
         with lv.LibvirtConnection("nosuch:///x"):
             pass
+
+
+def test_a_lifecycle_event_wakes_the_wait(monkeypatch):
+    """The wait sleeps until an event: with the safety re-check pushed past the timeout, only the
+    event of the destroy can end it long before the timeout (without it: 30 s, then the last read)."""
+    monkeypatch.setattr(lv, "EVENT_RECHECK", 60.0)
+    with lv.LibvirtConnection("test:///default") as conn:
+        assert lv.events_enabled()
+        dom = conn.lookup(name="test")
+        if not dom.isActive():
+            dom.create()
+        with lv.LifecycleEvents(dom) as events:
+            assert events.active
+
+        def destroy_soon():
+            time.sleep(0.3)
+            conn.conn.lookupByName("test").destroy()
+
+        worker = threading.Thread(target=destroy_soon)
+        worker.start()
+        started = time.monotonic()
+        try:
+            assert lv.wait_for_state(dom, "shutoff", 30) == "shutoff"
+            assert time.monotonic() - started < 15
+        finally:
+            worker.join()
+        dom.create()
+
+
+def test_without_events_the_wait_polls(monkeypatch):
+    monkeypatch.setattr(lv, "events_enabled", lambda: False)
+    with lv.LibvirtConnection("test:///default") as conn:
+        dom = conn.lookup(name="test")
+        with lv.LifecycleEvents(dom) as events:
+            assert not events.active
+        with pytest.raises(WaitTimeout, match="to be paused"):
+            lv.wait_for_state(dom, "paused", 0.3)
