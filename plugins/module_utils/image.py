@@ -8,13 +8,22 @@
 An image (from Glance v2, an http(s) URL or a local file) is fetched once into
 ``<instances_path>/_base/<sha1(image_id)>``, under an exclusive ``fcntl`` lock on
 ``<name>.lock`` so that concurrent boots of the same image fetch it once.  The data is
-written to ``<name>.part``, verified (Glance's os_hash_value or checksum; a given
-``algo:hex`` checksum for URLs and files), probed with ``qemu-img info`` under resource
-limits, refused when it names a backing file or an external data file (a crafted image
-would otherwise make QEMU read any host file), optionally converted to raw, and only then
-renamed into place: a base file that exists is complete and safe.
+written to ``<name>.part``, verified (Glance's os_hash_value or checksum and size; a given
+``algo:hex`` checksum and the Content-Length for URLs), probed with ``qemu-img info`` under
+resource limits, refused when it names a backing file or an external data file (a crafted
+image would otherwise make QEMU read any host file), optionally converted to raw, and only
+then renamed into place: a base file that exists is complete and safe.  A failed fetch
+leaves neither a base file nor a ``.part``.
 
-Instance disks are qcow2 overlays on the base, created with the base's cluster size.
+Unlike Nova's image cache locks (oslo.concurrency left each lock file behind for good), the lock
+file is removed by its holder on release; a waiter that then holds a lock on the removed
+file notices (the path no longer names its inode) and locks the new one.  Only a process
+killed while holding the lock leaves the file behind, harmless and removed by the next
+holder.
+
+Base files made here rather than fetched (Nova's ``ephemeral_*`` and ``swap_*``) are
+published the same way (``ensure_built``).  Instance disks are qcow2 overlays on a base,
+created with the base's cluster size.
 """
 
 from __future__ import annotations
@@ -43,7 +52,8 @@ def base_name(image_id):
 class ImageRef:
     """Where an image comes from: exactly one of Glance ``id``, ``url`` or local ``path``."""
 
-    def __init__(self, id=None, url=None, path=None, checksum=None, raw=False):  # pylint: disable=redefined-builtin
+    def __init__(self, id=None, url=None, path=None, checksum=None, raw=False,  # pylint: disable=redefined-builtin
+                 validate_certs=True, ca_path=None):
         given = [k for k, v in (("id", id), ("url", url), ("path", path)) if v]
         if len(given) != 1:
             raise NovaopsError("An image needs exactly one of id (Glance), url or path; got %s." % (
@@ -53,6 +63,8 @@ class ImageRef:
         self.path = path
         self.checksum = checksum
         self.raw = bool(raw)
+        self.validate_certs = validate_certs is not False
+        self.ca_path = ca_path
         if url:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -69,7 +81,8 @@ class ImageRef:
         if not params:
             return None
         return cls(id=params.get("id"), url=params.get("url"), path=params.get("path"),
-                   checksum=params.get("checksum"), raw=params.get("raw"))
+                   checksum=params.get("checksum"), raw=params.get("raw"),
+                   validate_certs=params.get("validate_certs", True), ca_path=params.get("ca_path"))
 
     @property
     def source(self):
@@ -104,30 +117,53 @@ class ImageCache:
         """The base file of ``ref``, fetched if missing.  Returns facts incl. ``fetched``."""
         path = self.path_for(ref)
         started = time.monotonic()
-        if os.path.isfile(path):
-            return self._facts(ref, path, fetched=False)
-        os.makedirs(self.base_dir, exist_ok=True)
-        with FileLock(path + ".lock", self.lock_timeout):
-            if os.path.isfile(path):     # someone else fetched it while we waited
-                return self._facts(ref, path, fetched=False)
-            part = path + ".part"
-            try:
-                transfer = self._fetch(ref, part)
-                info = self.inspect(part, expected_format=transfer.get("disk_format"))
-                if ref.raw and info["format"] != "raw":
-                    converted = path + ".converting"
+        transfer = {}
+
+        def fetch(part):
+            transfer.update(self._fetch(ref, part))
+            info = self.inspect(part, expected_format=transfer.get("disk_format"))
+            if ref.raw and info["format"] != "raw":
+                converted = path + ".converting"
+                try:
                     self.qemu_img.convert(part, converted, "raw", src_fmt=info["format"])
                     os.rename(converted, part)
-                os.chmod(part, 0o644)
-                os.rename(part, path)
-            finally:
-                for leftover in (part, path + ".converting"):
-                    if os.path.exists(leftover):
-                        os.unlink(leftover)
+                finally:
+                    if os.path.exists(converted):
+                        os.unlink(converted)
+
+        if not self._publish(path, fetch):
+            return self._facts(ref, path, fetched=False)
         facts = self._facts(ref, path, fetched=True)
         facts.update(bytes=transfer["bytes"], verified_by=transfer.get("verified_by"),
                      duration=round(time.monotonic() - started, 3))
         return facts
+
+    def ensure_built(self, name, build):
+        """A base file made on this host (``build(part_path)`` writes it), published like a fetched one.
+
+        Returns (path, made).
+        """
+        path = os.path.join(self.base_dir, name)
+        return path, self._publish(path, build)
+
+    def _publish(self, path, make):
+        """Make ``path`` once, under its lock: ``make(part)`` writes ``<path>.part``, renamed into place
+        only when it returned.  Returns False when the file was there already."""
+        if os.path.isfile(path):
+            return False
+        os.makedirs(self.base_dir, exist_ok=True)
+        with FileLock(path + ".lock", self.lock_timeout):
+            if os.path.isfile(path):     # someone else made it while we waited
+                return False
+            part = path + ".part"
+            try:
+                make(part)
+                os.chmod(part, 0o644)
+                os.rename(part, path)
+            finally:
+                if os.path.exists(part):
+                    os.unlink(part)
+        return True
 
     def _facts(self, ref, path, fetched):
         info = self.qemu_img.info(path)
@@ -164,8 +200,11 @@ class ImageCache:
         import ssl
         parts = urlsplit(ref.url)
         if parts.scheme == "https":
-            conn = http_client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
-                                               context=ssl.create_default_context())
+            context = ssl.create_default_context(cafile=ref.ca_path)
+            if not ref.validate_certs:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            conn = http_client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=context)
         else:
             conn = http_client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         target = parts.path or "/"
@@ -178,12 +217,17 @@ class ImageCache:
             resp = conn.getresponse()
             if resp.status != 200:
                 raise NovaopsError("Fetching image %s answered %s %s." % (ref.url, resp.status, resp.reason))
+            length = resp.getheader("Content-Length")
             with open(dest, "wb") as out:
                 size = _copy_hashing(resp, out, hasher)
         except (OSError, http_client.HTTPException) as exc:
             raise NovaopsError("Fetching image %s failed: %s" % (ref.url, exc))
         finally:
             conn.close()
+        # http.client ends a body cut short quietly; a truncated qcow2 would still probe fine
+        if length is not None and length.isdigit() and size != int(length):
+            raise NovaopsError("Fetching image %s failed: the connection ended after %d of %s bytes." % (
+                ref.url, size, length))
         return dict(bytes=size, verified_by=hasher.verify(ref.url))
 
     # -- safety --------------------------------------------------------------------------
@@ -260,7 +304,12 @@ class _Checksum:
 
 
 class FileLock:
-    """An exclusive fcntl lock on a file, waited for at most ``timeout`` seconds."""
+    """An exclusive fcntl lock on a file, waited for at most ``timeout`` seconds; the file is
+    removed on release.
+
+    A waiter may lock a file its holder has just removed: it holds the lock only when the
+    path still names the inode it locked, else it opens the path again.
+    """
 
     def __init__(self, path, timeout):
         self.path = path
@@ -268,24 +317,41 @@ class FileLock:
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.timeout
         while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
+                os.close(fd)
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
+            else:
+                if _names_inode(self.path, fd):
+                    self.fd = fd
+                    return self
+                os.close(fd)      # locked a removed file: its holder is done, take the new one
+                continue
             if time.monotonic() >= deadline:
-                os.close(self.fd)
-                self.fd = None
                 raise WaitTimeout("the image cache lock %s" % self.path, self.timeout)
             time.sleep(0.1)
 
     def __exit__(self, *exc):
         if self.fd is not None:
+            try:
+                os.unlink(self.path)     # while still locked: nobody can hold the same name meanwhile
+            except FileNotFoundError:
+                pass
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
         return False
+
+
+def _names_inode(path, fd):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
