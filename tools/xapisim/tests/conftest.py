@@ -82,6 +82,44 @@ def stop_server(info):
         info.proc.kill()
 
 
+def plugin_pool_fixtures(name):
+    """Fixtures ``pool`` (a private pool, per test module, running the repository's dom0 plugins)
+    and ``x`` (a session on it, the pool reset first), for a module to bind:
+    ``pool, x = plugin_pool_fixtures("pool-glance")``."""
+    from xapisim.testkit import PLUGINS
+
+    @pytest.fixture(scope="module", name="pool")
+    def pool_fixture(tmp_path_factory):
+        info, _, _ = start_server(str(tmp_path_factory.mktemp(name)), name=name, extra=("--plugin-dir", PLUGINS))
+        yield info
+        stop_server(info)
+
+    @pytest.fixture(name="x")
+    def x_fixture(pool):
+        import XenAPI
+        pool.sim("reset")
+        s = XenAPI.Session(pool.url)
+        s.login_with_password(pool.user, pool.password, "1.0", name + "-tests")
+        yield s.xenapi
+        s.xenapi.session.logout()
+
+    return pool_fixture, x_fixture
+
+
+def plugin_call(x, plugin, fn, **args):
+    """host.call_plugin on the pool's host, arguments as strings, the JSON result decoded."""
+    host = x.host.get_all()[0]
+    return json.loads(x.host.call_plugin(host, plugin, fn, {k: str(v) for k, v in args.items()}))
+
+
+def plugin_failure(x, plugin, fn, **args):
+    """The Failure details of a plugin call that must fail."""
+    import XenAPI
+    with pytest.raises(XenAPI.Failure) as ei:
+        plugin_call(x, plugin, fn, **args)
+    return ei.value.details
+
+
 @pytest.fixture(scope="session")
 def simserver(tmp_path_factory):
     info, _, _ = start_server(str(tmp_path_factory.mktemp("xapisim")))

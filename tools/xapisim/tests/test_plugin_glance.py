@@ -13,29 +13,21 @@ import threading
 import urllib.request
 
 import pytest
-import XenAPI
 
-from conftest import start_server, stop_server
+from conftest import plugin_call, plugin_failure, plugin_pool_fixtures
+from xapisim.testkit import MiB, beds_env, layered_chain
 from xapisim.vhd import VHD
 
-MiB = 1024 * 1024
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PLUGINS = os.path.join(REPO, "files", "xapi.d", "plugins")
 GLANCE_HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "novaops-tests"}
+
+pool, x = plugin_pool_fixtures("pool-glance")
 
 
 def glance_url():
-    url = os.environ.get("NOVAOPS_GLANCE_URL")
-    if not url:
-        env = os.path.join(REPO, ".beds", "env.sh")
-        if os.path.exists(env):
-            with open(env) as fh:
-                for line in fh:
-                    if line.startswith("export NOVAOPS_GLANCE_URL="):
-                        url = line.split("=", 1)[1].strip()
-    if not url:
-        pytest.fail("No Glance bed: run `make beds` (NOVAOPS_GLANCE_URL is unset)")
-    return url
+    try:
+        return beds_env("NOVAOPS_GLANCE_URL")["NOVAOPS_GLANCE_URL"]
+    except LookupError as exc:
+        pytest.fail("No Glance bed: %s" % exc)
 
 
 def glance(method, path, body=None, ctype="application/json"):
@@ -48,23 +40,6 @@ def glance(method, path, body=None, ctype="application/json"):
     return json.loads(data) if data[:1] == b"{" else data
 
 
-@pytest.fixture(scope="module")
-def pool(tmp_path_factory):
-    info, _, _ = start_server(str(tmp_path_factory.mktemp("glance-plugin")), name="pool-glance",
-                              extra=("--plugin-dir", PLUGINS))
-    yield info
-    stop_server(info)
-
-
-@pytest.fixture
-def x(pool):
-    pool.sim("reset")
-    s = XenAPI.Session(pool.url)
-    s.login_with_password(pool.user, pool.password, "1.0", "glance-plugin-tests")
-    yield s.xenapi
-    s.xenapi.session.logout()
-
-
 @pytest.fixture
 def image():
     img = glance("POST", "/v2/images", {"name": "plugin-test", "disk_format": "vhd", "container_format": "ovf"})
@@ -75,43 +50,18 @@ def image():
         pass
 
 
-def pattern(seed, n):
-    return bytes((seed * 31 + i * 7) % 251 for i in range(n))
-
-
 def make_chain(pool, x, size=8 * MiB):
-    """A VDI with data in three layers; returns (snapshot ref, chain uuids leaf first, expected bytes)."""
-    sr = x.pool.get_default_SR(x.pool.get_all()[0])
-    vdi = x.VDI.create({"name_label": "disk", "name_description": "", "SR": sr, "virtual_size": str(size),
-                        "type": "user", "sharable": False, "read_only": False, "other_config": {}})
-    pool.sim("gc_stall", True)            # keep the chain as built
-    path = os.path.join(pool.sr_dir(), x.VDI.get_uuid(vdi) + ".vhd")
-    with VHD.open(path, writable=True) as v:
-        v.write(0, pattern(1, 3 * MiB))
-    x.VDI.snapshot(vdi, {})
-    with VHD.open(path, writable=True) as v:
-        v.write(MiB, pattern(2, 5000))
-    snap = x.VDI.snapshot(vdi, {})
-    chain = [x.VDI.get_uuid(snap)]
-    while True:
-        parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(chain[-1])).get("vhd-parent")
-        if not parent:
-            break
-        chain.append(parent)
-    with VHD.open(os.path.join(pool.sr_dir(), chain[0] + ".vhd")) as v:
-        data = v.read(0, size)
-    return snap, chain, data
+    """A snapshot with data in its layers (GC stalled); returns (snapshot ref, chain leaf first, its bytes)."""
+    pool.sim("gc_stall", True)
+    return layered_chain(x, pool.sr_dir(), size)
 
 
 def call(x, fn, **args):
-    host = x.host.get_all()[0]
-    return json.loads(x.host.call_plugin(host, "glance", fn, {k: str(v) for k, v in args.items()}))
+    return plugin_call(x, "glance", fn, **args)
 
 
 def failure(x, fn, **args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        call(x, fn, **args)
-    return ei.value.details
+    return plugin_failure(x, "glance", fn, **args)
 
 
 def staging_left(pool):

@@ -11,85 +11,30 @@ import sys
 import uuid as uuidlib
 
 import pytest
-import XenAPI
 
-from conftest import start_server, stop_server
+from conftest import plugin_call, plugin_failure, plugin_pool_fixtures
+from xapisim.testkit import PLUGINS, REPO, beds_env, layered_chain, ssh_args
 from xapisim.vhd import VHD
 
-MiB = 1024 * 1024
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PLUGINS = os.path.join(REPO, "files", "xapi.d", "plugins")
 INSTANCE = "6a1f7b0e-3d2c-4b5a-9e8f-0a1b2c3d4e5f"
 REFUSED = ("NOVAOPS_PATH_REFUSED", "NOVAOPS_BAD_ARGUMENT")
 
-
-def beds_env():
-    env = {}
-    path = os.path.join(REPO, ".beds", "env.sh")
-    if os.path.exists(path):
-        with open(path) as fh:
-            for line in fh:
-                if line.startswith("export ") and "=" in line:
-                    k, v = line[len("export "):].strip().split("=", 1)
-                    env[k] = v
-    env.update({k: v for k, v in os.environ.items() if k.startswith("NOVAOPS_SSH_")})
-    return env
+pool, x = plugin_pool_fixtures("pool-migration")
 
 
-@pytest.fixture(scope="module")
-def pool(tmp_path_factory):
-    info, _, _ = start_server(str(tmp_path_factory.mktemp("migration-plugin")), name="pool-migration",
-                              extra=("--plugin-dir", PLUGINS))
-    yield info
-    stop_server(info)
-
-
-@pytest.fixture
-def x(pool):
-    pool.sim("reset")
-    s = XenAPI.Session(pool.url)
-    s.login_with_password(pool.user, pool.password, "1.0", "migration-plugin-tests")
-    yield s.xenapi
-    s.xenapi.session.logout()
-
-
-def pattern(seed, n):
-    return bytes((seed * 31 + i * 7) % 251 for i in range(n))
-
-
-def make_chain(pool, x, size=8 * MiB):
-    """A snapshot with three layers of data; returns (chain uuids leaf first, its bytes)."""
-    sr = x.pool.get_default_SR(x.pool.get_all()[0])
-    vdi = x.VDI.create({"name_label": "disk", "name_description": "", "SR": sr, "virtual_size": str(size),
-                        "type": "user", "sharable": False, "read_only": False, "other_config": {}})
+def make_chain(pool, x):
+    """A snapshot with data in its layers (GC stalled); returns (chain uuids leaf first, its bytes)."""
     pool.sim("gc_stall", True)
-    path = os.path.join(pool.sr_dir(), x.VDI.get_uuid(vdi) + ".vhd")
-    with VHD.open(path, writable=True) as v:
-        v.write(0, pattern(1, 3 * MiB))
-    x.VDI.snapshot(vdi, {})
-    with VHD.open(path, writable=True) as v:
-        v.write(MiB, pattern(2, 5000))
-    snap = x.VDI.snapshot(vdi, {})
-    chain = [x.VDI.get_uuid(snap)]
-    while True:
-        parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(chain[-1])).get("vhd-parent")
-        if not parent:
-            break
-        chain.append(parent)
-    with VHD.open(os.path.join(pool.sr_dir(), chain[0] + ".vhd")) as v:
-        data = v.read(0, size)
+    _snap, chain, data = layered_chain(x, pool.sr_dir())
     return chain, data
 
 
 def call(x, fn, **args):
-    host = x.host.get_all()[0]
-    return json.loads(x.host.call_plugin(host, "migration", fn, {k: str(v) for k, v in args.items()}))
+    return plugin_call(x, "migration", fn, **args)
 
 
 def failure(x, fn, **args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        call(x, fn, **args)
-    return ei.value.details
+    return plugin_failure(x, "migration", fn, **args)
 
 
 def snapshot_tree(root):
@@ -321,15 +266,10 @@ def test_import_chain_rolls_back_a_half_move(pool, x, monkeypatch):
 
 @pytest.fixture
 def sshd():
-    env = beds_env()
-    if not env.get("NOVAOPS_SSH_KEY") or not os.path.exists(env["NOVAOPS_SSH_KEY"]):
-        pytest.fail("No sshd bed: run `make beds` (NOVAOPS_SSH_KEY is unset)")
-    with open(env["NOVAOPS_SSH_KEY"]) as fh:
-        key = fh.read()
-    with open(env["NOVAOPS_SSH_KNOWN_HOSTS"]) as fh:
-        known = fh.read()
-    return dict(host=env["NOVAOPS_SSH_HOST"], port=env["NOVAOPS_SSH_PORT"], user=env["NOVAOPS_SSH_USER"],
-                ssh_private_key=key, ssh_known_hosts=known)
+    try:
+        return ssh_args(beds_env("NOVAOPS_SSH_KEY"))
+    except LookupError as exc:
+        pytest.fail("No sshd bed: %s" % exc)
 
 
 def test_transfer_and_import_round_trip(pool, x, sshd):

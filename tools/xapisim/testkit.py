@@ -1,0 +1,95 @@
+"""What the tests, benches and integration helpers share to drive simulator pools from outside.
+
+Everything here goes through the official XenAPI SDK and the beds' published addresses
+(``.beds/env.sh``), as a user's client would: the beds' environment, a login to pool a or b,
+a VDI's chain as the pool records it (``sm_config['vhd-parent']`` from the leaf up), a chain
+with data in two layers, a deterministic byte pattern, and the ssh arguments of the
+migration plugin for the beds' sshd.  No simulator internals: the wire knows nothing of this.
+"""
+
+import os
+import shlex
+import ssl
+import xmlrpc.client
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLUGINS = os.path.join(REPO, "files", "xapi.d", "plugins")
+MiB = 1 << 20
+
+
+def beds_env(required="XENAPI_POOL_A_URL"):
+    """The variables of ``.beds/env.sh`` with the process environment over them.
+
+    Raises LookupError naming ``make beds`` when ``required`` is in neither.
+    """
+    env = {}
+    path = os.path.join(REPO, ".beds", "env.sh")
+    if os.path.exists(path):
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith("export ") and "=" in line:
+                    key, _, value = line[len("export "):].strip().partition("=")
+                    env[key] = shlex.split(value)[0] if value else ""
+    env.update(os.environ)
+    if required and not env.get(required):
+        raise LookupError("no beds (%s is unset): run `make beds` first" % required)
+    return env
+
+
+def login(pool, env=None, originator="novaops-testkit"):
+    """An SDK session on pool ``A`` or ``B`` of the beds, over HTTPS checked against the beds' CA."""
+    import XenAPI
+    env = env or beds_env()
+    context = ssl.create_default_context(cafile=env["XENAPI_CA_PATH"])
+    session = XenAPI.Session(env["XENAPI_POOL_%s_URL" % pool], transport=xmlrpc.client.SafeTransport(context=context))
+    session.login_with_password(env["XENAPI_POOL_%s_USERNAME" % pool], env["XENAPI_POOL_%s_PASSWORD" % pool],
+                                "1.0", originator)
+    return session
+
+
+def pool_chain(x, vdi_uuid):
+    """The VDI's chain as the pool records it, leaf first."""
+    chain = [vdi_uuid]
+    while True:
+        parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(chain[-1])).get("vhd-parent")
+        if not parent:
+            return chain
+        chain.append(parent)
+
+
+def pattern(seed, n):
+    """n bytes that differ from seed to seed (and from zeros)."""
+    return bytes((seed * 31 + i * 7) % 251 for i in range(n))
+
+
+def layered_chain(x, sr_dir, size=8 * MiB, name="disk"):
+    """A snapshot whose chain holds data in two layers: ``(snapshot ref, chain leaf first, its bytes)``.
+
+    Written straight into the SR's VHD files; stall the pool's GC first to keep the chain as built.
+    """
+    from xapisim.vhd import VHD
+    sr = x.pool.get_default_SR(x.pool.get_all()[0])
+    vdi = x.VDI.create({"name_label": name, "name_description": "", "SR": sr, "virtual_size": str(size),
+                        "type": "user", "sharable": False, "read_only": False, "other_config": {}})
+    path = os.path.join(sr_dir, x.VDI.get_uuid(vdi) + ".vhd")
+    with VHD.open(path, writable=True) as v:
+        v.write(0, pattern(1, 3 * MiB))
+    x.VDI.snapshot(vdi, {})
+    with VHD.open(path, writable=True) as v:
+        v.write(MiB, pattern(2, 5000))
+    snap = x.VDI.snapshot(vdi, {})
+    chain = pool_chain(x, x.VDI.get_uuid(snap))
+    with VHD.open(os.path.join(sr_dir, chain[0] + ".vhd")) as v:
+        data = v.read(0, size)
+    return snap, chain, data
+
+
+def ssh_args(env=None):
+    """The migration plugin's ssh arguments for the beds' sshd (key and known_hosts by content)."""
+    env = env or beds_env("NOVAOPS_SSH_KEY")
+    with open(env["NOVAOPS_SSH_KEY"]) as fh:
+        key = fh.read()
+    with open(env["NOVAOPS_SSH_KNOWN_HOSTS"]) as fh:
+        known = fh.read()
+    return dict(host=env["NOVAOPS_SSH_HOST"], port=env["NOVAOPS_SSH_PORT"], user=env["NOVAOPS_SSH_USER"],
+                ssh_private_key=key, ssh_known_hosts=known)
