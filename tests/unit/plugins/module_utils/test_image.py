@@ -223,7 +223,7 @@ def test_the_lock_excludes_although_its_file_is_removed_on_release(tmp_path):
 
     def worker():
         try:
-            for _ in range(30):
+            for _round in range(30):
                 with img.FileLock(lock, 30):
                     with guard:
                         inside[0] += 1
@@ -234,7 +234,7 @@ def test_the_lock_excludes_although_its_file_is_removed_on_release(tmp_path):
         except Exception as exc:  # pylint: disable=broad-except
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(6)]
+    threads = [threading.Thread(target=worker) for _worker in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
