@@ -17,6 +17,7 @@ import errno
 import json
 import os
 import re
+import stat
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
@@ -142,9 +143,12 @@ def external_data_file_of(info):
 # ---- sparse copy and the ext partition resize (XenAPI resize down, after Nova) -----------
 
 SECTOR = 512
-COPY_CHUNK = 4 * 1024 * 1024     # bytes read per call: large, so Python's per-call cost vanishes
-ZERO_GRAIN = 64 * 1024           # zero runs shorter than this inside a data chunk are written
-_ZEROS = bytes(COPY_CHUNK)
+# 1 MiB per read: large enough that Python's per-call cost vanishes, small enough that the
+# buffer stays in the CPU cache between the read and the write (4 MiB measured slower).
+COPY_CHUNK = 1024 * 1024
+# Zero blocks are found at the granularity of a filesystem block, as cp --sparse=always
+# does, so a hole in the source stays a hole in a file destination.
+ZERO_BLOCK = 4096
 
 
 def _data_extents(fd, start, end):
@@ -184,40 +188,68 @@ def _data_extents(fd, start, end):
         pos = hole
 
 
-def _nonzero_runs(buf, length):
-    """(offset, length) runs of buf[:length] holding non-zero bytes, at ZERO_GRAIN granularity."""
-    zero = _ZEROS[:ZERO_GRAIN]
-    run_start = None
-    pos = 0
+def data_runs(buf, length, zeros, block=ZERO_BLOCK):
+    """Yield (start, end) of the parts of buf[:length] to write: all but its whole zero blocks.
+
+    Blocks are aligned to the start of buf.  ``zeros`` is a memoryview of at least
+    ``length`` zero bytes.  ``find`` of a zero block is a C search that strides through
+    non-zero data; Python looks at aligned blocks only around its hits, with
+    ``startswith`` (a memcmp, no copy).  A partial block at the end counts as zero
+    when it is zero and follows a zero block (or is all there is).
+    """
+    zero_block = zeros[:block]
+    run_start = 0                 # where the data run not yet yielded starts
+    pos = 0                       # aligned search position
     while pos < length:
-        step = min(ZERO_GRAIN, length - pos)
-        # bytearray == bytes is one memcmp that stops at the first non-zero byte
-        is_zero = buf[pos:pos + step] == (zero if step == ZERO_GRAIN else _ZEROS[:step])
-        if is_zero and run_start is not None:
-            yield run_start, pos - run_start
-            run_start = None
-        elif not is_zero and run_start is None:
-            run_start = pos
-        pos += step
-    if run_start is not None:
-        yield run_start, length - run_start
+        hit = buf.find(zero_block, pos, length)
+        if hit < 0:
+            break
+        aligned = -(-hit // block) * block
+        if aligned + block > length:
+            break
+        if not buf.startswith(zero_block, aligned):
+            pos = aligned + block   # an aligned zero block later is itself a hit from here
+            continue
+        zero_end = _zero_run_end(buf, aligned + block, length, zeros, block)
+        if aligned > run_start:
+            yield run_start, aligned
+        run_start = pos = zero_end
+    if run_start < length:
+        tail_only = run_start >= length // block * block
+        if not (tail_only and buf.startswith(zeros[:length - run_start], run_start)):
+            yield run_start, length
+
+
+def _zero_run_end(buf, pos, length, zeros, block):
+    """The end of the run of whole zero blocks from pos: galloping steps, a memcmp each."""
+    step = block
+    limit = len(zeros)
+    while step >= block:
+        if pos + step <= length and buf.startswith(zeros[:step], pos):
+            pos += step
+            if step * 2 <= limit:
+                step *= 2
+        else:
+            step //= 2
+    return pos
 
 
 def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=True, chunk_size=COPY_CHUNK,
                 fsync=True):
     """Copy ``length`` bytes of src (from src_offset) to dst (at dst_offset), skipping zeros.
 
-    Holes of the source are found with SEEK_DATA/SEEK_HOLE and never read; data is read in
-    large chunks and zero runs in it are detected and not written.  With ``dst_zeroed``
-    (a fresh VDI, a new file) skipped ranges are left alone, otherwise they are written as
-    zeros.  A regular destination file ends exactly at dst_offset + length (holes included).
-    ``length`` None: to the end of src.  ``fsync`` (default) flushes dst before returning,
-    as a disk about to be unplugged needs.  Returns bytes_copied, bytes_skipped, duration.
+    Holes of the source are found with SEEK_DATA/SEEK_HOLE and never read; data is read
+    into one reused buffer and its zero blocks are not written.  With ``dst_zeroed`` (a
+    fresh VDI, a new file) skipped ranges are left alone, otherwise they are written as
+    zeros.  A regular destination file ends exactly at dst_offset + length (holes
+    included).  ``length`` None: to the end of src.  ``fsync`` (default) flushes dst
+    before returning, as a disk about to be unplugged needs.  Returns bytes_copied,
+    bytes_skipped, duration.
     """
     started = time.monotonic()
     copied = 0
-    chunk_size = max(ZERO_GRAIN, int(chunk_size) // ZERO_GRAIN * ZERO_GRAIN)
-    zeros = bytes(chunk_size) if chunk_size != COPY_CHUNK else _ZEROS
+    chunk_size = max(ZERO_BLOCK, int(chunk_size) // ZERO_BLOCK * ZERO_BLOCK)
+    zeros = memoryview(bytes(chunk_size))
     try:
         sfd = os.open(src, os.O_RDONLY)
     except OSError as exc:
@@ -235,8 +267,10 @@ def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=Tr
             raise DiskOpError("Cannot open %s for writing: %s" % (dst, exc.strerror))
         try:
             is_file = _is_regular(dfd)
+            _advise_sequential(sfd, src_offset, length)
             delta = dst_offset - src_offset
             buf = bytearray(chunk_size)
+            view = memoryview(buf)
             pos_written = src_offset          # for dst_zeroed=False: zero-fill the gaps
             end = src_offset + length
             for ext_start, ext_len in _data_extents(sfd, src_offset, end):
@@ -246,20 +280,18 @@ def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=Tr
                 ext_end = ext_start + ext_len
                 while pos < ext_end:
                     want = min(chunk_size, ext_end - pos)
-                    view = memoryview(buf)[:want]
-                    got = os.preadv(sfd, [view], pos)
+                    got = os.preadv(sfd, [view[:want]], pos)
                     if got <= 0:
                         raise DiskOpError("%s ended at byte %d, before the %d bytes to copy." % (src, pos, length))
-                    if (buf == zeros) if got == chunk_size else (buf[:got] == zeros[:got]):
-                        if not dst_zeroed:
-                            _write_zeros(dfd, pos + delta, got, zeros)
-                    elif dst_zeroed:
-                        for off, run in _nonzero_runs(buf, got):
-                            _pwrite_all(dfd, view[off:off + run], pos + off + delta)
-                            copied += run
-                    else:
-                        _pwrite_all(dfd, view[:got], pos + delta)
-                        copied += got
+                    if not buf.startswith(zeros[:got]):
+                        if dst_zeroed:
+                            for run_start, run_end in data_runs(buf, got, zeros):
+                                _pwrite_all(dfd, view[run_start:run_end], pos + run_start + delta)
+                                copied += run_end - run_start
+                        else:
+                            _pwrite_all(dfd, view[:got], pos + delta)
+                    elif not dst_zeroed:
+                        _write_zeros(dfd, pos + delta, got, zeros)
                     pos += got
                 pos_written = ext_end
             if not dst_zeroed:
@@ -280,17 +312,25 @@ def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=Tr
                 duration=round(time.monotonic() - started, 3))
 
 
+def _advise_sequential(fd, offset, length):
+    """Ask for a larger read-ahead on the source; a hint, so any failure is ignored."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        try:
+            advise(fd, offset, length, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:
+            pass
+
+
 def _fd_size(fd):
-    st = os.fstat(fd)
     if _is_regular(fd):
-        return st.st_size
+        return os.fstat(fd).st_size
     end = os.lseek(fd, 0, os.SEEK_END)      # block devices report st_size 0
     os.lseek(fd, 0, os.SEEK_SET)
     return end
 
 
 def _is_regular(fd):
-    import stat
     return stat.S_ISREG(os.fstat(fd).st_mode)
 
 
@@ -305,7 +345,7 @@ def _pwrite_all(fd, data, offset):
 def _write_zeros(fd, offset, length, zeros):
     while length > 0:
         n = min(length, len(zeros))
-        _pwrite_all(fd, memoryview(zeros)[:n], offset)
+        _pwrite_all(fd, zeros[:n], offset)
         offset += n
         length -= n
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
@@ -28,6 +29,15 @@ def write(path, pieces, size):
             f.write(data)
 
 
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
 @pytest.mark.parametrize("dst_zeroed", [True, False])
 def test_sparse_copy_identical_and_skips_holes_and_zeros(tmp_path, dst_zeroed):
     src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
@@ -37,31 +47,84 @@ def test_sparse_copy_identical_and_skips_holes_and_zeros(tmp_path, dst_zeroed):
     if not dst_zeroed:
         write(dst, [(0, b"\xff" * 16 * MIB)], 16 * MIB)
     stats = diskops.sparse_copy(src, dst, dst_zeroed=dst_zeroed, chunk_size=MIB)
-    with open(src, "rb") as a, open(dst, "rb") as b:
-        assert a.read() == b.read()
+    assert read(src) == read(dst)
     assert stats["bytes_copied"] + stats["bytes_skipped"] == 16 * MIB
     if dst_zeroed:
         assert stats["bytes_copied"] < 4 * MIB
-        assert os.stat(dst).st_blocks * 512 < 6 * MIB    # holes stay holes
+        assert allocated(dst) < 4 * MIB    # holes and the written zeros stay holes
 
 
-def test_sparse_copy_range_and_offsets(tmp_path):
+def test_sparse_copy_keeps_holes_at_filesystem_block_granularity(tmp_path):
+    """Zero blocks inside data read as zeros are not written: 4 KiB holes, as cp --sparse=always makes."""
     src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
-    data = os.urandom(MIB)
-    write(src, [(2 * MIB, data)], 8 * MIB)
-    stats = diskops.sparse_copy(src, dst, length=2 * MIB, src_offset=2 * MIB, dst_offset=MIB)
-    assert os.path.getsize(dst) == 3 * MIB
-    with open(dst, "rb") as f:
-        f.seek(MIB)
-        assert f.read(MIB) == data
-    assert stats["bytes_copied"] == MIB
+    block = diskops.ZERO_BLOCK
+    pieces = []
+    for i in range(256):                 # 1 MiB of written data, every other 4 KiB block zero
+        pieces.append((i * block, (os.urandom(block) if i % 2 == 0 else bytes(block))))
+    write(src, pieces, MIB)
+    assert allocated(src) >= MIB         # the zeros are really written in the source
+    stats = diskops.sparse_copy(src, dst)
+    assert read(src) == read(dst)
+    assert stats == dict(stats, bytes_copied=MIB // 2, bytes_skipped=MIB // 2)
+    assert allocated(dst) <= MIB // 2 + 16 * 1024     # (+ the filesystem's extent tree block)
 
 
-def test_sparse_copy_refuses_reading_past_the_end(tmp_path):
-    src = str(tmp_path / "src")
-    write(src, [], MIB)
-    with pytest.raises(NovaopsError, match="only 1048576 bytes"):
-        diskops.sparse_copy(src, str(tmp_path / "dst"), length=2 * MIB)
+@pytest.mark.parametrize("size", [1, 511, 4095, 4097, MIB - 1, MIB + 1, 3 * MIB + 4095])
+@pytest.mark.parametrize("tail", ["data", "zeros"])
+def test_sparse_copy_odd_sizes(tmp_path, size, tail):
+    """A last partial block or chunk is copied when it holds data and the file ends at the same byte."""
+    src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
+    pieces = [(0, b"\x07" * min(size, 100))]
+    if tail == "data":
+        pieces.append((size - 1, b"\x09"))
+    else:
+        pieces.append((max(0, size - 5000), bytes(min(size, 5000))))
+    write(src, pieces, size)
+    stats = diskops.sparse_copy(src, dst, chunk_size=64 * 1024)
+    assert os.path.getsize(dst) == size
+    assert read(src) == read(dst)
+    assert stats["bytes_copied"] + stats["bytes_skipped"] == size
+
+
+def test_sparse_copy_of_a_file_that_is_all_hole(tmp_path):
+    src, dst = str(tmp_path / "src"), str(tmp_path / "dst")
+    write(src, [], 8 * MIB)
+    stats = diskops.sparse_copy(src, dst)
+    assert os.path.getsize(dst) == 8 * MIB and allocated(dst) == 0
+    assert (stats["bytes_copied"], stats["bytes_skipped"]) == (0, 8 * MIB)
+
+
+def reference_runs(buf, length, block):
+    """The runs data_runs must yield, one block at a time: whole zero blocks are skipped; a partial
+    last block is skipped when zero and not following data."""
+    runs, start = [], None
+    for offset in range(0, length, block):
+        end = min(offset + block, length)
+        zero = not any(buf[offset:end])
+        if zero and not (end - offset < block and start is not None):
+            if start is not None:
+                runs.append((start, offset))
+                start = None
+        elif start is None:
+            start = offset
+    if start is not None:
+        runs.append((start, length))
+    return runs
+
+
+def test_data_runs_agrees_with_a_block_by_block_reading():
+    rng = random.Random(5)
+    block = diskops.ZERO_BLOCK
+    zeros = memoryview(bytes(MIB))
+    for _case in range(300):
+        length = rng.choice([MIB, rng.randint(1, MIB), rng.randint(1, 3 * block)])
+        buf = bytearray(MIB)
+        for _piece in range(rng.randint(0, 12)):
+            start = rng.randrange(length)
+            n = rng.choice([1, 3, block - 1, block, block + 1, 5 * block, 70000])
+            buf[start:start + n] = b"\x01" * len(buf[start:start + n])
+        buf[length:length + 8] = b"\x05" * len(buf[length:length + 8])     # stale bytes past length
+        assert list(diskops.data_runs(buf, length, zeros)) == reference_runs(buf, length, block)
 
 
 def test_parse_parted_and_single_ext_partition():
