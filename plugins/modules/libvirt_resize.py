@@ -579,7 +579,8 @@ class Resize(Manager):
             raise NovaopsError("Reverting a migration to %s needs dest_uri, the libvirt of that host, to remove the "
                                "instance's domain there. Nothing was changed." % dest["host"])
         else:
-            shared = self.dest_conn.host_uuid() == self.conn.host_uuid()
+            host = self.conn.host_uuid()
+            shared = host is not None and host == self.dest_conn.host_uuid()
             dest_conn = self.conn if shared else self.dest_conn
         dom = dest_conn.lookup(uuid=self.uuid)
         if dom is None:
