@@ -25,6 +25,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.glance
 attributes:
   check_mode:
     description: Reports the images it would upload or delete, changes nothing.
@@ -76,43 +77,6 @@ options:
     description: Seconds the upload of one disk may take.
     type: int
     default: 3600
-  glance:
-    description: Where Glance is, and how to authenticate.
-    type: dict
-    suboptions:
-      url:
-        description:
-          - Endpoint of Glance (before C(/v2)), as reachable from both the controller and the XenServer host.
-          - If not set, the environment variable E(OS_IMAGE_URL) is used.
-        type: str
-      token:
-        description:
-          - A Keystone token. If not set, E(OS_AUTH_TOKEN) is used.
-        type: str
-      cloud:
-        description:
-          - Name of a cloud in C(clouds.yaml) (found as openstacksdk does; E(OS_CLOUD) if not set).
-            Uses C(image_endpoint_override) with C(auth.token), or Keystone v3 password authentication
-            and the image endpoint of the service catalog.
-        type: str
-      project_id:
-        description: Project to act in (sent as C(X-Tenant-Id); for a Glance without Keystone).
-        type: str
-      roles:
-        description: Roles to claim (C(X-Roles); for a Glance without Keystone only).
-        type: list
-        elements: str
-      validate_certs:
-        description: Whether to verify Glance's TLS certificate.
-        type: bool
-        default: true
-      ca_path:
-        description: CA bundle to verify Glance against.
-        type: path
-      timeout:
-        description: Seconds for one Glance request, and for the image to go active after the upload.
-        type: int
-        default: 300
 notes:
   - Usable with C(async)/C(poll); returns byte counts and durations.
 seealso:
