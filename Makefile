@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help deps apt venv collection beds beds-stop beds-status beds-check sanity unit \
-        unit-collection unit-tools integration test demo bench dist dist-check changelog lint
+        unit-collection unit-tools integration test demo bench dist dist-check ee-check changelog lint
 
 REPO      := $(abspath .)
 VENV      ?= $(HOME)/.cache/novaops-compute/venv
@@ -16,7 +16,7 @@ STAMP     := $(VENV)/.deps-$(REQ_HASH)
 # the git checkout (a copy of what ships plus tests/), so ansible-test lists it as is.
 BUILD     ?= /tmp/novaops-compute-build-$(shell echo $(REPO) | sha1sum | cut -c1-8)
 COLL      := $(BUILD)/ansible_collections/novaops/compute
-APT_PKGS  := $(shell sed -e 's/\#.*//' -e 's/\[.*//' bindep.txt | xargs)
+APT_PKGS  := $(shell sed -n -e 's/\#.*//' -e '/platform:dpkg/s/[[:space:]]*\[.*//p' bindep.txt | xargs)
 ANSIBLE_TEST := cd $(COLL) && $(BIN)/ansible-test
 BEDS_ENV  := $(REPO)/.beds/env.sh
 TEST_ENV  := set -a; source $(BEDS_ENV); set +a; export PATH=$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(BUILD):$(VENV)/lib/python3.11/site-packages;
@@ -50,6 +50,10 @@ collection: $(STAMP)
 
 dist-check: $(STAMP)
 	$(PY) tools/ci/check_dist.py
+
+# execution-environment.yml -> an ansible-builder build context, checked (no container engine needed)
+ee-check: $(STAMP)
+	$(PY) tools/ci/check_ee.py
 
 dist: $(STAMP)
 	@mkdir -p dist && rm -f dist/novaops-compute-*.tar.gz
@@ -87,7 +91,7 @@ integration: collection beds
 lint: collection
 	cd $(COLL) && $(BIN)/ansible-lint --profile production roles playbooks
 
-test: deps beds-check dist-check sanity unit integration
+test: deps beds-check dist-check ee-check sanity unit integration
 	@echo "make test: all green"
 
 changelog: $(STAMP)
