@@ -320,4 +320,5 @@ class _XenSession:
 
 
 def random_tag(prefix="fr"):
-    return "%s-%s" % (prefix, "".join(random.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(5)))
+    letters = "abcdefghijkmnpqrstuvwxyz23456789"
+    return "%s-%s" % (prefix, "".join(random.choice(letters) for _index in range(5)))

@@ -121,9 +121,9 @@ def inventory_checks(fleet, paths):
                     removed_port="OVS port", paused="paused")[kind]
         check(hint in reasons, "%s (%s): reason names it: %s" % (name, kind, reasons))
     # the same through ansible-runner, as an AWX inventory update runs it
+    envvars = dict(ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", ""))
     out, err = ansible_runner.interface.get_inventory("list", paths, response_format="json", quiet=True,
-                                                       envvars=dict(ANSIBLE_COLLECTIONS_PATH=os.environ.get(
-                                                           "ANSIBLE_COLLECTIONS_PATH", "")))
+                                                       envvars=envvars)
     runner_groups = dict((g, sorted(b.get("hosts", []))) for g, b in out.items() if g != "_meta") if out else {}
     check(runner_groups == groups, "ansible-runner's inventory has the same groups (%s)" % (err or "")[:200])
 
@@ -214,8 +214,8 @@ def main():
     try:
         started = time.monotonic()
         fleet.create()
-        print("created %d + %d instances in %.1fs" % (len(fleet.libvirt_names), len(fleet.xen_names),
-                                                     time.monotonic() - started), flush=True)
+        took = time.monotonic() - started
+        print("created %d + %d instances in %.1fs" % (len(fleet.libvirt_names), len(fleet.xen_names), took), flush=True)
         check(fleet.check() == {}, "the new fleet is healthy from outside")
         picked = fleet.pick(rng, round(len(fleet.libvirt_names) / 3), round(len(fleet.xen_names) / 3))
         fleet.break_instances(picked)
