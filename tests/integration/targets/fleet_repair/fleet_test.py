@@ -122,8 +122,7 @@ def inventory_checks(fleet, paths):
         check(hint in reasons, "%s (%s): reason names it: %s" % (name, kind, reasons))
     # the same through ansible-runner, as an AWX inventory update runs it
     envvars = dict(ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", ""))
-    out, err = ansible_runner.interface.get_inventory("list", paths, response_format="json", quiet=True,
-                                                       envvars=envvars)
+    out, err = ansible_runner.interface.get_inventory("list", paths, response_format="json", quiet=True, envvars=envvars)
     runner_groups = dict((g, sorted(b.get("hosts", []))) for g, b in out.items() if g != "_meta") if out else {}
     check(runner_groups == groups, "ansible-runner's inventory has the same groups (%s)" % (err or "")[:200])
 
