@@ -271,6 +271,7 @@ duration:
 '''
 
 import contextlib
+import functools
 import os
 import shutil
 
@@ -282,7 +283,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.disk_transfer impo
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
-    LibvirtConnection, domain_state, libvirt_argument_spec, power_off, quiet_libvirt_errors, wait_for_state)
+    LibvirtConnection, LibvirtError, domain_state, is_libvirt_error, libvirt_argument_spec, power_off,
+    quiet_libvirt_errors, wait_for_state)
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager, Plan
 from ansible_collections.novaops.compute.plugins.module_utils.resize_disks import (
@@ -436,7 +438,7 @@ class Resize(Manager):
         for entry in rec["files"]:
             if entry["name"] not in copied:
                 plan.add("%s:%s" % (entry["method"], entry["name"]), self.put, dest, entry)
-        plan.add("finish_migration", record.set_phase, self.idir.resize_path, record.MIGRATED)
+        plan.add("finish_migration", self.finish_migration)
         return dict(before, status=record.MIGRATED, prior_state=rec["prior_state"], resize_dir=self.idir.resize_path,
                     destination=dict(dest, instance_dir=self.dest_dir(dest)),
                     domain_state="shutoff" if before["domain_state"] in ACTIVE else before["domain_state"],
@@ -539,7 +541,7 @@ class Resize(Manager):
             if missing:
                 raise NovaopsError("The destination copy in %s lacks %s; revert instead. Nothing was removed."
                                    % (self.dest_dir(dest), ", ".join(missing)))
-        plan.add("remove_resize_dir", record.discard, self.idir.resize_path)
+        plan.add("remove_resize_dir", self.remove_resize_dir)
         return dict(before, status="none", prior_state=None, resize_dir=None, destination=None, files=[],
                     domain_state=state)
 
@@ -566,7 +568,7 @@ class Resize(Manager):
         if rec["prior_state"] == "running" and state not in ("running", "blocked"):
             plan.add("start", self.start)
             state = "running"
-        plan.add("finish_revert", record.remove, self.idir.path)
+        plan.add("finish_revert", self.finish_revert)
         return dict(before, status="none", prior_state=None, resize_dir=None, destination=None, files=[],
                     domain_state=state)
 
@@ -609,21 +611,25 @@ class Resize(Manager):
         return "half done (%s)" % rec["phase"] if rec["phase"] != record.MIGRATED else rec["phase"]
 
     # -- actions -------------------------------------------------------------------------------
+    @foreseen("recording the resize")
     def write_record(self, rec, xml):
         record.write_old_xml(self.idir.path, xml)
         record.write(self.idir.path, rec)
         self.record = rec
         self.where = self.idir.path
 
+    @foreseen("powering the domain off")
     def power_off(self):
         dom = self.lookup()
         if dom is not None:
             self.powered_off = power_off(dom, self.params["shutdown_timeout"])
 
+    @foreseen("moving the instance directory to _resize")
     def move_to_resize(self):
         os.rename(self.idir.path, self.idir.resize_path)
         self.where = self.idir.resize_path
 
+    @foreseen("creating the destination instance directory")
     def create_dest_dir(self, dest):
         remote = self.remote(dest)
         if remote is not None:
@@ -631,6 +637,7 @@ class Resize(Manager):
         else:
             os.makedirs(self.dest_dir(dest), mode=0o755, exist_ok=True)
 
+    @foreseen("copying to the destination")
     def put(self, dest, entry):
         name = entry["name"]
         transfer = DiskTransfer(self.qemu_img, self.remote(dest), self.params["bwlimit"])
@@ -640,18 +647,21 @@ class Resize(Manager):
         self.bytes += done["bytes"]
         self.transfers[name] = done
 
+    @foreseen("stopping the domain at the destination")
     def destroy(self, conn):
         dom = conn.lookup(uuid=self.uuid)
         if dom is not None and dom.isActive():
             dom.destroy()
             wait_for_state(dom, ["shutoff", "crashed", "undefined"], self.params["timeout"])
 
+    @foreseen("undefining the domain")
     def undefine(self, dom):
         try:
             dom.undefineFlags(1 | 2 | 4)   # with its managed-save image, snapshot metadata and NVRAM
         except Exception:  # pylint: disable=broad-except
             dom.undefineFlags(1)
 
+    @foreseen("removing the destination copy")
     def remove_dest_copy(self, dest):
         dest_dir = self.dest_dir(dest)
         if not os.path.isdir(self.idir.resize_path):
@@ -665,6 +675,7 @@ class Resize(Manager):
                 raise NovaopsError("%s holds a resize record; it is not a copy. Nothing was removed." % dest_dir)
             shutil.rmtree(dest_dir)
 
+    @foreseen("moving the original back from _resize")
     def move_back(self):
         remove_scratch(self.idir.resize_path)
         if os.path.exists(self.idir.path):
@@ -674,9 +685,23 @@ class Resize(Manager):
         os.rename(self.idir.resize_path, self.idir.path)
         self.where = self.idir.path
 
+    @foreseen("marking the migration complete")
+    def finish_migration(self):
+        record.set_phase(self.idir.resize_path, record.MIGRATED)
+
+    @foreseen("removing the original in _resize")
+    def remove_resize_dir(self):
+        record.discard(self.idir.resize_path)
+
+    @foreseen("removing the resize record")
+    def finish_revert(self):
+        record.remove(self.idir.path)
+
+    @foreseen("defining the domain as it was")
     def define_old(self, xml):
         self.conn.conn.defineXML(xml)
 
+    @foreseen("starting the domain")
     def start(self):
         dom = self.lookup()
         if not dom.isActive():
@@ -710,10 +735,29 @@ class Resize(Manager):
             plan.apply()
         except NovaopsError as undo:
             raise NovaopsError("%s Rolling back failed too (%s); the original is intact in %s: run state=reverted to "
-                               "restore it." % (exc.msg, undo.msg, self.idir.resize_path), **exc.facts)
-        raise NovaopsError("%s Rolled back: the instance is in %s again, %s, as before; the partial copy was removed."
-                           % (exc.msg, self.idir.path, self.read()["domain_state"]), rolled_back=plan.names,
-                           **exc.facts)
+                               "restore it." % (exc.msg, undo.msg, self.where or self.idir.path), **exc.facts)
+        raise NovaopsError("%s Rolled back: the instance is in %s again, %s as before; the partial copy was removed."
+                           % (exc.msg, self.idir.path, before["prior_state"] or before["domain_state"]),
+                           rolled_back=plan.names, **exc.facts)
+
+
+def foreseen(what):
+    """An action whose OS or libvirt error becomes a NovaopsError naming it (so a failed migration rolls back)."""
+    def wrap(action):
+        @functools.wraps(action)
+        def run(*args, **kwargs):
+            try:
+                return action(*args, **kwargs)
+            except NovaopsError:
+                raise
+            except OSError as exc:
+                raise NovaopsError("%s%s failed: %s" % (what[0].upper(), what[1:], exc)) from exc
+            except Exception as exc:
+                if is_libvirt_error(exc):
+                    raise LibvirtError.from_exception(exc, "%s%s failed" % (what[0].upper(), what[1:])) from exc
+                raise
+        return run
+    return wrap
 
 
 def _free_bytes(path):
