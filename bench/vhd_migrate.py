@@ -20,61 +20,32 @@ import json
 import os
 import shlex
 import shutil
-import ssl
 import subprocess
 import sys
 import time
 import uuid as uuidlib
-import xmlrpc.client
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
-MiB = 1 << 20
+from xapisim.testkit import MiB, beds_env, login, pool_chain, ssh_args  # noqa: E402
+
 SIZE = 1024 * MiB
-
-
-def bed_env():
-    env = dict(os.environ)
-    path = os.path.join(REPO, ".beds", "env.sh")
-    if "XENAPI_POOL_A_URL" not in env and os.path.exists(path):
-        with open(path) as fh:
-            for line in fh:
-                if line.startswith("export "):
-                    key, _, value = line[7:].strip().partition("=")
-                    env[key] = shlex.split(value)[0] if value else ""
-    if "XENAPI_POOL_A_URL" not in env:
-        sys.exit("no beds: run `make beds` first")
-    return env
-
-
-E = bed_env()
-
-
-def login(pool):
-    import XenAPI
-    ctx = ssl.create_default_context(cafile=E["XENAPI_CA_PATH"])
-    session = XenAPI.Session(E["XENAPI_POOL_%s_URL" % pool], transport=xmlrpc.client.SafeTransport(context=ctx))
-    session.login_with_password(E["XENAPI_POOL_%s_USERNAME" % pool], E["XENAPI_POOL_%s_PASSWORD" % pool],
-                                "1.0", "bench-vhd_migrate")
-    return session
-
-
-def read(path):
-    with open(path) as fh:
-        return fh.read()
+try:
+    E = beds_env()
+except LookupError as exc:
+    sys.exit(str(exc))
 
 
 def main():
     from xapisim.vhd import VHD, create_dynamic
 
-    sa, sb = login("A"), login("B")
+    sa, sb = login("A", E, "bench-vhd_migrate"), login("B", E, "bench-vhd_migrate")
     a, b = sa.xenapi, sb.xenapi
     sr_a, sr_b = a.SR.get_by_uuid(E["XENAPI_POOL_A_SR_UUID"]), b.SR.get_by_uuid(E["XENAPI_POOL_B_SR_UUID"])
     dir_a, dir_b = E["XENAPI_POOL_A_SR_DIR"], E["XENAPI_POOL_B_SR_DIR"]
     host_a, host_b = a.host.get_all()[0], b.host.get_all()[0]
     stage_b = os.path.join(dir_b, ".novaops-staging")
-    ssh = dict(host=E["NOVAOPS_SSH_HOST"], port=E["NOVAOPS_SSH_PORT"], user=E["NOVAOPS_SSH_USER"],
-               ssh_private_key=read(E["NOVAOPS_SSH_KEY"]), ssh_known_hosts=read(E["NOVAOPS_SSH_KNOWN_HOSTS"]))
+    ssh = ssh_args(E)
     vdis, instances, peer_dirs = [], [], []
     try:
         # ---------------------------------------------------------------- transfer
@@ -90,12 +61,7 @@ def main():
         vdis.insert(0, (a, snap))
         with VHD.open(os.path.join(dir_a, a.VDI.get_uuid(snap) + ".vhd"), writable=True) as v:
             v.write(3 * MiB, block[:MiB])
-        chain = [a.VDI.get_uuid(snap)]
-        while True:
-            parent = a.VDI.get_sm_config(a.VDI.get_by_uuid(chain[-1])).get("vhd-parent")
-            if not parent:
-                break
-            chain.append(parent)
+        chain = pool_chain(a, a.VDI.get_uuid(snap))
         files = [os.path.join(dir_a, u + ".vhd") for u in chain]
         total = sum(os.path.getsize(f) for f in files)
 

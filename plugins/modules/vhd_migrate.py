@@ -111,7 +111,7 @@ options:
     description:
       - known_hosts lines for the destination host, the only ones the source dom0 then trusts for this
         transfer (C(UserKnownHostsFile), C(StrictHostKeyChecking=yes)).
-      - Without it or O(ssh_known_hosts_file), the source dom0's own known_hosts files are used, still strictly:
+      - Without it or O(ssh_known_hosts_file), the source dom0's own known_hosts files are used, still strictly;
         an unknown or changed host key fails the transfer before anything is sent. Keys are never added.
     type: str
   ssh_known_hosts_file:
@@ -123,6 +123,10 @@ options:
         The explicit opt-out, for lab setups; it cannot be combined with O(ssh_known_hosts) or O(ssh_known_hosts_file).
     type: bool
     default: false
+  ssh_connect_timeout:
+    description: Seconds the source dom0's ssh may take to connect to the destination.
+    type: int
+    default: 30
   bwlimit:
     description: rsync bandwidth limit in KiB/s (0 is none).
     type: int
@@ -197,6 +201,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.argspec import Arg
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.ssh_host import ssh_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.vhd_chain import (
     chain_bytes, chain_uuids, default_sr, sr_location, vdi_chain)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
@@ -209,7 +214,9 @@ OC_INSTANCE = "novaops_instance"
 
 
 def argument_spec():
-    return xenapi_argument_spec().merge(ArgumentSpec(dict(
+    spec = xenapi_argument_spec().merge(ssh_argument_spec())
+    spec.argument_spec["ssh_host"]["required"] = True       # the destination is always another dom0
+    return spec.merge(ArgumentSpec(dict(
         vdi_uuid=dict(type="str"),
         vm_uuid=dict(type="str"),
         vm_name=dict(type="str"),
@@ -224,18 +231,8 @@ def argument_spec():
         dest_ca_path=dict(type="path"),
         dest_sr_uuid=dict(type="str"),
         staging_root=dict(type="str"),
-        ssh_host=dict(type="str", required=True),
-        ssh_port=dict(type="int", default=22),
-        ssh_user=dict(type="str", default="root"),
-        ssh_private_key=dict(type="str", no_log=True),
-        ssh_private_key_file=dict(type="path"),
-        ssh_known_hosts=dict(type="str"),
-        ssh_known_hosts_file=dict(type="path"),
-        insecure_ignore_host_key=dict(type="bool", default=False),
         bwlimit=dict(type="int", default=0),
-    ), mutually_exclusive=[["vdi_uuid", "vm_uuid", "vm_name"], ["ssh_private_key", "ssh_private_key_file"],
-                           ["ssh_known_hosts", "ssh_known_hosts_file"]],
-        required_one_of=[["vdi_uuid", "vm_uuid", "vm_name"]]))
+    ), mutually_exclusive=[["vdi_uuid", "vm_uuid", "vm_name"]], required_one_of=[["vdi_uuid", "vm_uuid", "vm_name"]]))
 
 
 def _read_file(path, what):
@@ -407,6 +404,7 @@ class Migration(Manager):
             args["ssh_known_hosts"] = self.known_hosts
         if p["bwlimit"]:
             args["bwlimit"] = str(p["bwlimit"])
+        args["connect_timeout"] = str(p["ssh_connect_timeout"])
         out = self._plugin(self.src, host, "transfer_vhd", args,
                            "Sending %s of VDI %s" % ("the parents" if seq else "the leaf", d["source_vdi"]))
         d["bytes"] += int(out["bytes"])
@@ -466,9 +464,6 @@ class Migration(Manager):
         p = self.params
         self.key = p["ssh_private_key"] or (_read_file(p["ssh_private_key_file"], "ssh private key")
                                             if p["ssh_private_key_file"] else None)
-        if p["insecure_ignore_host_key"] and (p["ssh_known_hosts"] or p["ssh_known_hosts_file"]):
-            raise NovaopsError("insecure_ignore_host_key turns host key checking off; it cannot go with "
-                               "ssh_known_hosts or ssh_known_hosts_file, which ask for it. Pick one.")
         self.known_hosts = p["ssh_known_hosts"] or (_read_file(p["ssh_known_hosts_file"], "known_hosts file")
                                                     if p["ssh_known_hosts_file"] else None)
         started = time.monotonic()

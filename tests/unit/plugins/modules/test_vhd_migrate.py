@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import XenAPIError
-from ansible_collections.novaops.compute.plugins.modules.vhd_migrate import OC_CHAIN, OC_FROM, Migration
+from ansible_collections.novaops.compute.plugins.modules.vhd_migrate import OC_CHAIN, OC_FROM, Migration, argument_spec
 
 GiB = 1 << 30
 VM = "11111111-1111-4111-8111-111111111111"
@@ -58,7 +58,7 @@ class FakePool:
 
     def call(self, method, *args):
         self.calls.append((method,) + args)
-        cls, _, op = method.partition(".")
+        cls, op = method.split(".", 1)
         if op == "get_by_uuid":
             return self.by_uuid(cls, args[0])
         if op == "get_record":
@@ -145,7 +145,8 @@ class FakeModule:
                            timeout=60, instance_uuid=None, dest_url=None, dest_sr_uuid=None, staging_root=None,
                            ssh_host="xen-b", ssh_port=22, ssh_user="root", ssh_private_key="KEY",
                            ssh_private_key_file=None, ssh_known_hosts="xen-b ssh-ed25519 AAAA",
-                           ssh_known_hosts_file=None, insecure_ignore_host_key=False, bwlimit=0)
+                           ssh_known_hosts_file=None, insecure_ignore_host_key=False, ssh_connect_timeout=30,
+                           bwlimit=0)
         self.params.update(params)
         self.check_mode = check_mode
         self._diff = True
@@ -241,6 +242,7 @@ def test_the_transfer_carries_key_known_hosts_and_staging_but_no_opt_out():
     assert args["ssh_private_key"] == "KEY" and args["ssh_known_hosts"] == "xen-b ssh-ed25519 AAAA"
     assert "insecure_ignore_host_key" not in args
     assert (args["host"], args["port"], args["user"], args["bwlimit"]) == ("xen-b", "22", "root", "500")
+    assert args["connect_timeout"] == "30"
     assert args["dest_root"] == "/srv/sr-b/.novaops-staging" and args["sr_path"] == "/srv/sr-a"
     assert args["instance_uuid"] == LEAF and args["disk"] == "0"
 
@@ -250,8 +252,10 @@ def test_the_opt_out_sends_no_known_hosts_and_cannot_be_mixed_with_them():
     Migration(FakeModule(ssh_known_hosts=None, insecure_ignore_host_key=True), src, dst).converge()
     args = src.plugin_calls("transfer_vhd")[0]
     assert args["insecure_ignore_host_key"] == "true" and "ssh_known_hosts" not in args
-    with pytest.raises(NovaopsError, match="cannot go with ssh_known_hosts"):
-        Migration(FakeModule(insecure_ignore_host_key=True), *pools()).converge()
+    rules = argument_spec().mutually_exclusive
+    assert ["insecure_ignore_host_key", "ssh_known_hosts"] in rules
+    assert ["insecure_ignore_host_key", "ssh_known_hosts_file"] in rules
+    assert argument_spec().argument_spec["ssh_host"]["required"]
 
 
 def test_no_known_hosts_leaves_the_check_to_the_dom0s_own():

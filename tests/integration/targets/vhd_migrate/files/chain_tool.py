@@ -1,17 +1,19 @@
 """Test helper for the vhd_migrate target: make a 3-deep chain with different bytes per layer
 (VDI.snapshot through the SDK, bytes written through a plug into the helper VM), read a VDI's
-bytes back through its chain on either pool, hash an SR's files, fill an SR."""
+bytes back through its chain on either pool, hash an SR's files, fill an SR, and watch a
+migration from outside: which destination files arrive while the source VM is in which power
+state."""
 
 import hashlib
 import json
 import os
-import ssl
 import sys
-import xmlrpc.client
-
-import XenAPI
+import time
 
 E = os.environ
+sys.path.insert(0, os.path.join(os.path.dirname(E["NOVAOPS_BEDS_DIR"]), "tools"))
+from xapisim.testkit import login, pool_chain  # noqa: E402
+
 MiB = 1 << 20
 LAYERS = [  # (offset, length, byte) written before each snapshot / at the leaf
     [(0, MiB, b"A"), (8 * MiB, MiB, b"a"), (30 * MiB, 3 * MiB, b"1")],
@@ -22,11 +24,7 @@ SIZE = 40 * MiB
 
 
 def session(pool):
-    url = E["XENAPI_POOL_%s_URL" % pool]
-    ctx = ssl.create_default_context(cafile=E["XENAPI_CA_PATH"])
-    s = XenAPI.Session(url, transport=xmlrpc.client.SafeTransport(context=ctx))
-    s.login_with_password(E["XENAPI_POOL_%s_USERNAME" % pool], E["XENAPI_POOL_%s_PASSWORD" % pool], "1.0", "test")
-    return s.xenapi
+    return login(pool, E, "vhd_migrate-target").xenapi
 
 
 def plugged(x, pool, vdi):
@@ -51,10 +49,10 @@ def expected():
     return hashlib.sha256(bytes(img)).hexdigest()
 
 
-def make():
+def make(name):
     x = session("A")
     sr = x.SR.get_by_uuid(E["XENAPI_POOL_A_SR_UUID"])
-    vdi = x.VDI.create({"SR": sr, "virtual_size": str(SIZE), "name_label": "vhd-migrate-src", "type": "user",
+    vdi = x.VDI.create({"SR": sr, "virtual_size": str(SIZE), "name_label": name, "type": "user",
                         "sharable": False, "read_only": False, "other_config": {}})
     snaps = []
     for i, layer in enumerate(LAYERS):
@@ -66,12 +64,7 @@ def make():
         unplug(x, vbd)
         if i < len(LAYERS) - 1:
             snaps.append(x.VDI.get_uuid(x.VDI.snapshot(vdi, {})))
-    chain = [x.VDI.get_uuid(vdi)]
-    while True:
-        parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(chain[-1])).get("vhd-parent")
-        if not parent:
-            break
-        chain.append(parent)
+    chain = pool_chain(x, x.VDI.get_uuid(vdi))
     return dict(vdi=chain[0], chain=chain, snapshots=snaps, sha256=expected())
 
 
@@ -87,14 +80,8 @@ def read(pool, vdi_uuid):
 
 
 def chain(pool, vdi_uuid):
-    """The VDI's chain as the pool records it (leaf first), with each VDI's vhd-parent."""
-    x = session(pool)
-    out = [vdi_uuid]
-    while True:
-        parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(out[-1])).get("vhd-parent")
-        if not parent:
-            return dict(chain=out)
-        out.append(parent)
+    """The VDI's chain as the pool records it (leaf first)."""
+    return dict(chain=pool_chain(session(pool), vdi_uuid))
 
 
 def imports(pool, source_uuid):
@@ -105,7 +92,8 @@ def imports(pool, source_uuid):
 
 
 def sr_files(pool, only=""):
-    """Hashes of the SR's files (only those of the comma-separated VDI uuids when given)."""
+    """Hashes of the SR's files (only those of the comma-separated VDI uuids when given), and what is
+    in its staging root (shared with other users of the pool: filter for your own names)."""
     d = E["XENAPI_POOL_%s_SR_DIR" % pool]
     out = {}
     wanted = set("%s.vhd" % u for u in only.split(",") if u)
@@ -116,7 +104,52 @@ def sr_files(pool, only=""):
         if os.path.isfile(p):
             with open(p, "rb") as fh:
                 out[n] = hashlib.sha256(fh.read()).hexdigest()
-    return dict(files=out, staging=os.path.exists(os.path.join(d, ".novaops-staging")))
+    staging = os.path.join(d, ".novaops-staging")
+    return dict(files=out, staging=sorted(os.listdir(staging)) if os.path.isdir(staging) else [])
+
+
+def _arrived(staging_root, prefix):
+    """{"<disk>/<n>.vhd"} of the files rsync has begun to write under staging_root/<prefix>-<disk>/
+    (its temporary ``.<n>.vhd.XXXXXX`` counts as the file)."""
+    out = set()
+    try:
+        dirs = [d for d in os.listdir(staging_root) if d.startswith(prefix + "-")]
+    except FileNotFoundError:
+        return out
+    for d in dirs:
+        try:
+            names = os.listdir(os.path.join(staging_root, d))
+        except FileNotFoundError:
+            continue
+        for n in names:
+            base = n[1:].rsplit(".", 1)[0] if n.startswith(".") else n
+            if base.endswith(".vhd"):
+                out.add("%s/%s" % (d[len(prefix) + 1:], base))
+    return out
+
+
+def watch(vm_uuid, staging_root, prefix, ready_file, limit="300"):
+    """Until the VM is halted and the staging dirs are gone again (or limit s): every file that
+    arrived at the destination, with the VM's power state as pool a reports it right after the
+    file was seen (a state that only moves from Running to Halted)."""
+    x = session("A")
+    vm = x.VM.get_by_uuid(vm_uuid)
+    seen = {}
+    states = []
+    with open(ready_file, "w") as fh:
+        fh.write("ready")
+    deadline = time.monotonic() + float(limit)
+    while time.monotonic() < deadline:
+        files = _arrived(staging_root, prefix)
+        state = x.VM.get_power_state(vm)
+        if not states or states[-1] != state:
+            states.append(state)
+        for f in files:
+            seen.setdefault(f, state)
+        if seen and state == "Halted" and not files:
+            break
+        time.sleep(0.05)
+    return dict(first_seen=seen, states=states)
 
 
 def fill(pool, on):
@@ -144,5 +177,6 @@ def cleanup(prefix):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    out = {"make": make, "read": read, "sr_files": sr_files, "chain": chain, "imports": imports, "fill": fill, "cleanup": cleanup}[cmd](*sys.argv[2:])
+    out = {"make": make, "read": read, "sr_files": sr_files, "chain": chain, "imports": imports, "fill": fill,
+           "cleanup": cleanup, "watch": watch}[cmd](*sys.argv[2:])
     print(json.dumps(out))
