@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Disk operations on the hypervisor: ``qemu-img`` wrappers that speak JSON.
+"""Disk operations on the hypervisor: ``qemu-img`` wrappers that speak JSON, the sparse copy,
+and the ext partition resize of Nova's resize down (msdos and GPT tables).
 
 Every command goes through one ``run_command(argv) -> (rc, stdout, stderr)`` callable
 (``AnsibleModule.run_command`` in modules, a subprocess wrapper in tests), with argument
@@ -20,6 +21,7 @@ import re
 import stat
 import time
 
+from ansible_collections.novaops.compute.plugins.module_utils import gpt
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 
 # Limits for qemu-img reading an image we did not write (as Nova's QEMU_IMG_LIMITS):
@@ -351,19 +353,26 @@ def _write_zeros(fd, offset, length, zeros):
 
 
 class DiskCommands:
-    """e2fsprogs and parted through a run_command callable, argument lists only."""
+    """e2fsprogs, parted and (for GPT) sgdisk through a run_command callable, argument lists only."""
 
-    def __init__(self, run_command):
+    REQUIRED = ("parted", "e2fsck", "tune2fs", "resize2fs", "dumpe2fs")
+
+    def __init__(self, run_command, find_tool=None):
         self._run_command = run_command
+        self._find_tool = find_tool
         self.calls = []
 
     @classmethod
     def from_module(cls, module):
-        missing = [tool for tool in ("parted", "e2fsck", "tune2fs", "resize2fs", "dumpe2fs")
-                   if module.get_bin_path(tool) is None]
+        missing = [tool for tool in cls.REQUIRED if module.get_bin_path(tool) is None]
         if missing:
             raise NovaopsError("%s not found on this host; install parted and e2fsprogs." % ", ".join(missing))
-        return cls(module.run_command)
+        return cls(module.run_command, find_tool=module.get_bin_path)
+
+    def require(self, tool, package, why):
+        """Refuse, saying what to install, when an optional tool is missing."""
+        if self._find_tool is not None and self._find_tool(tool) is None:
+            raise NovaopsError("%s needs %s, which is not on this host; install the %s package." % (why, tool, package))
 
     def run(self, argv, ok=(0,), what=None):
         argv = [str(a) for a in argv]
@@ -389,30 +398,90 @@ def parse_parted_machine(out):
             continue
         disk["partitions"].append(dict(
             number=int(fields[0]), start=int(fields[1].rstrip("s")), end=int(fields[2].rstrip("s")),
-            sectors=int(fields[3].rstrip("s")), fs=fields[4], name=fields[5],
-            flags=[flag.strip() for flag in fields[6].split(",") if flag.strip()]))
+            sectors=int(fields[3].rstrip("s")), fs=fields[4], name=":".join(fields[5:-1]),   # a GPT name may hold ':'
+            flags=[flag.strip() for flag in fields[-1].split(",") if flag.strip()]))
     return disk
 
 
 def read_disk_layout(commands, device):
-    """The partition table of device; a disk with no table is an error that says so."""
-    return parse_parted_machine(commands.run(["parted", "--script", "--machine", device, "unit", "s", "print"],
-                                             what="reading the partition table of %s" % device))
+    """The partition table of device (parted); for a GPT also its reserved tail and partition identities.
+
+    ``reserved_tail``: sectors at the end of the disk no partition may use (the backup GPT).
+    Each GPT partition gets ``gpt``: type and unique GUID, name, attributes.
+    """
+    layout = parse_parted_machine(commands.run(["parted", "--script", "--machine", device, "unit", "s", "print"],
+                                               what="reading the partition table of %s" % device))
+    layout["reserved_tail"] = 0
+    if layout["label"] == "gpt":
+        table = gpt.read_gpt(device, layout["sector_size"])
+        layout["reserved_tail"] = gpt.backup_sectors(table["header"], layout["sector_size"])
+        for part in layout["partitions"]:
+            part["gpt"] = table["partitions"].get(part["number"])
+    return layout
+
+
+RESIZABLE_LABELS = ("msdos", "gpt")
 
 
 def single_ext_partition(layout):
-    """The one ext2/3/4 partition numbered 1 of an msdos-labelled disk, or a NovaopsError saying why not."""
+    """The one ext2/3/4 partition numbered 1 of an msdos or GPT disk, or a NovaopsError saying why not."""
     parts = layout["partitions"]
-    if layout["label"] != "msdos":
-        raise NovaopsError("The disk has a %r partition table; only an msdos (MBR) table with one ext2/3/4 "
+    if layout["label"] == "loop":
+        raise NovaopsError("The disk has no partition table (a filesystem on the whole disk); only a disk with an "
+                           "msdos (MBR) or GPT table holding one ext2/3/4 partition numbered 1 can be resized.",
+                           partitions=parts)
+    if layout["label"] not in RESIZABLE_LABELS:
+        raise NovaopsError("The disk has a %r partition table; only an msdos (MBR) or GPT table with one ext2/3/4 "
                            "partition numbered 1 can be resized." % layout["label"], partitions=parts)
     if len(parts) != 1 or parts[0]["number"] != 1:
-        raise NovaopsError("The disk has %d partitions (numbers %s); resizing needs exactly one, numbered 1."
-                           % (len(parts), ", ".join(str(p["number"]) for p in parts) or "none"), partitions=parts)
+        raise NovaopsError("The disk has %d partition%s (numbered %s); resizing needs exactly one, numbered 1."
+                           % (len(parts), "" if len(parts) == 1 else "s",
+                              ", ".join(str(p["number"]) for p in parts) or "none"), partitions=parts)
     if parts[0]["fs"] not in ("ext2", "ext3", "ext4"):
         raise NovaopsError("Partition 1 holds %s, not an ext2/3/4 filesystem; only ext filesystems can be resized."
                            % (parts[0]["fs"] or "no recognised filesystem"), partitions=parts)
+    if layout["label"] == "gpt" and not parts[0].get("gpt"):
+        raise NovaopsError("parted shows partition 1 but the GPT has no entry 1; the partition table is damaged.",
+                           partitions=parts)
     return parts[0]
+
+
+def last_partition_sector(layout, disk_bytes):
+    """The last sector partition 1 may use on a disk of disk_bytes with this layout's label."""
+    return disk_bytes // layout["sector_size"] - 1 - layout["reserved_tail"]
+
+
+def _mib(n):
+    return "%.1f MiB" % (n / 1048576.0)
+
+
+def shrink_geometry(layout, partition, requested_bytes, disk_bytes, fs_min_bytes, granule=SECTOR):
+    """Where partition 1 ends on the smaller disk, and how much room its filesystem gets.
+
+    ``requested_bytes`` is the size asked for, ``disk_bytes`` the size the disk will
+    really have (rounded up to the SR's allocation unit, ``granule``).  Refuses - a
+    NovaopsError saying by how much - when the partition's start (with a GPT's backup
+    table) leaves no room, or when the filesystem's minimum size does not fit.
+    """
+    sector = layout["sector_size"]
+    start_bytes = partition["start"] * sector
+    tail_bytes = layout["reserved_tail"] * sector
+    if requested_bytes <= start_bytes + tail_bytes:
+        raise NovaopsError("A size of %d bytes is not larger than the start of partition 1 at %d bytes%s; it would "
+                           "leave no room for the filesystem."
+                           % (requested_bytes, start_bytes,
+                              " plus the backup GPT's %d bytes" % tail_bytes if tail_bytes else ""),
+                           partition_start=start_bytes)
+    new_end = last_partition_sector(layout, disk_bytes)
+    room = (new_end - partition["start"] + 1) * sector
+    if fs_min_bytes > room:
+        smallest = -(-(start_bytes + fs_min_bytes + tail_bytes) // granule) * granule
+        raise NovaopsError("The filesystem does not fit: it needs at least %d bytes (%s), the partition would have "
+                           "%d bytes (%s), %d bytes (%s) short. Choose a size of at least %d bytes (%s)."
+                           % (fs_min_bytes, _mib(fs_min_bytes), room, _mib(room), fs_min_bytes - room,
+                              _mib(fs_min_bytes - room), smallest, _mib(smallest)),
+                           needed=fs_min_bytes, available=room, short_by=fs_min_bytes - room, smallest_size=smallest)
+    return dict(new_end=new_end, room=room)
 
 
 def partition_path(device, partition, sector_size=SECTOR, exists=os.path.exists):
@@ -420,6 +489,11 @@ def partition_path(device, partition, sector_size=SECTOR, exists=os.path.exists)
     for candidate in ("%s%d" % (device, partition["number"]), "%sp%d" % (device, partition["number"])):
         if exists(candidate):
             return candidate
+    return offset_path(device, partition, sector_size)
+
+
+def offset_path(device, partition, sector_size=SECTOR):
+    """e2fsprogs' ``device?offset=N``: the filesystem read where the table says it starts."""
     return "%s?offset=%d" % (device, partition["start"] * sector_size)
 
 
@@ -491,18 +565,20 @@ def ext_facts(commands, part_path):
 
 
 def resize_partition_and_fs(commands, device, partition, new_end, has_journal=True, sector_size=SECTOR,
-                            part_path=None):
+                            part_path=None, label="msdos"):
     """Nova's _resize_part_and_fs: partition 1 of device ends at sector new_end afterwards.
 
     e2fsck -f -y; tune2fs -O ^has_journal; shrinking: resize2fs <sectors>s before the
-    partition changes; parted rm 1; parted mkpart primary <start>s <end>s (the boot flag
-    kept); growing: resize2fs <sectors>s after; tune2fs -j when there was a journal.
+    partition changes; partition 1 re-created from its start to new_end, the same
+    partition otherwise (recreate_partition); growing: resize2fs <sectors>s after;
+    tune2fs -j when there was a journal.
     """
     if part_path is None:
         with partition_device(commands, device, partition,
                               max(partition["end"], new_end) * sector_size - partition["start"] * sector_size
                               + sector_size, sector_size) as path:
-            return resize_partition_and_fs(commands, device, partition, new_end, has_journal, sector_size, path)
+            return resize_partition_and_fs(commands, device, partition, new_end, has_journal, sector_size, path,
+                                           label)
     start = partition["start"]
     old_end = partition["end"]
     new_sectors = new_end - start + 1
@@ -517,12 +593,98 @@ def resize_partition_and_fs(commands, device, partition, new_end, has_journal=Tr
         except DiskOpError as exc:
             raise DiskOpError("Shrinking the filesystem with resize2fs failed; it may not fit in %d bytes: %s"
                               % (new_sectors * sector_size, exc.msg), **exc.facts["disk_error"]) from exc
-    commands.run(["parted", "--script", device, "rm", str(partition["number"])])
-    commands.run(["parted", "--script", device, "mkpart", "primary", "%ds" % start, "%ds" % new_end])
-    if "boot" in partition.get("flags", []):
-        commands.run(["parted", "--script", device, "set", str(partition["number"]), "boot", "on"])
+    recreate_partition(commands, device, partition, new_end, label)
     if new_end > old_end:
         commands.run(["resize2fs", part_path, size_arg])
     if has_journal:
         commands.run(["tune2fs", "-j", part_path])
     return new_sectors * sector_size
+
+
+def recreate_partition(commands, device, partition, new_end, label="msdos"):
+    """Partition 1 from its start to new_end, and otherwise the same partition.
+
+    msdos, as Nova did: parted rm, mkpart primary, and its flags (the boot flag) set
+    again.  GPT: one sgdisk call that deletes and re-creates it with the same type GUID,
+    unique GUID (PARTUUID), name and attribute bits, at exactly the old start
+    (alignment 1: sgdisk would otherwise round a start up).
+    """
+    number = str(partition["number"])
+    if label == "gpt":
+        entry = partition["gpt"]
+        commands.run(["sgdisk", "--set-alignment=1", "--delete=%s" % number,
+                      "--new=%s:%d:%d" % (number, partition["start"], new_end),
+                      "--typecode=%s:%s" % (number, entry["type_guid"]),
+                      "--partition-guid=%s:%s" % (number, entry["unique_guid"]),
+                      "--change-name=%s:%s" % (number, entry["name"]),
+                      "--attributes=%s:=:%016x" % (number, entry["attributes"]), device],
+                     what="re-creating partition 1 of %s with sgdisk" % device)
+        return
+    commands.run(["parted", "--script", device, "rm", number])
+    commands.run(["parted", "--script", device, "mkpart", "primary", "%ds" % partition["start"], "%ds" % new_end])
+    for flag in partition.get("flags", []):
+        commands.run(["parted", "--script", device, "set", number, flag, "on"])
+
+
+def move_gpt_backup(commands, device):
+    """The backup GPT moved to the last sectors of a disk whose size changed (and the protective MBR fitted)."""
+    commands.run(["sgdisk", "--move-second-header", device],
+                 what="moving the backup GPT of %s to the end of the disk" % device)
+
+
+def expect_partition(commands, device, partition, new_end, label):
+    """Read the table back: one partition 1, same start, ending at new_end, same flags and GPT identity."""
+    layout = read_disk_layout(commands, device)
+    parts = layout["partitions"]
+    found = parts[0] if len(parts) == 1 else None
+    wrong = []
+    if layout["label"] != label:
+        wrong.append("a %r table instead of %r" % (layout["label"], label))
+    if found is None or found["number"] != partition["number"]:
+        wrong.append("partitions %s instead of one numbered %d"
+                     % (", ".join(str(p["number"]) for p in parts) or "none", partition["number"]))
+    else:
+        if (found["start"], found["end"]) != (partition["start"], new_end):
+            wrong.append("partition 1 at sectors %d-%d instead of %d-%d"
+                         % (found["start"], found["end"], partition["start"], new_end))
+        if sorted(found["flags"]) != sorted(partition.get("flags", [])):
+            wrong.append("flags %s instead of %s" % (found["flags"], partition.get("flags", [])))
+        if label == "gpt":
+            before, after = partition.get("gpt") or {}, found.get("gpt") or {}
+            for key in ("type_guid", "unique_guid", "name", "attributes"):
+                if before.get(key) != after.get(key):
+                    wrong.append("GPT %s %r instead of %r" % (key, after.get(key), before.get(key)))
+    if wrong:
+        raise DiskOpError("The partition table of %s is not what was written: %s." % (device, "; ".join(wrong)))
+    return layout
+
+
+def check_copied_disk(commands, device, partition, new_end, label, sector_size=SECTOR):
+    """The new, smaller disk after the copy: the GPT's backup put at its end, table and filesystem checked.
+
+    Nothing is handed to the VM unless ``e2fsck -f -n`` (read only) finds the filesystem clean.
+    """
+    if label == "gpt":
+        move_gpt_backup(commands, device)
+    layout = expect_partition(commands, device, partition, new_end, label)
+    path = offset_path(device, partition, sector_size)
+    commands.run(["e2fsck", "-f", "-n", path], what="checking the copied filesystem (e2fsck -f -n %s)" % path)
+    return layout
+
+
+def grow_to_disk_end(commands, device, has_journal):
+    """Partition 1 and its ext filesystem grown to the end of a disk that has grown (Nova's auto_disk_config).
+
+    A GPT's backup is first moved to the new end.  Returns the partition's last sector.
+    """
+    layout = read_disk_layout(commands, device)
+    if layout["label"] == "gpt":
+        move_gpt_backup(commands, device)
+        layout = read_disk_layout(commands, device)
+    partition = single_ext_partition(layout)
+    new_end = last_partition_sector(layout, layout["sectors"] * layout["sector_size"])
+    if new_end > partition["end"]:
+        resize_partition_and_fs(commands, device, partition, new_end, has_journal, layout["sector_size"],
+                                label=layout["label"])
+        expect_partition(commands, device, partition, new_end, layout["label"])
+    return new_end

@@ -18,14 +18,18 @@ description:
     and a new, smaller VDI are plugged into the helper VM (the machine the module runs on); on the clone
     C(e2fsck -f -y), C(tune2fs -O ^has_journal), C(resize2fs <sectors>s), C(parted rm 1),
     C(parted mkpart primary <start>s <end>s) (the boot flag kept) and C(tune2fs -j) run; the boot sectors
-    and the partition are copied sparsely (holes and zero runs skipped) into the new VDI; the clone is
-    destroyed. The original VDI is never written.
+    and the partition are copied sparsely (holes and zero blocks skipped) into the new VDI, whose partition
+    table and filesystem are then checked (C(e2fsck -f -n)) before it is used; the clone is destroyed. The
+    original VDI is never written.
+  - A GPT disk is resized the same way, keeping its label - partition 1 is re-created with C(sgdisk) with
+    the same type GUID, unique GUID (PARTUUID), name and attribute bits, and the backup GPT is moved to the
+    end of the new disk (C(sgdisk --move-second-header)), so the smaller disk's table is valid.
   - With O(replace_in_vm) (the default) the VM's disk is swapped for the new VDI at the same device, and
     the original is kept, tagged C(other_config.novaops_resized_to=<new uuid>), so that the resize can
     be reverted; destroy it when the VM is confirmed good (Nova's confirm).
   - Refuses before changing anything, saying why and by how much - a filesystem that does not fit the
-    smaller disk, a disk that is not one ext2/3/4 partition numbered 1 in an msdos table, a running VM, a
-    size of zero or smaller than the partition's start.
+    smaller disk (and by how much), a disk that is not one ext2/3/4 partition numbered 1 in an msdos or GPT
+    table, a running VM, a size of zero or not larger than the partition's start.
   - Sizes are rounded up to 2 MiB, the allocation unit of VHD-based SRs. At the target size already,
     nothing changes. A VDI tagged C(novaops_resized_to) stands for the VDI it was shrunk into.
 author: novaops.compute maintainers (@novaops)
@@ -83,7 +87,8 @@ options:
     default: 600
 notes:
   - The module must run on a Xen guest in the same pool (the helper VM), as root, with C(parted) and
-    C(e2fsprogs) installed; on a disk without partition device nodes it maps the partition with C(losetup).
+    C(e2fsprogs) installed, and C(gdisk) (C(sgdisk)) for GPT disks; on a disk without partition device nodes
+    it maps the partition with C(losetup).
   - Usable with C(async)/C(poll); returns byte counts and the duration.
 seealso:
   - module: novaops.compute.xen_vm
@@ -148,7 +153,9 @@ bytes_skipped:
   returned: always
   type: int
 partition:
-  description: Partition 1 before (start, end in sectors, fs, flags) and the filesystem's minimum size, when inspected.
+  description:
+    - Partition 1 before (start, end in sectors, fs, flags), the table's label (C(msdos) or C(gpt)) and the
+      filesystem's minimum size in bytes, when the disk was inspected.
   returned: when the disk was inspected
   type: dict
 actions:
@@ -197,8 +204,10 @@ def argument_spec():
 
 def parse_size(value):
     text = str(value).strip()
+    if text.startswith("-"):
+        raise NovaopsError("size must be larger than zero (got %s); a disk cannot be resized to nothing." % value)
     try:
-        if text.lstrip("-").isdigit():
+        if text.isdigit():
             size = int(text)
         else:
             size = human_to_bytes(text.replace("iB", "B").replace("ib", "b"))
@@ -207,10 +216,6 @@ def parse_size(value):
     if size <= 0:
         raise NovaopsError("size must be larger than zero (got %s); a disk cannot be resized to nothing." % value)
     return size
-
-
-def mib(n):
-    return "%.1f MiB" % (n / 1048576.0)
 
 
 class VDIResize(Manager):
@@ -295,6 +300,8 @@ class VDIResize(Manager):
             with self.helper.attached(self.vdi_ref, read_only=True, purpose="inspect") as device:
                 layout = diskops.read_disk_layout(commands, device)
                 part = diskops.single_ext_partition(layout)
+                if layout["label"] == "gpt":
+                    commands.require("sgdisk", "gdisk", "Resizing a disk with a GPT")
                 ext = diskops.ext_facts(commands, diskops.partition_path(device, part, layout["sector_size"]))
             if layout["sector_size"] != SECTOR:
                 raise NovaopsError("The disk has %d-byte sectors; only 512-byte sectors are supported."
@@ -337,7 +344,7 @@ class VDIResize(Manager):
         if target == current:
             if self.params["grow_filesystem"] and not before["attached"] and not (vm and vm["power_state"] != "halted"):
                 info = self._inspect()
-                if info["partition"]["end"] < info["layout"]["sectors"] - 1:
+                if info["partition"]["end"] < diskops.last_partition_sector(info["layout"], current):
                     plan.add("grow_filesystem", self._grow_filesystem)
             return expected
         return self._plan_shrink(before, plan, size, target, expected)
@@ -346,32 +353,21 @@ class VDIResize(Manager):
         vm = before["vm"]
         current = before["vdi"]["virtual_size"]
         if vm and vm["power_state"] != "halted":
-            raise NovaopsError("VM %s is %s; shrinking a disk needs it halted (shrinking by %s)."
-                               % (vm["name_label"], vm["power_state"], mib(current - target)))
+            raise NovaopsError("VM %s is %s; shrinking a disk needs it halted (shrinking by %d bytes)."
+                               % (vm["name_label"], vm["power_state"], current - target))
         if before["attached"]:
             raise NovaopsError("VDI %s is plugged in somewhere; a disk being shrunk must not be in use."
                                % before["vdi"]["uuid"])
         info = self._inspect()
-        part = info["partition"]
-        start_bytes = part["start"] * SECTOR
-        if size <= start_bytes or target <= start_bytes:
-            raise NovaopsError("size %s (%d bytes) is not larger than the start of partition 1 at %d bytes; "
-                               "it would leave no room for the filesystem." % (self.params["size"], size, start_bytes))
-        new_end = target // SECTOR - 1
-        room = (new_end - part["start"] + 1) * SECTOR
-        need = info["ext"]["min_size"]
-        if need > room:
-            raise NovaopsError("The filesystem does not fit: it needs at least %d bytes (%s), the partition would "
-                               "have %d bytes (%s), %d bytes (%s) short. Choose a size of at least %d bytes."
-                               % (need, mib(need), room, mib(room), need - room, mib(need - room),
-                                  -(-(start_bytes + need) // GRANULE) * GRANULE),
-                               needed=need, available=room, short_by=need - room)
-        self.new_end = new_end
+        geometry = diskops.shrink_geometry(info["layout"], info["partition"], size, target, info["ext"]["min_size"],
+                                           granule=GRANULE)
+        self.new_end = geometry["new_end"]
         plan.add("clone_vdi", self._clone)
         plan.add("create_vdi", self._create, target)
         plan.add("attach_disks", self._attach)
         plan.add("resize_filesystem", self._shrink_fs)
         plan.add("copy_partition", self._copy_partition)
+        plan.add("check_new_disk", self._check_new_disk)
         plan.add("detach_disks", self._detach)
         plan.add("destroy_clone", self._destroy_clone)
         plan.add("tag_original", self._tag_original)
@@ -386,11 +382,9 @@ class VDIResize(Manager):
         self.conn.run_async(method, self.vdi_ref, str(size), timeout=self.timeout)
 
     def _grow_filesystem(self):
-        part = self._inspect()["partition"]
+        has_journal = self._inspect()["ext"]["has_journal"]
         with self.helper.attached(self.vdi_ref, purpose="grow") as device:
-            layout = diskops.read_disk_layout(self.commands, device)
-            has_journal = self._inspected["ext"]["has_journal"]
-            diskops.resize_partition_and_fs(self.commands, device, part, layout["sectors"] - 1, has_journal)
+            diskops.grow_to_disk_end(self.commands, device, has_journal)
 
     def _clone(self):
         self._work["clone"] = self.conn.run_async("VDI.clone", self.vdi_ref, {}, timeout=self.timeout)
@@ -414,12 +408,18 @@ class VDIResize(Manager):
     def _shrink_fs(self):
         info = self._inspected
         diskops.resize_partition_and_fs(self.commands, self._work["clone_dev"], info["partition"], self.new_end,
-                                        info["ext"]["has_journal"])
+                                        info["ext"]["has_journal"], label=info["layout"]["label"])
 
     def _copy_partition(self):
-        # boot sectors (MBR, the gap a boot loader lives in) and partition 1, now ending at new_end
+        # boot sectors (MBR or protective MBR and primary GPT, the gap a boot loader lives in)
+        # and partition 1, now ending at new_end; the new VDI reads as zeros elsewhere
         self._copy = diskops.sparse_copy(self._work["clone_dev"], self._work["new_dev"],
                                          length=(self.new_end + 1) * SECTOR, dst_zeroed=True)
+
+    def _check_new_disk(self):
+        info = self._inspected
+        diskops.check_copied_disk(self.commands, self._work["new_dev"], info["partition"], self.new_end,
+                                  info["layout"]["label"])
 
     def _detach(self):
         stack, self._stack = self._stack, None
@@ -494,7 +494,7 @@ class VDIResize(Manager):
         if self._inspected:
             part = self._inspected["partition"]
             out["partition"] = dict(start=part["start"], end=part["end"], fs=part["fs"], flags=part["flags"],
-                                    min_size=self._inspected["ext"]["min_size"])
+                                    label=self._inspected["layout"]["label"], min_size=self._inspected["ext"]["min_size"])
         return out
 
     def diff_view(self, facts):

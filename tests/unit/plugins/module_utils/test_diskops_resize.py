@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 
 import pytest
 
@@ -134,8 +135,46 @@ def test_parse_parted_and_single_ext_partition():
     assert (part["start"], part["end"], part["flags"]) == (2048, 131071, ["boot"])
 
 
+GPT_PARTED = """BYT;
+/dev/xvdb:131072s:xvd:512:512:gpt:Xen Virtual Block Device:;
+1:2048s:131038s:128991s:ext4:root:fs:legacy_boot;
+"""
+GPT_ENTRY = dict(type_guid="0FC63DAF-8483-4772-8E79-3D69D8477DE4", unique_guid="3B9CD917-5E4F-4417-BB8D-76393D4FC2B9",
+                 first_lba=2048, last_lba=131038, attributes=4, name="root:fs")
+
+
+@pytest.fixture
+def gpt_on_disk(monkeypatch):
+    """read_gpt answering for a standard GPT (128 entries: a 33-sector backup) with GPT_ENTRY as partition 1."""
+    entries = {1: dict(GPT_ENTRY)}
+
+    def read_gpt(path, sector_size=512):
+        return dict(header=dict(entries=128, entry_size=128), partitions=entries)
+    monkeypatch.setattr(diskops.gpt, "read_gpt", read_gpt)
+    return entries
+
+
+def gpt_layout(gpt_on_disk, text=GPT_PARTED):
+    return diskops.read_disk_layout(FakeCommands(outputs={"parted": text}), "/dev/xvdb")
+
+
+def test_gpt_layout_has_reserved_tail_and_partition_identity(gpt_on_disk):
+    layout = gpt_layout(gpt_on_disk)
+    part = diskops.single_ext_partition(layout)
+    assert layout["reserved_tail"] == 33
+    assert (part["name"], part["flags"], part["gpt"]) == ("root:fs", ["legacy_boot"], GPT_ENTRY)
+    assert diskops.last_partition_sector(layout, 40 * MIB) == 81920 - 34
+
+
+def test_gpt_partition_without_an_entry_is_refused(gpt_on_disk):
+    gpt_on_disk.clear()
+    with pytest.raises(NovaopsError, match="GPT has no entry 1"):
+        diskops.single_ext_partition(gpt_layout(gpt_on_disk))
+
+
 @pytest.mark.parametrize("text, why", [
-    (PARTED.replace("msdos", "gpt"), "'gpt' partition table"),
+    (PARTED.replace("msdos", "mac"), "'mac' partition table"),
+    (PARTED.replace("msdos", "loop").replace("1:2048s", "1:0s"), "no partition table"),
     (PARTED + "2:131072s:140000s:8929s:ext4::;\n", "2 partitions"),
     (PARTED.replace("1:2048s", "2:2048s"), "numbered 1"),
     (PARTED.replace("ext4", "xfs"), "holds xfs"),
@@ -147,8 +186,12 @@ def test_single_ext_partition_refusals(text, why):
 
 
 class FakeCommands(diskops.DiskCommands):
-    def __init__(self, fail=None):
+    """Records argv; answers losetup with a loop device, a command named in outputs with its text (a list:
+    one text per call, the last repeated)."""
+
+    def __init__(self, fail=None, outputs=None):
         self.fail = fail
+        self.outputs = outputs or {}
         super().__init__(self._fake)
 
     def _fake(self, argv):
@@ -156,7 +199,94 @@ class FakeCommands(diskops.DiskCommands):
             return 1, "", "boom"
         if argv[0] == "losetup" and "--find" in argv:
             return 0, "/dev/loop7\n", ""
-        return 0, "", ""
+        out = self.outputs.get(argv[0], "")
+        if isinstance(out, list):
+            out = out.pop(0) if len(out) > 1 else out[0]
+        return 0, out, ""
+
+
+MSDOS = diskops.parse_parted_machine(PARTED)
+MSDOS["reserved_tail"] = 0
+
+
+def test_shrink_geometry_msdos_partition_ends_at_the_last_sector():
+    part = MSDOS["partitions"][0]
+    geometry = diskops.shrink_geometry(MSDOS, part, 40 * MIB, 40 * MIB, 20 * MIB)
+    assert geometry == dict(new_end=81919, room=(81919 - 2048 + 1) * 512)
+
+
+def test_shrink_geometry_gpt_keeps_the_backup_table_clear(gpt_on_disk):
+    layout = gpt_layout(gpt_on_disk)
+    geometry = diskops.shrink_geometry(layout, layout["partitions"][0], 40 * MIB - 1, 40 * MIB, 20 * MIB)
+    assert geometry == dict(new_end=81886, room=(81886 - 2048 + 1) * 512)
+
+
+@pytest.mark.parametrize("label", ["msdos", "gpt"])
+def test_shrink_geometry_refuses_by_how_much_and_names_a_size_that_fits(gpt_on_disk, label):
+    layout = gpt_layout(gpt_on_disk) if label == "gpt" else MSDOS
+    part = layout["partitions"][0]
+    need = 50 * MIB + 123
+    with pytest.raises(NovaopsError, match="does not fit") as caught:
+        diskops.shrink_geometry(layout, part, 40 * MIB, 40 * MIB, need, granule=2 * MIB)
+    facts = caught.value.facts
+    assert facts["short_by"] == need - facts["available"] > 0
+    assert "%d bytes" % facts["short_by"] in caught.value.msg
+    smallest = facts["smallest_size"]
+    assert smallest % (2 * MIB) == 0
+    assert diskops.shrink_geometry(layout, part, smallest, smallest, need)["room"] >= need    # and it does fit
+    with pytest.raises(NovaopsError, match="does not fit"):
+        diskops.shrink_geometry(layout, part, smallest - 2 * MIB, smallest - 2 * MIB, need)
+
+
+@pytest.mark.parametrize("label, requested", [("msdos", 1), ("msdos", MIB), ("gpt", MIB + 33 * 512)])
+def test_shrink_geometry_refuses_a_size_not_past_the_partition_start(gpt_on_disk, label, requested):
+    layout = gpt_layout(gpt_on_disk) if label == "gpt" else MSDOS
+    with pytest.raises(NovaopsError, match="not larger than the start of partition 1 at 1048576 bytes"):
+        diskops.shrink_geometry(layout, layout["partitions"][0], requested, 2 * MIB, 0)
+
+
+def test_gpt_shrink_recreates_the_same_partition_with_sgdisk(gpt_on_disk):
+    commands = FakeCommands()
+    part = gpt_layout(gpt_on_disk)["partitions"][0]
+    diskops.resize_partition_and_fs(commands, "/dev/xvdb", part, 81886, has_journal=False, part_path="/dev/xvdb1",
+                                    label="gpt")
+    assert commands.calls == [
+        ["e2fsck", "-f", "-y", "/dev/xvdb1"],
+        ["resize2fs", "/dev/xvdb1", "79839s"],
+        ["sgdisk", "--set-alignment=1", "--delete=1", "--new=1:2048:81886",
+         "--typecode=1:0FC63DAF-8483-4772-8E79-3D69D8477DE4", "--partition-guid=1:3B9CD917-5E4F-4417-BB8D-76393D4FC2B9",
+         "--change-name=1:root:fs", "--attributes=1:=:0000000000000004", "/dev/xvdb"],
+    ]
+
+
+def test_copied_gpt_disk_gets_its_backup_moved_then_is_checked(gpt_on_disk):
+    part = gpt_layout(gpt_on_disk)["partitions"][0]
+    gpt_on_disk[1] = dict(GPT_ENTRY, last_lba=81886)
+    commands = FakeCommands(outputs={"parted": GPT_PARTED.replace("131072s", "81920s").replace(
+        "131038s:128991s", "81886s:79839s")})
+    diskops.check_copied_disk(commands, "/dev/xvdc", part, 81886, "gpt")
+    assert [c[:2] for c in commands.calls] == [["sgdisk", "--move-second-header"], ["parted", "--script"],
+                                               ["e2fsck", "-f"]]
+    assert commands.calls[-1] == ["e2fsck", "-f", "-n", "/dev/xvdc?offset=1048576"]
+
+
+@pytest.mark.parametrize("table, why", [
+    (PARTED.replace("131071s", "81000s"), "sectors 2048-81000 instead of 2048-131071"),
+    (PARTED.replace(":boot;", ":;"), "flags [] instead of ['boot']"),
+    (PARTED.replace("msdos", "gpt"), "'gpt' table instead of 'msdos'"),
+    (PARTED + "2:131072s:140000s:8929s:ext4::;\n", "partitions 1, 2 instead of one numbered 1"),
+])
+def test_a_table_that_reads_back_wrong_stops_the_resize(gpt_on_disk, table, why):
+    part = MSDOS["partitions"][0]
+    with pytest.raises(NovaopsError, match=re.escape(why)):
+        diskops.expect_partition(FakeCommands(outputs={"parted": table}), "/dev/xvdb", part, 131071, "msdos")
+
+
+def test_a_gpt_partition_that_lost_its_partuuid_stops_the_resize(gpt_on_disk):
+    part = gpt_layout(gpt_on_disk)["partitions"][0]
+    gpt_on_disk[1] = dict(GPT_ENTRY, unique_guid="00000000-0000-4000-8000-000000000001")
+    with pytest.raises(NovaopsError, match="GPT unique_guid"):
+        diskops.expect_partition(FakeCommands(outputs={"parted": GPT_PARTED}), "/dev/xvdb", part, 131038, "gpt")
 
 
 def test_shrink_sequence_is_novas_with_boot_flag_and_loop_device():
@@ -198,3 +328,17 @@ def test_partition_path_prefers_the_partition_node():
     part = dict(number=1, start=2048)
     assert diskops.partition_path("/dev/xvdb", part, exists=lambda p: p == "/dev/xvdb1") == "/dev/xvdb1"
     assert diskops.partition_path("/x/xvdb", part, exists=lambda p: False) == "/x/xvdb?offset=1048576"
+
+
+def test_gpt_grow_moves_the_backup_first_then_fills_the_disk(gpt_on_disk):
+    grown = GPT_PARTED.replace("131072s", "204800s")
+    done = grown.replace("131038s:128991s", "204766s:202719s")
+    commands = FakeCommands(outputs={"parted": [grown, grown, done]})
+    new_end = diskops.grow_to_disk_end(commands, "/dev/xvdb", has_journal=True)
+    assert new_end == 204800 - 34
+    steps = [c[0] + " " + c[1] for c in commands.calls]
+    assert steps == ["parted --script", "sgdisk --move-second-header", "parted --script", "losetup --find",
+                     "e2fsck -f", "tune2fs -O", "sgdisk --set-alignment=1", "resize2fs /dev/loop7", "tune2fs -j",
+                     "losetup --detach", "parted --script"]
+    assert "--new=1:2048:204766" in commands.calls[6]
+    assert commands.calls[7] == ["resize2fs", "/dev/loop7", "202719s"]

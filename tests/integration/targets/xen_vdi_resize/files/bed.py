@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import xmlrpc.client
 
 import XenAPI
@@ -43,8 +44,17 @@ def run(*argv):
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def make_image(path, size_mib, files_mib):
-    """msdos table, one ext4 partition (boot flag) from sector 2048, files in it, made without mounting."""
+GPT_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"       # Linux filesystem data
+GPT_PARTUUID = "5E1F0C0A-7E57-4A11-9D15-C0FFEE000001"
+GPT_NAME = "cloudimg-rootfs"
+
+
+def make_image(path, size_mib, files_mib, label="msdos"):
+    """One ext4 partition from sector 2048 with files in it, made without mounting.
+
+    msdos: the boot flag set.  gpt: a name, a fixed PARTUUID and the legacy BIOS bootable
+    attribute (bit 2), to be kept by a resize; the partition ends before the backup GPT.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "root")
         os.makedirs(os.path.join(root, "etc"))
@@ -57,13 +67,18 @@ def make_image(path, size_mib, files_mib):
             f.write("".join("line %d\n" % i for i in range(20000)))
         part = os.path.join(tmp, "part.img")
         sectors = size_mib * 2048
+        end = sectors - 1 if label == "msdos" else sectors - 34
         with open(part, "wb") as f:
-            f.truncate((sectors - 2048) * 512)
+            f.truncate((end - 2048 + 1) * 512)
         run("mke2fs", "-q", "-F", "-t", "ext4", "-d", root, part)
         with open(path, "wb") as f:
             f.truncate(sectors * 512)
-        run("parted", "--script", path, "mklabel", "msdos", "mkpart", "primary", "2048s", "%ds" % (sectors - 1),
-            "set", "1", "boot", "on")
+        if label == "msdos":
+            run("parted", "--script", path, "mklabel", "msdos", "mkpart", "primary", "2048s", "%ds" % end,
+                "set", "1", "boot", "on")
+        else:
+            run("sgdisk", "--clear", "--new=1:2048:%d" % end, "--typecode=1:" + GPT_TYPE,
+                "--partition-guid=1:" + GPT_PARTUUID, "--change-name=1:" + GPT_NAME, "--attributes=1:set:2", path)
         run("dd", "if=" + part, "of=" + path, "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none")
 
 
@@ -94,6 +109,15 @@ def main():
                 img = os.path.join(tmp, "disk.img")
                 if layout == "ext4":
                     make_image(img, size_mib, files_mib)
+                elif layout == "gpt":
+                    make_image(img, size_mib, files_mib, label="gpt")
+                elif layout == "whole":           # ext4 on the whole disk, no partition table
+                    with open(img, "wb") as f:
+                        f.truncate(size_mib * 1048576)
+                    run("mke2fs", "-q", "-F", "-t", "ext4", img)
+                elif layout == "part2":           # one ext4 partition, but numbered 2
+                    make_image(img, size_mib, files_mib, label="gpt")
+                    run("sgdisk", "--transpose=1:2", img)
                 elif layout == "two":
                     with open(img, "wb") as f:
                         f.truncate(size_mib * 1048576)
@@ -121,7 +145,9 @@ def main():
                     for block in iter(lambda: f.read(4 << 20), b""):
                         h.update(block)
             out = dict(sha1=h.hexdigest(), virtual_size=int(x.VDI.get_virtual_size(vdi)))
-        elif cmd == "vdi-files":       # vdi_uuid path...: sha1 of files read with debugfs, e2fsck -n
+        elif cmd == "vdi-files":
+            # vdi_uuid path...: sha1 of files read with debugfs, e2fsck -n, the table as parted and
+            # sgdisk see it, partition 1's identity (MBR type byte or GPT GUIDs, name, attributes)
             vdi = x.VDI.get_by_uuid(args[0])
             with plugged(x, vdi, read_only=True) as dev:
                 table = subprocess.run(["parted", "--script", "--machine", dev, "unit", "s", "print"],
@@ -134,23 +160,39 @@ def main():
                     data = subprocess.run(["debugfs", "-R", "cat %s" % path, part], capture_output=True,
                                           check=True).stdout
                     files[path] = hashlib.sha1(data).hexdigest()
-            out = dict(fsck_rc=fsck.returncode, fsck=fsck.stdout[-300:], files=files, table=table,
+                with open(dev, "rb") as f:
+                    mbr = f.read(512)
+                out = dict(mbr_signature=mbr[440:444].hex(), mbr_type=mbr[450:451].hex())
+                if ":gpt:" in table.splitlines()[1]:
+                    verify = subprocess.run(["sgdisk", "--verify", dev], capture_output=True, text=True, check=False)
+                    info = subprocess.run(["sgdisk", "--info=1", dev], capture_output=True, text=True, check=True)
+                    out.update(gpt_verify=verify.stdout, gpt=sgdisk_info(info.stdout))
+            out.update(fsck_rc=fsck.returncode, fsck=fsck.stdout[-300:], files=files, table=table,
                        virtual_size=int(x.VDI.get_virtual_size(vdi)))
-        elif cmd == "image-files":     # files of the source image by the same reading, before the resize
-            pass
-        elif cmd == "helper-vbds":     # VBDs on the helper VM, and VDIs made by resize runs
+        elif cmd == "helper-vbds":
+            # this target's VBDs on the helper VM (other targets plug disks into it too), and clones left
             helper = x.VM.get_by_uuid(os.environ["XENAPI_HELPER_VM_UUID"])
-            out = dict(vbds=len(x.VM.get_VBDs(helper)),
-                       clones=len([1 for r in x.VDI.get_all_records().values()
-                                   if r["name_label"] == "novaops resize clone"]))
+            ours = []
+            for vbd in x.VM.get_VBDs(helper):
+                try:
+                    rec = x.VBD.get_record(vbd)
+                    if rec["VDI"] != "OpaqueRef:NULL" and is_ours(x.VDI.get_name_label(rec["VDI"])):
+                        ours.append(dict(device=rec["device"], attached=rec["currently_attached"]))
+                except XenAPI.Failure:       # another target's VBD gone meanwhile
+                    continue
+            out = dict(vbds=ours, clones=len([1 for r in x.VDI.get_all_records().values()
+                                              if r["name_label"] == "novaops resize clone"]))
         elif cmd == "vdi-count":
             # only this target's VDIs: other targets may run against the same simulator
-            out = dict(count=len([1 for r in x.VDI.get_all_records().values()
-                                  if r["name_label"].startswith("rsz-") or r["name_label"] == "novaops resize clone"]))
+            out = dict(count=len([1 for r in x.VDI.get_all_records().values() if is_ours(r["name_label"])]))
+        elif cmd == "device-farm":
+            device_farm(x, args[0], float(args[1]), dict(arg.split("=", 1) for arg in args[2:]))
         elif cmd == "fault":           # method nth code...: fail the nth call of method once
             out = dict(id=x.sim.fault_add(args[0], args[2:], args[1], "1"))
-        elif cmd == "faults-clear":
-            x.sim.faults_clear()
+        elif cmd == "fault-state":     # id: how often the fault was seen and fired
+            out = fault_rule(x, args[0]) or {}
+        elif cmd == "fault-disarm":    # id: consume a fault that did not fire, with harmless calls of ours
+            out = dict(calls=disarm(x, args[0]))
         elif cmd == "start":
             x.VM.start(x.VM.get_by_name_label(args[0])[0], False, False)
         elif cmd == "shutdown":
@@ -160,6 +202,86 @@ def main():
     finally:
         s.xenapi.session.logout()
     print(json.dumps(out))
+
+
+def sgdisk_info(text):
+    """``sgdisk --info=1``: the fields that make partition 1 itself, and where it lies."""
+    keys = {"Partition GUID code": "type", "Partition unique GUID": "partuuid", "First sector": "first",
+            "Last sector": "last", "Attribute flags": "attributes", "Partition name": "name"}
+    found = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in keys:
+            found[keys[key.strip()]] = value.strip().split(" (")[0].strip("'")
+    return found
+
+
+def fault_rule(x, rule_id):
+    return next((r for r in x.sim.faults() if r["id"] == rule_id), None)
+
+
+def disarm(x, rule_id):
+    """Faults are pool-wide (there is no removing one, and faults_clear would drop other
+    targets' faults too): a fault of ours that did not fire is used up by calls on a small
+    VDI of our own, so it cannot hit another target's call later."""
+    calls = 0
+    sr = x.SR.get_by_uuid(os.environ["XENAPI_SR_UUID"])
+    helper = x.VM.get_by_uuid(os.environ["XENAPI_HELPER_VM_UUID"])
+    while calls < 10:
+        rule = fault_rule(x, rule_id)
+        if rule is None or int(rule["fired"]) >= max(1, int(rule["count"])):
+            break
+        calls += 1
+        made = []
+        try:
+            vdi = x.VDI.create(dict(name_label="vr-rsz-disarm", name_description="", SR=sr, virtual_size=str(2 << 20),
+                                    type="user", sharable=False, read_only=False, other_config={},
+                                    xenstore_data={}, sm_config={}, tags=[]))
+            made.append(vdi)
+            if rule["method"] == "VDI.clone":
+                made.append(x.VDI.clone(vdi, {}))
+            elif rule["method"] in ("VBD.plug", "VBD.unplug"):
+                with plugged(x, vdi, read_only=True):
+                    pass
+        except XenAPI.Failure:
+            pass
+        for vdi in reversed(made):
+            x.VDI.destroy(vdi)
+    return calls
+
+
+def is_ours(name_label):
+    return name_label.startswith("vr-rsz") or name_label == "novaops resize clone"
+
+
+def device_farm(x, farm, seconds, overrides):
+    """A device_dir for the module in which a plugged disk can be something else: until farm/stop
+    exists (or seconds pass), every disk attached to the helper VM is linked into farm under its
+    device name - to the simulator's raw file, or, for a VBD whose novaops_helper_vbd purpose is
+    in overrides, to that path (``resize-new=/dev/full``: the copy into the new disk fails with
+    ENOSPC).  The module waits for the link to appear, so it never sees the raw file instead."""
+    real = os.environ["XENAPI_DEVICE_DIR"]
+    helper = x.VM.get_by_uuid(os.environ["XENAPI_HELPER_VM_UUID"])
+    os.makedirs(farm, exist_ok=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not os.path.exists(os.path.join(farm, "stop")):
+        wanted = {}
+        for vbd in x.VM.get_VBDs(helper):
+            try:
+                rec = x.VBD.get_record(vbd)
+            except XenAPI.Failure:
+                continue
+            if rec["currently_attached"] and rec["device"]:
+                purpose = rec["other_config"].get("novaops_helper_vbd")
+                wanted[rec["device"]] = overrides.get(purpose, os.path.join(real, rec["device"]))
+        for name in os.listdir(farm):
+            link = os.path.join(farm, name)
+            if os.path.islink(link) and wanted.get(name) != os.readlink(link):
+                os.unlink(link)
+        for name, target in wanted.items():
+            if not os.path.lexists(os.path.join(farm, name)):
+                os.symlink(target, os.path.join(farm, name))
+        time.sleep(0.02)
 
 
 def destroy_vm(x, vm):
