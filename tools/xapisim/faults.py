@@ -22,6 +22,7 @@ class Faults:
         self.lock = threading.Lock()
         self.rules = []             # dicts: id, method, desc, nth, count, seen, fired
         self.delays = {}
+        self.expiries = []          # dicts: id, method, nth, seen, fired (session_expire_on)
         self.counters = collections.Counter()
         self.ids = itertools.count(1)
 
@@ -42,6 +43,29 @@ class Faults:
         with self.lock:
             self.rules = []
             self.delays = {}
+            self.expiries = []
+
+    def add_expiry(self, method, nth):
+        with self.lock:
+            rid = next(self.ids)
+            self.expiries.append({"id": rid, "method": method, "nth": max(1, int(nth)), "seen": 0, "fired": 0})
+            return str(rid)
+
+    def session_expires(self, method):
+        """Whether the caller's session is to expire before this call of ``method`` (wire name).
+
+        Checked before the session is: the call then meets SESSION_INVALID [handle] as a call
+        with a timed-out session does on xapi, and nothing of it runs.
+        """
+        with self.lock:
+            for r in self.expiries:
+                if r["method"] != method or r["fired"]:
+                    continue
+                r["seen"] += 1
+                if r["seen"] >= r["nth"]:
+                    r["fired"] = 1
+                    return True
+        return False
 
     def before(self, method, ctx=None):
         """Called when a method is about to run (sync, or inside its Async task)."""
@@ -68,7 +92,10 @@ class Faults:
     def snapshot(self):
         with self.lock:
             return [{"id": str(r["id"]), "method": r["method"], "error": list(r["desc"]), "nth": r["nth"],
-                     "count": r["count"], "seen": r["seen"], "fired": r["fired"]} for r in self.rules]
+                     "count": r["count"], "seen": r["seen"], "fired": r["fired"]} for r in self.rules] + \
+                [{"id": str(r["id"]), "method": r["method"], "error": ["SESSION_INVALID"], "nth": r["nth"],
+                  "count": 1, "seen": r["seen"], "fired": r["fired"], "session_expiry": True}
+                 for r in self.expiries]
 
 
 def register(reg, sim):
@@ -91,6 +118,7 @@ def register(reg, sim):
         return ""
     add("delay", [("method", "s"), ("seconds", "f")], delay)
     add("expire_session", [("session_ref", "s")], lambda ctx, ref: sim.sessions.expire(ref))
+    add("session_expire_on", [("method", "s"), ("nth", "i")], lambda ctx, m, n: F.add_expiry(m, n))
 
     def counters(ctx):
         with F.lock:

@@ -152,6 +152,8 @@ class Dispatcher:
         args = list(params)
         if m.session:
             session = args.pop(0)
+            if isinstance(session, str) and session not in ("", "*") and sim.faults.session_expires(name):
+                sim.sessions.expire(session)    # this one session only, as its timeout would
             sim.sessions.check(session)
         with sim.store.lock:
             args = [coerce(a, t, pn, sim.store) for a, (pn, t) in zip(args, m.params)]

@@ -138,3 +138,28 @@ def test_state_survives_restart(tmp_path):
         assert x is not None
     finally:
         stop_server(info2)
+
+
+def test_session_expire_on_the_nth_call(sim, x, session):
+    """The caller's own session expires before that call: SESSION_INVALID [handle], as xapi answers
+    a timed-out session, and the call does nothing; the SDK logs in again and retries it."""
+    vm = x.VM.get_by_name_label("CentOS 7")[0]
+    sim.sim("counters_reset")
+    sim.sim("session_expire_on", "VM.get_name_label", 2)
+    before = session.handle
+    assert x.VM.get_name_label(vm) == "CentOS 7"
+    assert session.handle == before
+    assert x.VM.get_name_label(vm) == "CentOS 7"          # answered after the SDK's re-login
+    assert session.handle != before
+    counters = sim.sim("counters")
+    assert counters["session.login_with_password"] == 1 and counters["VM.get_name_label"] == 3
+    expiry = [f for f in x.sim.faults() if f.get("session_expiry")]
+    assert expiry and expiry[0]["fired"] == "1"
+    raw = XenAPI.Session(sim.url)          # without the SDK's retry: what the wire says
+    raw.login_with_password("root", sim.password, "1.0", "test")
+    handle = raw.handle
+    sim.sim("session_expire_on", "VM.get_name_label", 1)
+    answer = getattr(raw, "VM.get_name_label")(handle, vm)
+    assert answer == {"Status": "Failure", "ErrorDescription": ["SESSION_INVALID", handle]}
+    assert x.pool.get_all()                                    # the other session untouched
+    x.sim.faults_clear()
