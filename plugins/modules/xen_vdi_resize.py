@@ -27,8 +27,8 @@ description:
   - With O(replace_in_vm) (the default) the VM's disk is swapped for the new VDI at the same device, and
     the original is kept, tagged C(other_config.novaops_resized_to=<new uuid>), so that the resize can
     be reverted; destroy it when the VM is confirmed good (Nova's confirm).
-  - Refuses before changing anything, saying why and by how much - a filesystem that does not fit the
-    smaller disk (and by how much), a disk that is not one ext2/3/4 partition numbered 1 in an msdos or GPT
+  - Refuses before changing anything, saying why - a filesystem that does not fit the smaller disk (and
+    by how much), a disk that is not one ext2/3/4 partition numbered 1 in an msdos or GPT
     table, a running VM, a size of zero or not larger than the partition's start.
   - Sizes are rounded up to 2 MiB, the allocation unit of VHD-based SRs. At the target size already,
     nothing changes. A VDI tagged C(novaops_resized_to) stands for the VDI it was shrunk into.
