@@ -31,6 +31,7 @@ JOB_FAILED = 1
 JOB_CANCELED = 2
 JOB_READY = 3
 STATUS_NAMES = {JOB_COMPLETED: "completed", JOB_FAILED: "failed", JOB_CANCELED: "cancelled", JOB_READY: "ready"}
+ENDED_PHRASES = {JOB_COMPLETED: "completed", JOB_FAILED: "failed", JOB_CANCELED: "was cancelled (by someone else)"}
 
 # virDomainBlockRebaseFlags: copy into an existing file (our overlay), the top layer only.
 REBASE_SHALLOW = 1
@@ -119,7 +120,7 @@ def wait_until_ready(dom, disk, timeout, events=None, guard=1.0, clock=time.mono
         ended = events.ended() if events is not None else None
         if ended is not None and ended != JOB_COMPLETED:
             raise BlockJobFailed("The block copy of disk %s %s before it was ready%s." % (
-                disk, STATUS_NAMES[ended], _progress(info)), block_job_status=STATUS_NAMES[ended])
+                disk, ENDED_PHRASES[ended], _progress(info)), block_job_status=STATUS_NAMES[ended])
         if not info:
             raise BlockJobFailed("The block copy of disk %s ended before it was ready (it failed, or something "
                                  "else aborted it)." % disk, block_job_status="vanished")

@@ -199,6 +199,8 @@ def transient_for_copy(conn, dom, rescue_dir):
             kept = _keep_xml(rescue_dir, dom, saved)
             msg = ("Domain %s could not be defined again after the block copy (%s); its definition is saved in %s: "
                    "virsh define it." % (dom.name(), _message(exc), kept))
+            if failure is not None and not isinstance(failure, NovaopsError):
+                msg += " The copy itself had failed: %s" % _message(failure)
             if isinstance(failure, NovaopsError):
                 failure.facts["redefine_error"] = msg
             else:

@@ -419,10 +419,13 @@ class DiskSnapshot(Manager):
                         self.convert(qemu_img, disk["path"], disk["format"], image_file)
                     durations["downtime"] = quiet["downtime"]
             except Exception as exc:  # pylint: disable=broad-except
+                what = "The %s snapshot of disk %s of domain %s failed" % (mode, disk["target"], dom.name())
+                if isinstance(exc, NovaopsError):
+                    exc.msg = "%s: %s" % (what, exc.msg)
+                    raise
                 if not is_libvirt_error(exc):
                     raise
-                raise LibvirtError.from_exception(exc, "The %s snapshot of disk %s of domain %s failed" % (
-                    mode, disk["target"], dom.name())) from exc
+                raise LibvirtError.from_exception(exc, what) from exc
             workspace.secure(image_file)
             self.upload(image_file, dom, disk, mode)
 
