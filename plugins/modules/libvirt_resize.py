@@ -313,6 +313,25 @@ def argument_spec():
     ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec()).merge(ssh_argument_spec())
 
 
+def foreseen(what):
+    """An action whose OS or libvirt error becomes a NovaopsError naming it (so a failed migration rolls back)."""
+    def wrap(action):
+        @functools.wraps(action)
+        def run(*args, **kwargs):
+            try:
+                return action(*args, **kwargs)
+            except NovaopsError:
+                raise
+            except OSError as exc:
+                raise NovaopsError("%s%s failed: %s" % (what[0].upper(), what[1:], exc)) from exc
+            except Exception as exc:
+                if is_libvirt_error(exc):
+                    raise LibvirtError.from_exception(exc, "%s%s failed" % (what[0].upper(), what[1:])) from exc
+                raise
+        return run
+    return wrap
+
+
 class Resize(Manager):
     """One instance's resize, seen from its source host."""
 
@@ -449,13 +468,13 @@ class Resize(Manager):
         the flavor asked (a whole resize run again after its confirm)."""
         dom = self.lookup()
         if dom is None and self.dest_conn is not None:
-            dom = self.dest_conn.lookup(uuid=self.uuid)
+            dom = self.dest_conn.lookup(uuid=self.uuid)   # the destination's own libvirt: its definition
+        elif dom is not None and (dest["host"] or self.dest_dir(dest) != self.idir.path) and \
+                self.is_source_definition(dom, dest):
+            return False
         if dom is None:
             return False
         facts = dx.parse_domain_xml(dom.XMLDesc(2))
-        same_place = self.dest_dir(dest) == self.idir.path and not dest["host"]
-        if not same_place and self.is_source_definition(dom, dest):
-            return False
         flavor = self.params["flavor"]
         if flavor is None:
             return True
@@ -739,25 +758,6 @@ class Resize(Manager):
         raise NovaopsError("%s Rolled back: the instance is in %s again, %s as before; the partial copy was removed."
                            % (exc.msg, self.idir.path, before["prior_state"] or before["domain_state"]),
                            rolled_back=plan.names, **exc.facts)
-
-
-def foreseen(what):
-    """An action whose OS or libvirt error becomes a NovaopsError naming it (so a failed migration rolls back)."""
-    def wrap(action):
-        @functools.wraps(action)
-        def run(*args, **kwargs):
-            try:
-                return action(*args, **kwargs)
-            except NovaopsError:
-                raise
-            except OSError as exc:
-                raise NovaopsError("%s%s failed: %s" % (what[0].upper(), what[1:], exc)) from exc
-            except Exception as exc:
-                if is_libvirt_error(exc):
-                    raise LibvirtError.from_exception(exc, "%s%s failed" % (what[0].upper(), what[1:])) from exc
-                raise
-        return run
-    return wrap
 
 
 def _free_bytes(path):
