@@ -92,7 +92,7 @@ options:
   hostname:
     description:
       - The inventory name of a domain, its V(name) or V(uuid). Names found on several hypervisors get
-        C(_<uuid prefix>) appended, with a warning.
+        C(_<uuid prefix>) appended, with a warning; a domain listed by two URIs is kept once.
     type: str
     choices: [name, uuid]
     default: name

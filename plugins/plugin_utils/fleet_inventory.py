@@ -145,8 +145,9 @@ class FleetInventory(BaseInventoryPlugin, Constructable, Cacheable):
                     repair=found["repair"], repair_reasons=found["reasons"])
 
     def hostnames(self, instances):
-        """Inventory names: the instance name (or UUID); names found on several hypervisors get
-        ``_<uuid prefix>`` so that none hides another."""
+        """Inventory names: the instance name (or UUID).  Names found more than once get
+        ``_<uuid prefix>`` so that none hides another; an instance seen twice (the same UUID
+        through two URIs) is kept once (None for the repeat)."""
         key = self.get_option("hostname")
         counts = {}
         for inst in instances:
@@ -154,8 +155,17 @@ class FleetInventory(BaseInventoryPlugin, Constructable, Cacheable):
         for name in sorted(n for n, count in counts.items() if count > 1):
             self.display.warning("%d instances are named %r; naming them %s_<uuid prefix>." % (
                 counts[name], name, name))
-        return [inst[key] if counts[inst[key]] == 1 else "%s_%s" % (inst[key], (inst["uuid"] or "")[:8])
-                for inst in instances]
+        names, seen = [], {}
+        for inst in instances:
+            name = inst[key] if counts[inst[key]] == 1 else "%s_%s" % (inst[key], (inst["uuid"] or "")[:8])
+            if name in seen:
+                self.display.warning("%s is listed by %s and %s; keeping the first." % (
+                    inst["name"], seen[name], inst["hypervisor"]))
+                name = None
+            else:
+                seen[name] = inst["hypervisor"]
+            names.append(name)
+        return names
 
     def populate(self, fleet):
         for group in health.GROUPS + (self.DRIVER,):
@@ -163,6 +173,8 @@ class FleetInventory(BaseInventoryPlugin, Constructable, Cacheable):
         instances = fleet["instances"]
         strict = self.get_option("strict")
         for instance, hostname in zip(instances, self.hostnames(instances)):
+            if hostname is None:
+                continue
             self.inventory.add_host(hostname, group=self.DRIVER)
             for group in instance["groups"]:
                 self.inventory.add_child(group, hostname)

@@ -1,0 +1,67 @@
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+from ansible_collections.novaops.compute.plugins.filter.fleet_report import (
+    FilterModule, fleet_repair_html, fleet_repair_report)
+
+
+def hostvars(host, outcome=None, reasons=("crashed, desired running",), busy=False, hypervisor="hv1"):
+    out = dict(inventory_hostname=host, novaops_name=host, novaops_uuid="u-" + host, novaops_driver="libvirt",
+               novaops_hypervisor=hypervisor, novaops_repair_reasons=list(reasons), novaops_busy=busy,
+               novaops_task=dict(operation="resize") if busy else None)
+    if outcome:
+        out["fleet_repair_outcome"] = dict(host=host, hypervisor=hypervisor, reasons=list(reasons), **outcome)
+    return out
+
+
+RUN = dict(run_id="20260101T000000Z", started="s", finished="f")
+
+
+def test_final_report_sorts_outcomes_and_verifies_against_the_fresh_read():
+    found = [hostvars("b", dict(status="repaired", after="running")),
+             hostvars("a", dict(status="repaired", after="running")),
+             hostvars("c", dict(status="failed", msg="Timed out after 120s"))]
+    skipped = [hostvars("d", busy=True), hostvars("e", reasons=(), busy=True)]
+    report = fleet_repair_report(found, skipped, ["b"], RUN)
+    assert [e["host"] for e in report["repaired"]] == ["a", "b"]
+    assert [e["verified"] for e in report["repaired"]] == [True, False]
+    assert [e["msg"] for e in report["failed"]] == ["Timed out after 120s"]
+    assert report["skipped"] == [dict(host="d", name="d", uuid="u-d", driver="libvirt", hypervisor="hv1", why="busy",
+                                      task=dict(operation="resize"), reasons=["crashed, desired running"])]
+    assert report["still_broken"] == ["b"] and report["final"]
+    assert report["summary"] == dict(found=3, repaired=2, failed=1, pending=0, skipped=1, still_broken=1, ok=False)
+
+
+def test_report_while_batches_run_lists_pending_hosts():
+    report = fleet_repair_report([hostvars("a", dict(status="repaired")), hostvars("z")], [], None,
+                                 dict(RUN, final=False))
+    assert not report["final"] and report["still_broken"] is None
+    assert [e["host"] for e in report["pending"]] == ["z"]
+    assert report["summary"]["ok"] is False and report["summary"]["still_broken"] is None
+    assert "verified" not in report["repaired"][0]
+
+
+def test_a_clean_run():
+    report = fleet_repair_report([hostvars("a", dict(status="repaired"))], [], [], RUN)
+    assert report["summary"]["ok"] and report["repaired"][0]["verified"]
+    empty = fleet_repair_report([], [], [], RUN)
+    assert empty["summary"] == dict(found=0, repaired=0, failed=0, pending=0, skipped=0, still_broken=0, ok=True)
+
+
+def test_html_escapes_what_hypervisors_say():
+    evil = "<script>alert(1)</script>"
+    report = fleet_repair_report([hostvars(evil, dict(status="failed", msg="a & b <i>"))],
+                                 [hostvars("r", reasons=("paused, desired running",))], [evil],
+                                 dict(RUN, unreachable=[dict(source="qemu+ssh://hv9/system", error="<refused>")]))
+    page = fleet_repair_html(report)
+    assert page.startswith("<!DOCTYPE html>")
+    assert evil not in page and "&lt;script&gt;" in page and "a &amp; b &lt;i&gt;" in page
+    assert "&lt;refused&gt;" in page and "rescued" in page
+    assert "attention needed" in page
+
+
+def test_filters_are_registered():
+    assert set(FilterModule().filters()) == {"fleet_repair_report", "fleet_repair_html"}
