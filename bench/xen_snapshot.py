@@ -11,38 +11,23 @@ Everything it creates (images, VDIs, the tarball) is deleted.  Needs `make beds`
 
 import json
 import os
-import shlex
-import ssl
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 import urllib.request
-import xmlrpc.client
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
-MiB = 1 << 20
+from xapisim.testkit import MiB, beds_env, login, pool_chain  # noqa: E402
+
 SIZE = 1024 * MiB
 HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "novaops-bench"}
-
-
-def bed_env():
-    env = dict(os.environ)
-    path = os.path.join(REPO, ".beds", "env.sh")
-    if "XENAPI_POOL_A_URL" not in env and os.path.exists(path):
-        with open(path) as fh:
-            for line in fh:
-                if line.startswith("export "):
-                    key, _, value = line[7:].strip().partition("=")
-                    env[key] = shlex.split(value)[0] if value else ""
-    if "XENAPI_POOL_A_URL" not in env:
-        sys.exit("no beds: run `make beds` first")
-    return env
-
-
-E = bed_env()
+try:
+    E = beds_env()
+except LookupError as exc:
+    sys.exit(str(exc))
 
 
 def glance(method, path, body=None):
@@ -60,12 +45,9 @@ def new_image(name):
 
 
 def main():
-    import XenAPI
     from xapisim.vhd import VHD
 
-    ctx = ssl.create_default_context(cafile=E["XENAPI_CA_PATH"])
-    session = XenAPI.Session(E["XENAPI_POOL_A_URL"], transport=xmlrpc.client.SafeTransport(context=ctx))
-    session.login_with_password(E["XENAPI_POOL_A_USERNAME"], E["XENAPI_POOL_A_PASSWORD"], "1.0", "bench")
+    session = login("A", E, "bench-xen_snapshot")
     x = session.xenapi
     sr = x.SR.get_by_uuid(E["XENAPI_POOL_A_SR_UUID"])
     sr_dir = E["XENAPI_POOL_A_SR_DIR"]
@@ -82,12 +64,7 @@ def main():
                 v.write(off, block[off % 4096:] + block[:off % 4096])
         snap = x.VDI.snapshot(vdi, {})
         vdis.insert(0, snap)
-        chain = [x.VDI.get_uuid(snap)]
-        while True:
-            parent = x.VDI.get_sm_config(x.VDI.get_by_uuid(chain[-1])).get("vhd-parent")
-            if not parent:
-                break
-            chain.append(parent)
+        chain = pool_chain(x, x.VDI.get_uuid(snap))
         files = [os.path.join(sr_dir, u + ".vhd") for u in chain]
         total = sum(os.path.getsize(f) for f in files)
 

@@ -16,15 +16,12 @@ import http.server
 import json
 import os
 import socketserver
-import ssl
 import sys
-import xmlrpc.client
 from urllib.parse import urlsplit
-
-import XenAPI
 
 E = os.environ
 sys.path.insert(0, os.path.join(os.path.dirname(E["NOVAOPS_BEDS_DIR"]), "tools"))
+from xapisim.testkit import login  # noqa: E402
 from xapisim.vhd import VHD  # noqa: E402
 
 MiB = 1 << 20
@@ -38,11 +35,7 @@ def pattern(seed, n):
 
 
 def session(pool):
-    url = E["XENAPI_POOL_%s_URL" % pool]
-    ctx = ssl.create_default_context(cafile=E["XENAPI_CA_PATH"])
-    s = XenAPI.Session(url, transport=xmlrpc.client.SafeTransport(context=ctx))
-    s.login_with_password(E["XENAPI_POOL_%s_USERNAME" % pool], E["XENAPI_POOL_%s_PASSWORD" % pool], "1.0", "test")
-    return s.xenapi
+    return login(pool, E, "xen_snapshot-target").xenapi
 
 
 def path(pool, vdi_uuid):
