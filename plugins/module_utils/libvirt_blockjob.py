@@ -41,6 +41,7 @@ SHALLOW_COPY_INTO_OVERLAY = REBASE_COPY | REBASE_REUSE_EXT | REBASE_SHALLOW
 
 EVENT_ID_BLOCK_JOB_2 = 16
 
+
 class BlockJobFailed(NovaopsError):
     """The block job ended without becoming ready (failed, cancelled by someone, vanished)."""
 

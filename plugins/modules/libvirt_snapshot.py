@@ -16,7 +16,7 @@ description:
     the way OpenStack Nova's libvirt driver snapshotted an instance.
   - B(live), while QEMU runs the domain (running or paused) - a fresh qcow2 overlay on the disk's own backing file
     is made in a private directory of O(snapshots_directory); the domain is made transient (undefined, its XML
-    saved: libvirt copies disks of transient domains only), C(blockRebase) with COPY, REUSE_EXT and SHALLOW mirrors
+    saved; libvirt copies disks of transient domains only), C(blockRebase) with COPY, REUSE_EXT and SHALLOW mirrors
     the disk's top layer into the overlay, the job is waited for until C(cur == end) (woken by libvirt's
     block job events, C(blockJobInfo) checked at least every second) and aborted without pivot, and the saved XML
     is defined again - always, also when the copy failed. Autostart is kept. The guest never stops.
