@@ -64,7 +64,8 @@ def build_domain_xml(spec):
 
     spec: name, uuid, virt_type ('kvm'|'qemu'), vcpus, memory_mb, arch (default x86_64),
     disks [{path, format, target, bus, device}], vifs [{type 'ovs'|'bridge', bridge, mac,
-    id, model, mtu}], vnc {listen, port} or None, metadata (dict, stored as JSON).
+    id, dev (the tap's name, or None for libvirt's vnetN), model, mtu}], vnc {listen, port} or None,
+    metadata (dict, stored as JSON).
     """
     dom = ET.Element("domain", type=spec.get("virt_type") or "kvm")
     ET.SubElement(dom, "name").text = spec["name"]
@@ -99,6 +100,8 @@ def build_domain_xml(spec):
             vport = ET.SubElement(el, "virtualport", type="openvswitch")
             if vif.get("id"):
                 ET.SubElement(vport, "parameters", interfaceid=vif["id"])
+        if vif.get("dev"):
+            ET.SubElement(el, "target", dev=vif["dev"])
         ET.SubElement(el, "model", type=vif.get("model") or "virtio")
         if vif.get("mtu"):
             ET.SubElement(el, "mtu", size=str(int(vif["mtu"])))
@@ -250,6 +253,11 @@ def vif_kind(vif):
     return vif.get("type")
 
 
+def _own_dev(name):
+    """A tap name that was asked for; libvirt's own vnetN (dropped from the inactive XML) is not."""
+    return None if not name or name.startswith("vnet") else name
+
+
 def config_view(facts):
     """The settings the module decides, normalised for comparison (and for diff output)."""
     if facts is None:
@@ -262,7 +270,7 @@ def config_view(facts):
         kind = v.get("kind") or vif_kind(v)
         vifs.append(dict(type=kind, mac=(v.get("mac") or "").lower(), bridge=v.get("bridge"),
                          id=v.get("id") if kind == "ovs" else None, model=v.get("model") or "virtio",
-                         mtu=v.get("mtu")))
+                         mtu=v.get("mtu"), dev=_own_dev(v.get("dev") or v.get("target"))))
     vnc = facts.get("vnc")
     if vnc:
         autoport = vnc.get("autoport") or vnc.get("port") in (None, -1)

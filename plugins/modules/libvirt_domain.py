@@ -13,9 +13,12 @@ version_added: 0.1.0
 description:
   - Boots and keeps a libvirt domain the way OpenStack Nova's libvirt driver did, without Nova.
   - The image is fetched once into the C(_base) cache of O(instances_path) (named after the sha1 of its ID,
-    under a lock, checksum verified, refused when it names a backing file); the root disk is a qcow2 overlay
-    on it in the instance directory C(<instances_path>/<uuid>/), with C(disk.local) and C(disk.swap) as the
-    flavor asks.
+    under a lock, checksum and length verified, refused when it names a backing file); the root disk is a
+    qcow2 overlay on it in the instance directory C(<instances_path>/<uuid>/).
+  - C(disk.local) (the flavor's ephemeral disk) and C(disk.swap) are qcow2 overlays on bases in C(_base) made
+    as Nova made them, C(ephemeral_<GiB>_<md5(fs)[:7]>) formatted with O(ephemeral_format) and labelled
+    C(ephemeral0), and C(swap_<MiB>) with a swap signature; made reproducibly (the same bytes every time), so
+    that a deleted base can be made again under existing overlays.
   - The domain XML is generated from the parameters and compared semantically with the defined one, so a
     second run changes nothing. MAC addresses and the UUID are stable across runs.
   - The desired state is recorded in the domain's C(<metadata>) (namespace C(https://novaops.example/compute/1))
@@ -87,11 +90,15 @@ options:
         type: int
         default: 0
       ephemeral_gb:
-        description: Size of C(disk.local) in GiB; V(0) for none. Grown when raised, never shrunk.
+        description:
+          - Size of C(disk.local) in GiB; V(0) for none. Grown when raised (the disk, not its filesystem, as
+            Nova did for qcow2, the guest grows it), never shrunk.
         type: int
         default: 0
       swap_mb:
-        description: Size of C(disk.swap) in MiB; V(0) for none. Never shrunk.
+        description:
+          - Size of C(disk.swap) in MiB; V(0) for none. When raised, C(disk.swap) is made again at the new
+            size while the domain is shut off (O(force) or O(hard_reboot) restart a running one); never shrunk.
         type: int
         default: 0
   image:
@@ -118,6 +125,19 @@ options:
         description: Convert the base file to raw, as Nova's C(force_raw_images).
         type: bool
         default: false
+      validate_certs:
+        description: Verify the TLS certificate of an https O(image.url).
+        type: bool
+        default: true
+      ca_path:
+        description: A CA bundle for an https O(image.url).
+        type: path
+  ephemeral_format:
+    description:
+      - The filesystem C(disk.local) is formatted with when it is made (Nova's C(default_ephemeral_format)).
+        An existing C(disk.local) keeps its own. Defaults to the recorded one, else V(ext4).
+    type: str
+    choices: [ext4, ext3, ext2]
   volumes:
     description:
       - More disks, after C(disk), C(disk.local) and C(disk.swap).
@@ -176,6 +196,43 @@ options:
       mtu:
         description: MTU of the tap.
         type: int
+      ips:
+        description: The VIF's IPv4 and IPv6 addresses, for O(vifs[].anti_spoofing) and O(vifs[].qos).
+        type: list
+        elements: str
+      anti_spoofing:
+        description:
+          - Keep the anti-spoofing flows of M(novaops.compute.ovs_vif) on the VIF's tap (traffic only from its MAC
+            and O(vifs[].ips), DHCP out, no router advertisements), re-applied whenever the port comes back.
+          - With it (or O(vifs[].qos)) the tap is named as Nova named it, C(tap) and the first 11 characters of
+            O(vifs[].id). V(false) leaves the VIF's flows alone.
+        type: bool
+        default: false
+      qos:
+        description:
+          - The VIF's rate limit as M(novaops.compute.ovs_qos_queue) makes it - a queue with C(max-rate) in the
+            linux-htb QoS of the uplink O(vifs[].qos.port) (the QoS is made when the port has none), and flows
+            C(nw_src=<ip> actions=set_queue:<id>,normal) for O(vifs[].ips) on the VIF's bridge - kept while
+            the domain runs and removed with it (O(state=undefined)).
+        type: dict
+        suboptions:
+          port:
+            description: The OVS port whose QoS holds the queue (the physical uplink on the VIF's bridge).
+            type: str
+            required: true
+          queue_id:
+            description: The queue id (0 to 61439; the kernel class is C(1:<hex(id+1)>)).
+            type: int
+            required: true
+          max_rate:
+            description: C(other_config:max-rate) of the queue, bits per second.
+            type: int
+            required: true
+          flow_table:
+            description:
+              - The OpenFlow table of the queue flows. Defaults to V(0), or V(1) with O(vifs[].anti_spoofing),
+                whose flows then resubmit allowed traffic there.
+            type: int
   vnc:
     description: VNC graphics; omit for none.
     type: dict
@@ -194,10 +251,13 @@ options:
     type: str
   hard_reboot:
     description:
-      - The repair path. Re-fetch a missing base file (before the downtime), destroy the domain (its QEMU
-        process, not its data), regenerate the XML and define it when it differs from libvirt's (or the domain
-        was undefined), start it (which re-plugs the OVS ports), wait until it runs and check the OVS ports
-        are there. Always reports a change.
+      - The repair path. Re-fetch a missing image base and make a missing ephemeral or swap base again (before
+        the downtime), destroy the domain (its QEMU process, not its data), regenerate the XML and define it
+        when it differs from libvirt's (or the domain was undefined), start it (which re-plugs the OVS ports),
+        wait until it runs, check the OVS ports are there and re-apply the VIFs' anti-spoofing flows and
+        queues. Always reports a change.
+      - Without it, a run that finds a running domain's OVS port gone puts the tap back on its bridge with
+        its C(external_ids) (Nova's C(plug_vifs) at host start) and re-applies what the VIF had.
     type: bool
     default: false
   rescue:
@@ -225,6 +285,13 @@ options:
         description: Convert the base file to raw.
         type: bool
         default: false
+      validate_certs:
+        description: Verify the TLS certificate of an https URL.
+        type: bool
+        default: true
+      ca_path:
+        description: A CA bundle for an https URL.
+        type: path
   force:
     description:
       - Destroy the domain when a clean shutdown did not finish within O(timeout), and restart a running
@@ -276,6 +343,8 @@ options:
         default: 300
 requirements:
   - qemu-img on the hypervisor
+  - mkfs.ext4 (e2fsprogs) and mkswap (util-linux) for C(disk.local) and C(disk.swap)
+  - Open vSwitch tools and netaddr for OVS VIFs with O(vifs[].anti_spoofing) or O(vifs[].qos)
 notes:
   - The module runs on the hypervisor (the instance directory and C(_base) are local files there).
 seealso:
@@ -410,6 +479,8 @@ from ansible_collections.novaops.compute.plugins.module_utils import domain_xml 
 from ansible_collections.novaops.compute.plugins.module_utils import instance as inst
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg, backing_file_of
+from ansible_collections.novaops.compute.plugins.module_utils.ephemeral import (
+    DEFAULT_FILESYSTEM, FILESYSTEMS, LocalBases, ephemeral_base_name, parse_base_name, swap_base_name)
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.image import ImageCache, ImageRef
@@ -417,12 +488,14 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
     LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors, wait_for_state, vif_ovs_ports)
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.vif_wiring import VifWiring, check_vif, tap_name
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
 ACTIVE = ("running", "paused", "blocked", "pmsuspended", "shutdown")
 IMAGE_OPTIONS = dict(id=dict(type="str"), url=dict(type="str"), path=dict(type="path"),
-                     checksum=dict(type="str"), raw=dict(type="bool", default=False))
+                     checksum=dict(type="str"), raw=dict(type="bool", default=False),
+                     validate_certs=dict(type="bool", default=True), ca_path=dict(type="path"))
 SPEC_OPTIONS = ("flavor", "image", "volumes", "vifs", "vnc")
 
 
@@ -439,6 +512,7 @@ def argument_spec():
             root_gb=dict(type="int", default=0), ephemeral_gb=dict(type="int", default=0),
             swap_mb=dict(type="int", default=0))),
         image=dict(type="dict", options=copy.deepcopy(IMAGE_OPTIONS)),
+        ephemeral_format=dict(type="str", choices=list(FILESYSTEMS)),
         volumes=dict(type="list", elements="dict", default=[], options=dict(
             name=dict(type="str"), path=dict(type="path"),
             format=dict(type="str", default="qcow2", choices=["raw", "qcow2"]),
@@ -447,7 +521,11 @@ def argument_spec():
         vifs=dict(type="list", elements="dict", default=[], options=dict(
             id=dict(type="str"), bridge=dict(type="str", required=True),
             type=dict(type="str", default="ovs", choices=["ovs", "bridge"]),
-            mac=dict(type="str"), model=dict(type="str", default="virtio"), mtu=dict(type="int"))),
+            mac=dict(type="str"), model=dict(type="str", default="virtio"), mtu=dict(type="int"),
+            ips=dict(type="list", elements="str"), anti_spoofing=dict(type="bool", default=False),
+            qos=dict(type="dict", options=dict(
+                port=dict(type="str", required=True), queue_id=dict(type="int", required=True),
+                max_rate=dict(type="int", required=True), flow_table=dict(type="int"))))),
         vnc=dict(type="dict", options=dict(listen=dict(type="str", default="127.0.0.1"),
                                            port=dict(type="int", default=-1))),
         xml=dict(type="str"),
@@ -481,8 +559,11 @@ class Domain(Manager):
         self.cache = ImageCache(self.params["instances_path"], self.qemu_img,
                                 glance_factory=lambda: GlanceClient.from_params(self.params.get("glance")),
                                 lock_timeout=self.params["timeout"])
+        self.bases = LocalBases(self.cache, module.run_command,
+                                lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]))
         self.image_result = None
         self.pending_restart = False
+        self._file_facts = {}
         self._ovs = None
         self.idir = None
         self.desired = None
@@ -596,9 +677,12 @@ class Domain(Manager):
         desired["instances_path"] = p["instances_path"]
         desired["state"] = p["state"] if p["state"] != "defined" else recorded.get("state", "defined")
         desired["rescue_image"] = p["rescue_image"] or recorded.get("rescue_image")
+        desired["ephemeral_format"] = p["ephemeral_format"] or recorded.get("ephemeral_format") or DEFAULT_FILESYSTEM
         return desired
 
     def _resolve_macs(self, vifs, before, recorded, uuid):
+        """VIFs with MAC (and, for an OVS VIF given without one, libvirt's interface id) kept stable,
+        and the tap named as Nova named it when flows key on it."""
         current = (before.get("config") or {}).get("vifs") or []
         old = recorded.get("vifs") or []
         out = []
@@ -606,15 +690,25 @@ class Domain(Manager):
             vif = dict((k, v) for k, v in vif.items() if v is not None)
             vif.setdefault("type", "ovs")
             vif.setdefault("model", "virtio")
+            match = [c for c in current if vif.get("id") and c.get("id") == vif["id"]] or \
+                [o for o in old if vif.get("id") and o.get("id") == vif["id"]]
+            if not match and index < len(current) and not vif.get("id"):
+                match = [current[index]]
             if not vif.get("mac"):
-                match = [c for c in current if vif.get("id") and c.get("id") == vif["id"]] or \
-                        [o for o in old if vif.get("id") and o.get("id") == vif["id"]]
-                if not match and index < len(current) and not vif.get("id"):
-                    match = [current[index]]
                 vif["mac"] = match[0]["mac"] if match and match[0].get("mac") else \
                     dx.stable_mac(uuid, vif.get("id") or index)
             vif["mac"] = vif["mac"].lower()
+            wired = vif.get("anti_spoofing") or vif.get("qos")
+            if wired and vif.get("id"):
+                vif["dev"] = tap_name(vif["id"])
+            elif vif["type"] == "ovs" and not vif.get("id") and match and match[0].get("id"):
+                vif["id"] = match[0]["id"]     # libvirt made one up at the first define; keep it
+            check_vif(vif)
             out.append(vif)
+        devs = [v["dev"] for v in out if v.get("dev")]
+        if len(devs) != len(set(devs)):
+            raise NovaopsError("Two VIFs would get the same tap name (%s): their ids share the first 11 characters."
+                               % ", ".join(sorted(d for d in devs if devs.count(d) > 1)))
         return out
 
     def layout(self, desired, rescued):
@@ -627,6 +721,12 @@ class Domain(Manager):
         if desired.get("image"):
             disks.append((inst.ROOT, idir.file(inst.ROOT), "qcow2", (flavor.get("root_gb") or 0) * GiB or None,
                           "virtio", "root"))
+        if flavor["vcpus"] < 1 or flavor["memory_mb"] < 1:
+            raise NovaopsError("A flavor needs at least 1 vCPU and 1 MiB (vcpus %s, memory_mb %s)." % (
+                flavor["vcpus"], flavor["memory_mb"]))
+        for key in ("root_gb", "ephemeral_gb", "swap_mb"):
+            if (flavor.get(key) or 0) < 0:
+                raise NovaopsError("The flavor's %s cannot be negative (%s)." % (key, flavor[key]))
         if flavor.get("ephemeral_gb"):
             disks.append((inst.LOCAL, idir.file(inst.LOCAL), "qcow2", flavor["ephemeral_gb"] * GiB, "virtio", "local"))
         if flavor.get("swap_mb"):
@@ -635,6 +735,8 @@ class Domain(Manager):
             path = idir.file(vol["name"]) if vol.get("name") else vol["path"]
             if vol.get("path") and not os.path.isabs(vol["path"]):
                 raise NovaopsError("The volume path %r is not absolute." % vol["path"])
+            if vol.get("size_mb") is not None and vol["size_mb"] < 1:
+                raise NovaopsError("The volume %s: size_mb must be at least 1, not %s." % (path, vol["size_mb"]))
             disks.append((vol.get("name"), path, vol.get("format") or "qcow2",
                           vol["size_mb"] * MiB if vol.get("size_mb") else None, vol.get("bus") or "virtio", "volume"))
         return disks
@@ -688,18 +790,32 @@ class Domain(Manager):
         if not self.idir.exists:
             plan.add("create_instance_dir", self.idir.create)
         resizes = []
+        remakes = []
         current_files = dict((d["path"], d) for d in before.get("disks") or [])
+        bases_planned = set()
         for name, path, fmt, size, _bus, role in disks:
-            have = current_files.get(path)
-            if have is None and not os.path.exists(path):
+            have = current_files.get(path) or self.file_facts(path)
+            if have is None:
                 if role in ("root", "rescue"):
                     ref = root_ref if role == "root" else rescue_ref
                     plan.add("create_%s" % name, self.create_overlay, ref, path, size)
+                elif role in ("local", "swap"):
+                    self.plan_local_base(plan, self.local_base_name(desired, role), bases_planned)
+                    plan.add("create_%s" % name, self.create_local_disk, desired, role, path)
                 elif size:
                     plan.add("create_%s" % (name or os.path.basename(path)), self.qemu_img.create, path, fmt, size)
                 else:
                     raise NovaopsError("The volume %s does not exist and no size_mb is given to create it." % path)
-            elif have is not None and size and have.get("virtual_size") is not None and size > have["virtual_size"]:
+                continue
+            backing = have.get("backing")
+            if role in ("local", "swap") and backing and not os.path.exists(backing):
+                # a base deleted from _base: made again, byte for byte (ephemeral.py), before any downtime
+                self.plan_local_base(plan, os.path.basename(backing), bases_planned, missing_for=path)
+            if role == "swap" and size and have.get("virtual_size") is not None and size > have["virtual_size"]:
+                # swap is made again at the new size (mkswap), not grown: the old signature would keep the old size
+                self.plan_local_base(plan, self.local_base_name(desired, role), bases_planned)
+                remakes.append((name, path, role))
+            elif size and have.get("virtual_size") is not None and size > have["virtual_size"]:
                 resizes.append((name, path, fmt, size))
 
         # 2. rescue transitions are whole-domain swaps
@@ -707,7 +823,8 @@ class Domain(Manager):
         live_differs = active and before.get("live") is not None and \
             _no_vnc_port(wanted_view) != _no_vnc_port(_without_name(before["live"], wanted_view))
         needs_restart = active and (live_differs or (config_differs and before["config"] is not None)) or \
-            (want_rescue != rescued and active) or bool(resizes and active and (p["force"] or p["hard_reboot"]))
+            (want_rescue != rescued and active) or \
+            bool((resizes or remakes) and active and (p["force"] or p["hard_reboot"]))
         if state == "saved" and (config_differs or want_rescue != rescued) and before["config"] is not None:
             if not p["force"]:
                 raise NovaopsError("Domain %s has a managed-save image; changing its configuration discards it. "
@@ -733,6 +850,13 @@ class Domain(Manager):
                 plan.add("grow_%s" % (name or os.path.basename(path)), self.grow_live, path, size)
             else:
                 plan.add("grow_%s" % (name or os.path.basename(path)), self.qemu_img.resize, path, size, fmt)
+        for name, path, role in remakes:
+            if active:
+                self.pending_restart = True
+                self.module.warn("Domain %s runs; %s grows (made again at the new size) when it is shut down or "
+                                 "restarted by this module (force=true or hard_reboot)." % (desired["name"], name))
+            else:
+                plan.add("recreate_%s" % name, self.create_local_disk, desired, role, path, True)
         xml = dx.build_domain_xml(spec)
         # hard reboot regenerates the XML too; it is defined when it differs from libvirt's copy
         # (redefining an identical config costs a full QEMU capabilities check in libvirtd)
@@ -749,6 +873,7 @@ class Domain(Manager):
         if not want_rescue and rescued:
             plan.add("remove_rescue_files", self.remove_rescue_files)
         state = self.plan_state(plan, state, target, hard=p["hard_reboot"])
+        self.plan_wiring(plan, desired, before, state)
         if p["autostart"] is not None and p["autostart"] != before.get("autostart"):
             plan.add("set_autostart", self.set_autostart, p["autostart"])
 
@@ -762,10 +887,7 @@ class Domain(Manager):
         """Refuse shrinks and image changes before anything is touched."""
         current = dict((d["path"], d) for d in before.get("disks") or [])
         for name, path, _fmt, size, _bus, role in disks:
-            have = current.get(path)
-            if have is None and os.path.exists(path) and role == "volume":
-                info = self.qemu_img.info(path)
-                have = dict(virtual_size=info.get("virtual-size"), backing=backing_file_of(info))
+            have = current.get(path) or self.file_facts(path)
             if have is None:
                 continue
             if size and have.get("virtual_size") and size < have["virtual_size"]:
@@ -817,11 +939,71 @@ class Domain(Manager):
             return "saved"
         return state
 
+    def plan_wiring(self, plan, desired, before, state):
+        """Nova's plug_vifs: a running domain's OVS ports, flows and queues as its VIFs want them.
+
+        After a start libvirt plugs the ports itself and ``wire_vifs`` re-checks the flows and
+        queues (the port may have another ofport now); on a domain that stays up, what is
+        missing is planned one by one, so that a healthy one plans nothing.
+        """
+        if state not in ("running", "paused"):
+            return
+        vifs = [v for v in desired["vifs"] if v.get("type") == "ovs" and v.get("id")]
+        if not vifs:
+            return
+        if "start" in plan.names or "start_paused" in plan.names:
+            wired = [v for v in vifs if v.get("anti_spoofing") or v.get("qos")]
+            for vif in wired:
+                self.wiring(vif, vif["dev"]).read()     # a missing bridge or uplink fails now, not after the start
+            if wired:
+                plan.add("wire_vifs", self.wire_vifs, wired)
+            return
+        live = dict(((v.get("mac") or "").lower(), v) for v in before.get("vifs") or [])
+        for vif in vifs:
+            seen = live.get(vif["mac"])
+            if seen is None or not seen.get("target"):
+                continue      # not in the running domain yet: its new configuration applies at the next start
+            wiring = self.wiring(vif, seen["target"])
+            facts = wiring.read()
+            if not facts["plugged"]:
+                plan.add("plug_vif", wiring.plug, detail=vif["id"])
+            if facts["flows"] is False:
+                plan.add("vif_flows", wiring.apply_flows, detail=vif["id"])
+            if facts["queue"] is False:
+                plan.add("vif_queue", wiring.apply_queue, detail=vif["id"])
+
+    def wiring(self, vif, dev):
+        """The VifWiring of a VIF whose tap is ``dev`` now; flows and queue only when that is its own tap."""
+        if vif.get("dev") and vif["dev"] != dev:
+            self.module.warn("VIF %s runs on %s, not on its own tap %s yet; its flows and queue follow at the next "
+                             "start." % (vif["id"], dev, vif["dev"]))
+            vif = dict(vif, anti_spoofing=False, qos=None)
+        return VifWiring(self.ovs(), dict(vif, dev=dev), self.desired["uuid"], timeout=self.params["timeout"])
+
+    def wire_vifs(self, vifs):
+        live = dict((v["mac"], v.get("target")) for v in dx.parse_domain_xml(self.dom().XMLDesc(0))["vifs"])
+        for vif in vifs:
+            if not (vif.get("anti_spoofing") or vif.get("qos")) or not live.get(vif["mac"]):
+                continue
+            wiring = self.wiring(vif, live[vif["mac"]])
+            if vif.get("anti_spoofing"):
+                wiring.apply_flows()
+            if vif.get("qos"):
+                wiring.apply_queue()
+
+    def unwire_vifs(self, uuid, vifs):
+        for vif in vifs:
+            VifWiring(self.ovs(), vif, uuid, timeout=self.params["timeout"]).unwire()
+
     def plan_undefined(self, before, plan):
         expected = dict(before, state="undefined", config=None, live=None)
         if before["state"] != "undefined":
             if before["state"] in ACTIVE:
                 plan.add("destroy", self.destroy)
+            wired = [v for v in (before.get("desired") or {}).get("vifs") or []
+                     if v.get("dev") and (v.get("anti_spoofing") or v.get("qos"))]
+            if wired:
+                plan.add("unwire_vifs", self.unwire_vifs, before["uuid"], wired)
             plan.add("undefine", self.undefine)
         if self.params["delete_disks"] and before.get("instance_dir") and os.path.isdir(before["instance_dir"]):
             plan.add("delete_instance_dir", shutil.rmtree, before["instance_dir"])
@@ -866,6 +1048,48 @@ class Domain(Manager):
 
     def create_overlay(self, ref, path, size):
         self.cache.create_overlay(self.cache.path_for(ref), path, size)
+
+    @staticmethod
+    def local_base_name(desired, role):
+        flavor = desired["flavor"]
+        if role == "local":
+            return ephemeral_base_name(flavor["ephemeral_gb"], desired.get("ephemeral_format") or DEFAULT_FILESYSTEM)
+        return swap_base_name(flavor["swap_mb"])
+
+    def file_facts(self, path):
+        """Virtual size and backing file of a disk file outside the instance directory's disk* files."""
+        if not os.path.exists(path):
+            return None
+        if path not in self._file_facts:       # read once per run (checked, then planned)
+            info = self.qemu_img.info(path)
+            self._file_facts[path] = dict(path=path, virtual_size=info.get("virtual-size"),
+                                          backing=backing_file_of(info))
+        return self._file_facts[path]
+
+    def plan_local_base(self, plan, name, planned, missing_for=None):
+        """Plan making an ephemeral or swap base unless it is there (or planned already)."""
+        if name in planned or os.path.isfile(self.bases.path_of(name)):
+            return
+        if parse_base_name(name) is None:
+            raise NovaopsError("%s is backed by %s, which is gone and is not a base this module can make again." % (
+                missing_for or "A disk", self.bases.path_of(name)))
+        planned.add(name)
+        plan.add("create_%s_base" % ("ephemeral" if name.startswith("ephemeral_") else "swap"),
+                 self.make_local_base, name)
+
+    def make_local_base(self, name):
+        if self.bases.ensure_by_name(name) is None:
+            raise NovaopsError("%s is not the name of an ephemeral or swap base." % name)
+
+    def create_local_disk(self, desired, role, path, replace=False):
+        """disk.local or disk.swap: a qcow2 overlay on its base (Nova's Qcow2 image backend)."""
+        base = self.bases.path_of(self.local_base_name(desired, role))
+        if replace:
+            tmp = path + ".new"
+            self.cache.create_overlay(base, tmp)
+            os.rename(tmp, path)
+        else:
+            self.cache.create_overlay(base, path)
 
     def define(self, xml):
         self.conn.conn.defineXML(xml)
