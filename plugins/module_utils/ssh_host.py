@@ -138,7 +138,7 @@ class SshHost:
         command = self.ssh_argv() + ["--", self.host, " ".join(shlex.quote(str(a)) for a in argv)]
         rc, out, err = self._run_command(command)
         if rc != 0:
-            raise NovaopsError("%s on %s failed (rc=%s): %s" % (what, self.host, rc, (err or out or "").strip()),
+            raise NovaopsError("%s on %s failed (rc=%s): %s" % (what, self.host, rc, _detail(rc, out, err)),
                                ssh_error=dict(host=self.host, rc=rc, stderr=err))
         return out
 
@@ -155,7 +155,7 @@ class SshHost:
         rc, out, err = self._run_command(argv)
         if rc != 0:
             raise NovaopsError("rsync of %s to %s:%s failed (rc=%s): %s" % (
-                src, self.host, dest_path, rc, (err or out or "").strip()),
+                src, self.host, dest_path, rc, _detail(rc, out, err)),
                 ssh_error=dict(host=self.host, rc=rc, stderr=err))
         return dict(bytes=os.stat(src).st_size, duration=round(time.monotonic() - started, 3))
 
@@ -167,3 +167,11 @@ class SshHost:
             return int(lines[-1][3])
         except (IndexError, ValueError):
             raise NovaopsError("df on %s printed no free space for %s: %r" % (self.host, path, out[:200]))
+
+
+def _detail(rc, out, err):
+    """What a failed command said, or how it died."""
+    text = (err or out or "").strip()
+    if rc is not None and rc < 0:
+        return "killed by signal %d%s" % (-rc, "; " + text if text else "")
+    return text or "no message"

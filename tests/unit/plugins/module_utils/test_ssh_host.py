@@ -89,6 +89,13 @@ def test_a_failed_remote_command_says_what_and_where():
         SshHost(Recorder(255, "", "Host key verification failed.\n"), "hv2").run(["true"], "Removing")
 
 
+def test_a_killed_rsync_says_so(tmp_path):
+    src = tmp_path / "disk"
+    src.write_bytes(b"x")
+    with pytest.raises(NovaopsError, match=r"failed \(rc=-9\): killed by signal 9$"):
+        SshHost(Recorder(-9), "hv2").rsync_file(str(src), "/srv/i/disk")
+
+
 def test_rsync_sends_sparse_through_the_same_ssh(tmp_path):
     src = tmp_path / "disk.flat"
     src.write_bytes(b"x" * 10)
