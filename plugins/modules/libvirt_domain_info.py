@@ -82,6 +82,10 @@ domains:
     reason:
       description: libvirt's reason code for the state.
       type: int
+    reason_name:
+      description: The reason's name, as virsh domstate --reason shows it (V(booted), V(user), V(saved), V(destroyed), ...).
+      type: str
+      sample: booted
     persistent:
       description: Whether the domain is defined (not transient).
       type: bool
@@ -126,6 +130,23 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 
 ACTIVE = ("running", "paused", "blocked", "pmsuspended", "shutdown")
+# virDomain<State>Reason, by number (libvirt-domain.h); a managed-saved domain is shut off.
+REASONS = dict(
+    running=("unknown", "booted", "migrated", "restored", "from snapshot", "unpaused", "migration canceled",
+             "save canceled", "wakeup", "crashed", "post-copy", "post-copy failed"),
+    paused=("unknown", "user", "migrating", "saving", "dumping", "I/O error", "watchdog", "from snapshot",
+            "shutting down", "creating snapshot", "crashed", "starting up", "post-copy", "post-copy failed",
+            "api error"),
+    shutoff=("unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot",
+             "daemon"),
+    shutdown=("unknown", "user"),
+    crashed=("unknown", "panicked"),
+)
+
+
+def reason_name(state, reason):
+    names = REASONS.get("shutoff" if state == "saved" else state, ())
+    return names[reason] if 0 <= reason < len(names) else "unknown"
 
 
 def argument_spec():
@@ -159,6 +180,7 @@ class DomainInfo:
         active = state in ACTIVE
         xml = dx.parse_domain_xml(dom.XMLDesc(0))
         out = dict(name=dom.name(), uuid=dom.UUIDString(), state=state, reason=reason,
+                   reason_name=reason_name(state, reason),
                    persistent=bool(dom.isPersistent()), autostart=bool(dom.autostart()),
                    managed_save=bool(dom.hasManagedSaveImage(0)), virt_type=xml["virt_type"],
                    vcpus=xml["vcpus"], memory_mb=xml["memory_mb"], disks=[], vifs=[], vnc=None,
