@@ -8,7 +8,7 @@
 fleet_repair_report() assembles it from the host variables the inventory plugins set and the
 ``fleet_repair_outcome`` fact each repaired host recorded; fleet_repair_html() renders it as
 one self-contained page.  Every value shown comes from hypervisors (names, error messages):
-the page escapes all of it.
+the page escapes all of it.  The action plugin fleet_repair_report writes both.
 """
 
 from __future__ import annotations
@@ -141,8 +141,3 @@ def fleet_repair_html(report):
                         [("source", "source"), ("error", "error")])
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-class FilterModule:
-    def filters(self):
-        return dict(fleet_repair_report=fleet_repair_report, fleet_repair_html=fleet_repair_html)

@@ -4,8 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.novaops.compute.plugins.filter.fleet_report import (
-    FilterModule, fleet_repair_html, fleet_repair_report)
+from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import fleet_repair_html, fleet_repair_report
 
 
 def hostvars(host, outcome=None, reasons=("crashed, desired running",), busy=False, hypervisor="hv1"):
@@ -61,7 +60,3 @@ def test_html_escapes_what_hypervisors_say():
     assert evil not in page and "&lt;script&gt;" in page and "a &amp; b &lt;i&gt;" in page
     assert "&lt;refused&gt;" in page and "rescued" in page
     assert "attention needed" in page
-
-
-def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"fleet_repair_report", "fleet_repair_html"}
