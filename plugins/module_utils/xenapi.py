@@ -6,8 +6,11 @@
 """XenAPI session, error mapping, event-driven waits and look-ups.
 
 Every XenAPI fault is turned into a XenAPIError carrying ``xenapi_error: {code, params}``
-and a sentence; waits use ``event.from`` (never a sleep loop); the SDK itself re-logs in
-when xapi answers SESSION_INVALID, because we always log in with a password.
+and a sentence; waits use ``event.from`` (never a sleep loop).
+
+An expired session (xapi restarted, the session timed out or was logged out by someone
+else) is answered SESSION_INVALID: the session logs in again once with the same password
+and sends the same call once more (ReloginOnceSession says which calls and why that is safe).
 """
 
 from __future__ import annotations
@@ -50,7 +53,13 @@ _MESSAGES = {
     "XENAPI_MISSING_PLUGIN": "The dom0 plugin {0!r} is not installed on the host "
                              "(role novaops.compute.xapi_plugins installs it).",
     "XENAPI_PLUGIN_FAILURE": "The dom0 plugin failed: {0}",
+    "SESSION_INVALID": "The XenAPI session {0} is not valid, even right after logging in again; "
+                       "check that the host keeps sessions of this user (session limit, restarts).",
 }
+
+# Calls whose meaning belongs to the session that made them: an event subscription is the
+# session's own, so after a re-login it would silently be another, empty one.
+NOT_RETRIED_AFTER_RELOGIN = frozenset(("event.register", "event.unregister", "event.next"))
 
 
 def xenapi_argument_spec():
@@ -114,6 +123,50 @@ def _wrap_xenapi_faults(url, method=None):
     return translate
 
 
+class ReloginOnceSession(XenAPI.Session if HAS_XENAPI else object):
+    """The SDK's session, with the re-login on SESSION_INVALID bounded to once per call.
+
+    Retried after a re-login: every call but NOT_RETRIED_AFTER_RELOGIN, mutating ones too,
+    because xapi checks the session before it dispatches a call, so a call answered
+    SESSION_INVALID did nothing.  A second SESSION_INVALID for the same call, or a failed
+    re-login, is raised.  Transport faults (connection reset, timeout) are never retried:
+    such a call may have run.  (The SDK alone retries any call up to three times.)
+    """
+
+    relogins = 0
+
+    def xenapi_request(self, methodname, params):
+        if methodname.startswith("login") or methodname in ("logout", "session.logout"):
+            return super().xenapi_request(methodname, params)
+        answer = self._send(methodname, params)
+        if _session_invalid(answer) and methodname not in NOT_RETRIED_AFTER_RELOGIN and self.last_login_method:
+            getattr(self, self.last_login_method)(*self.last_login_params)
+            self.relogins += 1
+            answer = self._send(methodname, params)
+        return _value_of(answer)
+
+    def _send(self, methodname, params):
+        return xmlrpc.client.ServerProxy.__getattr__(self, methodname)(self.handle, *params)
+
+
+def _session_invalid(answer):
+    return isinstance(answer, dict) and answer.get("Status") == "Failure" and \
+        (answer.get("ErrorDescription") or [None])[0] == "SESSION_INVALID"
+
+
+def _value_of(answer):
+    """The Value of a xapi answer; a Failure raised as the SDK raises it."""
+    if not isinstance(answer, dict) or "Status" not in answer:
+        raise xmlrpc.client.Fault(500, "Missing Status in response from server")
+    if answer["Status"] == "Success":
+        if "Value" not in answer:
+            raise xmlrpc.client.Fault(500, "Missing Value in response from server")
+        return answer["Value"]
+    if not answer.get("ErrorDescription"):
+        raise xmlrpc.client.Fault(500, "Missing ErrorDescription in response from server")
+    raise XenAPI.Failure(answer["ErrorDescription"])
+
+
 class XenAPIConnection:
     """A logged-in XenAPI session; use as a context manager.
 
@@ -135,7 +188,7 @@ class XenAPIConnection:
         transport = None
         if url.startswith("https") and validate_certs and ca_path:
             transport = xmlrpc.client.SafeTransport(context=ssl.create_default_context(cafile=ca_path))
-        self.session = XenAPI.Session(url, transport=transport, ignore_ssl=not validate_certs)
+        self.session = ReloginOnceSession(url, transport=transport, ignore_ssl=not validate_certs)
         self.xenapi = self.session.xenapi
 
     @classmethod
