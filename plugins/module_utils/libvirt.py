@@ -13,6 +13,11 @@ lifecycle event (started, suspended, resumed, stopped - a guest-initiated shutdo
 killed QEMU included -, saved, undefined) wakes the waiter, who then reads the state.
 The state read stays the judge; the events only end the sleeping, and a slow re-check
 covers a lost event or a connection opened without the loop.
+
+libvirtd restarted (or crashed) while a wait runs: the wait notices the closed connection
+at its next read, opens a new one to the same URI (trying until libvirtd answers again,
+within the wait's own timeout), points the LibvirtConnection and the awaited domain
+object at it, and goes on waiting.  QEMU outlives libvirtd, so the domain is still there.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+import weakref
 import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import env_fallback
@@ -56,6 +62,8 @@ EVENT_ID_LIFECYCLE = 0
 # event), and the back-off of a wait without events.
 EVENT_RECHECK = 2.0
 POLL_FIRST, POLL_MAX = 0.05, 0.5
+# Pauses between attempts to open a connection again while libvirtd restarts.
+RECONNECT_FIRST, RECONNECT_MAX = 0.2, 2.0
 
 _events_lock = threading.Lock()
 _events_enabled = None
@@ -129,10 +137,16 @@ def no_domain(exc):
     return is_libvirt_error(exc) and exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN
 
 
+# The LibvirtConnection that opened each virConnect, so that a wait given only a domain can
+# reconnect its owner.
+_owners = weakref.WeakKeyDictionary()
+
+
 class LibvirtConnection:
     """An open libvirt connection; use as a context manager.
 
-    libvirtError escaping the ``with`` block becomes LibvirtError.
+    libvirtError escaping the ``with`` block becomes LibvirtError.  ``reconnects`` counts the
+    times a wait had to open the connection again (libvirtd restarted meanwhile).
     """
 
     def __init__(self, uri):
@@ -141,6 +155,7 @@ class LibvirtConnection:
                                exception=LIBVIRT_IMPORT_ERROR)
         self.uri = uri or DEFAULT_URI
         self.conn = None
+        self.reconnects = 0
 
     @classmethod
     def from_params(cls, params):
@@ -152,7 +167,33 @@ class LibvirtConnection:
             self.conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
             raise LibvirtError.from_exception(exc, "Cannot connect to libvirt at %s" % self.uri) from exc
+        _owners[self.conn] = self
         return self
+
+    def reconnect(self, timeout):
+        """A new connection to the same URI after the old one was lost, tried until libvirtd
+        answers again; ``timeout`` bounds the trying.  Returns the new virConnect."""
+        try:
+            self.conn.close()
+        except libvirt.libvirtError:
+            pass        # a lost connection may refuse even to close
+        deadline = time.monotonic() + timeout
+        pause = RECONNECT_FIRST
+        while True:
+            try:
+                self.conn = libvirt.open(self.uri)
+                break
+            except libvirt.libvirtError as exc:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LibvirtError.from_exception(
+                        exc, "The connection to libvirt at %s was lost and libvirtd did not answer again "
+                             "within %ss" % (self.uri, round(timeout, 1))) from exc
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, RECONNECT_MAX)
+        _owners[self.conn] = self
+        self.reconnects += 1
+        return self.conn
 
     def __exit__(self, exc_type, exc, tb):
         if self.conn is not None:
@@ -184,6 +225,33 @@ class LibvirtConnection:
     def host_uuid(self):
         """The host UUID libvirt reports in its capabilities: two URIs that give the same one reach one libvirtd."""
         return ET.fromstring(self.conn.getCapabilities()).findtext("host/uuid")
+
+
+def connection_lost(dom):
+    """Whether the domain's connection is gone (libvirtd stopped or restarted since it opened)."""
+    try:
+        return not dom.connect().isAlive()
+    except libvirt.libvirtError:
+        return True
+
+
+def reconnect_domain(dom, timeout):
+    """Reconnect the LibvirtConnection that owns ``dom`` and point ``dom`` at the new connection.
+
+    The domain object itself is renewed in place, so the caller's reference (and any other)
+    keeps working; other objects of the old connection stay dead.  Raises the NovaopsError
+    of a failed reconnect; a domain gone meanwhile is a libvirtError VIR_ERR_NO_DOMAIN.
+    """
+    owner = _owners.get(dom.connect())
+    if owner is None:
+        raise NovaopsError("The connection to libvirt was lost while waiting for domain %s, and it was "
+                           "not opened by a LibvirtConnection that could open it again." % dom.name())
+    uuid = dom.UUIDString()       # kept by the binding itself: readable without the daemon
+    fresh = owner.reconnect(timeout).lookupByUUIDString(uuid)
+    # the binding's virDomain holds its C object in _o and its connection in _conn; swapping
+    # lets the stale C object be freed with ``fresh`` while ``dom`` lives on, renewed
+    dom._o, fresh._o = fresh._o, dom._o       # pylint: disable=protected-access
+    dom._conn = fresh._conn                   # pylint: disable=protected-access
 
 
 def domain_state(dom):
@@ -248,17 +316,29 @@ def wait_for_state(dom, wanted, timeout, what=None):
     """Wait until the domain's state is one of ``wanted``, woken by its lifecycle events.
 
     Returns the state reached.  A domain that disappears meanwhile counts as 'undefined'.
-    Without events it polls, backing off from 50 ms to 0.5 s.
+    Without events it polls, backing off from 50 ms to 0.5 s.  A connection lost meanwhile
+    (libvirtd restarted) is opened again and the wait goes on (reconnect_domain).
     """
     wanted = set([wanted] if isinstance(wanted, str) else wanted)
     deadline = time.monotonic() + timeout
     pause = POLL_FIRST
-    with LifecycleEvents(dom) as events:
+    events = LifecycleEvents(dom)
+    try:
         while True:
             events.clear()    # before the read: an event after it still wakes the wait below
             try:
                 name, _reason = domain_state(dom)
             except Exception as exc:
+                if is_libvirt_error(exc) and not no_domain(exc) and connection_lost(dom):
+                    events.close()
+                    try:
+                        reconnect_domain(dom, max(deadline - time.monotonic(), 0))
+                    except Exception as gone:
+                        if not no_domain(gone):
+                            raise
+                        return _undefined_or_gone(wanted, dom)
+                    events = LifecycleEvents(dom)
+                    continue
                 if not no_domain(exc):
                     raise
                 name = "undefined"
@@ -273,6 +353,16 @@ def wait_for_state(dom, wanted, timeout, what=None):
             else:
                 time.sleep(min(pause, remaining))
                 pause = min(pause * 2, POLL_MAX)
+    finally:
+        events.close()
+
+
+def _undefined_or_gone(wanted, dom):
+    """A domain libvirtd no longer knows once it answers again (a transient one ended with it)."""
+    if "undefined" in wanted:
+        return "undefined"
+    raise NovaopsError("Domain %s is gone: libvirtd restarted while waiting for it to be %s, and no "
+                       "longer knows it." % (dom.name(), "/".join(sorted(wanted))))
 
 
 def power_off(dom, timeout):
