@@ -10,6 +10,14 @@ from the file in ``chunk_size`` pieces (never the whole file in memory), a downl
 written to disk as it arrives; both hash on the way (md5 for ``checksum``, and the
 image's ``os_hash_algo`` for ``os_hash_value``) and return byte counts and durations.
 
+Transient answers (500, 502, 503, 504, or no connection) are retried with a bounded
+exponential backoff (RETRY_DELAYS) where repeating the request cannot do anything twice:
+GET, HEAD, DELETE and PATCH (JSON-patch ``add`` sets a value), the POST that creates an
+image (it carries a client-chosen image id, so a repeat finds 409 and the first one's
+image), the keystone token POST, and an upload, which restarts from the first byte, only
+when the source can be read again (a path or a seekable file) and the image is still
+``queued`` (Glance took no data).  A streamed body from an unseekable file is never resent.
+
 Where the service is: an endpoint plus a token (or, for a deployment without keystone,
 the ``X-Roles`` / ``X-Tenant-Id`` headers of Glance's noauth pipeline), or the name of a
 cloud in clouds.yaml, found and read the way openstack.cloud / openstacksdk do.
@@ -22,6 +30,7 @@ import json
 import os
 import ssl
 import time
+import uuid
 
 from http import client as http_client
 from urllib.parse import quote, urlencode, urlsplit
@@ -39,6 +48,13 @@ except ImportError:
 
 CHUNK_SIZE = 1024 * 1024
 USER_AGENT = "novaops.compute-glance/1"
+# Answers of a service (or of the proxy in front of it) that could not take the request now.
+RETRY_STATUSES = (500, 502, 503, 504)
+# Seconds slept before the 2nd, 3rd and 4th attempt: at most 4 attempts, 3.5 s of waiting
+# (a Retry-After up to MAX_RETRY_WAIT is honoured instead when it asks for longer).
+RETRY_DELAYS = (0.5, 1.0, 2.0)
+MAX_RETRY_WAIT = 5.0
+REPEATABLE_METHODS = ("GET", "HEAD", "DELETE", "PATCH")
 # Fields of an image record a client may set at create time; the rest are properties.
 BASE_FIELDS = ("name", "id", "disk_format", "container_format", "visibility", "min_disk", "min_ram",
                "protected", "tags", "os_hidden")
@@ -63,10 +79,16 @@ def glance_argument_spec():
 class GlanceError(NovaopsError):
     """A failed Glance request; ``glance_error`` carries method, url, status and body."""
 
-    def __init__(self, msg, method=None, url=None, status=None, body=None):
+    def __init__(self, msg, method=None, url=None, status=None, body=None, retry_after=None):
         self.status = status
+        self.retry_after = retry_after
         super().__init__(msg, glance_error=dict(method=method, url=url, status=status,
                                                 body=(body or "")[:2000]))
+
+    @property
+    def transient(self):
+        """A 5xx worth another try, or no answer at all (status None)."""
+        return self.status is None or self.status in RETRY_STATUSES
 
 
 class _Hashes:
@@ -132,6 +154,7 @@ class GlanceClient:
         self.timeout = timeout
         self.chunk_size = chunk_size
         self.requests = 0
+        self.retries = 0
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -214,8 +237,32 @@ class GlanceClient:
         headers.update(extra or {})
         return headers
 
-    def request(self, method, path, body=None, headers=None, expect=(200,), stream=False):
-        """One request; returns (response, connection) when stream, else the decoded JSON (or None)."""
+    def request(self, method, path, body=None, headers=None, expect=(200,), stream=False, retry=None):
+        """A request; returns (response, connection) when stream, else the decoded JSON (or None).
+
+        Transient failures are retried when ``retry`` (default: the method is in
+        REPEATABLE_METHODS) and the body can be sent again (bytes, str or none).
+        """
+        if retry is None:
+            retry = method in REPEATABLE_METHODS
+        if body is not None and not isinstance(body, (bytes, str)):
+            retry = False
+        attempt = 0
+        while True:
+            try:
+                return self._request_once(method, path, body, headers, expect, stream)
+            except GlanceError as exc:
+                if not retry or not exc.transient or attempt >= len(RETRY_DELAYS):
+                    raise
+                self.backoff(attempt, exc)
+                attempt += 1
+
+    def backoff(self, attempt, exc):
+        """Sleep before the next attempt: RETRY_DELAYS[attempt], or the service's Retry-After if longer."""
+        self.retries += 1
+        time.sleep(min(max(RETRY_DELAYS[attempt], exc.retry_after or 0), MAX_RETRY_WAIT))
+
+    def _request_once(self, method, path, body, headers, expect, stream):
         url = self.prefix + path
         conn = self._connection()
         hdrs = self._headers(headers)
@@ -236,7 +283,8 @@ class GlanceClient:
             conn.close()
             raise GlanceError("Glance %s %s answered %s %s: %s" % (method, path, resp.status, resp.reason,
                                                                    _short(text)),
-                              method=method, url=self.endpoint + path, status=resp.status, body=text)
+                              method=method, url=self.endpoint + path, status=resp.status, body=text,
+                              retry_after=_seconds(resp.getheader("Retry-After")))
         if stream:
             return resp, conn
         data = resp.read()
@@ -289,12 +337,21 @@ class GlanceClient:
         return found[0] if found else None
 
     def create_image(self, name, disk_format="raw", container_format="bare", **fields):
+        """Create an image record (queued); its id is chosen here unless given, so that a POST
+        repeated after a transient failure cannot make a second image: it meets 409 instead."""
         body = dict(name=name, disk_format=disk_format, container_format=container_format)
         for key, value in fields.items():
             if value is not None:
                 body[key] = value if key in BASE_FIELDS else str(value)
-        return self.request("POST", "/v2/images", body=json.dumps(body),
-                            headers={"Content-Type": "application/json"}, expect=(201,))
+        body.setdefault("id", str(uuid.uuid4()))
+        retries = self.retries
+        try:
+            return self.request("POST", "/v2/images", body=json.dumps(body),
+                                headers={"Content-Type": "application/json"}, expect=(201,), retry=True)
+        except GlanceError as exc:
+            if exc.status != 409 or self.retries == retries:
+                raise
+            return self.get_image(body["id"])    # the first attempt did create it
 
     def update_properties(self, image_id, properties):
         ops = [dict(op="add", path="/%s" % key, value=str(value)) for key, value in properties.items()]
@@ -317,20 +374,25 @@ class GlanceClient:
         ``verify`` the image is re-read and its checksum/os_hash_value compared.
         """
         image = self.get_image(image_id)
-        hashes = _Hashes(image.get("os_hash_algo") or "sha512")
         started = time.monotonic()
         own = isinstance(source, (str, bytes, os.PathLike))
         fileobj = open(source, "rb") if own else source
         try:
-            def chunks():
-                while True:
-                    chunk = fileobj.read(self.chunk_size)
-                    if not chunk:
-                        return
-                    hashes.update(chunk)
-                    yield chunk
-            self.request("PUT", "/v2/images/%s/file" % quote(image_id, safe=""), body=chunks(),
-                         headers={"Content-Type": "application/octet-stream"}, expect=(204, 201, 200))
+            first = fileobj.tell() if fileobj.seekable() else None
+            attempt = 0
+            while True:
+                hashes = _Hashes(image.get("os_hash_algo") or "sha512")
+                try:
+                    self._put_data(image_id, fileobj, hashes)
+                    break
+                except GlanceError as exc:
+                    if first is None or not exc.transient or attempt >= len(RETRY_DELAYS):
+                        raise
+                    if self.get_image(image_id).get("status") != "queued":
+                        raise    # Glance kept (part of) the data: restarting could not make it whole
+                    self.backoff(attempt, exc)
+                    attempt += 1
+                    fileobj.seek(first)
         finally:
             if own:
                 fileobj.close()
@@ -341,6 +403,18 @@ class GlanceClient:
         result["duration"] = round(time.monotonic() - started, 3)
         result["image"] = image
         return result
+
+    def _put_data(self, image_id, fileobj, hashes):
+        """One streamed PUT of the file's data from where it stands, hashed on the way."""
+        def chunks():
+            while True:
+                chunk = fileobj.read(self.chunk_size)
+                if not chunk:
+                    return
+                hashes.update(chunk)
+                yield chunk
+        self.request("PUT", "/v2/images/%s/file" % quote(image_id, safe=""), body=chunks(),
+                     headers={"Content-Type": "application/octet-stream"}, expect=(204, 201, 200))
 
     def download(self, image_id, dest, image=None, verify=True):
         """Stream the image's data to the path ``dest``; hashes checked against the record."""
@@ -481,8 +555,10 @@ def keystone_token(auth, validate_certs=True, ca_path=None, timeout=60):
         url += "/v3"
     client = GlanceClient(url, validate_certs=validate_certs, ca_path=ca_path, timeout=timeout)
     client.prefix = urlsplit(url).path
+    # a second token request after a transient failure only issues another token
     resp, conn = client.request("POST", "/auth/tokens", body=json.dumps(body),
-                                headers={"Content-Type": "application/json"}, expect=(201,), stream=True)
+                                headers={"Content-Type": "application/json"}, expect=(201,), stream=True,
+                                retry=True)
     try:
         token = resp.getheader("X-Subject-Token")
         data = json.loads(resp.read().decode("utf-8"))
@@ -507,6 +583,14 @@ def catalog_endpoint(catalog, service_type, interface="public", region=None):
                                                      or ep.get("region_id") == region):
                 return ep.get("url")
     return None
+
+
+def _seconds(value):
+    """A Retry-After in seconds (its HTTP-date form is not worth honouring here), else None."""
+    try:
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 def _short(text, limit=300):
