@@ -199,11 +199,12 @@ def transient_for_copy(conn, dom, rescue_dir):
             kept = _keep_xml(rescue_dir, dom, saved)
             msg = ("Domain %s could not be defined again after the block copy (%s); its definition is saved in %s: "
                    "virsh define it." % (dom.name(), _message(exc), kept))
-            if failure is not None and not isinstance(failure, NovaopsError):
-                msg += " The copy itself had failed: %s" % _message(failure)
-            if isinstance(failure, NovaopsError):
-                failure.facts["redefine_error"] = msg
+            if isinstance(failure, NovaopsError):     # both told: the copy's failure, then this
+                failure.msg = "%s %s" % (failure.msg, msg)
+                failure.facts["saved_xml"] = kept
             else:
+                if failure is not None:
+                    msg += " The copy itself had failed: %s" % _message(failure)
                 raise NovaopsError(msg, saved_xml=kept) from exc   # pylint: disable=raise-missing-from
 
 

@@ -31,6 +31,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
+  - novaops.compute.glance
 attributes:
   check_mode:
     description: Reports the snapshot (and the mode it would use) or the deletions it would make; changes nothing.
@@ -115,43 +116,6 @@ options:
     description: Seconds the image may take to become active after its data is sent.
     type: int
     default: 3600
-  glance:
-    description: Where Glance is, and how to authenticate.
-    type: dict
-    suboptions:
-      url:
-        description:
-          - Endpoint of Glance (before C(/v2)), as reachable from the hypervisor.
-          - If not set, the environment variable E(OS_IMAGE_URL) is used.
-        type: str
-      token:
-        description:
-          - A Keystone token. If not set, E(OS_AUTH_TOKEN) is used.
-        type: str
-      cloud:
-        description:
-          - Name of a cloud in C(clouds.yaml) (found as openstacksdk does; E(OS_CLOUD) if not set).
-            Uses C(image_endpoint_override) with C(auth.token), or Keystone v3 password authentication
-            and the image endpoint of the service catalog.
-        type: str
-      project_id:
-        description: Project to act in (sent as C(X-Tenant-Id); for a Glance without Keystone).
-        type: str
-      roles:
-        description: Roles to claim (C(X-Roles); for a Glance without Keystone only).
-        type: list
-        elements: str
-      validate_certs:
-        description: Whether to verify Glance's TLS certificate.
-        type: bool
-        default: true
-      ca_path:
-        description: CA bundle to verify Glance against.
-        type: path
-      timeout:
-        description: Seconds for one Glance request.
-        type: int
-        default: 300
 notes:
   - Usable with C(async)/C(poll); returns byte counts and durations.
   - The module is meant to run on the hypervisor (C(qemu-img) reads the disk files); O(uri) should be local.
@@ -297,7 +261,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.errors import Nova
 from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.instance import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
-    LibvirtConnection, LibvirtError, enable_events, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
+    LibvirtConnection, LibvirtError, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_snapshot import (
     SnapshotWorkspace, choose_mode, create_overlay, domain_facts, live_copy, live_disk, quiesced)
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
@@ -431,7 +395,8 @@ class DiskSnapshot(Manager):
 
     def convert(self, qemu_img, source, source_format, dest):
         started = time.monotonic()
-        qemu_img.convert(source, dest, self.params["format"], src_fmt=source_format, compress=self.params["compress"])
+        qemu_img.convert(source, dest, self.params["format"], src_fmt=source_format, compress=self.params["compress"],
+                         out_of_order=True)
         self.work["durations"]["convert"] = round(time.monotonic() - started, 3)
 
     def upload(self, path, dom, disk, mode):
@@ -486,7 +451,6 @@ def _terminated(signum, _frame):
 def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     quiet_libvirt_errors()
-    enable_events()       # before the connection: block job events wake the copy's wait
     signal.signal(signal.SIGTERM, _terminated)
     with module.failing_clearly():
         with LibvirtConnection.from_params(module.params) as conn:

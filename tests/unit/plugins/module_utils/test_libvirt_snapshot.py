@@ -271,6 +271,14 @@ def test_a_transient_domain_stays_as_it_is(tmp_path):
     assert conn.defined == [] and dom.calls == []
 
 
+def test_a_failed_redefine_after_a_failed_copy_tells_both(tmp_path):
+    dom = FakeDomain()
+    with pytest.raises(bj.BlockJobFailed, match="copy failed Domain web1 could not be defined again") as caught:
+        with ls.transient_for_copy(FakeConn(dom, fail=True), dom, str(tmp_path)):
+            raise bj.BlockJobFailed("copy failed")
+    assert os.path.isfile(caught.value.facts["saved_xml"])
+
+
 def test_a_failed_redefine_keeps_the_xml_and_says_where(tmp_path):
     dom = FakeDomain()
     with pytest.raises(NovaopsError, match="could not be defined again .* virsh define it") as caught:
@@ -309,9 +317,12 @@ def test_a_running_transient_domain_cannot_go_cold():
             pass
 
 
-def test_convert_compresses_when_asked():
+def test_convert_compresses_in_order_or_writes_out_of_order():
     seen = []
     qemu_img = QemuImg(lambda argv: seen.append(argv) or (0, "", ""))
-    qemu_img.convert("/s/overlay.qcow2", "/s/image.qcow2", "qcow2", src_fmt="qcow2", compress=True)
+    qemu_img.convert("/s/overlay.qcow2", "/s/image.qcow2", "qcow2", src_fmt="qcow2", compress=True, out_of_order=True)
+    qemu_img.convert("/s/overlay.qcow2", "/s/image.raw", "raw", src_fmt="qcow2", out_of_order=True)
     assert seen == [["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2", "-c",
-                     "/s/overlay.qcow2", "/s/image.qcow2"]]
+                     "/s/overlay.qcow2", "/s/image.qcow2"],
+                    ["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", "-W",
+                     "/s/overlay.qcow2", "/s/image.raw"]]
