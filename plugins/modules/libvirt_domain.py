@@ -825,10 +825,12 @@ class Domain(Manager):
         needs_restart = active and (live_differs or (config_differs and before["config"] is not None)) or \
             (want_rescue != rescued and active) or \
             bool((resizes or remakes) and active and (p["force"] or p["hard_reboot"]))
-        if state == "saved" and (config_differs or want_rescue != rescued) and before["config"] is not None:
+        if state == "saved" and (config_differs or want_rescue != rescued or resizes or remakes) and \
+                before["config"] is not None:
+            # the saved memory refers to the disks as they are: growing or remaking one under it is not safe
             if not p["force"]:
-                raise NovaopsError("Domain %s has a managed-save image; changing its configuration discards it. "
-                                   "Use force=true." % desired["name"])
+                raise NovaopsError("Domain %s has a managed-save image; changing its configuration or disks discards "
+                                   "it. Use force=true." % desired["name"])
             plan.add("discard_managed_save", self.discard_managed_save)
             state = "shutoff"
 
