@@ -111,3 +111,15 @@ def test_bad_xml_is_a_clear_error():
         dx.parse_domain_xml("<domain><name>x</domain>")
     with pytest.raises(NovaopsError, match="not a <domain>"):
         dx.parse_domain_xml("<network/>")
+
+
+def test_a_tap_asked_for_is_part_of_the_config_and_libvirts_vnet_is_not():
+    spec = dict(SPEC, vifs=[dict(SPEC["vifs"][0], dev="tapport-1")])
+    facts = dx.spec_facts(spec)
+    assert facts["vifs"][0]["target"] == "tapport-1"
+    assert dx.config_view(facts)["vifs"][0]["dev"] == "tapport-1"
+    assert not dx.compare(spec, facts).names
+    assert dx.compare(spec, dx.spec_facts(SPEC)).names == ["vifs"]
+    running = dx.parse_domain_xml(dx.build_domain_xml(SPEC).replace(
+        "<model type=\"virtio\" />", "<target dev=\"vnet7\" /><model type=\"virtio\" />"))
+    assert running["vifs"][0]["target"] == "vnet7" and not dx.compare(SPEC, running).names
