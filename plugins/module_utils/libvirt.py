@@ -267,8 +267,11 @@ class LifecycleEvents:
     """Lifecycle events of one domain wake wait(); registered until close() (a context manager).
 
     Without the event loop (or when the driver refuses the registration) ``active`` is False
-    and wait() is a plain sleep.
+    and wait() is a plain sleep.  A subclass watches another event by its ``EVENT_ID``
+    (libvirt_blockjob.BlockJobEvents), with its own ``_on_event``.
     """
+
+    EVENT_ID = EVENT_ID_LIFECYCLE
 
     def __init__(self, dom):
         self._wake = threading.Event()
@@ -278,7 +281,7 @@ class LifecycleEvents:
             try:
                 self._conn = dom.connect()
                 self._callback_id = self._conn.domainEventRegisterAny(
-                    dom, EVENT_ID_LIFECYCLE, self._on_event, None)
+                    dom, self.EVENT_ID, self._on_event, None)
             except libvirt.libvirtError:
                 self._callback_id = None
 

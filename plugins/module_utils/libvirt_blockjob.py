@@ -10,20 +10,17 @@ thread and ``VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2`` wakes the waiter the moment the j
 ready, failed or cancelled.  ``blockJobInfo`` stays the judge (``cur == end``, as Nova
 polled it); the events only end the sleeping early, and without them (the loop could not
 be registered, e.g. a connection was opened first) the wait polls with a back-off.
-The event loop is libvirt.py's (``enable_events()``, which LibvirtConnection runs before
-it opens).
+The event loop and the registration are libvirt.py's (``enable_events()``, which
+LibvirtConnection runs before it opens; BlockJobEvents is a LifecycleEvents for another
+event id).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import HAS_LIBVIRT, events_enabled
-
-if HAS_LIBVIRT:
-    import libvirt
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import LifecycleEvents
 
 # virConnectDomainEventBlockJobStatus, by number so the table exists without the binding.
 JOB_COMPLETED = 0
@@ -46,26 +43,17 @@ class BlockJobFailed(NovaopsError):
     """The block job ended without becoming ready (failed, cancelled by someone, vanished)."""
 
 
-class BlockJobEvents:
-    """The block job events of one disk of one domain, kept until close()."""
+class BlockJobEvents(LifecycleEvents):
+    """The block job events (BLOCK_JOB_2) of one disk of one domain, kept until close()."""
 
-    def __init__(self, virconn, dom, disk):
-        self.disk = disk
+    EVENT_ID = EVENT_ID_BLOCK_JOB_2
+
+    def __init__(self, dom, disk):
+        self.disk = disk            # set before registering: an event may arrive at once
         self.statuses = []
-        self._wake = threading.Event()
-        self._conn = virconn
-        self._callback_id = None
-        if events_enabled():
-            try:
-                self._callback_id = virconn.domainEventRegisterAny(dom, EVENT_ID_BLOCK_JOB_2, self._on_event, None)
-            except libvirt.libvirtError:
-                self._callback_id = None
+        super().__init__(dom)
 
-    @property
-    def active(self):
-        return self._callback_id is not None
-
-    def _on_event(self, _conn, _dom, disk, _job_type, status, _opaque):
+    def _on_event(self, _conn, _dom, disk, _job_type, status, _opaque):  # pylint: disable=arguments-differ
         # BLOCK_JOB_2 names the disk by its target (vda), the original event by its path
         if disk == self.disk:
             self.statuses.append(status)
@@ -73,8 +61,8 @@ class BlockJobEvents:
 
     def wait(self, seconds):
         """Sleep until the next event of the disk, at most ``seconds``."""
-        self._wake.wait(seconds)
-        self._wake.clear()
+        super().wait(seconds)
+        self.clear()
 
     def ended(self):
         """The status that ended the job (failed, cancelled, completed), or None."""
@@ -82,21 +70,6 @@ class BlockJobEvents:
             if status in (JOB_FAILED, JOB_CANCELED, JOB_COMPLETED):
                 return status
         return None
-
-    def close(self):
-        if self._callback_id is not None:
-            try:
-                self._conn.domainEventDeregisterAny(self._callback_id)
-            except libvirt.libvirtError:
-                pass
-            self._callback_id = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
 def start_shallow_copy(dom, disk, dest, bandwidth_mib=0):

@@ -231,7 +231,7 @@ def live_copy(conn, dom, disk, overlay, timeout, rescue_dir, bandwidth_mib=0):
     """
     target = disk["target"]
     with transient_for_copy(conn.conn, dom, rescue_dir):
-        with BlockJobEvents(conn.conn, dom, target) as events:
+        with BlockJobEvents(dom, target) as events:
             start_shallow_copy(dom, target, overlay, bandwidth_mib)
             try:
                 progress = wait_until_ready(dom, target, timeout, events=events)
