@@ -1059,7 +1059,7 @@ class Domain(Manager):
         return swap_base_name(flavor["swap_mb"])
 
     def file_facts(self, path):
-        """Virtual size and backing file of a disk file outside the instance directory's disk* files."""
+        """Virtual size and backing file of a disk file (read once per run), None when there is none."""
         if not os.path.exists(path):
             return None
         if path not in self._file_facts:       # read once per run (checked, then planned)
