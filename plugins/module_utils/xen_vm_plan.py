@@ -138,8 +138,9 @@ def disk_size(spec, index):
 def disk_changes(current_disks, wanted_disks):
     """Compare wanted disks (normalised: userdevice, size, vdi_uuid, bootable, mode) with the VM's.
 
-    Returns [(op, wanted, current)] with op in create, attach, resize, set_bootable, set_mode.
-    Disks the VM has but the list does not name are left alone.
+    Returns [(op, wanted, current)] with op in create, attach, adopt, resize, set_bootable, set_mode.
+    Disks the VM has but the list does not name are left alone.  An attached disk wanted with
+    adopt=True that the VM does not own yet is adopted (marked as the VM's own).
     """
     by_device = dict((d["userdevice"], d) for d in current_disks)
     changes = []
@@ -157,6 +158,8 @@ def disk_changes(current_disks, wanted_disks):
         if want.get("vdi_uuid") and cur.get("vdi_uuid") != want["vdi_uuid"]:
             raise NovaopsError("disks: userdevice %s already holds VDI %s, not %s; detach it first or use "
                                "another userdevice." % (want["userdevice"], cur.get("vdi_uuid"), want["vdi_uuid"]))
+        if want.get("adopt") and not cur.get("owned"):
+            changes.append(("adopt", want, cur))
         if want.get("size") and cur.get("size") is not None:
             if round_vhd(want["size"]) > cur["size"]:
                 changes.append(("resize", want, cur))

@@ -81,6 +81,13 @@ options:
     type: str
     choices: [ clone, copy ]
     default: clone
+  template_disks:
+    description:
+      - Whether a new VM gets the disks its template's provisioning describes (C(other_config:disks)).
+      - V(false) creates the VM with only the O(disks) given - the destination of a resize or migration,
+        whose disks exist already (O(disks[].vdi) with O(disks[].adopt)).
+    type: bool
+    default: true
   sr:
     description:
       - Name or UUID of the storage repository for C(VM.copy), for the disks the template's
@@ -122,6 +129,13 @@ options:
           - UUID or name of an existing VDI to attach at O(disks[].userdevice). The module never
             destroys it, not even with O(state=absent).
         type: str
+      adopt:
+        description:
+          - With O(disks[].vdi), the VM takes the VDI over - it is marked as the VM's own (C(other_config)
+            C(novaops_owner_vm)) and destroyed with the VM by O(state=absent). For a disk made for this VM
+            elsewhere, like the copy a resize imports. Without it an attached VDI is never destroyed.
+        type: bool
+        default: false
       name:
         description: Name of a new VDI; defaults to C(<vm name> <userdevice>).
         type: str
@@ -370,6 +384,7 @@ def argument_spec():
         reboot=dict(type="str", default="clean", choices=["clean", "hard"]),
         template=dict(type="str"),
         create_mode=dict(type="str", default="clone", choices=["clone", "copy"]),
+        template_disks=dict(type="bool", default=True),
         sr=dict(type="str"),
         vcpus=dict(type="int"),
         memory_mb=dict(type="int"),
@@ -379,6 +394,7 @@ def argument_spec():
             size_mb=dict(type="int"),
             sr=dict(type="str"),
             vdi=dict(type="str"),
+            adopt=dict(type="bool", default=False),
             name=dict(type="str"),
             bootable=dict(type="bool"),
             mode=dict(type="str", choices=["RW", "RO"]),
@@ -485,7 +501,9 @@ class VM(Manager):
             if not str(userdevice).isdigit():
                 raise NovaopsError("disks[%d]: userdevice %r is not a number." % (index, userdevice))
             want = dict(userdevice=str(int(userdevice)), size=vp.disk_size(spec, index), bootable=spec["bootable"],
-                        mode=spec["mode"], name=spec["name"], vdi_uuid=None)
+                        mode=spec["mode"], name=spec["name"], vdi_uuid=None, adopt=bool(spec["adopt"]))
+            if spec["adopt"] and not spec["vdi"]:
+                raise NovaopsError("disks[%d]: adopt takes over an existing VDI; give vdi." % index)
             if spec["vdi"]:
                 vdi_ref, vdi = self._vdi(spec["vdi"], index)
                 want.update(vdi_uuid=vdi["uuid"], vdi_ref=vdi_ref, vdi_size=int(vdi["virtual_size"]),
@@ -566,7 +584,7 @@ class VM(Manager):
             disk.update(owned=True, vdi_uuid=None, _vbd_ref=None, _vdi_ref=None)
             if p["create_mode"] == "copy" and sr:
                 disk.update(sr_uuid=sr[1]["uuid"], sr_name=sr[1]["name_label"])
-        for spec in self.provision_spec(trec):
+        for spec in self.provision_spec(trec) if p["template_disks"] else []:
             disk_sr = sr or self._sr(spec.get("sr") or None)
             size = int(spec.get("size", "0"))
             facts["disks"].append(dict(
@@ -666,10 +684,13 @@ class VM(Manager):
         desired = {"rebooted": "running"}.get(state, state)
         if desired != "present":
             wanted_other[DESIRED_KEY] = desired
-        attach = [want["vdi_uuid"] for op, want, _cur in disk_ops if op == "attach"]
-        if attach:
-            known = attached_list(after["other_config"])
-            wanted_other[ATTACHED_KEY] = ",".join(known + [u for u in attach if u not in known])
+        # VDIs attached from elsewhere are listed (never destroyed), unless the VM adopts them
+        attach = [want["vdi_uuid"] for op, want, _cur in disk_ops if op == "attach" and not want["adopt"]]
+        adopted = set(want["vdi_uuid"] for op, want, _cur in disk_ops if op in ("attach", "adopt") and want["adopt"])
+        known = attached_list(after["other_config"])
+        listed = [u for u in known if u not in adopted] + [u for u in attach if u not in known]
+        if listed != known:
+            wanted_other[ATTACHED_KEY] = ",".join(listed)
         new_other = vp.merged(after["other_config"], wanted_other)
         if new_other is not None:
             plan.add("set_other_config", self.set_map, "other_config", wanted_other)
@@ -715,7 +736,10 @@ class VM(Manager):
                 after["disks"].append(dict(userdevice=dev, type="Disk", bootable=bool(want["bootable"]),
                                            mode=want["mode"] or "RW", vdi_uuid=want["vdi_uuid"],
                                            vdi_name=want["vdi_name"], size=size, size_gb=round(size / float(vp.GIB), 3),
-                                           owned=False, currently_attached=running))
+                                           owned=want["adopt"], currently_attached=running))
+            elif op == "adopt":
+                plan.add("adopt_disk_%s" % dev, self.adopt_disk, want, detail=want["vdi_uuid"])
+                by_device[dev]["owned"] = True
             elif op == "resize":
                 plan.add("resize_disk_%s" % dev, self.resize_disk, dev, want["size"], running,
                          detail="%d -> %d bytes" % (cur["size"], want["size"]))
@@ -760,7 +784,10 @@ class VM(Manager):
         self.ref = ref
         rec = self.conn.call("VM.get_record", ref)
         other = dict(rec.get("other_config") or {})
-        if sr and other.get("disks"):
+        if not p["template_disks"] and "disks" in other:
+            other.pop("disks")      # VM.provision then makes no disks: they come from disks[]
+            self.conn.call("VM.set_other_config", ref, other)
+        elif sr and other.get("disks"):
             root = ET.fromstring(other["disks"])
             for disk in root.findall("disk"):
                 disk.set("sr", sr[1]["uuid"])
@@ -830,6 +857,13 @@ class VM(Manager):
 
     def attach_disk(self, want, running):
         self._new_vbd(want["vdi_ref"], want, running)
+        if want["adopt"]:
+            self.adopt_disk(want)
+
+    def adopt_disk(self, want):
+        other = dict(self.conn.call("VDI.get_other_config", want["vdi_ref"]) or {})
+        other[OWNER_KEY] = self.live["uuid"]
+        self.conn.call("VDI.set_other_config", want["vdi_ref"], other)
 
     def resize_disk(self, userdevice, size, running):
         disk = self._disk(userdevice)

@@ -122,6 +122,14 @@ def test_disk_changes():
     assert ops == [("resize", "1"), ("set_bootable", "1"), ("set_mode", "1"), ("create", "2"), ("attach", "3")]
 
 
+def test_disk_changes_adopt():
+    current = [dict(_disk("0"), owned=False), dict(_disk("1"), owned=True)]
+    wanted = [dict(userdevice="0", vdi_uuid="v0", adopt=True),         # attached, not owned: adopt
+              dict(userdevice="1", vdi_uuid="v1", adopt=True),         # already the VM's own
+              dict(userdevice="2", vdi_uuid="v2", adopt=True)]         # attach (and adopt while at it)
+    assert [(op, w["userdevice"]) for op, w, _c in vp.disk_changes(current, wanted)] == [("adopt", "0"), ("attach", "2")]
+
+
 def test_disk_changes_no_change_within_vhd_rounding():
     current = [_disk("0", size=vp.round_vhd(1000 * 1024 * 1024 + 1))]
     assert vp.disk_changes(current, [dict(userdevice="0", size=1000 * 1024 * 1024 + 1)]) == []
