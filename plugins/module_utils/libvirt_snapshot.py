@@ -273,11 +273,12 @@ def quiesced(dom, timeout):
                            "one)." % dom.name())
     started = time.monotonic()
     dom.managedSave(0)
-    wait_for_state(dom, "saved", timeout, what="domain %s to be managed-saved" % dom.name())
     try:
+        wait_for_state(dom, "saved", timeout, what="domain %s to be managed-saved" % dom.name())
         yield facts
     finally:
-        dom.createWithFlags(START_PAUSED if prior == "paused" else 0)
+        if not dom.isActive():
+            dom.createWithFlags(START_PAUSED if prior == "paused" else 0)
         wait_for_state(dom, prior, timeout, what="domain %s to be %s again" % (dom.name(), prior))
         facts["downtime"] = round(time.monotonic() - started, 3)
 

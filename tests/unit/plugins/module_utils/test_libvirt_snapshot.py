@@ -207,6 +207,12 @@ class FakeDomain:
     def state(self):
         return [self._state, 1]
 
+    def isActive(self):  # noqa: N802
+        return self._state in (1, 3)
+
+    def connect(self):
+        return EventConn()
+
     def hasManagedSaveImage(self, flags):  # noqa: N802
         return self.saved
 
@@ -235,6 +241,16 @@ class FakeDomain:
     def createWithFlags(self, flags):  # noqa: N802
         self.calls.append(("create", flags))
         self._state, self.saved = (3 if flags & ls.START_PAUSED else 1), False
+
+
+class EventConn:
+    """A connection that accepts event registrations and never delivers one."""
+
+    def domainEventRegisterAny(self, dom, event_id, callback, opaque):  # noqa: N802
+        return 1
+
+    def domainEventDeregisterAny(self, callback_id):  # noqa: N802
+        pass
 
 
 class FakeConn:
