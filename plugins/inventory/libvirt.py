@@ -33,6 +33,7 @@ requirements:
 extends_documentation_fragment:
   - constructed
   - inventory_cache
+  - novaops.compute.fleet_inventory
 options:
   plugin:
     description: Marks the file as a configuration of this plugin.
@@ -65,6 +66,21 @@ options:
     type: str
     env:
       - name: NOVAOPS_LIBVIRT_PASSWORD
+  ssh_keyfile:
+    description:
+      - The private key for ssh URIs that name no C(keyfile) - for libvirt's own connection, the host checks and
+        C(ansible_ssh_private_key_file). An AWX credential type injects it (see C(docs/awx.md)).
+    type: path
+    env:
+      - name: NOVAOPS_LIBVIRT_SSH_KEYFILE
+  ssh_known_hosts:
+    description:
+      - The known_hosts file for ssh URIs that name none and do not set C(no_verify=1). C(qemu+libssh2) and
+        C(qemu+libssh) URIs verify the host key against it; the host checks and Ansible's ssh connection use it
+        for every ssh URI.
+    type: path
+    env:
+      - name: NOVAOPS_LIBVIRT_SSH_KNOWN_HOSTS
   read_only:
     description: Open read-only connections (enough for everything this plugin reads).
     type: bool
@@ -79,40 +95,12 @@ options:
     description: Seconds for the ssh connection of the host checks.
     type: int
     default: 10
-  include:
-    description: Only domains whose name matches one of these shell patterns.
-    type: list
-    elements: str
-    default: ['*']
-  exclude:
-    description: Leave out domains whose name matches one of these shell patterns.
-    type: list
-    elements: str
-    default: []
-  hostname:
-    description:
-      - The inventory name of a domain, its V(name) or V(uuid). Names found on several hypervisors get
-        C(_<uuid prefix>) appended, with a warning; a domain listed by two URIs is kept once.
-    type: str
-    choices: [name, uuid]
-    default: name
-  connection_vars:
-    description: Set the connection variables that make tasks of an instance run on its hypervisor.
-    type: bool
-    default: true
-  fail_on_errors:
-    description:
-      - Fail when a URI cannot be read. With V(false) the hypervisor is skipped with a warning and listed in the
-        variable C(novaops_unreachable_libvirt) of the group C(all).
-    type: bool
-    default: true
 notes:
   - Host variables (all prefixed C(novaops_)) - C(driver), C(name), C(uuid), C(hypervisor), C(libvirt_uri),
     C(libvirt_local_uri), C(power_state), C(state_reason), C(desired_state), C(desired_recorded), C(rescued),
     C(task) (the operation lock), C(busy), C(needs_repair), C(repair) (V(hard_reboot) or V(converge)),
     C(repair_reasons), C(disks), C(vifs) (with C(ovs_port)), C(missing_base), C(missing_ports),
     C(instances_path), C(instance_dir), C(base_file), C(virt_type), C(vnc).
-  - Values read from libvirt are never templated.
 seealso:
   - module: novaops.compute.libvirt_domain
   - module: novaops.compute.libvirt_domain_info
@@ -152,6 +140,10 @@ class InventoryModule(FleetInventory):
     FILE_SUFFIXES = (".novaops_libvirt.yml", ".novaops_libvirt.yaml")
 
     def sources(self):
+        keyfile, known_hosts = self.get_option("ssh_keyfile"), self.get_option("ssh_known_hosts")
+        return [uri.with_ssh_defaults(keyfile, known_hosts) for uri in self._uris()]
+
+    def _uris(self):
         uris = []
         for item in self.get_option("uris") or []:
             if isinstance(item, str):

@@ -30,6 +30,7 @@ requirements:
 extends_documentation_fragment:
   - constructed
   - inventory_cache
+  - novaops.compute.fleet_inventory
 options:
   plugin:
     description: Marks the file as a configuration of this plugin.
@@ -74,40 +75,12 @@ options:
     type: list
     elements: raw
     default: []
-  include:
-    description: Only VMs whose name_label matches one of these shell patterns.
-    type: list
-    elements: str
-    default: ['*']
-  exclude:
-    description: Leave out VMs whose name_label matches one of these shell patterns.
-    type: list
-    elements: str
-    default: []
-  hostname:
-    description:
-      - The inventory name of a VM, its V(name) (name_label) or V(uuid). Names found more than once get
-        C(_<uuid prefix>) appended, with a warning.
-    type: str
-    choices: [name, uuid]
-    default: name
-  connection_vars:
-    description: Set C(ansible_connection=local) and the controller's interpreter for the VMs.
-    type: bool
-    default: true
-  fail_on_errors:
-    description:
-      - Fail when a pool cannot be read. With V(false) the pool is skipped with a warning and listed in the
-        variable C(novaops_unreachable_xenapi) of the group C(all).
-    type: bool
-    default: true
 notes:
   - Host variables (all prefixed C(novaops_)) - C(driver), C(name), C(uuid), C(hypervisor), C(xenapi_pool),
     C(xenapi_url), C(xenapi_validate_certs), C(xenapi_ca_path), C(power_state), C(power_state_raw),
     C(desired_state), C(desired_recorded), C(rescued), C(bootlocked), C(task) (the operation lock), C(busy),
     C(needs_repair), C(repair) (V(hard_reboot) or V(converge)), C(repair_reasons), C(disks), C(vifs), C(vcpus),
     C(memory_mb).
-  - Values read from XenAPI are never templated.
 seealso:
   - module: novaops.compute.xen_vm
   - module: novaops.compute.xen_vm_info

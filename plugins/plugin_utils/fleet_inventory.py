@@ -181,8 +181,12 @@ class FleetInventory(BaseInventoryPlugin, Constructable, Cacheable):
             for var, value in self.instance_vars(instance).items():
                 self.inventory.set_variable(hostname, var, untemplated(value))
             if self.get_option("connection_vars"):
-                for var, value in instance["connection"].items():
+                for var, value in (instance.get("connection") or {}).items():
                     self.inventory.set_variable(hostname, var, untemplated(value))
+            if self.get_option("role_vars"):
+                for var, value in (instance.get("role_vars") or {}).items():
+                    if value is not None:
+                        self.inventory.set_variable(hostname, var, untemplated(value))
             hostvars = self.inventory.get_host(hostname).get_vars()
             self._set_composite_vars(self.get_option("compose"), hostvars, hostname, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, hostname, strict=strict)

@@ -71,8 +71,8 @@ def fleet_repair_report(found, skipped=None, still_broken=None, run=None):
         still_broken=broken_now if verified else None, unreachable=list(run.get("unreachable") or []))
     report["summary"] = dict(found=len(found or []), repaired=len(repaired), failed=len(failed),
                              pending=len(pending), skipped=len(skipped_out),
-                             still_broken=len(broken_now) if verified else None,
-                             ok=verified and not failed and not pending and not broken_now)
+                             still_broken=len(broken_now) if verified else None, inventory_verified=verified,
+                             ok=final and not failed and not pending and not broken_now)
     return report
 
 
@@ -100,7 +100,8 @@ def fleet_repair_html(report):
     """The report as a self-contained HTML page (a str)."""
     s = report.get("summary") or {}
     if s.get("ok"):
-        verdict = "every instance found was repaired, and verified"
+        verdict = "every instance found was repaired, and verified %s" % (
+            "by a fresh read of the inventory" if s.get("inventory_verified") else "by each repair's read-back")
     elif not report.get("final"):
         verdict = "run in progress"
     elif report.get("check_mode"):

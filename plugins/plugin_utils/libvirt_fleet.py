@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
 from ansible_collections.novaops.compute.plugins.module_utils import instance_health as health
@@ -63,6 +63,23 @@ class HypervisorURI:
         self.name = str(name) if name else self.host or "localhost"
         self.include = ["*"]     # name patterns of this hypervisor's domains (the plugin's per-URI filter)
         self.exclude = []
+
+    def with_ssh_defaults(self, keyfile=None, known_hosts=None):
+        """The URI with a key file and known_hosts file added where an ssh URI names none (the
+        credentials an AWX credential type injects); libvirt reads them from the URI."""
+        if self.transport not in SSH_TRANSPORTS:
+            return self
+        extra = []
+        if keyfile and not self.params.get("keyfile"):
+            extra.append(("keyfile", keyfile))
+        if known_hosts and not self.params.get("known_hosts") and self.params.get("no_verify") != "1":
+            extra.append(("known_hosts", known_hosts))
+        if not extra:
+            return self
+        uri = self.uri + ("&" if "?" in self.uri else "?") + urlencode(extra)
+        out = HypervisorURI(uri, self.name)
+        out.include, out.exclude = self.include, self.exclude
+        return out
 
     @property
     def is_local(self):
@@ -228,7 +245,9 @@ def domain_instance(uri, name, uuid, state_name, reason, xml):
         connection=uri.connection_vars(),
         extra_vars=dict(libvirt_uri=uri.uri, libvirt_local_uri=uri.local_uri, instances_path=instances_path,
                         instance_dir=instance_dir, base_file=base, virt_type=facts.get("virt_type"),
-                        vnc=facts.get("vnc")))
+                        vnc=facts.get("vnc")),
+        role_vars=dict(compute_driver="libvirt", instance_name=name, instance_uuid=uuid, libvirt_uri=uri.local_uri,
+                       libvirt_instances_path=instances_path, libvirt_virt_type=facts.get("virt_type")))
 
 
 def check_on_host(instances, probe, warn):

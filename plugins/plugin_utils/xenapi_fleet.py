@@ -62,7 +62,9 @@ def vm_instance(pool, pool_label, facts, rescue_names):
         missing_base=[], missing_ports=[], connection=local_connection_vars(),
         extra_vars=dict(xenapi_url=pool.url, xenapi_pool=pool_label, xenapi_validate_certs=pool.validate_certs,
                         xenapi_ca_path=pool.ca_path, power_state_raw=facts["power_state"],
-                        vcpus=facts["vcpus"], memory_mb=facts["memory_mb"], bootlocked=facts["bootlocked"]))
+                        vcpus=facts["vcpus"], memory_mb=facts["memory_mb"], bootlocked=facts["bootlocked"]),
+        role_vars=dict(compute_driver="xenapi", instance_name=facts["name"], instance_uuid=facts["uuid"],
+                       xenapi_url=pool.url, xenapi_validate_certs=pool.validate_certs, xenapi_ca_path=pool.ca_path))
 
 
 def read_pool(pool, wanted=None):

@@ -171,13 +171,15 @@ def bad_input_corpus(fleet, directory):
           and len(unreachable) == 1, "fail_on_errors: false skips the unreachable URI and names it")
 
 
-def runner(private, ident, extravars):
+def runner(private, ident, extravars, playbook="fleet_repair.yml", limit=None):
     os.makedirs(os.path.join(private, "env"), exist_ok=True)
     with open(os.path.join(private, "env", "extravars"), "w") as handle:
         json.dump(extravars, handle)
+    argv = ["ansible-runner", "run", private, "-p", playbook, "--ident", ident]
+    if limit:
+        argv += ["--limit", limit]
     started = time.monotonic()
-    proc = subprocess.run(["ansible-runner", "run", private, "-p", "fleet_repair.yml", "--ident", ident],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     took = time.monotonic() - started
     artifacts = os.path.join(private, "artifacts", ident)
     events = []
@@ -262,6 +264,16 @@ def main():
         check(not changed, "second run changes nothing (%s)" % [e["event_data"]["task"] for e in changed][:3])
         report = read_report(reports)
         check(report["summary"]["found"] == 0 and report["repaired"] == [], "second run finds nothing to repair")
+
+        # the roles' own playbook on this inventory (the plugins set the variables the roles read)
+        one_each = sorted(set(fleet.libvirt_names) - set(fleet.busy))[-1], sorted(set(fleet.xen_names) - set(fleet.busy))[-1]
+        rc, status, events = runner(private, "hard_reboot", {}, playbook="hard_reboot.yml", limit=",".join(one_each))
+        check(rc == 0 and status == "successful", "hard_reboot.yml runs on the plugins' inventory (%s)" % ", ".join(one_each))
+        clean_stream(events, "hard_reboot")
+        rebooted = sorted(set(e["event_data"]["host"] for e in events
+                              if e.get("event") == "runner_on_ok" and e["event_data"]["res"].get("changed")))
+        check(rebooted == sorted(one_each), "hard_reboot.yml rebooted exactly the limited hosts: %s" % rebooted)
+        check(set(fleet.check()) == set(fleet.busy), "and they run again")
     finally:
         errors = fleet.destroy()
         check(not errors, "cleanup (%s)" % errors)

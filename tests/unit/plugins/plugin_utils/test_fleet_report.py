@@ -31,7 +31,8 @@ def test_final_report_sorts_outcomes_and_verifies_against_the_fresh_read():
     assert report["skipped"] == [dict(host="d", name="d", uuid="u-d", driver="libvirt", hypervisor="hv1", why="busy",
                                       task=dict(operation="resize"), reasons=["crashed, desired running"])]
     assert report["still_broken"] == ["b"] and report["final"]
-    assert report["summary"] == dict(found=3, repaired=2, failed=1, pending=0, skipped=1, still_broken=1, ok=False)
+    assert report["summary"] == dict(found=3, repaired=2, failed=1, pending=0, skipped=1, still_broken=1,
+                                     inventory_verified=True, ok=False)
 
 
 def test_report_while_batches_run_lists_pending_hosts():
@@ -47,7 +48,15 @@ def test_a_clean_run():
     report = fleet_repair_report([hostvars("a", dict(status="repaired"))], [], [], RUN)
     assert report["summary"]["ok"] and report["repaired"][0]["verified"]
     empty = fleet_repair_report([], [], [], RUN)
-    assert empty["summary"] == dict(found=0, repaired=0, failed=0, pending=0, skipped=0, still_broken=0, ok=True)
+    assert empty["summary"] == dict(found=0, repaired=0, failed=0, pending=0, skipped=0, still_broken=0,
+                                    inventory_verified=True, ok=True)
+
+
+def test_a_final_report_without_the_fresh_read_relies_on_the_read_back():
+    report = fleet_repair_report([hostvars("a", dict(status="repaired"))], [], None, dict(RUN, final=True))
+    assert report["final"] and report["summary"]["ok"] and not report["summary"]["inventory_verified"]
+    assert report["still_broken"] is None and "verified" not in report["repaired"][0]
+    assert "read-back" in fleet_repair_html(report)
 
 
 def test_html_escapes_what_hypervisors_say():

@@ -188,3 +188,21 @@ def test_remote_probe_lists_existing_files_over_ssh(monkeypatch):
     assert calls[0][0] == "ssh"
     remote = shlex.split(calls[0][-1])
     assert remote[:2] == ["sh", "-c"] and remote[-2:] == ["/srv/inst/_base/a", "/srv/inst/_base/b"]
+
+
+def test_ssh_defaults_fill_in_what_the_uri_lacks():
+    uri = lf.HypervisorURI("qemu+libssh2://root@hv4/system", name="hv4")
+    out = uri.with_ssh_defaults("/cred/key", "/cred/known_hosts")
+    assert out.params == {"keyfile": "/cred/key", "known_hosts": "/cred/known_hosts"} and out.name == "hv4"
+    assert out.connection_vars()["ansible_ssh_private_key_file"] == "/cred/key"
+    kept = lf.HypervisorURI(SSH).with_ssh_defaults("/cred/key", "/cred/known_hosts")
+    assert kept.params["keyfile"] == "/k/id" and kept.params["known_hosts"] == "/k/kh"
+    local = lf.HypervisorURI("qemu:///system")
+    assert local.with_ssh_defaults("/cred/key", None) is local
+
+
+def test_role_vars_follow_the_roles_conventions():
+    inst = instance()
+    assert inst["role_vars"] == dict(compute_driver="libvirt", instance_name="web1",
+                                     instance_uuid="0f4b8ae3-8bd7-5d56-9b0a-3b5b0a1d2c3e", libvirt_uri="qemu:///system",
+                                     libvirt_instances_path="/srv/inst", libvirt_virt_type="qemu")
