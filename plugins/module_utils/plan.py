@@ -9,6 +9,10 @@ A manager reads the resource's current facts, plans a list of named actions that
 bring it to the wanted state, and either applies them (then reads the facts again) or,
 in check mode, reports them with the facts it expects.  No planned action, no change:
 a second identical run makes no mutating call because its plan is empty.
+
+A manager whose resource is an instance names its operation lock (operation_lock()): a run
+that changes something is admitted by it (refused when another operation marks the instance),
+then holds it while it plans again and applies; a run with nothing to do never writes it.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class Manager:
     def __init__(self, module):
         self.module = module
         self.params = module.params
+        self.lock = None
 
     def read(self):
         raise NotImplementedError
@@ -93,20 +98,41 @@ class Manager:
     def diff_view(self, facts):
         return facts if facts is not None else {}
 
+    def operation_lock(self, before):
+        """The instance's operation lock (an OperationLock of xen_operation_lock or
+        libvirt_operation_lock), or None when the resource has none."""
+        return None
+
+    def apply(self, plan):
+        """Run the plan (a subclass wraps it to undo a failed plan while the lock is still held)."""
+        return plan.apply()
+
     def converge(self):
         started = time.monotonic()
         before = self.read()
         plan = Plan()
         expected = self.plan(copy.deepcopy(before), plan)
-        if plan and not self.module.check_mode:
-            plan.apply()
+        self.lock = self.operation_lock(before)
+        lock_actions = self.lock.admit(bool(plan)) if self.lock is not None else []
+        if (plan or lock_actions) and not self.module.check_mode:
+            if self.lock is None:
+                self.apply(plan)
+            else:
+                with self.lock.held():
+                    # planned again under the lock: another run may have changed the instance meanwhile
+                    plan = Plan()
+                    self.plan(copy.deepcopy(self.read()), plan)
+                    self.apply(plan)
             after = self.read()
-        elif plan:
+        elif plan or lock_actions:
             after = expected
         else:
             after = before
-        result = dict(changed=bool(plan), actions=plan.names)
+        actions = lock_actions + plan.names
+        result = dict(changed=bool(actions), actions=actions)
         result.update(self.result(after))
+        if self.lock is not None and self.lock.report:
+            result["operation_lock"] = self.lock.report
         if self.module._diff:
             result["diff"] = dict(before=self.diff_view(before), after=self.diff_view(after))
         result["duration"] = round(time.monotonic() - started, 3)

@@ -91,7 +91,7 @@ class HelperVM:
             failed = True
             raise
         finally:
-            self._release(vbd, plugged, quiet=failed)
+            release_vbd(self.conn, vbd, plugged, quiet=failed)
 
     def _wait_for_device(self, path):
         deadline = time.monotonic() + self.timeout
@@ -101,26 +101,27 @@ class HelperVM:
                                    % (path, self.timeout))
             time.sleep(0.1)
 
-    def _release(self, vbd, plugged, quiet):
-        """Unplug (forced if the clean unplug fails) and destroy; raise only when nothing else failed."""
-        first = None
-        if plugged:
-            try:
-                self.conn.call("VBD.unplug", vbd)
-            except NovaopsError as exc:
-                first = exc
-                try:
-                    self.conn.call("VBD.unplug_force", vbd)
-                except NovaopsError:
-                    pass
+
+def release_vbd(conn, vbd, plugged, quiet=False):
+    """Unplug (forced if the clean unplug fails) and destroy; raise only when nothing else failed."""
+    first = None
+    if plugged:
         try:
-            self.conn.call("VBD.destroy", vbd)
+            conn.call("VBD.unplug", vbd)
         except NovaopsError as exc:
-            first = first or exc
+            first = exc
             try:
-                self.conn.call("VBD.unplug_force", vbd)
-                self.conn.call("VBD.destroy", vbd)
+                conn.call("VBD.unplug_force", vbd)
             except NovaopsError:
                 pass
-        if first is not None and not quiet:
-            raise NovaopsError("Releasing the helper VM's disk failed: %s" % first.msg, **first.facts)
+    try:
+        conn.call("VBD.destroy", vbd)
+    except NovaopsError as exc:
+        first = first or exc
+        try:
+            conn.call("VBD.unplug_force", vbd)
+            conn.call("VBD.destroy", vbd)
+        except NovaopsError:
+            pass
+    if first is not None and not quiet:
+        raise NovaopsError("Releasing the helper VM's disk failed: %s" % first.msg, **first.facts)
