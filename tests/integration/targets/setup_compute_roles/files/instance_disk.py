@@ -1,0 +1,248 @@
+"""The instance's bytes, for the roles' targets and `make demo`: put known files on a disk, read them back.
+
+A disk here is an msdos table with one ext4 partition (boot flag) made without mounting
+(mke2fs -d, parted), holding FILES. Its "sum" is the sha256 over those files' contents read
+back with debugfs, so it survives every operation that keeps the data - a grow, a shrink (the
+partition is rewritten), a migration, a snapshot - and changes when a byte of them does.
+
+  lv-image <path> <size_mib> <files_mib>      a qcow2 image with the files
+  lv-sum <disk path>                          sum of a libvirt disk (read with -U, the domain may run)
+  glance-sum <image_id>                       sum of a qcow2/raw image in Glance
+  xen-template <pool> <name> <size_mib>       a template (cloned from Debian Bookworm 12) whose disk is size_mib
+  xen-fill <pool> <vm> <files_mib>            the files onto the VM's root disk (halted for it, started again)
+  xen-sum <pool> <vm>                         sum of the VM's root disk, plugged read-only into the helper VM
+  xen-glance-sum <image_id>                   sum of a XenAPI snapshot image, imported into pool b and forgotten
+  xen-vdis <pool> <prefix>                    VDIs whose name starts with prefix (leftovers)
+
+Prints JSON. The beds' addresses come from the environment (.beds/env.sh).
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+E = os.environ
+sys.path.insert(0, os.path.join(os.path.dirname(E["NOVAOPS_BEDS_DIR"]), "tools"))
+from xapisim.testkit import login  # noqa: E402
+
+FILES = ["/etc/hostname", "/data/random.bin", "/data/deep/text.txt"]
+GLANCE_HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "nt-ro"}
+
+
+def run(*argv, **kw):
+    return subprocess.run(argv, check=True, capture_output=True, **kw)
+
+
+def make_raw(path, size_mib, files_mib):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "root")
+        os.makedirs(os.path.join(root, "etc"))
+        os.makedirs(os.path.join(root, "data", "deep"))
+        with open(os.path.join(root, "etc", "hostname"), "w") as f:
+            f.write("novaops-instance\n")
+        with open(os.path.join(root, "data", "random.bin"), "wb") as f:
+            f.write(os.urandom(files_mib * 1024 * 1024))
+        with open(os.path.join(root, "data", "deep", "text.txt"), "w") as f:
+            f.write("".join("line %d\n" % i for i in range(20000)))
+        part = os.path.join(tmp, "part.img")
+        sectors = size_mib * 2048
+        with open(part, "wb") as f:
+            f.truncate((sectors - 2048) * 512)
+        run("mke2fs", "-q", "-F", "-t", "ext4", "-d", root, part)
+        with open(path, "wb") as f:
+            f.truncate(sectors * 512)
+        run("parted", "--script", path, "mklabel", "msdos", "mkpart", "primary", "2048s", "%ds" % (sectors - 1),
+            "set", "1", "boot", "on")
+        run("dd", "if=" + part, "of=" + path, "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none")
+
+
+def files_sum(raw):
+    """sha256 over FILES read from partition 1 of a raw disk (file or device), and e2fsck -n's rc."""
+    table = run("parted", "--script", "--machine", raw, "unit", "s", "print", text=True).stdout
+    start = int(table.splitlines()[2].split(":")[1].rstrip("s"))
+    part = "%s?offset=%d" % (raw, start * 512)
+    fsck = subprocess.run(["e2fsck", "-f", "-n", part], capture_output=True, check=False)
+    digest = hashlib.sha256()
+    for name in FILES:
+        data = run("debugfs", "-R", "cat %s" % name, part).stdout
+        digest.update(hashlib.sha256(data).digest())
+    return dict(sum=digest.hexdigest(), fsck_rc=fsck.returncode, size=os.path.getsize(raw) if os.path.isfile(raw) else None)
+
+
+def image_sum(path, fmt=None):
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, "disk.raw")
+        run("qemu-img", "convert", "-U", *(["-f", fmt] if fmt else []), "-O", "raw", path, raw)
+        return files_sum(raw)
+
+
+# ---- XenAPI --------------------------------------------------------------------------------------
+def xen(pool):
+    return login(pool, E, "setup_compute_roles")
+
+
+def one_vm(x, name):
+    vms = [v for v in x.VM.get_by_name_label(name) if not x.VM.get_is_a_template(v)]
+    if len(vms) != 1:
+        raise SystemExit("%d VMs named %s" % (len(vms), name))
+    return vms[0]
+
+
+def root_vdi(x, vm):
+    for vbd in x.VM.get_VBDs(vm):
+        rec = x.VBD.get_record(vbd)
+        if rec["userdevice"] == "0" and rec["type"] == "Disk":
+            return rec["VDI"]
+    raise SystemExit("no root disk")
+
+
+@contextlib.contextmanager
+def plugged(x, pool, vdi, read_only):
+    helper = x.VM.get_by_uuid(E["XENAPI_POOL_%s_HELPER_VM_UUID" % pool])
+    vbd = x.VBD.create(dict(VM=helper, VDI=vdi, userdevice="autodetect", bootable=False,
+                            mode="RO" if read_only else "RW", type="Disk", empty=False, unpluggable=True,
+                            other_config={}, qos_algorithm_type="", qos_algorithm_params={}))
+    try:
+        x.VBD.plug(vbd)
+        yield os.path.join(E["XENAPI_POOL_%s_DEVICE_DIR" % pool], x.VBD.get_device(vbd))
+        x.VBD.unplug(vbd)
+    finally:
+        if x.VBD.get_currently_attached(vbd):
+            x.VBD.unplug_force(vbd)
+        x.VBD.destroy(vbd)
+
+
+def xen_template(pool, name, size_mib):
+    s = xen(pool)
+    x = s.xenapi
+    try:
+        found = [t for t in x.VM.get_by_name_label(name) if x.VM.get_is_a_template(t)]
+        created = not found
+        if created:
+            base = [t for t in x.VM.get_by_name_label("Debian Bookworm 12") if x.VM.get_is_a_template(t)][0]
+            ref = x.VM.clone(base, name)
+            other = x.VM.get_other_config(ref)
+            other["disks"] = ('<provision><disk device="0" size="%d" sr="" bootable="true" type="system"/>'
+                              '</provision>' % (size_mib * 1048576))
+            other.pop("default_template", None)
+            x.VM.set_other_config(ref, other)
+            found = [ref]
+        return dict(template=x.VM.get_uuid(found[0]), created=created)
+    finally:
+        s.xenapi.session.logout()
+
+
+def xen_fill(pool, name, files_mib):
+    s = xen(pool)
+    x = s.xenapi
+    try:
+        vm = one_vm(x, name)
+        vdi = root_vdi(x, vm)
+        was = x.VM.get_power_state(vm)
+        if was != "Halted":
+            x.VM.hard_shutdown(vm)
+        with tempfile.TemporaryDirectory() as tmp:
+            img = os.path.join(tmp, "disk.img")
+            make_raw(img, int(x.VDI.get_virtual_size(vdi)) // 1048576, files_mib)
+            with plugged(x, pool, vdi, False) as dev:
+                run("dd", "if=" + img, "of=" + dev, "bs=4M", "conv=notrunc,sparse", "status=none")
+            out = files_sum(img)
+        if was == "Running":
+            x.VM.start(vm, False, False)
+        return out
+    finally:
+        s.xenapi.session.logout()
+
+
+def xen_vdi_sum(x, pool, vdi):
+    with plugged(x, pool, vdi, True) as dev:
+        out = files_sum(dev)
+    out.update(size=int(x.VDI.get_virtual_size(vdi)), vdi=x.VDI.get_uuid(vdi))
+    return out
+
+
+def xen_sum(pool, name):
+    s = xen(pool)
+    try:
+        x = s.xenapi
+        return xen_vdi_sum(x, pool, root_vdi(x, one_vm(x, name)))
+    finally:
+        s.xenapi.session.logout()
+
+
+def xen_glance_sum(image_id):
+    s = xen("B")
+    x = s.xenapi
+    try:
+        host = x.host.get_all()[0]
+        args = {"sr_path": E["XENAPI_POOL_B_SR_DIR"], "image_id": image_id, "glance_url": E["NOVAOPS_GLANCE_URL"],
+                "headers": json.dumps(GLANCE_HEADERS)}
+        got = json.loads(x.host.call_plugin(host, "glance", "download_vhd", args))
+        vdi = x.VDI.get_by_uuid(got["root"]["uuid"])
+        try:
+            return xen_vdi_sum(x, "B", vdi)
+        finally:
+            x.VDI.destroy(vdi)
+    finally:
+        s.xenapi.session.logout()
+
+
+def xen_vdis(pool, prefix):
+    s = xen(pool)
+    x = s.xenapi
+    try:
+        return dict(vdis=sorted(r["uuid"] for r in x.VDI.get_all_records().values()
+                                if r["name_label"].startswith(prefix)))
+    finally:
+        s.xenapi.session.logout()
+
+
+# ---- Glance --------------------------------------------------------------------------------------
+def glance_sum(image_id):
+    url = "%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "image")
+        with urllib.request.urlopen(urllib.request.Request(url, headers=GLANCE_HEADERS), timeout=120) as resp, \
+                open(path, "wb") as out:
+            while True:
+                chunk = resp.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+        return image_sum(path)
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "lv-image":
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = os.path.join(tmp, "disk.raw")
+            make_raw(raw, int(args[1]), int(args[2]))
+            out = files_sum(raw)
+            run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, args[0])
+    elif cmd == "lv-sum":
+        out = image_sum(args[0])
+    elif cmd == "glance-sum":
+        out = glance_sum(args[0])
+    elif cmd == "xen-template":
+        out = xen_template(args[0], args[1], int(args[2]))
+    elif cmd == "xen-fill":
+        out = xen_fill(args[0], args[1], int(args[2]))
+    elif cmd == "xen-sum":
+        out = xen_sum(args[0], args[1])
+    elif cmd == "xen-glance-sum":
+        out = xen_glance_sum(args[0])
+    elif cmd == "xen-vdis":
+        out = xen_vdis(args[0], args[1])
+    else:
+        raise SystemExit("unknown command %s" % cmd)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
