@@ -18,7 +18,6 @@ the mark is advisory only.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 
@@ -64,18 +63,21 @@ def probe(path):
         os.close(fd)
 
 
+def nova_instance_dir(disk_path, uuid):
+    """The instance directory of a domain laid out as Nova did (``<instances_path>/<uuid>/disk``), else None."""
+    directory = os.path.dirname(os.path.normpath(disk_path or "")) if disk_path else None
+    return directory if directory and os.path.basename(directory) == uuid else None
+
+
 class LibvirtOperationLock(OperationLock):
     """The lock file(s) of an instance directory plus the metadata element of the domain with ``uuid``."""
 
-    def __init__(self, conn, label, operation, params, instance_dir=None, uuid=None, create_dir=False,
-                 takeover=False):
+    def __init__(self, conn, label, operation, params, instance_dir=None, uuid=None, takeover=False):
         super().__init__(label, operation, params, takeover)
         self.conn = conn
         self.instance_dir = instance_dir
         self.uuid = uuid
-        self.create_dir = create_dir
         self._fds = []
-        self._made_dir = False
 
     def _dirs(self):
         if not self.instance_dir:
@@ -100,18 +102,25 @@ class LibvirtOperationLock(OperationLock):
         return found
 
     def take(self, mark, stale):
-        dirs = self._dirs()
-        if not dirs and self.instance_dir and self.create_dir:
-            os.makedirs(self.instance_dir, mode=0o755)
-            self._made_dir = True
-            dirs = [self.instance_dir]
         try:
-            for directory in dirs:
-                self._fds.append(self._lock_file(lock_file_path(directory), mark, bool(stale)))
+            self._lock_files(mark, bool(stale))
             self._set_metadata(mark)
         except BaseException:
             self.release()
             raise
+
+    def _lock_files(self, mark, stale_ok):
+        for directory in self._dirs():
+            path = lock_file_path(directory)
+            if not self._ours(path):
+                self._fds.append(self._lock_file(path, mark, stale_ok))
+
+    def _ours(self, path):
+        try:
+            seen = os.stat(path)
+        except FileNotFoundError:
+            return False
+        return any(os.path.samestat(os.fstat(fd), seen) for fd in self._fds)
 
     def _lock_file(self, path, mark, stale_ok):
         for _attempt in range(ATTEMPTS):
@@ -150,8 +159,10 @@ class LibvirtOperationLock(OperationLock):
                                              LIBVIRT_NAMESPACE, _flags(dom)))
 
     def refresh(self):
-        """Mark the domain again after it was (re)defined from an XML without this run's mark."""
+        """Lock and mark what the run has made since it took the lock: a new instance directory, a domain
+        (re)defined from an XML without this run's mark."""
         if self.holding:
+            self._lock_files(self.mark, False)
             self._set_metadata(self.mark)
 
     def release(self):
@@ -165,14 +176,6 @@ class LibvirtOperationLock(OperationLock):
             finally:
                 os.close(fd)
         self._fds = []
-        if self._made_dir:
-            self._made_dir = False
-            try:
-                os.rmdir(self.instance_dir)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                    raise NovaopsError("Cannot remove the empty instance directory %s: %s."
-                                       % (self.instance_dir, exc.strerror))
         dom = self._domain()
         if dom is not None:
             _libvirt(lambda: _unmark(dom))

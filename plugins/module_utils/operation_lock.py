@@ -55,6 +55,7 @@ STALE_AFTER = 86400      # default stale_lock_age: a day, longer than any transf
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # a reused pid: its process started after the mark was written (marks have whole seconds)
 PID_REUSE_SLACK = 2
+PLACES = dict(other_config="other_config", metadata="domain metadata", lock_file="lock file")
 
 
 def _task(values, source):
@@ -141,8 +142,8 @@ def parse_time(text):
 
 def new_mark(operation, now=None, owner=None, took_over=None):
     """The mark this process writes: {operation, owner, started_at} (+ the stale one it took over)."""
-    mark = dict(operation=operation, owner=owner or owner_name(), started_at=format_time(time.time() if now is None
-                                                                                           else now))
+    started = time.time() if now is None else now
+    mark = dict(operation=operation, owner=owner or owner_name(), started_at=format_time(started))
     if took_over:
         mark["took_over"] = public(took_over)
     return mark
@@ -223,12 +224,16 @@ class InstanceBusy(NovaopsError):
         if task.get("stale"):
             msg = ("%s carries the mark of %s (in its %s), which is stale: %s - that run was killed half way. "
                    "Nothing was changed. Check the instance, then run again with clear_stale_lock: true to clear "
-                   "the mark (as nova reset-state did)." % (label, describe(task), task.get("source"),
-                                                           task["stale_reason"]))
+                   "the mark (as nova reset-state did)."
+                   % (label, describe(task), _place(task), task["stale_reason"]))
         else:
             msg = ("%s is busy: %s is working on it (its mark is in the %s). Nothing was changed; run again "
-                   "when that operation has finished." % (label, describe(task), task.get("source")))
+                   "when that operation has finished." % (label, describe(task), _place(task)))
         super().__init__(msg, operation_lock=dict(busy=public(task)))
+
+
+def _place(task):
+    return PLACES.get(task.get("source"), task.get("source") or "mark")
 
 
 def lock_argument_spec():
@@ -260,6 +265,7 @@ class OperationLock:
         self.takeover = takeover
         self.mark = None
         self.report = {}
+        self.warnings = []
 
     # backends
     def marks(self):
@@ -310,6 +316,9 @@ class OperationLock:
         self.mark = mark
         if stale:
             self.report["taken_over" if "took_over" in self.mark else "cleared"] = [public(t) for t in stale]
+            if "took_over" in self.mark:
+                self.warnings.append("%s took over the stale mark of %s on %s (%s)."
+                                     % (self.operation, describe(stale[0]), self.label, stale[0]["stale_reason"]))
         failure = None
         try:
             if stale:
@@ -328,8 +337,8 @@ class OperationLock:
             what = ("The mark of this run (%s) is still on %s: releasing it failed (%s). Clear it with "
                     "clear_stale_lock: true." % (describe(self.mark), self.label, exc.msg))
             if failure is None:
-                raise NovaopsError("The operation finished, but: " + what, operation_lock=dict(self.report,
-                                                                                            left=public(self.mark)))
+                raise NovaopsError("The operation finished, but: " + what,
+                                   operation_lock=dict(self.report, left=public(self.mark)))
             if isinstance(failure, NovaopsError):
                 failure.facts["operation_lock_release_error"] = what
         finally:

@@ -133,6 +133,8 @@ class Manager:
         result.update(self.result(after))
         if self.lock is not None and self.lock.report:
             result["operation_lock"] = self.lock.report
+            for text in self.lock.warnings:
+                self.module.warn(text)
         if self.module._diff:
             result["diff"] = dict(before=self.diff_view(before), after=self.diff_view(after))
         result["duration"] = round(time.monotonic() - started, 3)

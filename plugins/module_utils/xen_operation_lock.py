@@ -79,7 +79,7 @@ class XenOperationLock(OperationLock):
     def after_stale_cleared(self, stale):
         done = []
         for task in stale:
-            clean = LEFTOVER_CLEANERS.get(str(task.get("operation")).split(" ")[0])
+            clean = LEFTOVER_CLEANERS.get(str(task.get("operation")).split(" ", 1)[0])
             if clean is not None:
                 done.extend(clean(self.conn, self.cls, self.ref))
         if done:

@@ -30,6 +30,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
+  - novaops.compute.operation_lock
 attributes:
   check_mode:
     support: full
@@ -450,6 +451,22 @@ domain:
       description: The image's base file in C(_base) and whether it is present.
       type: dict
       sample: {path: /var/lib/nova/instances/_base/3f7a..., present: true}
+operation_lock:
+  description:
+    - What the run did to operation locks not its own. C(cleared) and C(taken_over) list the stale marks it
+      removed (O(clear_stale_lock), or a hard reboot); C(cleaned_up) what a killed xen_vdi_resize had left
+      and this run removed; C(stale) a stale mark it left alone, having nothing to do.
+    - In a refusal, C(busy) is the mark of the operation in the way.
+  returned: when the instance carried the mark of another run
+  type: dict
+  sample:
+    cleared:
+      - operation: xen_vdi_resize
+        owner: "hv1:4242"
+        started_at: "2026-03-01T10:00:00Z"
+        source: other_config
+        stale: true
+        stale_reason: its owner, process 4242 on this host, is gone
 actions:
   description: The names of the actions taken (or, in check mode, that would be taken), in order.
   returned: always
@@ -486,7 +503,9 @@ from ansible_collections.novaops.compute.plugins.module_utils.glance import Glan
 from ansible_collections.novaops.compute.plugins.module_utils.image import ImageCache, ImageRef
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
     LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors, wait_for_state, vif_ovs_ports)
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import LibvirtOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.vif_wiring import VifWiring, check_vif, tap_name
 
@@ -539,7 +558,7 @@ def argument_spec():
     ), required_one_of=[("name", "uuid", "xml")],
         mutually_exclusive=[("xml", "flavor"), ("xml", "image"), ("xml", "vnc"), ("xml", "rescue")],
         required_if=[("rescue", True, ("rescue_image",))])
-    return spec.merge(libvirt_argument_spec()).merge(glance_argument_spec())
+    return spec.merge(libvirt_argument_spec()).merge(glance_argument_spec()).merge(lock_argument_spec())
 
 
 def image_key(image):
@@ -754,6 +773,15 @@ class Domain(Manager):
                     vcpus=flavor["vcpus"], memory_mb=flavor["memory_mb"], disks=spec_disks,
                     vifs=desired["vifs"], vnc=desired.get("vnc"), metadata=desired)
 
+    def operation_lock(self, before):
+        """The instance directory's lock file and the domain's mark (both from when they exist, for a new
+        instance); a hard reboot takes a stale one over."""
+        p = self.params
+        return LibvirtOperationLock(
+            self.conn, "Domain %s" % (before["name"] or before["uuid"]),
+            "libvirt_domain hard_reboot" if p["hard_reboot"] else "libvirt_domain %s" % p["state"], p,
+            instance_dir=before.get("instance_dir"), uuid=before["uuid"], takeover=p["hard_reboot"])
+
     # -- planning ------------------------------------------------------------------------------
     def plan(self, before, plan):
         p = self.params
@@ -788,7 +816,7 @@ class Domain(Manager):
             if ref is not None and not self.cache.present(ref):
                 plan.add("fetch_image", self.fetch, ref)
         if not self.idir.exists:
-            plan.add("create_instance_dir", self.idir.create)
+            plan.add("create_instance_dir", self.create_instance_dir)
         resizes = []
         remakes = []
         current_files = dict((d["path"], d) for d in before.get("disks") or [])
@@ -1093,8 +1121,13 @@ class Domain(Manager):
         else:
             self.cache.create_overlay(base, path)
 
+    def create_instance_dir(self):
+        self.idir.create()
+        self.lock.refresh()        # a new instance is locked from the moment it has a directory
+
     def define(self, xml):
         self.conn.conn.defineXML(xml)
+        self.lock.refresh()        # the new definition has no mark yet
         if self.idir is not None and self.idir.exists:
             self.idir.write(inst.LIBVIRT_XML, xml)
 

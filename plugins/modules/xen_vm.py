@@ -23,6 +23,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.operation_lock
 attributes:
   check_mode:
     description: Reports the actions it would take and the facts it expects, changes nothing.
@@ -340,6 +341,22 @@ duration:
   description: Seconds the module took.
   returned: always
   type: float
+operation_lock:
+  description:
+    - What the run did to operation locks not its own. C(cleared) and C(taken_over) list the stale marks it
+      removed (O(clear_stale_lock), or a hard reboot); C(cleaned_up) what a killed xen_vdi_resize had left
+      and this run removed; C(stale) a stale mark it left alone, having nothing to do.
+    - In a refusal, C(busy) is the mark of the operation in the way.
+  returned: when the instance carried the mark of another run
+  type: dict
+  sample:
+    cleared:
+      - operation: xen_vdi_resize
+        owner: "hv1:4242"
+        started_at: "2026-03-01T10:00:00Z"
+        source: other_config
+        stale: true
+        stale_reason: its owner, process 4242 on this host, is gone
 xenapi_error:
   description: The XenAPI failure behind an error.
   returned: on a XenAPI failure
@@ -360,7 +377,9 @@ import xml.etree.ElementTree as ET
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xen_vm_facts import (
@@ -409,7 +428,7 @@ def argument_spec():
         bootlock=dict(type="bool"),
         force=dict(type="bool", default=False),
         timeout=dict(type="int", default=300),
-    ), required_one_of=[["uuid", "name"]]))
+    ), required_one_of=[["uuid", "name"]])).merge(lock_argument_spec())
 
 
 def _diff_view(facts):
@@ -465,6 +484,13 @@ class VM(Manager):
 
     def result(self, facts):
         return dict(vm=public_facts(facts) if facts is not None else None)
+
+    def operation_lock(self, before):
+        p = self.params
+        hard = p["state"] == "rebooted" and p["reboot"] == "hard"
+        name = before["name"] if before else p["new_name"] or p["name"]
+        return XenOperationLock(self.conn, "VM", self.ref if before else None, "VM %s" % name,
+                                "xen_vm hard_reboot" if hard else "xen_vm %s" % p["state"], p, takeover=hard)
 
     def diff_view(self, facts):
         return _diff_view(public_facts(facts) if facts else None)
@@ -782,6 +808,7 @@ class VM(Manager):
         else:
             ref = self.conn.run_async("VM.clone", tref, name, timeout=timeout)
         self.ref = ref
+        self.lock.attach(ref, "VM %s" % name)      # the new VM is this run's from its first moment
         rec = self.conn.call("VM.get_record", ref)
         other = dict(rec.get("other_config") or {})
         if not p["template_disks"] and "disks" in other:

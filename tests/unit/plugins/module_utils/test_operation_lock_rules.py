@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def test_owner_and_time_parsing():
 
 # -- staleness -----------------------------------------------------------------------------------
 def started_of(table):
-    return lambda pid: table.get(pid)
+    return table.get
 
 
 def test_an_owner_on_this_host_is_asked_whether_it_lives():
@@ -119,7 +120,7 @@ def test_a_refusal_names_the_first_operation():
     assert busy.facts["operation_lock"]["busy"]["owner"] == "hv1:4242"
     stale = lock.judged(dict(mark(), source="lock_file"), False)
     text = lock.InstanceBusy("Domain d1", stale).msg
-    assert "stale" in text and "clear_stale_lock: true" in text and "hv1:4242" in text and "lock_file" in text
+    assert "stale" in text and "clear_stale_lock: true" in text and "hv1:4242" in text and "lock file" in text
 
 
 # -- admission and holding -----------------------------------------------------------------------
@@ -184,6 +185,7 @@ def test_held_takes_over_or_clears_and_records_it():
     with taken.held():
         assert taken.mark["took_over"]["owner"] == "elsewhere:1"
     assert taken.report["taken_over"][0]["stale"] is True
+    assert "took over the stale mark of xen_vm running by elsewhere:1" in taken.warnings[0]
     cleared = FakeLock([DEAD], params=dict(clear_stale_lock=True))
     with cleared.held():
         assert "took_over" not in cleared.mark
@@ -267,20 +269,23 @@ def test_clearing_a_stale_mark_is_a_change_of_its_own():
 
 # -- the libvirt lock file (real files and flock, no domain) ----------------------------------------
 def file_lock(instance_dir, **params):
-    return LibvirtOperationLock(None, "Domain d1", "libvirt_domain running", params, instance_dir=str(instance_dir),
-                                create_dir=True)
+    return LibvirtOperationLock(None, "Domain d1", "libvirt_domain running", params, instance_dir=str(instance_dir))
 
 
 def test_the_lock_file_excludes_a_second_holder_and_is_gone_after(tmp_path):
     first = file_lock(tmp_path / "u1")
+    path = lock.lock_file_path(str(tmp_path / "u1"))
     with first.held():
-        path = lock.lock_file_path(str(tmp_path / "u1"))
+        assert not os.path.exists(path)          # a new instance: no directory yet
+        (tmp_path / "u1").mkdir()
+        first.refresh()                          # locked from the moment it has one
         assert json.loads(open(path).read())["owner"] == lock.owner_name()
         assert probe(path)[0] is True
+        first.refresh()                          # its own lock file is not locked twice
         with pytest.raises(lock.InstanceBusy) as refused:
             file_lock(tmp_path / "u1").admit(True)
         assert "is busy" in refused.value.msg and lock.owner_name() in refused.value.msg
-    assert not os.path.exists(path) and not os.path.exists(str(tmp_path / "u1"))   # made for the run, empty
+    assert not os.path.exists(path) and os.listdir(str(tmp_path / "u1")) == []
 
 
 def test_a_killed_holder_leaves_a_stale_file_that_can_be_cleared(tmp_path):
@@ -319,4 +324,8 @@ def test_the_lock_follows_its_directory_through_a_resize(tmp_path):
         instance.mkdir()                                             # the destination, same host
         with pytest.raises(lock.InstanceBusy):                       # still seen, in <uuid>_resize
             file_lock(instance).admit(True)
-    assert os.listdir(str(instance) + "_resize") == [] and os.listdir(str(instance)) == []
+        shutil.rmtree(str(instance))                                 # revert: the copy goes, the original back
+        os.rename(str(instance) + "_resize", str(instance))
+        held.refresh()                                               # the moved lock file is known as its own
+        assert probe(lock.lock_file_path(str(instance)))[0] is True
+    assert os.listdir(str(instance)) == [] and not os.path.exists(str(instance) + "_resize")
