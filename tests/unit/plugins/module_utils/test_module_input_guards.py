@@ -1,0 +1,66 @@
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""NovaopsModule's guards found by the bad-input corpus (#13): NUL bytes refused in any option,
+and no_log values hidden even when ansible-core's own collection of them gives up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+
+SPEC = dict(
+    url=dict(type="str"),
+    password=dict(type="str", no_log=True, aliases=["pass"]),
+    disks=dict(type="list", elements="dict", options=dict(name=dict(type="str"), key=dict(type="str", no_log=True))),
+    glance=dict(type="dict", options=dict(token=dict(type="str", no_log=True))),
+)
+
+
+def run_module(args, capsys, monkeypatch):
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=args))))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    with pytest.raises(SystemExit):
+        module = NovaopsModule(argument_spec=SPEC, supports_check_mode=True)
+        module.exit_json(changed=False)
+    return capsys.readouterr().out
+
+
+def test_a_malformed_sub_option_does_not_unmask_the_password(capsys, monkeypatch):
+    # ansible-core gives up collecting no_log values when one list element is not a dict
+    out = run_module(dict(url="https://x", password="bi-pass-Secret-1", disks=["not-a-dict"],
+                          glance=dict(token="bi-token-Secret-2")), capsys, monkeypatch)
+    result = json.loads(out)
+    assert result["failed"]
+    assert "bi-pass-Secret-1" not in out and "bi-token-Secret-2" not in out
+
+
+def test_secrets_given_under_an_alias_and_in_sub_options_are_hidden(capsys, monkeypatch):
+    out = run_module(dict(url="https://x", **{"pass": "bi-pass-Secret-3"}, disks=[dict(name="a", key="bi-key-Secret-4"), 7]),
+                     capsys, monkeypatch)
+    assert "bi-pass-Secret-3" not in out and "bi-key-Secret-4" not in out
+
+
+def test_a_nul_byte_is_refused_and_named(capsys, monkeypatch):
+    out = run_module(dict(url="https://x", disks=[dict(name="a\x00b")]), capsys, monkeypatch)
+    result = json.loads(out)
+    assert result["failed"] and "disks[0].name" in result["msg"] and "NUL" in result["msg"]
+
+
+def test_a_nul_byte_in_a_secret_is_refused_without_showing_it(capsys, monkeypatch):
+    out = run_module(dict(url="https://x", password="bi-Secret\x00-5"), capsys, monkeypatch)
+    result = json.loads(out)
+    assert result["failed"] and "password" in result["msg"] and "bi-Secret" not in out
+
+
+def test_a_clean_run_is_untouched(capsys, monkeypatch):
+    out = run_module(dict(url="https://x", password="bi-pass-Secret-6", disks=[dict(name="a")]), capsys, monkeypatch)
+    result = json.loads(out)
+    assert result["changed"] is False and "failed" not in result and "bi-pass-Secret-6" not in out
