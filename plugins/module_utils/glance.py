@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import ssl
 import time
 import uuid
 
@@ -39,6 +38,7 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.tls import client_context
 
 try:
     import yaml
@@ -209,11 +209,8 @@ class GlanceClient:
     # -- HTTP --------------------------------------------------------------------------------
     def _connection(self):
         if self.scheme == "https":
-            context = ssl.create_default_context(cafile=self.ca_path)
-            if not self.validate_certs:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            return http_client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=context)
+            return http_client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                               context=client_context(self.ca_path, self.validate_certs))
         return http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
     def auth_headers(self):

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import backing_file_of, external_data_file_of
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.tls import client_context
 
 ALLOWED_FORMATS = ("raw", "qcow2")
 DEFAULT_CLUSTER_SIZE = 65536
@@ -197,14 +198,10 @@ class ImageCache:
 
     def _fetch_url(self, ref, dest, timeout=300):
         from http import client as http_client
-        import ssl
         parts = urlsplit(ref.url)
         if parts.scheme == "https":
-            context = ssl.create_default_context(cafile=ref.ca_path)
-            if not ref.validate_certs:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            conn = http_client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=context)
+            conn = http_client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                               context=client_context(ref.ca_path, ref.validate_certs))
         else:
             conn = http_client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         target = parts.path or "/"

@@ -26,6 +26,7 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.tls import client_context
 
 try:
     import XenAPI
@@ -187,7 +188,7 @@ class XenAPIConnection:
         self._translate = _wrap_xenapi_faults(url)
         transport = None
         if url.startswith("https") and validate_certs and ca_path:
-            transport = xmlrpc.client.SafeTransport(context=ssl.create_default_context(cafile=ca_path))
+            transport = xmlrpc.client.SafeTransport(context=client_context(ca_path))
         self.session = ReloginOnceSession(url, transport=transport, ignore_ssl=not validate_certs)
         self.xenapi = self.session.xenapi
 
