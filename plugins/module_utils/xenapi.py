@@ -22,6 +22,8 @@ import time
 import traceback
 import xmlrpc.client
 
+from urllib.parse import urlsplit
+
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
@@ -99,6 +101,30 @@ class XenAPIError(NovaopsError):
     def from_failure(cls, failure, method=None):
         details = [str(item) for item in (failure.details or ["UNKNOWN_ERROR"])]
         return cls(details[0], details[1:], method)
+
+
+def checked_url(url):
+    """The URL when it is one XML-RPC over http(s) can reach, else a NovaopsError saying why."""
+    problem = parts = None
+    try:
+        parts = urlsplit(url)
+        parts.port   # pylint: disable=pointless-statement  # a port that is not a number raises here
+        if parts.scheme not in ("http", "https"):
+            problem = "the scheme must be https or http"
+        elif not parts.hostname:
+            problem = "it names no host"
+        elif parts.username is not None or parts.password is not None:
+            problem = "credentials go in username and password, not in the URL"
+        elif any(char.isspace() or ord(char) < 32 for char in url):
+            problem = "it contains spaces or control characters"
+        else:
+            parts.hostname.encode("idna")
+    except (ValueError, UnicodeError) as exc:
+        problem = str(exc)
+    if problem:
+        shown = url if parts is None or "@" not in url else "%s://...@%s" % (parts.scheme, url.rsplit("@", 1)[1])
+        raise NovaopsError("The XenAPI URL %r is not usable: %s." % (shown[:200], problem), url=shown[:200])
+    return url
 
 
 def _connection_error(url, exc):
@@ -183,7 +209,7 @@ class XenAPIConnection:
             raise NovaopsError("No XenAPI URL: set url, or XENAPI_URL in the environment.")
         if "://" not in url:
             url = "https://%s" % url
-        self.url = url
+        self.url = checked_url(url)
         self._credentials = (username or "root", password or "")
         self._translate = _wrap_xenapi_faults(url)
         transport = None
