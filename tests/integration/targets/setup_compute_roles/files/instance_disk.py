@@ -13,6 +13,7 @@ partition is rewritten), a migration, a snapshot - and changes when a byte of th
   xen-sum <pool> <vm>                         sum of the VM's root disk, plugged read-only into the helper VM
   xen-glance-sum <image_id>                   sum of a XenAPI snapshot image, imported into pool b and forgotten
   xen-vdis <pool> <prefix>                    VDIs whose name starts with prefix (leftovers)
+  glance-images <name>                        ids of the active images of that name
 
 Prints JSON. The beds' addresses come from the environment (.beds/env.sh).
 """
@@ -24,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 
 E = os.environ
@@ -217,6 +219,13 @@ def glance_sum(image_id):
         return image_sum(path)
 
 
+def glance_images(name):
+    url = "%s/v2/images?name=%s" % (E["NOVAOPS_GLANCE_URL"], urllib.parse.quote(name))
+    with urllib.request.urlopen(urllib.request.Request(url, headers=GLANCE_HEADERS), timeout=60) as resp:
+        images = json.load(resp)["images"]
+    return dict(ids=[i["id"] for i in images if i["status"] == "active"])
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "lv-image":
@@ -237,6 +246,8 @@ def main():
         out = xen_sum(args[0], args[1])
     elif cmd == "xen-glance-sum":
         out = xen_glance_sum(args[0])
+    elif cmd == "glance-images":
+        out = glance_images(args[0])
     elif cmd == "xen-vdis":
         out = xen_vdis(args[0], args[1])
     else:

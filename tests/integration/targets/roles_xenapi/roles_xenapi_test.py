@@ -1,0 +1,198 @@
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The playbooks on XenAPI (run by runme.sh): one instance on pool a, its files' sum checked after every step.
+
+boot (check mode, twice), snapshot into Glance (twice; the image's files), rescue and unrescue
+(twice each; unrescue of an instance not in rescue fails), hard reboot of a running and of a
+halted VM, a resize whose copy fails (the original runs again, nothing left on pool b), resize
+up to pool b (twice) and revert (twice), resize down to pool b and confirm (twice), bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import string
+import urllib.request
+
+from roles_lib import Checks, Playbooks, disk, write_inventory
+
+E = os.environ
+TAG = "nt-ro-x" + "".join(random.choice(string.ascii_lowercase) for _ in range(4))
+NAME = TAG + "-1"
+TEMPLATE = "nt-ro-tmpl-64"
+check = Checks()
+
+
+def sim(pool, name, *args):
+    url = E["XENAPI_HTTP_URL" if pool == "A" else "XENAPI_POOL_B_HTTP_URL"] + "/sim/" + name
+    request = urllib.request.Request(url, data=json.dumps(list(args)).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return json.load(resp)
+
+
+def vm_info(pool, name):
+    """The VM as xen_vm_info reports it (ad hoc, as a user would look)."""
+    from subprocess import run
+    url = E["XENAPI_POOL_%s_URL" % pool]
+    proc = run(["ansible", "localhost", "-m", "novaops.compute.xen_vm_info", "-o",
+                "-a", "name=%s url=%s record=false chains=false password=%s" % (name, url, E["XENAPI_POOL_%s_PASSWORD" % pool])],
+               capture_output=True, text=True, check=False)
+    out = proc.stdout
+    return json.loads(out[out.index("{"):]) if "{" in out else {}
+
+
+def main():
+    out = E.get("OUTPUT_DIR", "/tmp")
+    disk("xen-template", "A", TEMPLATE, 64)
+    disk("xen-template", "B", TEMPLATE, 64)
+    ssh = dict(host=E["NOVAOPS_SSH_HOST"], port=int(E["NOVAOPS_SSH_PORT"]), user=E["NOVAOPS_SSH_USER"],
+               private_key_file=E["NOVAOPS_SSH_KEY"], known_hosts_file=E["NOVAOPS_SSH_KNOWN_HOSTS"])
+    inventory = write_inventory(os.path.join(out, TAG + "-inventory.json"), {
+        NAME: dict(compute_driver="xenapi", instance_template=TEMPLATE, instance_rescue_template="Debian Bookworm 12",
+                   instance_flavor=dict(vcpus=1, memory_mb=256),
+                   instance_vifs=[dict(network="Pool-wide network associated with eth0", mac="02:00:00:00:7e:01")],
+                   xenapi_url=E["XENAPI_POOL_A_URL"], resize_ssh=ssh,
+                   resize_dest_xenapi=dict(url=E["XENAPI_POOL_B_URL"]), resize_dest_sr=E["XENAPI_POOL_B_SR_UUID"],
+                   resize_shutdown_timeout=5, resize_timeout=120)},
+        dict(glance=dict(project_id="nt-ro", roles=["admin"])))
+    pb = Playbooks(inventory, os.path.join(out, TAG + "-runs"))
+    try:
+        scenario(pb)
+    finally:
+        cleanup(pb)
+    check.exit()
+
+
+def same_bytes(where, ref, pool="A", name=NAME):
+    got = disk("xen-sum", pool, name)
+    check(got["sum"] == ref and got["fsck_rc"] == 0, "%s: the instance's files are intact (%s)" % (where, got["sum"][:16]),
+          got)
+    return got
+
+
+def scenario(pb):
+    # ---- boot
+    r = pb.run("boot", check=True)
+    check.run_ok(r, "boot, check mode, predicts a change", changed=True)
+    check(not vm_info("A", NAME).get("exists"), "check mode made no VM")
+    check.run_ok(pb.run("boot"), "boot", changed=True)
+    check.run_ok(pb.run("boot"), "boot again", changed=False)
+    seen = vm_info("A", NAME)
+    check(seen.get("vm", {}).get("power_state") == "running", "the VM runs")
+    ref = disk("xen-fill", "A", NAME, 8)["sum"]       # the guest installs itself: files on the root disk
+    same_bytes("after the guest wrote its files", ref)
+
+    # ---- snapshot
+    image = TAG + "-snap"
+    r = pb.run("snapshot", "-e", "image_name=" + image)
+    check.run_ok(r, "snapshot", changed=True)
+    check.run_ok(pb.run("snapshot", "-e", "image_name=" + image), "snapshot again", changed=False)
+    ids = disk("glance-images", image)["ids"]
+    check(len(ids) == 1, "one image of that name in Glance", ids)
+    got = disk("xen-glance-sum", ids[0])
+    check(got["sum"] == ref, "the image in Glance holds the instance's files", got)
+    same_bytes("after the snapshot", ref)
+
+    # ---- rescue, unrescue
+    check.run_ok(pb.run("rescue"), "rescue", changed=True)
+    check.run_ok(pb.run("rescue"), "rescue again", changed=False)
+    orig, rescue = vm_info("A", NAME).get("vm") or {}, vm_info("A", NAME + "-rescue").get("vm") or {}
+    check(orig.get("power_state") == "halted" and orig.get("bootlocked"), "the instance is halted and bootlocked", orig)
+    check(rescue.get("power_state") == "running" and
+          [d["vdi_uuid"] for d in rescue.get("disks", []) if d["userdevice"] == "1"] ==
+          [d["vdi_uuid"] for d in orig.get("disks", []) if d["userdevice"] == "0"],
+          "the rescue VM runs with the instance's root disk at userdevice 1")
+    same_bytes("in rescue", ref)
+    check.run_ok(pb.run("unrescue"), "unrescue", changed=True)
+    check.run_failed(pb.run("unrescue"), "unrescue of an instance not in rescue", "is not in rescue")
+    check(not vm_info("A", NAME + "-rescue").get("exists"), "the rescue VM is gone")
+    back = vm_info("A", NAME).get("vm") or {}
+    check(back.get("power_state") == "running" and not back.get("bootlocked") and
+          back.get("disks") and back["disks"][0]["vdi_uuid"] == orig["disks"][0]["vdi_uuid"],
+          "the instance runs again from its own root disk, unlocked")
+    same_bytes("after the unrescue", ref)
+
+    # ---- hard reboot: running, then left halted
+    check.run_ok(pb.run("hard_reboot"), "hard reboot of a running VM", changed=True)
+    disk_uuid = back["disks"][0]["vdi_uuid"]
+    from subprocess import run
+    run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a",
+         "name=%s state=halted force=true" % NAME], capture_output=True, check=False)
+    check((vm_info("A", NAME).get("vm") or {}).get("power_state") == "halted", "the VM was left halted")
+    check.run_ok(pb.run("hard_reboot"), "hard reboot of a halted VM", changed=True)
+    check((vm_info("A", NAME).get("vm") or {}).get("power_state") == "running", "it runs again")
+    same_bytes("after the hard reboots", ref)
+
+    # ---- a resize whose copy fails: the transfer plugin call on pool a fails
+    sim("A", "fault_add", "host.call_plugin", ["XENAPI_PLUGIN_FAILURE", "transfer_vhd", "OSError", "injected"], 1, 1)
+    try:
+        r = pb.run("resize", extra=dict(flavor=dict(vcpus=2, memory_mb=512, root_mb=96)))
+    finally:
+        sim("A", "faults_clear")
+    check.run_failed(r, "a resize whose copy fails", "was given its name back")
+    seen = vm_info("A", NAME).get("vm") or {}
+    check(seen.get("power_state") == "running" and seen["disks"][0]["vdi_uuid"] == disk_uuid,
+          "the original runs again under its name, on its own disk", seen.get("power_state"))
+    check(not vm_info("B", NAME).get("exists"), "nothing was left on pool b")
+    check(not disk("xen-vdis", "B", NAME)["vdis"], "no VDI was left on pool b")
+    same_bytes("after the failed resize", ref)
+
+    # ---- resize up to pool b, revert
+    up = dict(flavor=dict(vcpus=2, memory_mb=512, root_mb=96))
+    check.run_ok(pb.run("resize", extra=up), "resize up to pool b", changed=True)
+    check.run_ok(pb.run("resize", extra=up), "resize up again", changed=False)
+    new = vm_info("B", NAME).get("vm") or {}
+    check(new.get("power_state") == "running" and new.get("vcpus") == 2 and new.get("memory_mb") == 512,
+          "the resized instance runs on pool b with 2 VCPUs and 512 MiB")
+    got = same_bytes("on pool b, grown", ref, pool="B")
+    check(got["size"] == 96 * 1048576, "its root disk is 96 MiB", got["size"])
+    check((vm_info("A", NAME + "-orig").get("vm") or {}).get("power_state") == "halted", "the original waits as -orig")
+    check.run_ok(pb.run("resize", extra=dict(action="revert")), "revert", changed=True)
+    check.run_ok(pb.run("resize", extra=dict(action="revert")), "revert again", changed=False)
+    check(not vm_info("B", NAME).get("exists") and not disk("xen-vdis", "B", NAME)["vdis"],
+          "the resized instance and its disks are gone from pool b")
+    seen = vm_info("A", NAME).get("vm") or {}
+    check(seen.get("power_state") == "running" and seen["disks"][0]["vdi_uuid"] == disk_uuid and seen["vcpus"] == 1,
+          "the original runs again, on its own disk, with its flavor")
+    same_bytes("after the revert", ref)
+
+    # ---- resize down to pool b, confirm
+    down = dict(flavor=dict(vcpus=1, memory_mb=256, root_mb=48))
+    check.run_ok(pb.run("resize", extra=down), "resize down to pool b", changed=True)
+    check.run_ok(pb.run("resize", extra=down), "resize down again", changed=False)
+    got = same_bytes("on pool b, shrunk", ref, pool="B")
+    check(got["size"] == 48 * 1048576, "its root disk is 48 MiB", got["size"])
+    same_bytes("the original, untouched", ref, name=NAME + "-orig")
+    check.run_ok(pb.run("resize", extra=dict(action="confirm")), "confirm", changed=True)
+    check.run_ok(pb.run("resize", extra=dict(action="confirm")), "confirm again", changed=False)
+    check(not vm_info("A", NAME + "-orig").get("exists") and not disk("xen-vdis", "A", NAME)["vdis"],
+          "the original and every disk of it are gone from pool a")
+
+    # ---- bad input: refused before anything happens
+    check.run_failed(pb.run("boot", extra=dict(compute_driver="vmware")), "boot with an unknown driver",
+                     "value of boot_driver must be one of: libvirt, xenapi")
+    check.run_failed(pb.run("resize", extra=dict(flavor=dict(vcpus="many"))), "resize to a flavor of 'many' vcpus",
+                     "resize_flavor")
+    check.run_failed(pb.run("snapshot", extra=dict(image_name="")), "snapshot without an image name",
+                     "give the image a name")
+
+
+def cleanup(pb):
+    from subprocess import run
+    for pool in ("A", "B"):
+        for name in (NAME, NAME + "-orig", NAME + "-rescue", NAME + "-resize"):
+            run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a",
+                 "name=%s state=absent url=%s password=%s" % (name, E["XENAPI_POOL_%s_URL" % pool],
+                                                             E["XENAPI_POOL_%s_PASSWORD" % pool])],
+                capture_output=True, check=False)
+    run(["ansible", "localhost", "-m", "novaops.compute.xen_snapshot", "-a",
+         "image_name=%s-snap state=absent glance='{\"project_id\": \"nt-ro\", \"roles\": [\"admin\"]}'" % TAG],
+        capture_output=True, check=False)
+
+
+if __name__ == "__main__":
+    main()
