@@ -274,6 +274,20 @@ def main():
                               if e.get("event") == "runner_on_ok" and e["event_data"]["res"].get("changed")))
         check(rebooted == sorted(one_each), "hard_reboot.yml rebooted exactly the limited hosts: %s" % rebooted)
         check(set(fleet.check()) == set(fleet.busy), "and they run again")
+
+        # a repair that cannot succeed (its image is gone with its base file): reported as failed, with why;
+        # max_fail_percentage stops the run after that batch and the report of it stays behind
+        doomed = sorted(set(fleet.libvirt_names) - set(fleet.busy) - set(one_each))[0]
+        fleet.break_instances({doomed: "halted"})
+        fleet.break_instances({doomed: "missing_base"})
+        os.unlink(fleet.image(doomed))
+        rc, status, events = runner(private, "failing", dict(extravars, fleet_repair_max_fail_percentage=0))
+        check(rc != 0 and status == "failed", "a failed repair fails the job")
+        with open(sorted(glob.glob(os.path.join(reports, "fleet_repair-2*.json")), key=os.path.getmtime)[-1]) as handle:
+            report = json.load(handle)
+        check([e["host"] for e in report["failed"]] == [doomed] and "image" in report["failed"][0]["msg"].lower(),
+              "the report names the failed repair and why: %s" % [e.get("msg", "")[:150] for e in report["failed"]])
+        check(not report["final"] and report["repaired"] == [], "the report of the stopped run stays behind")
     finally:
         errors = fleet.destroy()
         check(not errors, "cleanup (%s)" % errors)
