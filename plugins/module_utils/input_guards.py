@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Checks of a module's input that every module needs and ansible-core's argument spec leaves out.
+
+NovaopsModule runs them right after the argument spec (found by the #13 bad-input corpus):
+each returns a sentence naming the option, or None.
+"""
+
+from __future__ import annotations
+
+import math
+
+# A wait longer than a year is a mistake, and larger numbers overflow the C time of sockets and locks.
+TIMEOUT_MAX = 366 * 24 * 3600
+
+
+def option_with_nul(value, where=""):
+    """The dotted name of the first option whose value (or key) holds a NUL byte, or None.
+
+    No name, path, URL or text this collection hands on can hold one (XenAPI's XML, libvirt,
+    OVS and the kernel all take C strings).
+    """
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = "%s.%s" % (where, key) if where else str(key)
+            if "\x00" in str(key):
+                return name.replace("\x00", "\\x00")
+            found = option_with_nul(item, name)
+            if found:
+                return found
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = option_with_nul(item, "%s[%d]" % (where, index))
+            if found:
+                return found
+    return None
+
+
+def nul_problem(params):
+    option = option_with_nul(params)
+    if option:
+        return "Option %s contains a NUL byte (\\x00), which no name, path or text can hold." % option
+    return None
+
+
+def secret_values(spec, params):
+    """The strings given to no_log options (under any alias, in sub-options too), as found.
+
+    ansible-core collects them only once the whole input is well-formed: one malformed
+    sub-option makes it drop them all, and a failure would show the passwords in clear.
+    """
+    found = set()
+    for name, option in spec.items():
+        given = [params.get(key) for key in [name] + list(option.get("aliases") or []) if key in params]
+        for value in given:
+            if option.get("no_log"):
+                found.update(_strings(value))
+            subspec = option.get("options")
+            if subspec:
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, dict):
+                        found.update(secret_values(subspec, item))
+    return found
+
+
+def _strings(value):
+    if isinstance(value, str):
+        return {value} if value else set()
+    if isinstance(value, dict):
+        return set().union(*[_strings(v) for v in value.values()]) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*[_strings(v) for v in value]) if value else set()
+    return set()
+
+
+def malformed_dict_option(spec, params):
+    """A sentence for a dict option (or list of dicts) with sub-options given something else.
+
+    ansible-core's validation crashes on those (a TypeError, not an error message).
+    """
+    for name, option in spec.items():
+        value = params.get(name)
+        if value is None or not option.get("options"):
+            continue
+        if option.get("type") == "dict" and not isinstance(value, (dict, str)):
+            return "Option %s must be a dictionary, not %s." % (name, type(value).__name__)
+        if option.get("type") == "dict" and isinstance(value, str) and "=" not in value and \
+                not value.lstrip().startswith("{"):
+            return "Option %s must be a dictionary (or key=value pairs), not the text %r." % (name, value[:80])
+        if option.get("type") == "list" and isinstance(value, list):
+            for index, item in enumerate(value):
+                if not isinstance(item, dict):
+                    return "Option %s[%d] must be a dictionary, not %s." % (name, index, type(item).__name__)
+    return None
+
+
+def null_rule_problem(params, required_one_of=None, required_if=None, required_together=None):
+    """The cross-option rules again, with an explicit null counting as not given.
+
+    ansible-core checks that the options are present, so ``vm: null`` satisfied
+    required_one_of and required_if and the module met a None it never expected.
+    """
+    def given(key):
+        return params.get(key) is not None
+
+    for group in required_one_of or []:
+        if not any(given(key) for key in group):
+            return "One of %s is required (null does not count)." % ", ".join(group)
+    for rule in required_if or []:
+        key, value, needed = rule[0], rule[1], rule[2]
+        any_of = len(rule) > 3 and rule[3]
+        if params.get(key) != value:
+            continue
+        missing = [k for k in needed if not given(k)]
+        if missing and (not any_of or len(missing) == len(needed)):
+            return "%s is %s, so %s %s required (null does not count)." % (
+                key, value, (" or " if any_of else " and ").join(needed), "is" if len(needed) == 1 else "are")
+    for group in required_together or []:
+        present = [key for key in group if given(key)]
+        if present and len(present) != len(group):
+            return "%s must be given together (null does not count)." % ", ".join(group)
+    return None
+
+
+def timeout_problem(spec, params, where=""):
+    """Options named timeout or *_timeout must be a finite number of seconds from 0 to TIMEOUT_MAX.
+
+    (0 is left to the module: for a shutdown_timeout it can mean "no clean shutdown".)
+    """
+    for name, option in spec.items():
+        value = params.get(name) if isinstance(params, dict) else None
+        label = "%s.%s" % (where, name) if where else name
+        if option.get("options") and isinstance(value, dict):
+            found = timeout_problem(option["options"], value, label)
+            if found:
+                return found
+        if value is None or not (name == "timeout" or name.endswith("_timeout")) or \
+                option.get("type") not in ("int", "float"):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            return "%s must be a finite number of seconds, not %s." % (label, value)
+        if not 0 <= value <= TIMEOUT_MAX:
+            return "%s must be from 0 to %d seconds, not %s." % (label, TIMEOUT_MAX, value)
+    return None

@@ -1,0 +1,58 @@
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""input_guards: each check names the option it refuses, and lets good input through."""
+
+from __future__ import annotations
+
+from ansible_collections.novaops.compute.plugins.module_utils import input_guards as guards
+
+SPEC = dict(
+    password=dict(type="str", no_log=True, aliases=["pwd"]),
+    timeout=dict(type="int"),
+    coalesce_timeout=dict(type="float"),
+    glance=dict(type="dict", options=dict(token=dict(type="str", no_log=True), timeout=dict(type="int"))),
+    disks=dict(type="list", elements="dict", options=dict(key=dict(type="str", no_log=True))),
+)
+
+
+def test_nul_bytes_are_found_in_values_keys_and_elements():
+    assert guards.option_with_nul(dict(a="x", b=["y", "z\x00"])) == "b[1]"
+    assert guards.option_with_nul(dict(m={"k\x00": "v"})) == "m.k\\x00"
+    assert guards.option_with_nul(dict(a="x", b=[1, None], c={"d": "e"})) is None
+
+
+def test_secret_values_under_aliases_in_sub_options_and_around_malformed_elements():
+    params = dict(pwd="p1", glance=dict(token="t1"), disks=[dict(key="k1"), "junk", 5])
+    assert guards.secret_values(SPEC, params) == {"p1", "t1", "k1"}
+    assert guards.secret_values(SPEC, dict(password="")) == set()
+
+
+def test_malformed_dict_options():
+    assert "glance must be a dictionary" in guards.malformed_dict_option(SPEC, dict(glance=5))
+    assert "the text 'abc'" in guards.malformed_dict_option(SPEC, dict(glance="abc"))
+    assert guards.malformed_dict_option(SPEC, dict(glance="token=x")) is None
+    assert "disks[1] must be a dictionary" in guards.malformed_dict_option(SPEC, dict(disks=[{}, "x"]))
+    assert guards.malformed_dict_option(SPEC, dict(glance={}, disks=[{}])) is None
+
+
+def test_null_does_not_count_in_the_rules():
+    assert "One of vm, vdi" in guards.null_rule_problem(dict(vm=None, vdi=None), required_one_of=[["vm", "vdi"]])
+    assert guards.null_rule_problem(dict(vm="a", vdi=None), required_one_of=[["vm", "vdi"]]) is None
+    rule = [("state", "present", ("vm",))]
+    problem = guards.null_rule_problem(dict(state="present", vm=None), required_if=rule)
+    assert "state is present, so vm is required" in problem
+    assert guards.null_rule_problem(dict(state="absent", vm=None), required_if=rule) is None
+    any_of = [("state", "present", ("name", "uuid"), True)]
+    assert guards.null_rule_problem(dict(state="present", name=None, uuid="u"), required_if=any_of) is None
+    assert "name or uuid" in guards.null_rule_problem(dict(state="present", name=None, uuid=None), required_if=any_of)
+    assert "given together" in guards.null_rule_problem(dict(a=1, b=None), required_together=[["a", "b"]])
+
+
+def test_timeouts():
+    assert guards.timeout_problem(SPEC, dict(timeout=-1)).startswith("timeout must be from 0 to")
+    assert guards.timeout_problem(SPEC, dict(timeout=2 ** 63)) is not None
+    assert "finite" in guards.timeout_problem(SPEC, dict(coalesce_timeout=float("nan")))
+    assert "glance.timeout" in guards.timeout_problem(SPEC, dict(glance=dict(timeout=-5)))
+    assert guards.timeout_problem(SPEC, dict(timeout=0, coalesce_timeout=600.0, glance=dict(timeout=300))) is None
