@@ -146,6 +146,10 @@ class GlanceClient:
         self.port = parts.port
         self.prefix = path
         self.endpoint = "%s://%s%s" % (parts.scheme, parts.netloc, path)
+        for name, value in [("token", token), ("project_id", project_id)] + [("roles", role) for role in roles or []]:
+            if value is not None and not _header_safe(value):
+                raise NovaopsError("glance.%s holds characters an HTTP header cannot carry (printable Latin-1 "
+                                   "only, no line breaks)." % name)
         self.token = token
         self.project_id = project_id
         self.roles = roles
@@ -580,6 +584,16 @@ def catalog_endpoint(catalog, service_type, interface="public", region=None):
                                                      or ep.get("region_id") == region):
                 return ep.get("url")
     return None
+
+
+def _header_safe(value):
+    """Whether the text can go into an HTTP header as it is (http.client refuses the rest)."""
+    text = str(value)
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return text == text.strip() and all(char >= " " and char != "\x7f" for char in text)
 
 
 def _seconds(value):
