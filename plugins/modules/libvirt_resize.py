@@ -32,6 +32,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
+  - novaops.compute.operation_lock
 attributes:
   check_mode:
     support: full
@@ -252,6 +253,22 @@ power_off:
   description: How this run powered the domain off (V(shutdown), V(destroyed)), or null.
   returned: always
   type: str
+operation_lock:
+  description:
+    - What the run did to operation locks not its own. C(cleared) and C(taken_over) list the stale marks it
+      removed (O(clear_stale_lock), or a hard reboot); C(cleaned_up) what a killed xen_vdi_resize had left
+      and this run removed; C(stale) a stale mark it left alone, having nothing to do.
+    - In a refusal, C(busy) is the mark of the operation in the way.
+  returned: when the instance carried the mark of another run
+  type: dict
+  sample:
+    cleared:
+      - operation: xen_vdi_resize
+        owner: "hv1:4242"
+        started_at: "2026-03-01T10:00:00Z"
+        source: other_config
+        stale: true
+        stale_reason: its owner, process 4242 on this host, is gone
 actions:
   description: The actions taken (or, in check mode, that would be taken), in order.
   returned: always
@@ -285,7 +302,9 @@ from ansible_collections.novaops.compute.plugins.module_utils.errors import Nova
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
     LibvirtConnection, LibvirtError, domain_state, is_libvirt_error, libvirt_argument_spec, power_off,
     quiet_libvirt_errors, wait_for_state)
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import LibvirtOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager, Plan
 from ansible_collections.novaops.compute.plugins.module_utils.resize_disks import (
     COPY, check_fits, describe, instance_disks, keeps)
@@ -310,7 +329,8 @@ def argument_spec():
         bwlimit=dict(type="int", default=0),
         shutdown_timeout=dict(type="int", default=60),
         timeout=dict(type="int", default=120),
-    ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec()).merge(ssh_argument_spec())
+    ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec()).merge(ssh_argument_spec()).merge(
+        lock_argument_spec())
 
 
 def foreseen(what):
@@ -425,6 +445,13 @@ class Resize(Manager):
                 p["ssh_private_key_file"], p["ssh_known_hosts"], p["ssh_known_hosts_file"],
                 p["insecure_ignore_host_key"], p["ssh_connect_timeout"], ssh=ssh, rsync=rsync))
         return self._remote
+
+    def operation_lock(self, before):
+        """The instance's lock file (in <uuid>, or in <uuid>_resize while the original waits there) and
+        the mark of its domain on this host."""
+        return LibvirtOperationLock(self.conn, "Domain %s (%s)" % (before["name"], self.uuid),
+                                    "libvirt_resize %s" % self.params["state"], self.params,
+                                    instance_dir=self.idir.path, uuid=self.uuid)
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, before, plan):
@@ -719,6 +746,7 @@ class Resize(Manager):
     @foreseen("defining the domain as it was")
     def define_old(self, xml):
         self.conn.conn.defineXML(xml)
+        self.lock.refresh()       # the old XML carries the mark of the run that saved it
 
     @foreseen("starting the domain")
     def start(self):
@@ -736,15 +764,19 @@ class Resize(Manager):
         return dict(status=facts["status"], domain_state=facts["domain_state"], resize_dir=facts["resize_dir"],
                     destination=(facts["destination"] or {}).get("instance_dir"))
 
+    def apply(self, plan):
+        """The plan, with a failed migration rolled back at once (the lock still held): the instance back
+        where it was."""
+        try:
+            return plan.apply()
+        except NovaopsError as exc:
+            if self.params["state"] != "migrated" or "action_failed" not in exc.facts:
+                raise
+            self.roll_back(exc)
+
     def converge(self):
-        """converge(), with a failed migration rolled back at once: the instance back where it was."""
         with self.stack:
-            try:
-                return super().converge()
-            except NovaopsError as exc:
-                if self.params["state"] != "migrated" or "action_failed" not in exc.facts or self.module.check_mode:
-                    raise
-                self.roll_back(exc)
+            return super().converge()
 
     def roll_back(self, exc):
         try:

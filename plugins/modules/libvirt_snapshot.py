@@ -31,6 +31,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
+  - novaops.compute.operation_lock
   - novaops.compute.glance
 attributes:
   check_mode:
@@ -244,6 +245,22 @@ images:
     checksum: {description: MD5 of the data., type: str}
     disk_format: {description: Glance disk_format., type: str}
     mode: {description: The snapshot mode recorded on the image., type: str}
+operation_lock:
+  description:
+    - What the run did to operation locks not its own. C(cleared) and C(taken_over) list the stale marks it
+      removed (O(clear_stale_lock), or a hard reboot); C(cleaned_up) what a killed xen_vdi_resize had left
+      and this run removed; C(stale) a stale mark it left alone, having nothing to do.
+    - In a refusal, C(busy) is the mark of the operation in the way.
+  returned: when the instance carried the mark of another run
+  type: dict
+  sample:
+    cleared:
+      - operation: xen_vdi_resize
+        owner: "hv1:4242"
+        started_at: "2026-03-01T10:00:00Z"
+        source: other_config
+        stale: true
+        stale_reason: its owner, process 4242 on this host, is gone
 actions:
   description: Names of the actions taken (or that would be, in check mode).
   returned: always
@@ -262,9 +279,12 @@ from ansible_collections.novaops.compute.plugins.module_utils.glance import Glan
 from ansible_collections.novaops.compute.plugins.module_utils.instance import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
     LibvirtConnection, LibvirtError, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import (
+    LibvirtOperationLock, nova_instance_dir)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_snapshot import (
     SnapshotWorkspace, choose_mode, create_overlay, domain_facts, live_copy, live_disk, quiesced)
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 
 MARKER = "novaops_snapshot"
@@ -289,7 +309,7 @@ def argument_spec():
         timeout=dict(type="int", default=600),
         upload_timeout=dict(type="int", default=3600),
     ), required_if=[("state", "present", ("name", "uuid"), True)])
-    return spec.merge(libvirt_argument_spec()).merge(glance_argument_spec())
+    return spec.merge(libvirt_argument_spec()).merge(glance_argument_spec()).merge(lock_argument_spec())
 
 
 class DiskSnapshot(Manager):
@@ -333,6 +353,14 @@ class DiskSnapshot(Manager):
         found = self.glance.find_images(name=self.params["image_name"], properties={MARKER: MARKER_VALUE})
         facts["images"] = [_image_facts(img) for img in found]
         return facts
+
+    def operation_lock(self, before):
+        if self.params["state"] == "absent":
+            return None          # images only: no instance is touched
+        domain = before["domain"]
+        return LibvirtOperationLock(self.conn, "Domain %s" % domain["name"], "libvirt_snapshot", self.params,
+                                    instance_dir=nova_instance_dir(before["disk"]["path"], domain["uuid"]),
+                                    uuid=domain["uuid"])
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, before, plan):

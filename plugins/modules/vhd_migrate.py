@@ -28,6 +28,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.operation_lock
 attributes:
   check_mode:
     description: Reports the actions, the chains and the bytes it would move; changes nothing.
@@ -185,6 +186,22 @@ duration:
   description: Seconds the run took.
   returned: always
   type: float
+operation_lock:
+  description:
+    - What the run did to operation locks not its own. C(cleared) and C(taken_over) list the stale marks it
+      removed (O(clear_stale_lock), or a hard reboot); C(cleaned_up) what a killed xen_vdi_resize had left
+      and this run removed; C(stale) a stale mark it left alone, having nothing to do.
+    - In a refusal, C(busy) is the mark of the operation in the way.
+  returned: when the instance carried the mark of another run
+  type: dict
+  sample:
+    cleared:
+      - operation: xen_vdi_resize
+        owner: "hv1:4242"
+        started_at: "2026-03-01T10:00:00Z"
+        source: other_config
+        stale: true
+        stale_reason: its owner, process 4242 on this host, is gone
 actions:
   description: The actions taken (or planned in check mode).
   returned: always
@@ -200,10 +217,12 @@ import uuid as uuidlib
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.ssh_host import ssh_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.vhd_chain import (
     chain_bytes, chain_uuids, default_sr, sr_location, vdi_chain)
+from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 
@@ -214,7 +233,7 @@ OC_INSTANCE = "novaops_instance"
 
 
 def argument_spec():
-    spec = xenapi_argument_spec().merge(ssh_argument_spec())
+    spec = xenapi_argument_spec().merge(ssh_argument_spec()).merge(lock_argument_spec())
     spec.argument_spec["ssh_host"]["required"] = True       # the destination is always another dom0
     return spec.merge(ArgumentSpec(dict(
         vdi_uuid=dict(type="str"),
@@ -321,6 +340,14 @@ class Migration(Manager):
     @staticmethod
     def _public(disk):
         return {k: v for k, v in disk.items() if not k.startswith("_")}
+
+    def operation_lock(self, before):
+        """The source VM's mark (or the source VDI's, when a lone VDI moves)."""
+        if self.vm:
+            return XenOperationLock(self.src, "VM", self.vm[0], "VM %s" % self.vm[1]["name_label"], "vhd_migrate",
+                                    self.params)
+        ref, rec = self.disks[0]["_chain"][0]
+        return XenOperationLock(self.src, "VDI", ref, "VDI %s" % rec["uuid"], "vhd_migrate", self.params)
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -460,6 +487,13 @@ class Migration(Manager):
         sent = self.sent if not self.module.check_mode else getattr(self, "planned_bytes", 0)
         return dict(disks=disks, vdi_uuids=[d["vdi"] for d in disks if d["vdi"]], bytes_transferred=sent)
 
+    def apply(self, plan):
+        try:
+            return plan.apply()
+        except NovaopsError:
+            self.cleanup_after_failure()
+            raise
+
     def converge(self):
         p = self.params
         self.key = p["ssh_private_key"] or (_read_file(p["ssh_private_key_file"], "ssh private key")
@@ -467,11 +501,7 @@ class Migration(Manager):
         self.known_hosts = p["ssh_known_hosts"] or (_read_file(p["ssh_known_hosts_file"], "known_hosts file")
                                                     if p["ssh_known_hosts_file"] else None)
         started = time.monotonic()
-        try:
-            result = super().converge()
-        except NovaopsError:
-            self.cleanup_after_failure()
-            raise
+        result = super().converge()
         result["duration"] = round(time.monotonic() - started, 3)
         return result
 

@@ -25,6 +25,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.operation_lock
   - novaops.compute.glance
 attributes:
   check_mode:
@@ -156,6 +157,22 @@ images:
     bytes: {description: Bytes sent by this run., type: int}
     chain_length: {description: VHDs in the uploaded chain., type: int}
     coalesce: {description: "C(waited) seconds and C(reason) of the coalesce wait.", type: dict}
+operation_lock:
+  description:
+    - What the run did to operation locks not its own. C(cleared) and C(taken_over) list the stale marks it
+      removed (O(clear_stale_lock), or a hard reboot); C(cleaned_up) what a killed xen_vdi_resize had left
+      and this run removed; C(stale) a stale mark it left alone, having nothing to do.
+    - In a refusal, C(busy) is the mark of the operation in the way.
+  returned: when the instance carried the mark of another run
+  type: dict
+  sample:
+    cleared:
+      - operation: xen_vdi_resize
+        owner: "hv1:4242"
+        started_at: "2026-03-01T10:00:00Z"
+        source: other_config
+        stale: true
+        stale_reason: its owner, process 4242 on this host, is gone
 actions:
   description: Names of the actions taken (or that would be, in check mode).
   returned: always
@@ -168,7 +185,9 @@ import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.vhd_chain import chain_uuids, sr_location, vdi_chain
@@ -192,7 +211,7 @@ def argument_spec():
         coalesce_timeout=dict(type="int", default=600),
         upload_timeout=dict(type="int", default=3600),
     ), required_if=[("state", "present", ["vm"])])
-    return xenapi_argument_spec().merge(glance_argument_spec()).merge(spec)
+    return xenapi_argument_spec().merge(glance_argument_spec()).merge(lock_argument_spec()).merge(spec)
 
 
 class Snapshot(Manager):
@@ -256,6 +275,11 @@ class Snapshot(Manager):
                 facts.update(self.uploads.get(img["id"], {}))
                 images.append(facts)
         return dict(images=images)
+
+    def operation_lock(self, before):
+        if self.params["state"] == "absent":
+            return None          # images only: no instance is touched
+        return XenOperationLock(self.conn, "VM", self.vm_ref, "VM %s" % self.params["vm"], "xen_snapshot", self.params)
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self, before, plan):

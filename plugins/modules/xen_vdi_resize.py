@@ -35,6 +35,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.operation_lock
 attributes:
   check_mode:
     description: Reports the planned actions and sizes; the disk is only read (plugged read-only) to check it.
@@ -158,6 +159,22 @@ partition:
       filesystem's minimum size in bytes, when the disk was inspected.
   returned: when the disk was inspected
   type: dict
+operation_lock:
+  description:
+    - What the run did to operation locks not its own. C(cleared) and C(taken_over) list the stale marks it
+      removed (O(clear_stale_lock), or a hard reboot); C(cleaned_up) what a killed xen_vdi_resize had left
+      and this run removed; C(stale) a stale mark it left alone, having nothing to do.
+    - In a refusal, C(busy) is the mark of the operation in the way.
+  returned: when the instance carried the mark of another run
+  type: dict
+  sample:
+    cleared:
+      - operation: xen_vdi_resize
+        owner: "hv1:4242"
+        started_at: "2026-03-01T10:00:00Z"
+        source: other_config
+        stale: true
+        stale_reason: its owner, process 4242 on this host, is gone
 actions:
   description: Planned or done actions, in order.
   returned: always
@@ -177,20 +194,22 @@ from ansible_collections.novaops.compute.plugins.module_utils import diskops
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.xen_helper_vm import HelperVM, helper_vm_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.xen_resize_leftovers import CLONE_TAG, TAG_FROM, TAG_TO
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     UUID_RE, XenAPIConnection, xenapi_argument_spec)
 
 GRANULE = 2 * 1024 * 1024
 SECTOR = diskops.SECTOR
-TAG_TO = "novaops_resized_to"
-TAG_FROM = "novaops_resized_from"
 
 
 def argument_spec():
     spec = xenapi_argument_spec()
     spec.merge(helper_vm_argument_spec())
+    spec.merge(lock_argument_spec())
     return spec.merge(ArgumentSpec(dict(
         vdi_uuid=dict(type="str"),
         vm=dict(type="str"),
@@ -389,6 +408,10 @@ class VDIResize(Manager):
     def _clone(self):
         self._work["clone"] = self.conn.run_async("VDI.clone", self.vdi_ref, {}, timeout=self.timeout)
         self.conn.call("VDI.set_name_label", self._work["clone"], "novaops resize clone")
+        # found by this tag and destroyed when the mark of a run killed from here on is cleared
+        self.conn.call("VDI.remove_from_other_config", self._work["clone"], CLONE_TAG)
+        self.conn.call("VDI.add_to_other_config", self._work["clone"], CLONE_TAG,
+                       self.conn.call("VDI.get_uuid", self.vdi_ref))
 
     def _create(self, size):
         rec = self.conn.call("VDI.get_record", self.vdi_ref)
@@ -467,9 +490,16 @@ class VDIResize(Manager):
                     errors.append("%s VDI %s was left behind: %s" % (key, ref, exc.msg))
         return errors
 
-    def converge(self):
+    def operation_lock(self, before):
+        if self.vm_ref is not None:
+            return XenOperationLock(self.conn, "VM", self.vm_ref, "VM %s" % before["vm"]["name_label"],
+                                    "xen_vdi_resize", self.params)
+        return XenOperationLock(self.conn, "VDI", self.vdi_ref, "VDI %s" % before["vdi"]["uuid"], "xen_vdi_resize",
+                                self.params)
+
+    def apply(self, plan):
         try:
-            return super().converge()
+            return plan.apply()
         except NovaopsError as exc:
             step = exc.facts.get("action_failed")
             left = self.rollback()
