@@ -12,6 +12,8 @@ each returns a sentence naming the option, or None.
 from __future__ import annotations
 
 import math
+import os
+import stat
 
 # A wait longer than a year is a mistake, and larger numbers overflow the C time of sockets and locks.
 TIMEOUT_MAX = 366 * 24 * 3600
@@ -146,4 +148,23 @@ def timeout_problem(spec, params, where=""):
             return "%s must be a finite number of seconds, not %s." % (label, value)
         if not 0 <= value <= TIMEOUT_MAX:
             return "%s must be from 0 to %d seconds, not %s." % (label, TIMEOUT_MAX, value)
+    return None
+
+
+def file_option_problem(spec, params):
+    """Options named *_file (type path) that exist must be regular files.
+
+    They are read whole (an ssh key, a known_hosts list): a device or a FIFO named there
+    would block the read for ever, a directory fail in a way that names nothing.
+    """
+    for name, option in spec.items():
+        value = params.get(name)
+        if not value or option.get("type") != "path" or not name.endswith("_file"):
+            continue
+        try:
+            mode = os.stat(value).st_mode
+        except OSError:
+            continue      # a missing file is the module's to report, with its own words
+        if not stat.S_ISREG(mode):
+            return "%s %s is not a regular file." % (name, value)
     return None

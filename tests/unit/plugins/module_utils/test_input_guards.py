@@ -56,3 +56,14 @@ def test_timeouts():
     assert "finite" in guards.timeout_problem(SPEC, dict(coalesce_timeout=float("nan")))
     assert "glance.timeout" in guards.timeout_problem(SPEC, dict(glance=dict(timeout=-5)))
     assert guards.timeout_problem(SPEC, dict(timeout=0, coalesce_timeout=600.0, glance=dict(timeout=300))) is None
+
+
+def test_file_options_must_be_regular_files(tmp_path):
+    spec = dict(key_file=dict(type="path"), image=dict(type="path"))
+    regular = tmp_path / "key"
+    regular.write_text("k")
+    assert guards.file_option_problem(spec, dict(key_file=str(regular))) is None
+    assert guards.file_option_problem(spec, dict(key_file=str(tmp_path / "missing"))) is None
+    assert "not a regular file" in guards.file_option_problem(spec, dict(key_file="/dev/zero"))
+    assert "not a regular file" in guards.file_option_problem(spec, dict(key_file=str(tmp_path)))
+    assert guards.file_option_problem(spec, dict(image="/dev/zero")) is None     # not a *_file option
