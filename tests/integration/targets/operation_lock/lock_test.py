@@ -452,8 +452,8 @@ def libvirt_part(root):
                    holder("libvirt_domain"), marked, state, lambda seen: seen == libvirt.VIR_DOMAIN_SHUTOFF)
         image_name = "%s-d1-snap" % TAG
         try:
-            lock_cycle("libvirt_snapshot", "libvirt_snapshot", dict(name=name, image_name=image_name, mode="cold",
-                                                                     glance=GLANCE), {},
+            snapshot = dict(name=name, image_name=image_name, mode="cold", glance=GLANCE)
+            lock_cycle("libvirt_snapshot", "libvirt_snapshot", snapshot, {},
                        holder("libvirt_snapshot"), marked, lambda: [s for s, _i in glance_images(image_name)],
                        lambda seen: seen == ["active"])
             # a failure half way (Glance unreachable after the copy) releases the lock
