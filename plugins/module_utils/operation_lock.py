@@ -266,6 +266,7 @@ class OperationLock:
         self.mark = None
         self.report = {}
         self.warnings = []
+        self._admitted = None
 
     # backends
     def marks(self):
@@ -289,7 +290,7 @@ class OperationLock:
     def admit(self, changing):
         """Before anything is written (check mode too): refuse a changing run on a marked instance,
         and return the lock's own actions ([], or the clearing of a stale mark)."""
-        live, stale = self.found()
+        live, stale = self._admitted = self.found()
         if live and (changing or self.clear):
             raise InstanceBusy(self.label, live[0])
         if not stale:
@@ -305,8 +306,13 @@ class OperationLock:
 
     @contextlib.contextmanager
     def held(self):
-        """The instance marked as this run's while the block runs; released at the end, always."""
-        live, stale = self.found()
+        """The instance marked as this run's while the block runs; released at the end, always.
+
+        The marks admit() has just read are not read again: taking the mark is what decides (an
+        atomic add, a flock), and a mark that appeared meanwhile makes it refuse.
+        """
+        live, stale = self._admitted or self.found()
+        self._admitted = None
         if live:
             raise InstanceBusy(self.label, live[0])
         if stale and not (self.clear or self.takeover):
