@@ -15,6 +15,7 @@ import math
 import os
 import stat
 
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 # A wait longer than a year is a mistake, and larger numbers overflow the C time of sockets and locks.
 TIMEOUT_MAX = 366 * 24 * 3600
 
@@ -167,4 +168,30 @@ def file_option_problem(spec, params):
             continue      # a missing file is the module's to report, with its own words
         if not stat.S_ISREG(mode):
             return "%s %s is not a regular file." % (name, value)
+    return None
+
+
+def int_range_problem(spec, params, where=""):
+    """Integer options (sub-options and list elements too) must fit a signed 64-bit integer.
+
+    No backend takes more (XenAPI's int64, libvirt's and OVS's C integers); Python alone would,
+    and a check mode would predict a change that can never be made.
+    """
+    for name, option in spec.items():
+        value = params.get(name) if isinstance(params, dict) else None
+        label = "%s.%s" % (where, name) if where else name
+        if value is None:
+            continue
+        if option.get("type") == "int" and isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            return "%s is out of range: %s does not fit a 64-bit integer." % (label, value)
+        if option.get("type") == "list" and option.get("elements") == "int" and isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
+                    return "%s[%d] is out of range: %s does not fit a 64-bit integer." % (label, index, item)
+        sub = option.get("options")
+        if sub:
+            for index, item in enumerate(value if isinstance(value, list) else [value]):
+                found = int_range_problem(sub, item, "%s[%d]" % (label, index) if isinstance(value, list) else label)
+                if found:
+                    return found
     return None

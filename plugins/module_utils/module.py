@@ -31,7 +31,8 @@ class NovaopsModule(AnsibleModule):
             guards.null_rule_problem(self.params, kwargs.get("required_one_of"), kwargs.get("required_if"),
                                      kwargs.get("required_together")) or \
             guards.timeout_problem(self.argument_spec, self.params) or \
-            guards.file_option_problem(self.argument_spec, self.params)
+            guards.file_option_problem(self.argument_spec, self.params) or \
+            guards.int_range_problem(self.argument_spec, self.params)
         if problem:
             self.fail_json(msg=problem)
 

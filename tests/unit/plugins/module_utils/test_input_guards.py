@@ -67,3 +67,16 @@ def test_file_options_must_be_regular_files(tmp_path):
     assert "not a regular file" in guards.file_option_problem(spec, dict(key_file="/dev/zero"))
     assert "not a regular file" in guards.file_option_problem(spec, dict(key_file=str(tmp_path)))
     assert guards.file_option_problem(spec, dict(image="/dev/zero")) is None     # not a *_file option
+
+
+def test_integers_must_fit_64_bits():
+    spec = dict(size=dict(type="int"), ids=dict(type="list", elements="int"),
+                flavor=dict(type="dict", options=dict(root_gb=dict(type="int"))),
+                disks=dict(type="list", elements="dict", options=dict(size_mb=dict(type="int"))))
+    assert guards.int_range_problem(spec, dict(size=2 ** 63)).startswith("size is out of range")
+    assert guards.int_range_problem(spec, dict(size=-(2 ** 63) - 1)) is not None
+    assert guards.int_range_problem(spec, dict(ids=[1, 10 ** 30])).startswith("ids[1]")
+    assert guards.int_range_problem(spec, dict(flavor=dict(root_gb=10 ** 30))).startswith("flavor.root_gb")
+    assert guards.int_range_problem(spec, dict(disks=[dict(size_mb=1), dict(size_mb=2 ** 64)])).startswith(
+        "disks[1].size_mb")
+    assert guards.int_range_problem(spec, dict(size=2 ** 63 - 1, ids=[0], flavor=None, disks=["junk"])) is None
