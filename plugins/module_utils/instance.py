@@ -39,6 +39,8 @@ class InstanceDir:
     def __init__(self, instances_path, instance_uuid):
         if not os.path.isabs(instances_path):
             raise NovaopsError("instances_path %r is not absolute." % instances_path)
+        if os.path.exists(instances_path) and not os.path.isdir(instances_path):
+            raise NovaopsError("instances_path %s exists and is not a directory." % instances_path)
         self.instances_path = os.path.normpath(instances_path)
         self.uuid = check_uuid(instance_uuid)
         self.path = os.path.join(self.instances_path, self.uuid)
