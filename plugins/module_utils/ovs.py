@@ -47,6 +47,21 @@ QUEUE_ID_MAX = 4294967295
 KERNEL_QUEUE_ID_MAX = 0xf000 - 1
 KERNEL_QOS_TYPES = ("linux-htb", "linux-hfsc")
 
+# The kernel's rule for a network device name (dev_valid_name): ports, interfaces and bridges
+# are netdevs here.  A leading '-' is refused too: the name goes on ovs-vsctl's, ip's and tc's
+# command lines.
+DEVICE_NAME_MAX = 15
+
+
+def check_device_name(name, what="port"):
+    """A NovaopsError unless ``name`` can name a network device (1-15 bytes, no '/', ':', space)."""
+    if not name or len(name.encode("utf-8")) > DEVICE_NAME_MAX or name in (".", "..") or name.startswith("-") \
+            or any(char in "/:" or char.isspace() or not char.isprintable() for char in name):
+        raise NovaopsError("%r is not a valid %s name: a network device name has 1 to %d bytes, no '/', ':' or "
+                           "white space, and does not start with '-'." % (name[:40], what, DEVICE_NAME_MAX))
+    return name
+
+
 # Fields of a dump-flows line that are not part of the match.
 _FLOW_META = frozenset((
     "cookie", "duration", "table", "n_packets", "n_bytes", "idle_age", "hard_age",

@@ -182,7 +182,7 @@ import time
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS, as_list, as_one, cookie_mask
+from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS, as_list, as_one, check_device_name, cookie_mask
 from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import (
     parse_ip, parse_mac, table_default_flow, vif_cookie_prefix, vif_flows,
 )
@@ -239,6 +239,7 @@ class VIF(Manager):
             raise NovaopsError("next_table must be between 1 and 254, not %s." % p["next_table"])
         if p["state"] != "present":
             return
+        check_device_name(p["port"], "port")    # the interface this makes is a netdev of that name
         if p["mac"] is not None:
             self.mac = parse_mac(p["mac"])
         elif p["anti_spoofing"]:
