@@ -24,11 +24,14 @@ queue of an instance that is gone.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.instance import check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.mac_address import unicast_mac
 from ansible_collections.novaops.compute.plugins.module_utils.ovs import (
-    KERNEL_QOS_TYPES, as_list, as_one, cookie_mask)
+    KERNEL_QOS_TYPES, as_list, as_one, check_device_name, cookie_mask)
 from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import (
     parse_ip, parse_mac, qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match,
     table_default_flow, vif_cookie_prefix, vif_flows)
@@ -51,9 +54,21 @@ def queue_table(vif):
     return DEFAULT_QUEUE_TABLE_AFTER_FILTER if vif.get("anti_spoofing") else 0
 
 
+# libvirt's own rule for an interface model name (NET_MODEL_CHARS)
+MODEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
 def check_vif(vif):
-    """Refuse a VIF whose wiring cannot be made, before anything is touched."""
+    """Refuse a VIF whose definition or wiring cannot be made, before anything is touched."""
     label = vif.get("id") or vif.get("mac")
+    if vif.get("bridge") is not None:
+        check_device_name(vif["bridge"], "bridge")
+    unicast_mac(vif["mac"], "VIF %s: MAC address" % label)
+    if vif.get("model") is not None and not MODEL_RE.match(str(vif["model"])):
+        raise NovaopsError("VIF %s: model %r is not a device model name (letters, digits, '_' and '-')."
+                           % (label, str(vif.get("model"))[:40]))
+    if vif.get("type") == "ovs" and vif.get("id"):
+        check_uuid(vif["id"])    # libvirt's openvswitch interfaceid is a UUID (Neutron's port id)
     wired = vif.get("anti_spoofing") or vif.get("qos")
     if wired and (vif.get("type") != "ovs" or not vif.get("dev")):
         raise NovaopsError("VIF %s: anti_spoofing and qos need an OVS VIF with an id (its tap is named after it)."

@@ -12,14 +12,12 @@ turns the steps into XenAPI calls; the unit tests check the decisions on plain d
 
 from __future__ import annotations
 
-import re
-
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.mac_address import unicast_mac
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 VHD_BLOCK = 2 * MIB
-MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
 
 POWER_STATES = ("running", "halted", "suspended", "paused")
 
@@ -188,9 +186,8 @@ def vif_changes(current_vifs, wanted_vifs):
 
 
 def check_mac(mac, index):
-    if mac and not MAC_RE.match(mac):
-        raise NovaopsError("vifs[%d]: %r is not a MAC address (expected six hex pairs like 02:00:00:aa:bb:cc)."
-                           % (index, mac))
+    if mac:
+        unicast_mac(mac, "vifs[%d]:" % index)
 
 
 def merged(current, wanted):
