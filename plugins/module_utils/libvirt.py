@@ -112,6 +112,20 @@ def libvirt_argument_spec():
     ))
 
 
+# libvirt refuses '/' and line breaks in a domain name, and keeps its config as <name>.xml,
+# which must fit a file name; white space around a name is never meant.
+DOMAIN_NAME_MAX = 200
+
+
+def check_domain_name(name):
+    """A NovaopsError unless libvirt can define a domain of that name."""
+    if not name or name != name.strip() or len(name.encode("utf-8")) > DOMAIN_NAME_MAX or "/" in name or \
+            any(not char.isprintable() for char in name):
+        raise NovaopsError("%r is not a usable domain name: 1 to %d bytes, no '/', no control characters, no "
+                           "white space around it." % (name[:60], DOMAIN_NAME_MAX))
+    return name
+
+
 class LibvirtError(NovaopsError):
     """A libvirtError, as ``libvirt_error: {code, domain, message}`` plus a sentence."""
 

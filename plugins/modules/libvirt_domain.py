@@ -502,7 +502,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.errors import Nova
 from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.image import ImageCache, ImageRef
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
-    LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors, wait_for_state, vif_ovs_ports)
+    LibvirtConnection, check_domain_name, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors,
+    wait_for_state, vif_ovs_ports)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import LibvirtOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
@@ -679,7 +680,7 @@ class Domain(Manager):
         name = before["name"] or recorded.get("name")
         if not name:
             raise NovaopsError("No domain with UUID %s; give a name to create it." % uuid)
-        desired = dict(name=name, uuid=uuid)
+        desired = dict(name=check_domain_name(name), uuid=uuid)
         explicit = any(p[k] for k in SPEC_OPTIONS)
         for key in ("flavor", "image", "vnc"):
             desired[key] = p[key] if p[key] is not None else recorded.get(key)
