@@ -20,7 +20,9 @@ parameters.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
@@ -31,6 +33,7 @@ NAMESPACE = "https://novaops.example/compute/1"
 PREFIX = "novaops"
 MAC_PREFIX = "fa:16:3e"           # Nova's (OpenStack's) MAC prefix
 UUID_NAMESPACE = uuidlib.UUID("6b1f2a62-3f6e-5d1c-9a51-0a7c0e5d2f10")
+HOST_NAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 ET.register_namespace(PREFIX, NAMESPACE)
 
@@ -38,6 +41,23 @@ ET.register_namespace(PREFIX, NAMESPACE)
 def stable_uuid(name):
     """The UUID a domain named ``name`` gets when none is given: the same on every run."""
     return str(uuidlib.uuid5(UUID_NAMESPACE, name))
+
+
+def check_vnc(vnc):
+    """A NovaopsError unless QEMU can listen there: an IP address or a host name, port -1 (libvirt
+    picks one) or 5900-65535 (the display number is port - 5900)."""
+    if not vnc:
+        return vnc
+    listen = vnc.get("listen") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(listen)
+    except ValueError:
+        if not HOST_NAME_RE.match(listen):
+            raise NovaopsError("vnc.listen %r is neither an IP address nor a host name." % listen[:60])
+    port = vnc.get("port")
+    if port is not None and port != -1 and not 5900 <= port <= 65535:
+        raise NovaopsError("vnc.port must be -1 (any free port) or 5900 to 65535, not %s." % port)
+    return vnc
 
 
 def stable_mac(instance_uuid, key):

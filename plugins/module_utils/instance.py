@@ -50,6 +50,9 @@ class InstanceDir:
         if not name or name in (".", "..") or "/" in name or "\0" in name:
             raise NovaopsError("The disk name %r would leave the instance directory %s; use a plain file name."
                                % (name, self.path))
+        if len(name.encode("utf-8")) > 255 or name != name.strip() or not name.isprintable():
+            raise NovaopsError("The disk name %r is not a plain file name: at most 255 bytes, no control "
+                               "characters, no white space around it." % name[:60])
         path = os.path.join(self.path, name)
         real_dir = os.path.realpath(self.path)
         if os.path.exists(path) and os.path.dirname(os.path.realpath(path)) != real_dir:

@@ -69,6 +69,9 @@ def check_vif(vif):
                            % (label, str(vif.get("model"))[:40]))
     if vif.get("type") == "ovs" and vif.get("id"):
         check_uuid(vif["id"])    # libvirt's openvswitch interfaceid is a UUID (Neutron's port id)
+    if vif.get("mtu") is not None and not 68 <= vif["mtu"] <= 65535:
+        raise NovaopsError("VIF %s: mtu must be 68 to 65535 (IPv4's least to the largest frame), not %s."
+                           % (label, vif["mtu"]))
     wired = vif.get("anti_spoofing") or vif.get("qos")
     if wired and (vif.get("type") != "ovs" or not vif.get("dev")):
         raise NovaopsError("VIF %s: anti_spoofing and qos need an OVS VIF with an id (its tap is named after it)."

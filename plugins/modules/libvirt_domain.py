@@ -599,6 +599,10 @@ class Domain(Manager):
             dom = self.conn.lookup(name=p["name"])
         if dom is not None and p["name"] and p["uuid"] and dom.name() != p["name"]:
             raise NovaopsError("The domain with UUID %s is named %s, not %s." % (p["uuid"], dom.name(), p["name"]))
+        if dom is None and p["name"] and p["uuid"]:
+            other = self.conn.lookup(name=p["name"])
+            if other is not None:     # libvirt would refuse a second domain of that name at define
+                raise NovaopsError("Domain %s exists with UUID %s, not %s." % (p["name"], other.UUIDString(), p["uuid"]))
         return dom
 
     def read(self):
@@ -684,6 +688,7 @@ class Domain(Manager):
         explicit = any(p[k] for k in SPEC_OPTIONS)
         for key in ("flavor", "image", "vnc"):
             desired[key] = p[key] if p[key] is not None else recorded.get(key)
+        dx.check_vnc(p["vnc"])
         if desired["flavor"] is None:
             if before["state"] != "undefined":
                 raise NovaopsError("Domain %s has no desired state recorded in its metadata (it was not made by "
@@ -752,6 +757,9 @@ class Domain(Manager):
         if flavor.get("swap_mb"):
             disks.append((inst.SWAP, idir.file(inst.SWAP), "qcow2", flavor["swap_mb"] * MiB, "virtio", "swap"))
         for vol in desired.get("volumes") or []:
+            if bool(vol.get("name")) == bool(vol.get("path")):
+                raise NovaopsError("Each volume needs exactly one of name (a file in the instance directory) and "
+                                   "path (an absolute path).")
             path = idir.file(vol["name"]) if vol.get("name") else vol["path"]
             if vol.get("path") and not os.path.isabs(vol["path"]):
                 raise NovaopsError("The volume path %r is not absolute." % vol["path"])

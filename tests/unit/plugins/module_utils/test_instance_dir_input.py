@@ -31,3 +31,15 @@ def test_a_link_to_a_file_is_refused_and_a_missing_or_real_directory_taken(tmp_p
         InstanceDir(str(tmp_path / "link"), UUID)
     assert InstanceDir(str(tmp_path / "missing"), UUID).path == str(tmp_path / "missing" / UUID)
     assert InstanceDir(str(tmp_path), UUID).path == str(tmp_path / UUID)
+
+
+@pytest.mark.parametrize("name", ["a" * 256, "disk\nx", " disk", "disk ", "\t"])
+def test_disk_names_that_are_no_plain_file_name(tmp_path, name):
+    with pytest.raises(NovaopsError, match="not a plain file name"):
+        InstanceDir(str(tmp_path), UUID).file(name)
+
+
+def test_plain_disk_names(tmp_path):
+    idir = InstanceDir(str(tmp_path), UUID)
+    for name in ("disk", "disk.local", "--help", "\u540d\u524d.raw", "a" * 255):
+        assert idir.file(name) == str(tmp_path / UUID / name)

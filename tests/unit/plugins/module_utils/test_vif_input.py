@@ -45,3 +45,21 @@ def test_unicast_mac():
     with pytest.raises(NovaopsError, match=r"vifs\[2\]"):
         check_mac("ff:ff:ff:ff:ff:ff", 2)
     check_mac(None, 0)
+
+
+@pytest.mark.parametrize("mtu", [0, -1, 67, 65536])
+def test_an_mtu_no_link_has_is_refused(mtu):
+    with pytest.raises(NovaopsError, match="mtu must be 68 to 65535"):
+        vw.check_vif(dict(VIF, mtu=mtu))
+
+
+def test_vnc_listen_and_port():
+    from ansible_collections.novaops.compute.plugins.module_utils.domain_xml import check_vnc
+    for good in (None, dict(listen="127.0.0.1", port=-1), dict(listen="::1", port=5900), dict(listen="hv1.example.com"),
+                 dict(listen=None, port=65535)):
+        check_vnc(good)
+    for bad, msg in ((dict(listen="bi; touch /tmp/x"), "neither an IP address"), (dict(listen="-rf"), "neither"),
+                     (dict(listen="a" * 300), "neither"), (dict(port=0), "vnc.port"), (dict(port=5899), "vnc.port"),
+                     (dict(port=65536), "vnc.port")):
+        with pytest.raises(NovaopsError, match=msg):
+            check_vnc(bad)
