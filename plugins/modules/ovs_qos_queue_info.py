@@ -306,6 +306,8 @@ class QueueInfo:
 
     def run(self):
         p = self.params
+        if not 0 <= p["tolerance"] < 1:     # (NaN fails this too)
+            raise NovaopsError("tolerance is a fraction from 0 up to (not including) 1, not %s." % p["tolerance"])
         if p["bridge"] and self.ovs.bridge(p["bridge"]) is None:
             raise NovaopsError("There is no Open vSwitch bridge named %s." % p["bridge"])
         if p["ip"]:
