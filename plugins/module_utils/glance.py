@@ -135,9 +135,14 @@ class GlanceClient:
                  ca_path=None, timeout=300, chunk_size=CHUNK_SIZE):
         if not endpoint:
             raise NovaopsError("No Glance endpoint: set glance.url (or OS_IMAGE_URL), or glance.cloud.")
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise NovaopsError("The Glance endpoint %r is not an http(s) URL." % endpoint)
+        try:
+            parts = urlsplit(endpoint)
+            usable = parts.scheme in ("http", "https") and parts.hostname and parts.port != 0 and \
+                not any(char.isspace() or ord(char) < 32 for char in endpoint)
+        except ValueError:       # a bad IPv6 literal, a port that is no number
+            usable = False
+        if not usable:
+            raise NovaopsError("The Glance endpoint %r is not an http(s) URL." % endpoint[:200])
         path = parts.path.rstrip("/")
         if path.endswith("/v2"):
             path = path[:-3]

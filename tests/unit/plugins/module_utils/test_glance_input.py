@@ -24,3 +24,10 @@ def test_plain_values_are_taken():
     client = GlanceClient("http://127.0.0.1:1", token="gAAAA-bi_token.1", project_id="p-1", roles=["admin", "member"])
     assert client.auth_headers() == {"X-Auth-Token": "gAAAA-bi_token.1", "X-Tenant-Id": "p-1", "X-Project-Id": "p-1",
                                      "X-Roles": "admin,member"}
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://host:port/", "file:///etc/passwd", "https://", "http://a b/",
+                                 "http://x\n/"])
+def test_endpoints_that_are_no_http_url(url):
+    with pytest.raises(NovaopsError, match="is not an http"):
+        GlanceClient(url)
