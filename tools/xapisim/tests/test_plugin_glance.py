@@ -122,6 +122,18 @@ def test_arguments_confined(pool, x):
     assert staging_left(pool) == []
 
 
+def test_a_vhd_that_is_a_link_out_of_the_sr_is_not_streamed(pool, x):
+    """#13 security review: a <uuid>.vhd symlink in the SR (to a host file) is refused, not read and sent."""
+    vdi_uuid = "6b8b4567-327b-4c23-9e10-0123456789ab"
+    link = os.path.join(pool.sr_dir(), vdi_uuid + ".vhd")
+    os.symlink("/etc/hostname", link)
+    try:
+        assert failure(x, "upload_vhd", **upload_args(pool, [vdi_uuid], "abc"))[0] == "NOVAOPS_PATH_REFUSED"
+    finally:
+        os.remove(link)
+    assert staging_left(pool) == []
+
+
 class _Fake(http.server.BaseHTTPRequestHandler):
     mode = "drop"
     payload = b""
