@@ -3,13 +3,15 @@
 Everything here goes through the official XenAPI SDK and the beds' published addresses
 (``.beds/env.sh``), as a user's client would: the beds' environment, a login to pool a or b,
 a VDI's chain as the pool records it (``sm_config['vhd-parent']`` from the leaf up), a chain
-with data in two layers, a deterministic byte pattern, and the ssh arguments of the
-migration plugin for the beds' sshd.  No simulator internals: the wire knows nothing of this.
+with data in two layers, a deterministic byte pattern, the ssh arguments of the
+migration plugin for the beds' sshd, and the ``/sim`` fault API over plain HTTP.  No simulator internals: the wire knows nothing of this.
 """
 
+import json
 import os
 import shlex
 import ssl
+import urllib.request
 import xmlrpc.client
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -45,6 +47,20 @@ def login(pool, env=None, originator="novaops-testkit"):
     session.login_with_password(env["XENAPI_POOL_%s_USERNAME" % pool], env["XENAPI_POOL_%s_PASSWORD" % pool],
                                 "1.0", originator)
     return session
+
+
+def sim_call(http_url, name, *args, timeout=60):
+    """``POST <http_url>/sim/<name>`` with the arguments as JSON: the fault API without a session.
+
+    Returns the Value; a Failure answer raises RuntimeError with its ErrorDescription.
+    """
+    request = urllib.request.Request(http_url.rstrip("/") + "/sim/" + name, data=json.dumps(list(args)).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        out = json.loads(answer.read())
+    if out["Status"] != "Success":
+        raise RuntimeError(out["ErrorDescription"])
+    return out["Value"]
 
 
 def pool_chain(x, vdi_uuid):

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -24,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 
 from glance_proxy import GlanceProxy
@@ -91,6 +91,9 @@ def clean_failure(result):
 # -- XenAPI: sessions expiring mid-run ------------------------------------------------------------
 class PrivateSimulator:
     def __init__(self, tools_dir, root):
+        if tools_dir not in sys.path:
+            sys.path.insert(0, tools_dir)
+        self.testkit = importlib.import_module("xapisim.testkit")
         self.password = uuid.uuid4().hex
         state = os.path.join(root, "xapisim")
         env = dict(os.environ, PYTHONPATH=tools_dir)
@@ -110,13 +113,7 @@ class PrivateSimulator:
         self.env = dict(XENAPI_URL=self.url, XENAPI_USERNAME="root", XENAPI_PASSWORD=self.password)
 
     def sim(self, name, *args):
-        request = urllib.request.Request(self.url + "/sim/" + name, data=json.dumps(list(args)).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            out = json.loads(answer.read())
-        if out["Status"] != "Success":
-            raise RuntimeError(out["ErrorDescription"])
-        return out["Value"]
+        return self.testkit.sim_call(self.url, name, *args)
 
     def stop(self):
         self.proc.terminate()
