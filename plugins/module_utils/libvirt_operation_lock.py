@@ -78,6 +78,7 @@ class LibvirtOperationLock(OperationLock):
         self.instance_dir = instance_dir
         self.uuid = uuid
         self._fds = []
+        self._marked = False
 
     def _dirs(self):
         if not self.instance_dir:
@@ -157,6 +158,7 @@ class LibvirtOperationLock(OperationLock):
         if dom is not None:
             _libvirt(lambda: dom.setMetadata(METADATA_ELEMENT, metadata_xml(mark), LIBVIRT_PREFIX,
                                              LIBVIRT_NAMESPACE, _flags(dom)))
+            self._marked = True
 
     def refresh(self):
         """Lock and mark what the run has made since it took the lock: a new instance directory, a domain
@@ -176,7 +178,8 @@ class LibvirtOperationLock(OperationLock):
             finally:
                 os.close(fd)
         self._fds = []
-        dom = self._domain()
+        dom = self._domain() if self._marked else None     # a refused run leaves the other's mark alone
+        self._marked = False
         if dom is not None:
             _libvirt(lambda: _unmark(dom))
 

@@ -191,7 +191,7 @@ def stale_reason(task, now=None, this_host=None, stale_after=STALE_AFTER, starte
             return "process %d on this host started after the mark, so its owner is gone" % owner[1]
         return None
     if started is None:
-        return "it does not say when it started" if owner is None else None
+        return "it does not say when it started, and its owner cannot be asked"
     if now - started > stale_after:
         return "it is older than %d seconds (stale_lock_age)" % stale_after
     return None

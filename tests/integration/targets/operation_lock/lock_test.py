@@ -118,10 +118,10 @@ class Holder:
             self.proc.wait(timeout=60)
 
 
-def lock_cycle(what, module, args, env, holder_argv, marked, see, converged, changes=True):
+def lock_cycle(what, module, args, env, holder_argv, marked, see, converged, changes=True, idle_args=None):
     """A second run refuses while the lock is held, then the killed run's stale mark is cleared and
     the operation converges; ``see()`` is what a user sees of the instance, ``converged(seen)`` whether
-    the operation's change is there."""
+    the operation's change is there.  ``idle_args``: a run with nothing to do, which must pass by."""
     seen = see()
     holder = Holder(holder_argv, env)
     try:
@@ -131,6 +131,10 @@ def lock_cycle(what, module, args, env, holder_argv, marked, see, converged, cha
               in busy["msg"], "%s: refused while %s holds the lock, naming it" % (what, holder.owner), busy)
         checked = module_run(module, args, env, check_mode=True)
         check(clean_failure(checked) and holder.owner in checked["msg"], "%s: check mode refuses too" % what, checked)
+        if idle_args is not None:
+            idle = module_run(module, idle_args, env)
+            check(not idle.get("failed") and idle.get("changed") is False,
+                  "%s: a run with nothing to do passes by the held lock (it writes no mark)" % what, idle)
         check(see() == seen and marked(), "%s: nothing changed, the mark is the holder's" % what, see())
     finally:
         holder.kill()
@@ -314,7 +318,7 @@ def xenapi_part(tools_dir, root):
             return ["xen", name, "ol-holder-%s" % module]
 
         lock_cycle("xen_vm start", "xen_vm", dict(name=name, state="running"), env, holder("xen_vm"), marked,
-                   lambda: sim.power(name), lambda seen: seen == "Running")
+                   lambda: sim.power(name), lambda seen: seen == "Running", idle_args=dict(name=name))
         module_run("xen_vm", dict(name=name, state="halted", force=True), env)
         lock_cycle("xen_vdi_resize grow", "xen_vdi_resize", dict(vm=name, size="32MiB"), env,
                    holder("xen_vdi_resize"), marked,
@@ -449,7 +453,8 @@ def libvirt_part(root):
         check(not marked() and state() == libvirt.VIR_DOMAIN_RUNNING, "libvirt_domain: no lock file, no metadata "
               "mark after the boot")
         lock_cycle("libvirt_domain shutdown", "libvirt_domain", dict(base, state="shutdown", force=True), {},
-                   holder("libvirt_domain"), marked, state, lambda seen: seen == libvirt.VIR_DOMAIN_SHUTOFF)
+                   holder("libvirt_domain"), marked, state, lambda seen: seen == libvirt.VIR_DOMAIN_SHUTOFF,
+                   idle_args=dict(base, state="running"))
         image_name = "%s-d1-snap" % TAG
         try:
             snapshot = dict(name=name, image_name=image_name, mode="cold", glance=GLANCE)

@@ -85,7 +85,7 @@ def test_an_owner_elsewhere_is_judged_by_age():
     other = mark(owner="hv2:4242")
     assert lock.stale_reason(other, NOW, HOST, 86400, never) is None
     assert "older than 30 seconds" in lock.stale_reason(other, NOW, HOST, 30, never)
-    assert lock.stale_reason(dict(other, started_at="garbage"), NOW, HOST, 0, never) is None
+    assert "does not say when" in lock.stale_reason(dict(other, started_at="garbage"), NOW, HOST, 86400, never)
     assert "does not say when" in lock.stale_reason(dict(owner=None, started_at=None), NOW, HOST, 86400, never)
     # the fleet tests' marks: an owner that is not host:pid, and an old start
     assert lock.stale_reason(dict(owner="fr-tag", started_at="2026-01-01T00:00:00Z"), NOW, HOST, 86400, never)
@@ -329,3 +329,55 @@ def test_the_lock_follows_its_directory_through_a_resize(tmp_path):
         held.refresh()                                               # the moved lock file is known as its own
         assert probe(lock.lock_file_path(str(instance)))[0] is True
     assert os.listdir(str(instance)) == [] and not os.path.exists(str(instance) + "_resize")
+
+
+class FakeDomain:
+    """The metadata side of a libvirt domain: its task element, persistent and running."""
+
+    def __init__(self, task_xml=None):
+        self.task_xml = task_xml
+
+    def XMLDesc(self, _flags):  # pylint: disable=invalid-name
+        inner = self.task_xml.replace("<task", '<task xmlns="%s"' % lock.LIBVIRT_NAMESPACE) if self.task_xml else ""
+        return "<domain><name>d1</name><metadata>%s</metadata></domain>" % inner
+
+    def setMetadata(self, _kind, xml, _prefix, _namespace, _flags):  # pylint: disable=invalid-name
+        self.task_xml = xml
+
+    def isActive(self):  # pylint: disable=invalid-name
+        return True
+
+    def isPersistent(self):  # pylint: disable=invalid-name
+        return True
+
+
+class FakeConnection:
+    def __init__(self, dom):
+        self.dom = dom
+
+    def lookup(self, uuid=None):
+        return self.dom
+
+
+def test_the_domain_is_marked_while_held_and_a_refused_run_leaves_the_other_mark(tmp_path):
+    dom = FakeDomain()
+    held = LibvirtOperationLock(FakeConnection(dom), "Domain d1", "libvirt_domain running", {},
+                                instance_dir=str(tmp_path / "u1"), uuid="u1")
+    with held.held():
+        assert lock.from_domain_xml(dom.XMLDesc(0))["owner"] == lock.owner_name()
+    assert dom.task_xml is None
+    other = lock.metadata_xml(mark(owner=lock.owner_name(), started=__import__("time").time()))
+    dom.task_xml = other                       # a live run of this process's kind, advisory only
+    refused = LibvirtOperationLock(FakeConnection(dom), "Domain d1", "libvirt_domain running", {}, uuid="u1")
+    with pytest.raises(lock.InstanceBusy):
+        refused.admit(True)
+    (tmp_path / "u2").mkdir()
+    holder = file_lock(tmp_path / "u2")
+    with holder.held():
+        late = LibvirtOperationLock(FakeConnection(dom), "Domain d1", "x", {}, instance_dir=str(tmp_path / "u2"),
+                                    uuid="u1")
+        late._admitted = ([], [])              # admitted just before the other took the lock file
+        with pytest.raises(lock.InstanceBusy):
+            with late.held():
+                pass
+        assert dom.task_xml == other           # its failed take did not remove the other's mark
