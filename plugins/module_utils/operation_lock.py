@@ -332,6 +332,8 @@ class OperationLock:
             yield self
         except BaseException as exc:
             failure = exc
+            if isinstance(exc, NovaopsError) and self.report:
+                exc.facts.setdefault("operation_lock", self.report)     # a failed take-over still says so
             raise
         finally:
             self._release(failure)

@@ -193,6 +193,10 @@ def test_held_takes_over_or_clears_and_records_it():
     with pytest.raises(lock.InstanceBusy):
         with FakeLock([DEAD]).held():
             pass
+    with pytest.raises(NovaopsError) as failed:
+        with FakeLock([DEAD], takeover=True).held():
+            raise NovaopsError("the reboot failed")
+    assert failed.value.facts["operation_lock"]["taken_over"][0]["owner"] == "elsewhere:1"
 
 
 def test_a_failed_release_is_reported():
