@@ -91,7 +91,7 @@ integration: collection beds
 lint: collection
 	cd $(COLL) && $(BIN)/ansible-lint --profile production roles playbooks
 
-test: deps beds-check dist-check ee-check sanity unit integration
+test: deps beds-check dist-check ee-check lint sanity unit integration
 	@echo "make test: all green"
 
 changelog: $(STAMP)
