@@ -14,6 +14,8 @@ partition is rewritten), a migration, a snapshot - and changes when a byte of th
   xen-glance-sum <image_id>                   sum of a XenAPI snapshot image, imported into pool b and forgotten
   xen-vdis <pool> <prefix>                    VDIs whose name starts with prefix (leftovers)
   glance-images <name>                        ids of the active images of that name
+  glance-upload <path> <name> <disk_format>   a new image from a file; its id
+  glance-delete <image_id>                    delete it (gone already is fine)
 
 Prints JSON. The beds' addresses come from the environment (.beds/env.sh).
 """
@@ -25,6 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -61,6 +64,10 @@ def make_raw(path, size_mib, files_mib):
         run("parted", "--script", path, "mklabel", "msdos", "mkpart", "primary", "2048s", "%ds" % (sectors - 1),
             "set", "1", "boot", "on")
         run("dd", "if=" + part, "of=" + path, "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none")
+        # boot code that halts the CPU for good (cli; hlt; jmp back): a QEMU guest booting it keeps
+        # running, idle, instead of executing the zeros parted leaves there until it faults
+        with open(path, "r+b") as f:
+            f.write(b"\xfa\xf4\xeb\xfd")
 
 
 def files_sum(raw):
@@ -226,6 +233,33 @@ def glance_images(name):
     return dict(ids=[i["id"] for i in images if i["status"] == "active"])
 
 
+def glance_call(method, path, data=None, headers=None):
+    request = urllib.request.Request(E["NOVAOPS_GLANCE_URL"] + path, data=data, method=method,
+                                     headers=dict(GLANCE_HEADERS, **(headers or {})))
+    with urllib.request.urlopen(request, timeout=120) as resp:
+        body = resp.read()
+    return json.loads(body) if body else {}
+
+
+def glance_upload(path, name, disk_format):
+    image = glance_call("POST", "/v2/images", json.dumps(dict(name=name, disk_format=disk_format,
+                                                             container_format="bare")).encode(),
+                        {"Content-Type": "application/json"})
+    with open(path, "rb") as data:
+        glance_call("PUT", "/v2/images/%s/file" % image["id"], data.read(),
+                    {"Content-Type": "application/octet-stream"})
+    return dict(id=image["id"])
+
+
+def glance_delete(image_id):
+    try:
+        glance_call("DELETE", "/v2/images/%s" % image_id)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+    return dict(deleted=image_id)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "lv-image":
@@ -246,6 +280,10 @@ def main():
         out = xen_sum(args[0], args[1])
     elif cmd == "xen-glance-sum":
         out = xen_glance_sum(args[0])
+    elif cmd == "glance-upload":
+        out = glance_upload(args[0], args[1], args[2])
+    elif cmd == "glance-delete":
+        out = glance_delete(args[0])
     elif cmd == "glance-images":
         out = glance_images(args[0])
     elif cmd == "xen-vdis":
