@@ -26,7 +26,7 @@ import uuid
 from roles_lib import Checks, Playbooks, disk, write_inventory
 
 E = os.environ
-TAG = "ntrol" + "".join(random.choice(string.ascii_lowercase) for _ in range(4))
+TAG = "ntrol" + "".join(random.choice(string.ascii_lowercase) for _letter in range(4))
 NAME = TAG + "-1"
 BRIDGE = "br" + TAG
 UPLINK = TAG + "u"
@@ -156,9 +156,7 @@ def scenario(pb, place, ref, ssh):
         ("QEMU SIGKILLed", kill_qemu),
         ("the _base file deleted", lambda: os.unlink(os.path.join(place.inst, "_base", sha1(place.image_id)))),
         ("the OVS port removed", lambda: sh("ovs-vsctl", "del-port", BRIDGE, domain()["vifs"][0]["ovs_port"])),
-        ("the domain undefined, its disks left", lambda: sh("ansible", "localhost", "-m", "novaops.compute.libvirt_domain",
-                                                           "-a", "name=%s state=undefined instances_path=%s"
-                                                           % (NAME, place.inst))),
+        ("the domain undefined, its disks left", lambda: undefine(place)),
     ]
     for what, breakage in breakages:
         breakage()
@@ -210,10 +208,15 @@ def scenario(pb, place, ref, ssh):
                      "does not exist")
 
 
+def undefine(place):
+    sh("ansible", "localhost", "-m", "novaops.compute.libvirt_domain", "-a",
+       "name=%s state=undefined instances_path=%s" % (NAME, place.inst))
+
+
 def kill_qemu():
     with open("/run/libvirt/qemu/%s.pid" % NAME) as handle:
         os.kill(int(handle.read().strip()), signal.SIGKILL)
-    for _ in range(100):
+    for _attempt in range(100):
         if domain().get("state") != "running":
             return
     raise RuntimeError("QEMU did not die")

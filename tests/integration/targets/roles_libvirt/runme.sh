@@ -16,5 +16,6 @@ source "$beds_env_file"
 set +a
 # as a user runs it: ansible-test's ANSIBLE_PLAYBOOK_DIR would make every command run "with default collection"
 unset ANSIBLE_PLAYBOOK_DIR
-export PYTHONPATH="$(cd ../setup_compute_roles/files && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+files="$(cd ../setup_compute_roles/files && pwd)"
+export PYTHONPATH="$files${PYTHONPATH:+:$PYTHONPATH}"
 exec python roles_libvirt_test.py

@@ -20,7 +20,7 @@ import urllib.request
 from roles_lib import Checks, Playbooks, disk, write_inventory
 
 E = os.environ
-TAG = "nt-ro-x" + "".join(random.choice(string.ascii_lowercase) for _ in range(4))
+TAG = "nt-ro-x" + "".join(random.choice(string.ascii_lowercase) for _letter in range(4))
 NAME = TAG + "-1"
 TEMPLATE = "nt-ro-tmpl-64"
 check = Checks()
@@ -185,9 +185,8 @@ def cleanup(pb):
     from subprocess import run
     for pool in ("A", "B"):
         for name in (NAME, NAME + "-orig", NAME + "-rescue", NAME + "-resize"):
-            run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a",
-                 "name=%s state=absent url=%s password=%s" % (name, E["XENAPI_POOL_%s_URL" % pool],
-                                                             E["XENAPI_POOL_%s_PASSWORD" % pool])],
+            where = "url=%s password=%s" % (E["XENAPI_POOL_%s_URL" % pool], E["XENAPI_POOL_%s_PASSWORD" % pool])
+            run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a", "name=%s state=absent %s" % (name, where)],
                 capture_output=True, check=False)
     run(["ansible", "localhost", "-m", "novaops.compute.xen_snapshot", "-a",
          "image_name=%s-snap state=absent glance='{\"project_id\": \"nt-ro\", \"roles\": [\"admin\"]}'" % TAG],

@@ -242,9 +242,8 @@ def glance_call(method, path, data=None, headers=None):
 
 
 def glance_upload(path, name, disk_format):
-    image = glance_call("POST", "/v2/images", json.dumps(dict(name=name, disk_format=disk_format,
-                                                             container_format="bare")).encode(),
-                        {"Content-Type": "application/json"})
+    record = json.dumps(dict(name=name, disk_format=disk_format, container_format="bare")).encode()
+    image = glance_call("POST", "/v2/images", record, {"Content-Type": "application/json"})
     with open(path, "rb") as data:
         glance_call("PUT", "/v2/images/%s/file" % image["id"], data.read(),
                     {"Content-Type": "application/octet-stream"})

@@ -112,8 +112,8 @@ class Checks:
         return self(ok, "%s fails clearly: %r" % (what, message), None if ok else "%r; log %s" % (run, run.log))
 
     def exit(self):
-        print("\n%d checks, %d failed%s" % (self.count, len(self.failures),
-                                          "".join("\n  FAIL " + f for f in self.failures)), flush=True)
+        listed = "".join("\n  FAIL " + f for f in self.failures)
+        print("\n%d checks, %d failed%s" % (self.count, len(self.failures), listed), flush=True)
         sys.exit(1 if self.failures else 0)
 
 
