@@ -31,7 +31,8 @@ def main():
         if leaked:
             raise SystemExit("dist: the tarball ships development files: %s" % ", ".join(leaked))
         path = Path(tmp) / "collections"
-        run(str(BIN / "ansible-galaxy"), "collection", "install", "-p", str(path), str(tarball))
+        # --force: a copy already in ~/.ansible/collections would otherwise make this a no-op
+        run(str(BIN / "ansible-galaxy"), "collection", "install", "--force", "-p", str(path), str(tarball))
         out = run(str(BIN / "ansible-doc"), "-t", "module", "-l", "novaops.compute",
                   env={"ANSIBLE_COLLECTIONS_PATH": str(path), "PATH": str(BIN) + ":/usr/bin:/bin",
                        "HOME": str(Path.home())}).stdout
