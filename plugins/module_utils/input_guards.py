@@ -195,3 +195,25 @@ def int_range_problem(spec, params, where=""):
                 if found:
                     return found
     return None
+
+
+# Integer options that count bytes, rates or limits: a negative one means nothing.
+NON_NEGATIVE_SUFFIXES = ("_mb", "_gb", "_rate", "bwlimit", "bandwidth", "burst")
+
+
+def negative_problem(spec, params, where=""):
+    """Integer options named as sizes, rates or limits (NON_NEGATIVE_SUFFIXES) must not be negative."""
+    for name, option in spec.items():
+        value = params.get(name) if isinstance(params, dict) else None
+        label = "%s.%s" % (where, name) if where else name
+        if value is None:
+            continue
+        if option.get("type") == "int" and isinstance(value, int) and value < 0 and name.endswith(NON_NEGATIVE_SUFFIXES):
+            return "%s cannot be negative (%s)." % (label, value)
+        sub = option.get("options")
+        if sub:
+            for index, item in enumerate(value if isinstance(value, list) else [value]):
+                found = negative_problem(sub, item, "%s[%d]" % (label, index) if isinstance(value, list) else label)
+                if found:
+                    return found
+    return None

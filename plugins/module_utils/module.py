@@ -32,7 +32,8 @@ class NovaopsModule(AnsibleModule):
                                      kwargs.get("required_together")) or \
             guards.timeout_problem(self.argument_spec, self.params) or \
             guards.file_option_problem(self.argument_spec, self.params) or \
-            guards.int_range_problem(self.argument_spec, self.params)
+            guards.int_range_problem(self.argument_spec, self.params) or \
+            guards.negative_problem(self.argument_spec, self.params)
         if problem:
             self.fail_json(msg=problem)
 

@@ -54,8 +54,9 @@ def queue_table(vif):
     return DEFAULT_QUEUE_TABLE_AFTER_FILTER if vif.get("anti_spoofing") else 0
 
 
-# libvirt's own rule for an interface model name (NET_MODEL_CHARS)
-MODEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# libvirt's own rule for an interface model name (NET_MODEL_CHARS); not starting with '-', which
+# QEMU would read as an option
+MODEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 
 
 def check_vif(vif):

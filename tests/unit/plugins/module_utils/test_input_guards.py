@@ -80,3 +80,13 @@ def test_integers_must_fit_64_bits():
     assert guards.int_range_problem(spec, dict(disks=[dict(size_mb=1), dict(size_mb=2 ** 64)])).startswith(
         "disks[1].size_mb")
     assert guards.int_range_problem(spec, dict(size=2 ** 63 - 1, ids=[0], flavor=None, disks=["junk"])) is None
+
+
+def test_sizes_rates_and_limits_are_not_negative():
+    spec = dict(bwlimit=dict(type="int"), offset=dict(type="int"),
+                queues=dict(type="list", elements="dict", options=dict(max_rate=dict(type="int"))),
+                flavor=dict(type="dict", options=dict(swap_mb=dict(type="int"))))
+    assert guards.negative_problem(spec, dict(bwlimit=-1)) == "bwlimit cannot be negative (-1)."
+    assert guards.negative_problem(spec, dict(queues=[dict(max_rate=-5)])).startswith("queues[0].max_rate")
+    assert guards.negative_problem(spec, dict(flavor=dict(swap_mb=-1))).startswith("flavor.swap_mb")
+    assert guards.negative_problem(spec, dict(offset=-1, bwlimit=0, queues=["junk"], flavor=None)) is None

@@ -30,6 +30,7 @@ def test_a_plain_vif_passes():
     (dict(mac="ff:ff:ff:ff:ff:ff"), "not a unicast address"),
     (dict(model="virtio; reboot"), "not a device model name"),
     (dict(model=""), "not a device model name"),
+    (dict(model="--help"), "not a device model name"),
     (dict(id="../../etc/passwd"), "not a UUID"),
 ])
 def test_bad_vifs_are_refused(change, msg):
