@@ -220,9 +220,10 @@ class PrivateSimulator:
         return None
 
     def helper_vbds(self):
+        """The purposes of the tagged VBDs on the helper VM (read in one call: they come and go)."""
         helper = self.x.VM.get_by_uuid(self.facts["helper_vm"])
-        return [self.x.VBD.get_other_config(v).get(HELPER_TAG) for v in self.x.VM.get_VBDs(helper)
-                if HELPER_TAG in self.x.VBD.get_other_config(v)]
+        return sorted(rec["other_config"][HELPER_TAG] for rec in self.x.VBD.get_all_records().values()
+                      if rec["VM"] == helper and HELPER_TAG in rec["other_config"])
 
     def vdis(self):
         return dict((rec["uuid"], rec) for rec in self.x.VDI.get_all_records().values() if rec.get("managed"))
