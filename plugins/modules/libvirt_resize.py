@@ -26,8 +26,9 @@ description:
     old definition and restores the power state the instance had before the resize.
   - A flavor smaller than a disk (root or ephemeral) is refused before anything moves. The original stays
     intact until confirmed. A failure while V(migrated) runs is rolled back at once (the copy removed, the
-    directory moved back, the power state restored); if the module itself is killed half way, a re-run of the
-    same state completes it, and V(reverted) undoes it.
+    directory moved back, the power state restored); if the module itself is killed half way, its operation
+    lock is left stale, and a re-run of the same state with O(clear_stale_lock=true) completes it, or
+    V(reverted) (with it too) undoes it.
   - Every state is idempotent; a second run changes nothing.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
