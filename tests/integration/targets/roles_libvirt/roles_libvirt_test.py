@@ -137,6 +137,9 @@ def scenario(pb, place, ref, ssh):
     check(domain().get("state") == "running", "the domain still runs")
 
     # ---- rescue, unrescue
+    check.run_ok(pb.run("rescue", check=True), "rescue, check mode, predicts a change", changed=True)
+    check(domain().get("state") == "running" and len(domain().get("disks", [])) == 1,
+          "check mode left the domain running from its own disk")
     check.run_ok(pb.run("rescue"), "rescue", changed=True)
     check.run_ok(pb.run("rescue"), "rescue again", changed=False)
     paths = [os.path.basename(d["path"]) for d in domain().get("disks", [])]

@@ -98,6 +98,9 @@ def scenario(pb):
     same_bytes("after the snapshot", ref)
 
     # ---- rescue, unrescue
+    check.run_ok(pb.run("rescue", check=True), "rescue, check mode, predicts a change", changed=True)
+    check((vm_info("A", NAME).get("vm") or {}).get("power_state") == "running" and
+          not vm_info("A", NAME + "-rescue").get("exists"), "check mode left the instance running, made no rescue VM")
     check.run_ok(pb.run("rescue"), "rescue", changed=True)
     check.run_ok(pb.run("rescue"), "rescue again", changed=False)
     orig, rescue = vm_info("A", NAME).get("vm") or {}, vm_info("A", NAME + "-rescue").get("vm") or {}
@@ -145,6 +148,8 @@ def scenario(pb):
     up = dict(flavor=dict(vcpus=2, memory_mb=512, root_mb=96))
     check.run_ok(pb.run("resize", extra=up), "resize up to pool b", changed=True)
     check.run_ok(pb.run("resize", extra=up), "resize up again", changed=False)
+    check.run_failed(pb.run("resize", extra=dict(flavor=dict(vcpus=4, memory_mb=512, root_mb=96))),
+                     "another resize while one waits for confirm", "confirm or revert that resize before another")
     new = vm_info("B", NAME).get("vm") or {}
     check(new.get("power_state") == "running" and new.get("vcpus") == 2 and new.get("memory_mb") == 512,
           "the resized instance runs on pool b with 2 VCPUs and 512 MiB")
