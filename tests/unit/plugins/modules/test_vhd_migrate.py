@@ -41,6 +41,7 @@ class FakePool:
     def add(self, cls, key, **rec):
         ref = "OpaqueRef:%s" % key
         rec.setdefault("uuid", key)
+        rec.setdefault("other_config", {})      # where the operation lock is marked
         self.records[cls][ref] = rec
         return ref
 
