@@ -18,6 +18,7 @@ the shared libvirtd with this run's own names, images against the Glance bed.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -160,6 +161,9 @@ def lock_cycle(what, module, args, env, holder_argv, marked, see, converged, cha
 # -- XenAPI: a private simulator ------------------------------------------------------------------
 class PrivateSimulator:
     def __init__(self, tools_dir, root):
+        if tools_dir not in sys.path:
+            sys.path.insert(0, tools_dir)
+        self.testkit = importlib.import_module("xapisim.testkit")
         self.password = uuid.uuid4().hex
         state = os.path.join(root, "xapisim")
         self.log = open(os.path.join(root, "xapisim.log"), "wb")
@@ -185,13 +189,7 @@ class PrivateSimulator:
         self.x = self.session.xenapi
 
     def sim(self, name, *args):
-        request = urllib.request.Request(self.url + "/sim/" + name, data=json.dumps(list(args)).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            out = json.loads(answer.read())
-        if out["Status"] != "Success":
-            raise RuntimeError(out["ErrorDescription"])
-        return out["Value"]
+        return self.testkit.sim_call(self.url, name, *args)
 
     def stop(self):
         try:
