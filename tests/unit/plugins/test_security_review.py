@@ -6,7 +6,8 @@
 
 - Commands are argument lists: no shell=True, os.system/os.popen, use_unsafe_shell, nor a
   command given as a string (a literal, a %-format, an f-string, a concatenation) to
-  run_command or subprocess; roles and playbooks use no shell, command, raw or script task.
+  run_command or subprocess; roles and playbooks use no shell, raw or script task, a command
+  task only with argv and never for a hypervisor's CLI (virsh, xe, ovs-vsctl, ...: a module's job).
 - Every secret-looking option (password, token, secret, private key contents) of every
   module's argument spec, sub-options included, is no_log.
 - validate_certs defaults to true in every argument spec and plugin DOCUMENTATION, and the
@@ -39,8 +40,12 @@ SECRET_NAME = re.compile(r"(^|_)(pass|passwd|password|pwd|token|secret|private_k
 SHELL_CALLS = {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"), ("subprocess", "getstatusoutput"),
                ("commands", "getoutput"), ("commands", "getstatusoutput")}
 SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen"}
-SHELL_TASKS = {"shell", "command", "raw", "script", "ansible.builtin.shell", "ansible.builtin.command",
-               "ansible.builtin.raw", "ansible.builtin.script", "ansible.legacy.shell", "ansible.legacy.command"}
+SHELL_TASKS = {"shell", "raw", "script", "ansible.builtin.shell", "ansible.builtin.raw", "ansible.builtin.script",
+               "ansible.legacy.shell", "ansible.legacy.raw", "ansible.legacy.script"}
+COMMAND_TASKS = {"command", "ansible.builtin.command", "ansible.legacy.command"}
+# What a role must reach through a module, never by itself (DESIGN 2).
+HYPERVISOR_CLIS = {"virsh", "xe", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "tc", "ip", "qemu-img", "vhd-util",
+                   "e2fsck", "resize2fs", "tune2fs", "parted", "rsync"}
 
 
 def python_sources():
@@ -142,12 +147,36 @@ def yaml_task_files():
                     yield os.path.relpath(os.path.join(folder, name), ROOT)
 
 
+def command_problems(tasks):
+    """(task name, why) of every task that shells out or runs a hypervisor CLI itself."""
+    found = []
+    for task in tasks:
+        name = task.get("name", "?")
+        if SHELL_TASKS & set(task):
+            found.append((name, "a shell, raw or script task"))
+        for key in COMMAND_TASKS & set(task):
+            args = task[key]
+            argv = args.get("argv") if isinstance(args, dict) else None
+            if not argv:
+                found.append((name, "a command given as a string, not argv"))
+            elif os.path.basename(str(argv[0])) in HYPERVISOR_CLIS:
+                found.append((name, "runs %s itself instead of a module" % argv[0]))
+    return found
+
+
 @pytest.mark.parametrize("path", list(yaml_task_files()))
 def test_roles_and_playbooks_call_modules_only(path):
     with open(os.path.join(ROOT, path)) as handle:
         data = yaml.safe_load(handle)
-    shells = [task.get("name", "?") for task in _tasks(data) if SHELL_TASKS & set(task)]
-    assert shells == [], "%s runs commands instead of modules: %s" % (path, shells)
+    assert command_problems(_tasks(data)) == [], "%s runs commands instead of modules" % path
+
+
+def test_the_task_scanner_finds_what_it_looks_for():
+    tasks = [{"name": "a", "ansible.builtin.shell": "virsh list"}, {"name": "b", "command": "xe vm-list"},
+             {"name": "c", "ansible.builtin.command": {"argv": ["/usr/bin/virsh", "list"]}},
+             {"name": "d", "ansible.builtin.command": {"cmd": "ls"}},
+             {"name": "e", "ansible.builtin.command": {"argv": ["which", "rsync"]}}]
+    assert [name for name, _why in command_problems(tasks)] == ["a", "b", "c", "d"]
 
 
 # -- argument specs ------------------------------------------------------------------------------
