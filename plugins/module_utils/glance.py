@@ -79,16 +79,18 @@ def glance_argument_spec():
 class GlanceError(NovaopsError):
     """A failed Glance request; ``glance_error`` carries method, url, status and body."""
 
-    def __init__(self, msg, method=None, url=None, status=None, body=None, retry_after=None):
+    def __init__(self, msg, method=None, url=None, status=None, body=None, retry_after=None, timed_out=False):
         self.status = status
         self.retry_after = retry_after
+        self.timed_out = timed_out
         super().__init__(msg, glance_error=dict(method=method, url=url, status=status,
                                                 body=(body or "")[:2000]))
 
     @property
     def transient(self):
-        """A 5xx worth another try, or no answer at all (status None)."""
-        return self.status is None or self.status in RETRY_STATUSES
+        """A 5xx worth another try, or no connection at all (status None) - but not a request that
+        timed out: another try would wait the whole timeout again."""
+        return (self.status is None and not self.timed_out) or self.status in RETRY_STATUSES
 
 
 class _Hashes:
@@ -283,7 +285,7 @@ class GlanceClient:
         except (OSError, http_client.HTTPException) as exc:
             conn.close()
             raise GlanceError("Glance at %s is unreachable (%s %s): %s" % (self.endpoint, method, path, exc),
-                              method=method, url=self.endpoint + path)
+                              method=method, url=self.endpoint + path, timed_out=isinstance(exc, TimeoutError))
         if resp.status not in expect:
             text = resp.read().decode("utf-8", "replace")
             conn.close()

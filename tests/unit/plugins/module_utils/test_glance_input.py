@@ -31,3 +31,10 @@ def test_plain_values_are_taken():
 def test_endpoints_that_are_no_http_url(url):
     with pytest.raises(NovaopsError, match="is not an http"):
         GlanceClient(url)
+
+
+def test_which_failures_are_worth_another_try():
+    from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceError
+    assert GlanceError("x", status=503).transient and GlanceError("x", status=None).transient
+    assert not GlanceError("x", status=None, timed_out=True).transient
+    assert not GlanceError("x", status=404).transient and not GlanceError("x", status=409).transient
