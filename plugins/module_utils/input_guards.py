@@ -130,28 +130,6 @@ def null_rule_problem(params, required_one_of=None, required_if=None, required_t
     return None
 
 
-def timeout_problem(spec, params, where=""):
-    """Options named timeout or *_timeout must be a finite number of seconds from 0 to TIMEOUT_MAX.
-
-    (0 is left to the module: for a shutdown_timeout it can mean "no clean shutdown".)
-    """
-    for name, option in spec.items():
-        value = params.get(name) if isinstance(params, dict) else None
-        label = "%s.%s" % (where, name) if where else name
-        if option.get("options") and isinstance(value, dict):
-            found = timeout_problem(option["options"], value, label)
-            if found:
-                return found
-        if value is None or not (name == "timeout" or name.endswith("_timeout")) or \
-                option.get("type") not in ("int", "float"):
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            return "%s must be a finite number of seconds, not %s." % (label, value)
-        if not 0 <= value <= TIMEOUT_MAX:
-            return "%s must be from 0 to %d seconds, not %s." % (label, TIMEOUT_MAX, value)
-    return None
-
-
 def file_option_problem(spec, params):
     """Options named *_file (type path) that exist must be regular files.
 
@@ -171,29 +149,51 @@ def file_option_problem(spec, params):
     return None
 
 
-def int_range_problem(spec, params, where=""):
+def given_values(spec, params, where=""):
+    """(label, name, option spec, value) of every option given, sub-options of dicts and of
+    list elements included (``disks[1].size_mb``); malformed parents are skipped."""
+    if not isinstance(params, dict):
+        return
+    for name, option in spec.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        label = "%s.%s" % (where, name) if where else name
+        yield label, name, option, value
+        sub = option.get("options")
+        if sub:
+            for index, item in enumerate(value if isinstance(value, list) else [value]):
+                yield from given_values(sub, item, "%s[%d]" % (label, index) if isinstance(value, list) else label)
+
+
+def timeout_problem(spec, params):
+    """Options named timeout or *_timeout must be a finite number of seconds from 0 to TIMEOUT_MAX.
+
+    (0 is left to the module: for a shutdown_timeout it can mean "no clean shutdown".)
+    """
+    for label, name, option, value in given_values(spec, params):
+        if not (name == "timeout" or name.endswith("_timeout")) or option.get("type") not in ("int", "float"):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            return "%s must be a finite number of seconds, not %s." % (label, value)
+        if not 0 <= value <= TIMEOUT_MAX:
+            return "%s must be from 0 to %d seconds, not %s." % (label, TIMEOUT_MAX, value)
+    return None
+
+
+def int_range_problem(spec, params):
     """Integer options (sub-options and list elements too) must fit a signed 64-bit integer.
 
     No backend takes more (XenAPI's int64, libvirt's and OVS's C integers); Python alone would,
     and a check mode would predict a change that can never be made.
     """
-    for name, option in spec.items():
-        value = params.get(name) if isinstance(params, dict) else None
-        label = "%s.%s" % (where, name) if where else name
-        if value is None:
-            continue
-        if option.get("type") == "int" and isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-            return "%s is out of range: %s does not fit a 64-bit integer." % (label, value)
-        if option.get("type") == "list" and option.get("elements") == "int" and isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
-                    return "%s[%d] is out of range: %s does not fit a 64-bit integer." % (label, index, item)
-        sub = option.get("options")
-        if sub:
-            for index, item in enumerate(value if isinstance(value, list) else [value]):
-                found = int_range_problem(sub, item, "%s[%d]" % (label, index) if isinstance(value, list) else label)
-                if found:
-                    return found
+    for label, _name, option, value in given_values(spec, params):
+        items = [(label, value)] if option.get("type") == "int" else \
+            [("%s[%d]" % (label, i), v) for i, v in enumerate(value)] \
+            if option.get("type") == "list" and option.get("elements") == "int" and isinstance(value, list) else []
+        for where, number in items:
+            if isinstance(number, int) and not INT64_MIN <= number <= INT64_MAX:
+                return "%s is out of range: %s does not fit a 64-bit integer." % (where, number)
     return None
 
 
@@ -201,19 +201,9 @@ def int_range_problem(spec, params, where=""):
 NON_NEGATIVE_SUFFIXES = ("_mb", "_gb", "_rate", "bwlimit", "bandwidth", "burst")
 
 
-def negative_problem(spec, params, where=""):
+def negative_problem(spec, params):
     """Integer options named as sizes, rates or limits (NON_NEGATIVE_SUFFIXES) must not be negative."""
-    for name, option in spec.items():
-        value = params.get(name) if isinstance(params, dict) else None
-        label = "%s.%s" % (where, name) if where else name
-        if value is None:
-            continue
+    for label, name, option, value in given_values(spec, params):
         if option.get("type") == "int" and isinstance(value, int) and value < 0 and name.endswith(NON_NEGATIVE_SUFFIXES):
             return "%s cannot be negative (%s)." % (label, value)
-        sub = option.get("options")
-        if sub:
-            for index, item in enumerate(value if isinstance(value, list) else [value]):
-                found = negative_problem(sub, item, "%s[%d]" % (label, index) if isinstance(value, list) else label)
-                if found:
-                    return found
     return None
