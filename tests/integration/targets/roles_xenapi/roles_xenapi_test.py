@@ -6,7 +6,8 @@
 boot (check mode, twice), snapshot into Glance (twice; the image's files), rescue and unrescue
 (twice each; unrescue of an instance not in rescue fails), hard reboot of a running and of a
 halted VM, a resize whose copy fails (the original runs again, nothing left on pool b), resize
-up to pool b (twice) and revert (twice), resize down to pool b and confirm (twice), bad input.
+up to pool b (twice) and revert (twice), resize down to pool b and confirm (twice), the dom0
+plugins installed (twice), bad input.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import random
 import string
 import urllib.request
+from subprocess import run
 
 from roles_lib import Checks, Playbooks, disk, write_inventory
 
@@ -23,6 +25,8 @@ E = os.environ
 TAG = "nt-ro-x" + "".join(random.choice(string.ascii_lowercase) for _letter in range(4))
 NAME = TAG + "-1"
 TEMPLATE = "nt-ro-tmpl-64"
+BRIDGE, VIF_PORT, UPLINK = "brx" + TAG[-4:], "vx" + TAG[-4:], "ux" + TAG[-4:]   # dom0's OVS, standing in
+IP, QUEUE = "10.78.0.5", 13948
 check = Checks()
 
 
@@ -36,7 +40,6 @@ def sim(pool, name, *args):
 
 def vm_info(pool, name):
     """The VM as xen_vm_info reports it (ad hoc, as a user would look)."""
-    from subprocess import run
     url = E["XENAPI_POOL_%s_URL" % pool]
     proc = run(["ansible", "localhost", "-m", "novaops.compute.xen_vm_info", "-o",
                 "-a", "name=%s url=%s record=false chains=false password=%s" % (name, url, E["XENAPI_POOL_%s_PASSWORD" % pool])],
@@ -45,8 +48,23 @@ def vm_info(pool, name):
     return json.loads(out[out.index("{"):]) if "{" in out else {}
 
 
+def sh(*argv):
+    return run(argv, capture_output=True, text=True, check=False)
+
+
+def ovs_setup():
+    """A bridge with an uplink, and the VIF's device (a veth) that ovs_vif plugs, as xapi's vif script would."""
+    sh("ovs-vsctl", "--if-exists", "del-br", BRIDGE)
+    sh("ovs-vsctl", "add-br", BRIDGE, "--", "set", "bridge", BRIDGE, "datapath_type=netdev")
+    for dev in (VIF_PORT, UPLINK):
+        sh("ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "p")
+        sh("ip", "link", "set", dev, "up")
+    sh("ovs-vsctl", "--may-exist", "add-port", BRIDGE, UPLINK)
+
+
 def main():
     out = E.get("OUTPUT_DIR", "/tmp")
+    ovs_setup()
     disk("xen-template", "A", TEMPLATE, 64)
     disk("xen-template", "B", TEMPLATE, 64)
     ssh = dict(host=E["NOVAOPS_SSH_HOST"], port=int(E["NOVAOPS_SSH_PORT"]), user=E["NOVAOPS_SSH_USER"],
@@ -54,7 +72,9 @@ def main():
     inventory = write_inventory(os.path.join(out, TAG + "-inventory.json"), {
         NAME: dict(compute_driver="xenapi", instance_template=TEMPLATE, instance_rescue_template="Debian Bookworm 12",
                    instance_flavor=dict(vcpus=1, memory_mb=256),
-                   instance_vifs=[dict(network="Pool-wide network associated with eth0", mac="02:00:00:00:7e:01")],
+                   instance_vifs=[dict(network="Pool-wide network associated with eth0", mac="02:00:00:00:7e:01",
+                                       bridge=BRIDGE, port=VIF_PORT, ips=[IP], max_rate=614400000, queue_id=QUEUE)],
+                   ovs_qos_port=UPLINK,
                    xenapi_url=E["XENAPI_POOL_A_URL"], resize_ssh=ssh,
                    resize_dest_xenapi=dict(url=E["XENAPI_POOL_B_URL"]), resize_dest_sr=E["XENAPI_POOL_B_SR_UUID"],
                    resize_shutdown_timeout=5, resize_timeout=120)},
@@ -83,6 +103,10 @@ def scenario(pb):
     check.run_ok(pb.run("boot"), "boot again", changed=False)
     seen = vm_info("A", NAME)
     check(seen.get("vm", {}).get("power_state") == "running", "the VM runs")
+    flows, tc = sh("ovs-ofctl", "dump-flows", BRIDGE).stdout, sh("tc", "class", "show", "dev", UPLINK).stdout
+    check("nw_src=%s" % IP in flows and "set_queue:%d" % QUEUE in flows and "1:%x" % (QUEUE + 1) in tc
+          and "ceil 614400Kbit" in tc and VIF_PORT in sh("ovs-vsctl", "list-ports", BRIDGE).stdout,
+          "its VIF's port is on the bridge with anti-spoofing flows, a queue flow and the HTB class", (flows, tc))
     ref = disk("xen-fill", "A", NAME, 8)["sum"]       # the guest installs itself: files on the root disk
     same_bytes("after the guest wrote its files", ref)
 
@@ -122,7 +146,6 @@ def scenario(pb):
     # ---- hard reboot: running, then left halted
     check.run_ok(pb.run("hard_reboot"), "hard reboot of a running VM", changed=True)
     disk_uuid = back["disks"][0]["vdi_uuid"]
-    from subprocess import run
     run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a",
          "name=%s state=halted force=true" % NAME], capture_output=True, check=False)
     check((vm_info("A", NAME).get("vm") or {}).get("power_state") == "halted", "the VM was left halted")
@@ -177,6 +200,19 @@ def scenario(pb):
     check(not vm_info("A", NAME + "-orig").get("exists") and not disk("xen-vdis", "A", NAME)["vdis"],
           "the original and every disk of it are gone from pool a")
 
+    # ---- the dom0 plugins, installed into a directory standing for /etc/xapi.d/plugins
+    installed = os.path.join(E.get("OUTPUT_DIR", "/tmp"), TAG + "-xapi.d")
+    plugins = dict(xapi_plugins_dest=installed, xapi_plugins_commands=["rsync", "ssh"], ansible_become=False,
+                   novaops_xenserver_hosts="localhost")
+    check.run_ok(pb.run("xapi_plugins", extra=plugins), "xapi_plugins", changed=True)
+    check.run_ok(pb.run("xapi_plugins", extra=plugins), "xapi_plugins again", changed=False)
+    source = os.path.join(collection_root(), "files", "xapi.d", "plugins")
+    same = all(open(os.path.join(source, f), "rb").read() == open(os.path.join(installed, f), "rb").read()
+               for f in ("glance", "migration", "novaops_plugin_utils.py"))
+    check(same and os.access(os.path.join(installed, "glance"), os.X_OK), "the plugins are there, byte for byte, executable")
+    check.run_failed(pb.run("xapi_plugins", extra=dict(plugins, xapi_plugins_commands=["vhd-util-nowhere"])),
+                     "xapi_plugins on a host without a command", "vhd-util-nowhere is not on the host's PATH")
+
     # ---- bad input: refused before anything happens
     check.run_failed(pb.run("boot", extra=dict(compute_driver="vmware")), "boot with an unknown driver",
                      "value of boot_driver must be one of: libvirt, xenapi")
@@ -186,13 +222,23 @@ def scenario(pb):
                      "give the image a name")
 
 
+def collection_root():
+    for path in E.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
+        candidate = os.path.join(path, "ansible_collections", "novaops", "compute")
+        if os.path.isdir(os.path.join(candidate, "files", "xapi.d", "plugins")):
+            return candidate
+    return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+
+
 def cleanup(pb):
-    from subprocess import run
     for pool in ("A", "B"):
         for name in (NAME, NAME + "-orig", NAME + "-rescue", NAME + "-resize"):
             where = "url=%s password=%s" % (E["XENAPI_POOL_%s_URL" % pool], E["XENAPI_POOL_%s_PASSWORD" % pool])
             run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a", "name=%s state=absent %s" % (name, where)],
                 capture_output=True, check=False)
+    sh("ovs-vsctl", "--if-exists", "del-br", BRIDGE)
+    for dev in (VIF_PORT, UPLINK):
+        sh("ip", "link", "del", dev)
     run(["ansible", "localhost", "-m", "novaops.compute.xen_snapshot", "-a",
          "image_name=%s-snap state=absent glance='{\"project_id\": \"nt-ro\", \"roles\": [\"admin\"]}'" % TAG],
         capture_output=True, check=False)
