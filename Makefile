@@ -89,7 +89,7 @@ integration: collection beds
 	$(TEST_ENV) $(ANSIBLE_TEST) integration --python 3.11 --color no $(INTEGRATION_ARGS)
 
 lint: collection
-	cd $(COLL) && $(BIN)/ansible-lint --profile production roles playbooks
+	cd $(COLL) && ANSIBLE_COLLECTIONS_PATH=$(BUILD) $(BIN)/ansible-lint --profile production roles playbooks
 
 test: deps beds-check dist-check ee-check lint sanity unit integration
 	@echo "make test: all green"
