@@ -597,6 +597,12 @@ class Domain(Manager):
             dom = self.conn.lookup(uuid=inst.check_uuid(p["uuid"]))
         elif p["name"]:
             dom = self.conn.lookup(name=p["name"])
+        elif p["xml"]:                # the escape hatch alone: the XML names the domain
+            wanted = dx.parse_domain_xml(p["xml"])
+            if wanted.get("uuid"):
+                dom = self.conn.lookup(uuid=inst.check_uuid(wanted["uuid"]))
+            if dom is None:
+                dom = self.conn.lookup(name=wanted["name"])
         if dom is not None and p["name"] and p["uuid"] and dom.name() != p["name"]:
             raise NovaopsError("The domain with UUID %s is named %s, not %s." % (p["uuid"], dom.name(), p["name"]))
         if dom is None and p["name"] and p["uuid"]:
