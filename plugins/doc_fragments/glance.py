@@ -43,7 +43,10 @@ options:
         type: list
         elements: str
       validate_certs:
-        description: Whether to verify Glance's TLS certificate.
+        description:
+          - Whether to verify Glance's TLS certificate.
+          - With O(glance.cloud), the cloud's C(verify) and C(cacert) apply unless this is V(false)
+            or O(glance.ca_path) is given.
         type: bool
         default: true
       ca_path:

@@ -175,6 +175,11 @@ class GlanceClient:
         kwargs = dict(validate_certs=opts.get("validate_certs", True), ca_path=opts.get("ca_path"),
                       timeout=opts.get("timeout") or 300)
         if opts.get("cloud"):
+            # the cloud's own verify/cacert apply unless the task opts out or names a CA itself
+            if kwargs["validate_certs"] is not False:
+                del kwargs["validate_certs"]
+            if not kwargs["ca_path"]:
+                del kwargs["ca_path"]
             return cls.from_cloud(opts["cloud"], **kwargs)
         return cls(opts.get("url"), token=opts.get("token"), project_id=opts.get("project_id"),
                    roles=opts.get("roles"), **kwargs)

@@ -129,3 +129,21 @@ def test_from_params_prefers_the_cloud(places):
     write(places["cwd"] / "clouds.yaml", cloud("lab", GLANCE))
     client = gl.GlanceClient.from_params(dict(cloud="lab", url="http://ignored:1", timeout=7))
     assert (client.endpoint, client.timeout) == (GLANCE, 7)
+
+
+@pytest.mark.parametrize("option, verify, cacert, expected", [
+    (None, False, None, (False, None)),                  # the cloud's verify: false applies
+    (True, False, None, (False, None)),                  # the option's default does not override it
+    (True, True, "/etc/ca.pem", (True, "/etc/ca.pem")),  # the cloud's cacert applies
+    (False, True, None, (False, None)),                  # the task opts out
+])
+def test_a_clouds_verify_and_cacert_apply_unless_the_task_decides(places, option, verify, cacert, expected):
+    extra = "    verify: %s\n" % ("true" if verify else "false")
+    if cacert:
+        extra += "    cacert: %s\n" % cacert
+    write(places["cwd"] / "clouds.yaml", cloud("lab", "https://glance.example:9292", extra=extra))
+    params = dict(cloud="lab", validate_certs=option, ca_path=None, timeout=None)
+    if option is None:
+        del params["validate_certs"]
+    client = gl.GlanceClient.from_params(params)
+    assert (client.validate_certs, client.ca_path) == expected
