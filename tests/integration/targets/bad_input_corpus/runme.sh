@@ -4,4 +4,5 @@
 # the beds' environment as with_beds.sh gives it.
 set -euo pipefail
 cd "$(dirname "$0")"
+# shellcheck disable=SC2016  # $status is the inner shell's, expanded there
 exec ../setup_compute_roles/files/with_beds.sh bash -c 'status=0; python corpus.py || status=1; python role_corpus.py || status=1; exit "$status"'
