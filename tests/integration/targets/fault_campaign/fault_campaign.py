@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
 import uuid
 
@@ -211,6 +210,9 @@ def scenario(pb, pools):
            extra=dict(image_name=TAG + "-snap"))
     c.cell("snapshot", "upload to Glance (glance plugin)", "snapshot", ("A", "host.call_plugin", 1),
            extra=dict(image_name=TAG + "-snap2"))
+    for image in (TAG + "-snap", TAG + "-snap2"):
+        ids = disk("glance-images", image)["ids"]
+        check(len(ids) == 1, "snapshot: after the fault and the re-run, one active image %s in Glance" % image, ids)
 
     # rescue, unrescue
     rescued = ("A", NAME + "-rescue")
