@@ -98,8 +98,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self._body()
         where = self.server.take_fault(self.command, self.path)
         if where in ("before", "always"):
-            status = 503
-            self._answer(503, [("Content-Type", "text/plain")], b"503 Service Unavailable (test proxy)")
+            answer = (503, [("Content-Type", "text/plain")], b"503 Service Unavailable (test proxy)")
         else:
             conn = http.client.HTTPConnection(*self.server.upstream, timeout=120)
             headers = dict((k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP)
@@ -108,12 +107,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = resp.read()
             conn.close()
             if where == "after":
-                status = 503
-                self._answer(503, [("Content-Type", "text/plain")], b"503 answer lost (test proxy)")
+                answer = (503, [("Content-Type", "text/plain")], b"503 answer lost (test proxy)")
             else:
-                status = resp.status
-                self._answer(resp.status, resp.getheaders(), data)
+                answer = (resp.status, resp.getheaders(), data)
+        # recorded before the client can see the answer: a test reading requests() right after
+        # its call returns must find this one (recording it afterwards was a race)
         with self.server.lock:
-            self.server.seen.append((self.command, self.path, status))
+            self.server.seen.append((self.command, self.path, answer[0]))
+        self._answer(*answer)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
