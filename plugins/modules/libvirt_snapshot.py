@@ -283,11 +283,11 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_
     LibvirtOperationLock, nova_instance_dir)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_snapshot import (
     SnapshotWorkspace, choose_mode, create_overlay, domain_facts, live_copy, live_disk, quiesced)
+from ansible_collections.novaops.compute.plugins.module_utils.marked_image import MARKER, plan_marked_image
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 
-MARKER = "novaops_snapshot"
 MARKER_VALUE = "libvirt_snapshot"
 MODE_PROPERTY = "novaops_snapshot_mode"
 
@@ -369,17 +369,10 @@ class DiskSnapshot(Manager):
             for img in images:
                 plan.add("delete_image", self.glance.delete_image, img["id"], detail=img["name"])
             return dict(images=[])
-        active = [img for img in images if img["status"] == "active"]
-        if len(active) > 1:
-            raise NovaopsError("%d active images are named %r with %s=%s (ids %s); delete all but one."
-                               % (len(active), self.params["image_name"], MARKER, MARKER_VALUE,
-                                  ", ".join(img["id"] for img in active)))
-        for img in images:
-            if img["status"] != "active":        # a half image of an earlier failed run
-                plan.add("delete_stale_image", self.glance.delete_image, img["id"], detail=img["name"])
+        active = plan_marked_image(plan, self.glance, self.params["image_name"], images, MARKER_VALUE)
         if active:
-            self.mode = active[0].get("mode")
-            return dict(before, images=active)
+            self.mode = active.get("mode")
+            return dict(before, images=[active])
         self.mode = choose_mode(self.params["mode"], before["domain"]["state"])
         plan.add("snapshot_upload", self.snapshot_upload, self.mode, detail=self.mode)
         return dict(before, images=[dict(name=self.params["image_name"], status="active", mode=self.mode,

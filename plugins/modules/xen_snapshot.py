@@ -184,6 +184,7 @@ import json
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.marked_image import MARKER, plan_marked_image
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
@@ -195,7 +196,6 @@ from ansible_collections.novaops.compute.plugins.module_utils.xen_snapshot impor
 from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 
-MARKER = "novaops_snapshot"
 MARKER_VALUE = "xen_snapshot"
 
 
@@ -264,13 +264,7 @@ class Snapshot(Manager):
             self.disks = self.vm_disks()
         images = []
         for userdevice, _vdi in self.disks:
-            found = self.marked(self.image_name(userdevice))
-            active = [img for img in found if img.get("status") == "active"]
-            if len(active) > 1:
-                raise NovaopsError("%d active images are named %r with %s=%s (ids %s); delete all but one."
-                                   % (len(active), self.image_name(userdevice), MARKER, MARKER_VALUE,
-                                      ", ".join(img["id"] for img in active)))
-            for img in found:
+            for img in self.marked(self.image_name(userdevice)):
                 facts = _image_facts(img, userdevice)
                 facts.update(self.uploads.get(img["id"], {}))
                 images.append(facts)
@@ -291,13 +285,10 @@ class Snapshot(Manager):
         after = []
         for userdevice, vdi in self.disks:
             name = self.image_name(userdevice)
-            mine = [img for img in images if img["name"] == name]
-            active = [img for img in mine if img["status"] == "active"]
-            for img in mine:
-                if img["status"] != "active":       # a half image of an earlier failed run
-                    plan.add("delete_stale_image", self.glance.delete_image, img["id"], detail=name)
+            active = plan_marked_image(plan, self.glance, name, [img for img in images if img["name"] == name],
+                                       MARKER_VALUE)
             if active:
-                after.append(active[0])
+                after.append(active)
                 continue
             plan.add("snapshot_upload", self.snapshot_upload, userdevice, vdi, detail=name)
             after.append(dict(name=name, status="active", userdevice=userdevice))
