@@ -32,6 +32,7 @@ import bed_state
 import corpus_values
 import module_runner
 import verdicts
+from module_runs import collections_root
 from bases import Bed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,13 +41,6 @@ RAW_ERROR = re.compile(r"object has no attribute|'NoneType'|NoneType|Traceback|\
                        r"\bIndexError\b|\bAttributeError\b|unhashable type|not subscriptable|codec can't|"
                        r"unsupported operand|object is not iterable|takes \d+ positional|"
                        r"invalid literal for int\(\) with base|embedded null (byte|character)")
-
-
-def collections_root():
-    for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
-        if os.path.isdir(os.path.join(path, "ansible_collections", "novaops", "compute", "plugins")):
-            return path
-    return os.path.abspath(os.path.join(HERE, "..", "..", "..", "..", "..", "..", ".."))
 
 
 class Report:

@@ -28,6 +28,7 @@ import time
 import uuid
 
 from glance_proxy import GlanceProxy
+from module_runs import clean_failure, collections_root, module_result, module_run
 from private_libvirtd import PrivateLibvirtd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,51 +42,10 @@ def check(condition, what):
         FAILURES.append(what)
 
 
-def collections_root():
-    """The directory holding ansible_collections/novaops/compute (ansible-test's copy, else this tree)."""
-    for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
-        if os.path.isdir(os.path.join(path, "ansible_collections", "novaops", "compute", "plugins")):
-            return path
-    return os.path.abspath(os.path.join(HERE, "..", "..", "..", "..", "..", "..", ".."))
-
-
 sys.path.insert(0, collections_root())
 from ansible_collections.novaops.compute.plugins.module_utils import glance as gl  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.novaops.compute.plugins.module_utils import libvirt as lv  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError  # noqa: E402  pylint: disable=wrong-import-position
-
-
-def module_run(module, args, env=None, background=False):
-    """``ansible localhost -m novaops.compute.<module>`` as a user runs it; the task's result."""
-    argv = ["ansible", "localhost", "-m", "novaops.compute.%s" % module, "-a", json.dumps(args),
-            "-e", "ansible_python_interpreter=%s" % sys.executable]
-    run_env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json",
-                   ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", **(env or {}))
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=run_env)
-    if background:
-        return proc
-    return module_result(proc)
-
-
-def module_result(proc, timeout=600):
-    out, err = proc.communicate(timeout=timeout)
-    try:
-        result = json.loads(out)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        result = dict(failed=True, msg="no JSON result", stdout=out, stderr=err)
-    return result
-
-
-def clean_failure(result):
-    """Failed with a msg, and without a traceback or a module crash.
-
-    (ansible-core 2.19's controller adds ``exception: (traceback unavailable)`` to every failed
-    result when tracebacks are not collected: that one says nothing.)
-    """
-    text = json.dumps(result)
-    return bool(result.get("failed")) and bool(result.get("msg")) and "Traceback" not in text and \
-        "MODULE FAILURE" not in text and "module_stderr" not in result and \
-        result.get("exception") in (None, "(traceback unavailable)")
 
 
 # -- XenAPI: sessions expiring mid-run ------------------------------------------------------------

@@ -1,26 +1,5 @@
 #!/usr/bin/env bash
-# Fleet repair end to end on the beds (fleet_test.py).  The beds' addresses come from
-# beds_env_file of the integration config (tests/integration/integration_config.yml, which
-# ansible-test copies next to the targets; "-e @<file>" when it passes one).
+# Fleet repair end to end on the beds (fleet_test.py), whose addresses with_beds.sh gives it.
 set -euo pipefail
 cd "$(dirname "$0")"
-config=../../integration_config.yml
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -e) shift; case "${1:-}" in @*) config="${1#@}" ;; esac ;;
-    esac
-    shift || true
-done
-if [ ! -f "$config" ]; then
-    echo "runme.sh: no integration config at $config (run it with make integration)" >&2
-    exit 1
-fi
-beds_env_file=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["beds_env_file"])' "$config")
-set -a
-# shellcheck disable=SC1090
-source "$beds_env_file"
-set +a
-# as a user runs it: ansible-test's ANSIBLE_PLAYBOOK_DIR (the target, inside the collection) would make
-# every command say "running with default collection novaops.compute"
-unset ANSIBLE_PLAYBOOK_DIR
-exec python fleet_test.py
+exec ../setup_compute_roles/files/with_beds.sh python fleet_test.py

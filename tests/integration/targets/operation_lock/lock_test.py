@@ -18,6 +18,7 @@ the shared libvirtd with this run's own names, images against the Glance bed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -33,6 +34,8 @@ import uuid
 
 import libvirt
 import XenAPI
+from module_runs import clean_failure, collections_root
+from module_runs import module_run as _module_run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TAG = "ol-%s" % uuid.uuid4().hex[:6]
@@ -57,42 +60,8 @@ def check(condition, what, detail=None):
     return condition
 
 
-def collections_root():
-    """The directory holding ansible_collections/novaops/compute (ansible-test's copy, else this tree)."""
-    for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
-        if os.path.isdir(os.path.join(path, "ansible_collections", "novaops", "compute", "plugins")):
-            return path
-    return os.path.abspath(os.path.join(HERE, "..", "..", "..", "..", "..", "..", ".."))
-
-
-# -- running modules as a user does ----------------------------------------------------------------
-def module_run(module, args, env=None, check_mode=False, background=False):
-    """``ansible localhost -m novaops.compute.<module>``; the task's result (or the process)."""
-    argv = ["ansible", "localhost", "-m", "novaops.compute.%s" % module, "-a", json.dumps(args),
-            "-e", "ansible_python_interpreter=%s" % sys.executable] + (["--check"] if check_mode else [])
-    run_env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json",
-                   ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", **(env or {}))
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=run_env,
-                            start_new_session=background)
-    if background:
-        return proc
-    return module_result(proc)
-
-
-def module_result(proc, timeout=900):
-    out, err = proc.communicate(timeout=timeout)
-    try:
-        return json.loads(out)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        return dict(failed=True, msg="no JSON result", stdout=out, stderr=err)
-
-
-def clean_failure(result):
-    """Failed with a msg, without a traceback or a module crash."""
-    text = json.dumps(result)
-    return bool(result.get("failed")) and bool(result.get("msg")) and "Traceback" not in text and \
-        "MODULE FAILURE" not in text and "module_stderr" not in result and \
-        result.get("exception") in (None, "(traceback unavailable)")
+# a run here may wait on a shrink or a snapshot: up to 15 minutes
+module_run = functools.partial(_module_run, timeout=900)
 
 
 # -- the other run: a process holding the lock --------------------------------------------------------

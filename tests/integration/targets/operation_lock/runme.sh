@@ -1,24 +1,6 @@
 #!/usr/bin/env bash
 # The operation lock of every mutating module (lock_test.py): against a private XenAPI simulator
-# and the libvirtd, Glance and sshd beds.  The beds' addresses come from beds_env_file of the
-# integration config (tests/integration/integration_config.yml, or "-e @<file>" when given).
+# and the libvirtd, Glance and sshd beds, whose addresses with_beds.sh gives it.
 set -euo pipefail
 cd "$(dirname "$0")"
-config=../../integration_config.yml
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -e) shift; case "${1:-}" in @*) config="${1#@}" ;; esac ;;
-    esac
-    shift || true
-done
-if [ ! -f "$config" ]; then
-    echo "runme.sh: no integration config at $config (run it with make integration)" >&2
-    exit 1
-fi
-beds_env_file=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["beds_env_file"])' "$config")
-set -a
-# shellcheck disable=SC1090
-source "$beds_env_file"
-set +a
-unset ANSIBLE_PLAYBOOK_DIR
-exec python lock_test.py
+exec ../setup_compute_roles/files/with_beds.sh python lock_test.py
