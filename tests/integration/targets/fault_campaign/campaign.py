@@ -1,0 +1,74 @@
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every cell of the fault campaign shares: its tag, checks, table and Glance look-ups."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+import uuid
+
+from roles_lib import Checks
+
+E = os.environ
+TAG = "fc-%s" % uuid.uuid4().hex[:5]
+GLANCE_HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "nt-ro"}
+check = Checks()
+TABLE = []      # (operation, driver, step, outcome)
+
+
+def add_row(operation, driver, step, outcome, failures_before):
+    """One cell's line; a cell whose checks failed says so, whatever its outcome was."""
+    converged = len(check.failures) == failures_before
+    TABLE.append((operation, driver, step, outcome if converged else "NOT CONVERGED: " + outcome))
+
+
+def repo_root():
+    """The checkout the beds run from (tools/ is not part of the installed collection)."""
+    return os.path.dirname(E["NOVAOPS_BEDS_DIR"])
+
+
+def _glance_images(glance_url):
+    url = "%s/v2/images?limit=1000" % glance_url
+    with urllib.request.urlopen(urllib.request.Request(url, headers=GLANCE_HEADERS), timeout=60) as resp:
+        return [i for i in json.load(resp)["images"] if (i.get("name") or "").startswith(TAG)]
+
+
+def glance_half_made(glance_url=None):
+    """Images of this campaign in Glance that are not active (queued, saving, killed)."""
+    return [(i["name"], i["status"]) for i in _glance_images(glance_url or E["NOVAOPS_GLANCE_URL"])
+            if i["status"] != "active"]
+
+
+def glance_delete_all(glance_url=None):
+    glance_url = glance_url or E["NOVAOPS_GLANCE_URL"]
+    for image in _glance_images(glance_url):
+        request = urllib.request.Request("%s/v2/images/%s" % (glance_url, image["id"]),
+                                         headers=GLANCE_HEADERS, method="DELETE")
+        urllib.request.urlopen(request, timeout=60).close()
+
+
+def secrets_shown(log_dirs, secrets):
+    """No secret of the campaign (passwords, tokens) in any run's output."""
+    logs = [os.path.join(d, name) for d in log_dirs for name in sorted(os.listdir(d))]
+    shown = []
+    for path in logs:
+        with open(path, errors="replace") as handle:
+            text = handle.read()
+        shown += ["%s in %s" % (label, os.path.basename(path)) for label, secret in secrets.items() if secret in text]
+    check(not shown, "no password or token of the campaign appears in any run's output (%d runs)" % len(logs), shown)
+
+
+def print_table():
+    print("\nfault campaign: operation x driver x step x outcome")
+    heading = ("operation", "driver", "step", "outcome")
+    widths = [max(len(row[i]) for row in TABLE + [heading]) for i in range(3)]
+    line = "%-*s  %-*s  %-*s  %s"
+    print(line % (widths[0], heading[0], widths[1], heading[1], widths[2], heading[2], heading[3]))
+    for row in TABLE:
+        print(line % (widths[0], row[0], widths[1], row[1], widths[2], row[2], row[3]))
+    recovered = sum(1 for row in TABLE if not row[3].startswith("NOT CONVERGED"))
+    print("%d cells, %d recovered or refused cleanly, %d not converged" % (len(TABLE), recovered, len(TABLE) - recovered),
+          flush=True)
