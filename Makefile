@@ -84,9 +84,12 @@ unit-collection: collection
 unit-tools: $(STAMP)
 	PYTHONPATH=$(REPO)/tools $(PY) -m pytest -q -p no:cacheprovider -n 2 --ignore=tools/beds tools $(TOOLS_ARGS)
 
+# the per-target times (slowest first) are printed after ansible-test, also when a target failed
 integration: collection beds
 	@$(PY) tools/ci/integration_config.py $(REPO)/.beds $(COLL)
-	$(TEST_ENV) $(ANSIBLE_TEST) integration --python 3.11 --color no $(INTEGRATION_ARGS)
+	@mkdir -p $(COLL)/tests/output/data && touch $(COLL)/tests/output/data/.integration-started
+	status=0; ( $(TEST_ENV) $(ANSIBLE_TEST) integration --python 3.11 --color no $(INTEGRATION_ARGS) ) || status=$$?; \
+	$(PY) tools/ci/integration_times.py $(COLL) $(COLL)/tests/output/data/.integration-started; exit $$status
 
 lint: collection
 	cd $(COLL) && ANSIBLE_COLLECTIONS_PATH=$(BUILD) $(BIN)/ansible-lint --profile production roles playbooks
