@@ -10,6 +10,7 @@ import os
 import socketserver
 import tarfile
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -209,6 +210,107 @@ def test_upload_unreachable(pool, x):
     _snap, chain, _data = make_chain(pool, x)
     details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-3", url="http://127.0.0.1:%d" % free_port()))
     assert details[0] == "NOVAOPS_GLANCE_UNREACHABLE", details
+    assert staging_left(pool) == []
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    """A Glance that answers the first ``failures`` uploads with 503 (after reading them), then
+    takes them; its image record says ``image_status``."""
+    protocol_version = "HTTP/1.1"
+    failures = 1
+    image_status = "queued"
+    payload = b""       # the image data GET answers with, after ``failures`` 503s
+    puts = []           # md5 of each PUT's body
+    gets = 0            # GETs of the image data
+
+    def log_message(self, *a):
+        pass
+
+    def _answer(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self):
+        md5 = hashlib.md5()
+        while True:
+            n = int(self.rfile.readline().strip() or b"0", 16)
+            if n == 0:
+                self.rfile.readline()
+                break
+            md5.update(self.rfile.read(n))
+            self.rfile.read(2)
+        type(self).puts.append(md5.hexdigest())
+        if len(self.puts) <= self.failures:
+            self._answer(503, b"503 Service Unavailable")
+        else:
+            self._answer(204)
+
+    def do_GET(self):
+        if not self.path.endswith("/file"):
+            self._answer(200, json.dumps({"status": self.image_status}).encode())
+            return
+        type(self).gets += 1
+        self._answer(503 if self.gets <= self.failures else 200, b"503" if self.gets <= self.failures else self.payload)
+
+
+@pytest.fixture
+def flaky():
+    handler = type("Handler", (_Flaky,), {"puts": [], "gets": 0})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield handler, "http://127.0.0.1:%d" % srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_upload_503_once_is_sent_again_from_the_start(pool, x, flaky):
+    """#13: a one-off 5xx while the image is still queued: the whole tar again, once."""
+    handler, url = flaky
+    _snap, chain, _data = make_chain(pool, x)
+    out = call(x, "upload_vhd", **upload_args(pool, chain, "img-4", url=url))
+    assert out["attempts"] == 2 and len(handler.puts) == 2
+    assert handler.puts[0] == handler.puts[1] == out["checksum"]
+    assert staging_left(pool) == []
+
+
+def test_upload_503_for_ever_is_bounded(pool, x, flaky):
+    handler, url = flaky
+    handler.failures = 100
+    _snap, chain, _data = make_chain(pool, x)
+    started = time.monotonic()
+    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-5", url=url))
+    took = time.monotonic() - started
+    assert details[0] == "NOVAOPS_GLANCE_UPLOAD_FAILED" and "503" in details[2], details
+    assert len(handler.puts) == 4 and 3.5 <= took < 30
+    assert staging_left(pool) == []
+
+
+def test_upload_not_sent_again_once_glance_kept_data(pool, x, flaky):
+    """A 5xx after Glance took data (the image is no longer queued): a repeat could not make it whole."""
+    handler, url = flaky
+    handler.image_status = "saving"
+    _snap, chain, _data = make_chain(pool, x)
+    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-6", url=url))
+    assert details[0] == "NOVAOPS_GLANCE_UPLOAD_FAILED" and "503" in details[2], details
+    assert len(handler.puts) == 1
+    assert staging_left(pool) == []
+
+
+def test_download_503_once_is_asked_again(pool, x, flaky):
+    """The GET of the image data answered 503 once: asked again (a tarball with a gap, refused as such)."""
+    handler, url = flaky
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in ("0.vhd", "2.vhd"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"data"))
+    handler.payload = buf.getvalue()
+    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert details[0] == "NOVAOPS_STAGING_INVALID" and handler.gets == 2, details
     assert staging_left(pool) == []
 
 
