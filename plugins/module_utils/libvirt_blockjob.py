@@ -20,7 +20,8 @@ from __future__ import annotations
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import LifecycleEvents
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
+    LifecycleEvents, connection_lost, is_libvirt_error, reconnect_domain)
 
 # virConnectDomainEventBlockJobStatus, by number so the table exists without the binding.
 JOB_COMPLETED = 0
@@ -84,13 +85,23 @@ def wait_until_ready(dom, disk, timeout, events=None, guard=1.0, clock=time.mono
     the wait sleeps until an event arrives, re-reading blockJobInfo at least every
     ``guard`` seconds; without, it polls from 50 ms backing off to 0.5 s.  A job that
     failed, was cancelled or vanished raises BlockJobFailed; the timeout WaitTimeout.
+    A connection lost meanwhile (libvirtd restarted; QEMU and its job run on) is opened
+    again, as wait_for_state does, and the wait goes on polling: the events were the old
+    connection's.
     """
     started = clock()
     deadline = started + timeout
     pause = 0.05
     wakes = 0
     while True:
-        info = dom.blockJobInfo(disk, 0)
+        try:
+            info = dom.blockJobInfo(disk, 0)
+        except Exception as exc:  # pylint: disable=broad-except
+            if not (is_libvirt_error(exc) and connection_lost(dom)):
+                raise
+            reconnect_domain(dom, max(deadline - clock(), 0))
+            events = None
+            continue
         ended = events.ended() if events is not None else None
         if ended is not None and ended != JOB_COMPLETED:
             raise BlockJobFailed("The block copy of disk %s %s before it was ready%s." % (

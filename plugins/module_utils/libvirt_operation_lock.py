@@ -31,6 +31,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.operation_lock imp
 METADATA_ELEMENT = 2            # VIR_DOMAIN_METADATA_ELEMENT
 AFFECT_LIVE, AFFECT_CONFIG = 1, 2
 XML_INACTIVE = 2
+RECONNECT_TIMEOUT = 60          # how long a restarted libvirtd gets to answer before the mark is removed
 ATTEMPTS = 5                    # a lock file removed by its holder between our open and flock: open it again
 
 
@@ -178,10 +179,22 @@ class LibvirtOperationLock(OperationLock):
             finally:
                 os.close(fd)
         self._fds = []
+        if self._marked and self.uuid and _lost(self.conn.conn):
+            # libvirtd restarted while the run worked: the mark must not outlive the run
+            self.conn.reconnect(RECONNECT_TIMEOUT)
         dom = self._domain() if self._marked else None     # a refused run leaves the other's mark alone
         self._marked = False
         if dom is not None:
             _libvirt(lambda: _unmark(dom))
+
+
+def _lost(virconnect):
+    try:
+        return not virconnect.isAlive()
+    except Exception as exc:  # pylint: disable=broad-except
+        if not is_libvirt_error(exc):
+            raise
+        return True
 
 
 def _unmark(dom):

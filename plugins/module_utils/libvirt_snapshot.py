@@ -33,7 +33,7 @@ from ansible_collections.novaops.compute.plugins.module_utils import domain_xml 
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import backing_file_of
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
-    domain_state, is_libvirt_error, wait_for_state)
+    LibvirtError, connection_lost, domain_state, is_libvirt_error, reconnect_domain, wait_for_state)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_blockjob import (
     BlockJobEvents, abort_job, start_shallow_copy, wait_until_ready)
 
@@ -43,6 +43,7 @@ UNDEFINE_KEEP_NVRAM = 8
 START_PAUSED = 1
 LIVE_STATES = ("running", "paused")       # states a live copy (and a managed save) works from
 QUIET_STATES = ("shutoff", "crashed", "saved")   # nothing writes the disk
+RECONNECT_TIMEOUT = 60          # how long a lost libvirtd gets to answer again before the definition is restored
 
 
 # -- which disk ---------------------------------------------------------------------------------
@@ -192,6 +193,9 @@ def transient_for_copy(conn, dom, rescue_dir):
         raise
     finally:
         try:
+            if connection_lost(dom):      # libvirtd restarted meanwhile: define on a live connection
+                reconnect_domain(dom, RECONNECT_TIMEOUT)
+                conn = dom.connect()
             redefined = conn.defineXML(saved)
             if autostart:
                 redefined.setAutostart(1)
@@ -230,14 +234,39 @@ def live_copy(conn, dom, disk, overlay, timeout, rescue_dir, bandwidth_mib=0):
     persistent while a copy job runs.
     """
     target = disk["target"]
-    with transient_for_copy(conn.conn, dom, rescue_dir):
-        with BlockJobEvents(dom, target) as events:
-            start_shallow_copy(dom, target, overlay, bandwidth_mib)
-            try:
-                progress = wait_until_ready(dom, target, timeout, events=events)
-            finally:
-                _abort_quietly(dom, target)
+    try:
+        with transient_for_copy(conn.conn, dom, rescue_dir):
+            with BlockJobEvents(dom, target) as events:
+                start_shallow_copy(dom, target, overlay, bandwidth_mib)
+                try:
+                    progress = wait_until_ready(dom, target, timeout, events=events)
+                finally:
+                    _abort_quietly(dom, target)
+    except NovaopsError as exc:
+        _start_if_died(dom, timeout, exc)
+        raise
+    except Exception as exc:
+        if not is_libvirt_error(exc):
+            raise
+        failure = LibvirtError.from_exception(exc, "The block copy")
+        _start_if_died(dom, timeout, failure)
+        raise failure from exc
     return progress
+
+
+def _start_if_died(dom, timeout, failure):
+    """The domain ran when the copy began: if its QEMU died meanwhile, it is started again (the
+    definition is back by now), so that a failed snapshot leaves the instance as it found it."""
+    try:
+        if dom.isActive():
+            return
+        dom.create()
+        wait_for_state(dom, "running", timeout)
+        failure.msg += " The domain had stopped (its QEMU died) and was started again."
+    except Exception as exc:  # pylint: disable=broad-except
+        if not is_libvirt_error(exc) and not isinstance(exc, NovaopsError):
+            raise
+        failure.msg += " The domain stopped (its QEMU died) and could not be started again: %s" % _message(exc)
 
 
 def _abort_quietly(dom, target):

@@ -20,6 +20,10 @@ from ansible_collections.novaops.compute.plugins.module_utils import libvirt_blo
 from ansible_collections.novaops.compute.plugins.module_utils import libvirt_snapshot as ls
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import HAS_LIBVIRT
+
+if HAS_LIBVIRT:
+    import libvirt
 
 FACTS = dict(name="web1", disks=[
     dict(device="cdrom", type="file", path="/isos/x.iso", format="raw", target="hdc"),
@@ -183,6 +187,40 @@ def test_a_vanished_job_fails_clearly_without_events():
         bj.wait_until_ready(JobDomain([job(10, 100), {}]), "vda", 10, clock=clock, sleep=clock.sleep)
 
 
+@pytest.mark.skipif(not HAS_LIBVIRT, reason="libvirt-python is not installed")
+def test_a_lost_connection_is_opened_again_and_the_wait_goes_on(monkeypatch):
+    """libvirtd restarted mid-copy: blockJobInfo fails once with a dead connection; the wait reconnects
+    (as wait_for_state does), drops the old connection's events, and sees the job become ready."""
+    clock = Clock()
+    reconnects = []
+    answers = [job(10, 100), libvirt.libvirtError("internal error: client socket is closed"), job(100, 100)]
+
+    class Restarted(JobDomain):
+        def blockJobInfo(self, disk, flags):  # noqa: N802 - libvirt's name
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    monkeypatch.setattr(bj, "connection_lost", lambda dom: True)
+    monkeypatch.setattr(bj, "reconnect_domain", lambda dom, timeout: reconnects.append(timeout))
+    events = Events([], clock)
+    out = bj.wait_until_ready(Restarted([]), "vda", 10, events=events, clock=clock, sleep=clock.sleep)
+    assert out["bytes"] == 100 and len(reconnects) == 1 and 0 < reconnects[0] <= 10
+
+
+@pytest.mark.skipif(not HAS_LIBVIRT, reason="libvirt-python is not installed")
+def test_an_error_on_a_live_connection_is_not_swallowed(monkeypatch):
+    monkeypatch.setattr(bj, "connection_lost", lambda dom: False)
+
+    class Broken(JobDomain):
+        def blockJobInfo(self, disk, flags):  # noqa: N802 - libvirt's name
+            raise libvirt.libvirtError("disk vda not found")
+
+    with pytest.raises(libvirt.libvirtError, match="vda not found"):
+        bj.wait_until_ready(Broken([]), "vda", 10, clock=Clock(), sleep=Clock().sleep)
+
+
 def test_a_stuck_job_times_out_with_its_progress():
     clock = Clock()
     with pytest.raises(WaitTimeout, match=r"Timed out after 3s .* \(40 of 100 bytes mirrored\)"):
@@ -251,6 +289,9 @@ class EventConn:
 
     def domainEventDeregisterAny(self, callback_id):  # noqa: N802
         pass
+
+    def isAlive(self):  # noqa: N802
+        return True
 
 
 class FakeConn:

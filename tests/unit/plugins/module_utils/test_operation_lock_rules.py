@@ -355,12 +355,41 @@ class FakeDomain:
         return True
 
 
+class FakeVirConnect:
+    def __init__(self, alive):
+        self.alive = alive
+
+    def isAlive(self):  # noqa: N802 - libvirt's name
+        return self.alive
+
+
 class FakeConnection:
-    def __init__(self, dom):
+    """LibvirtConnection: ``conn`` is the virConnect, dead after a libvirtd restart until reconnect()."""
+
+    def __init__(self, dom, alive=True):
         self.dom = dom
+        self.conn = FakeVirConnect(alive)
+        self.reconnects = 0
 
     def lookup(self, uuid=None):
+        assert self.conn.alive, "looked up on a dead connection"
         return self.dom
+
+    def reconnect(self, timeout):
+        self.reconnects += 1
+        self.conn = FakeVirConnect(True)
+        return self.conn
+
+
+def test_a_mark_is_removed_after_libvirtd_restarted_during_the_run(tmp_path):
+    dom = FakeDomain()
+    conn = FakeConnection(dom)
+    held = LibvirtOperationLock(conn, "Domain d1", "libvirt_domain running", {},
+                                instance_dir=str(tmp_path / "u1"), uuid="u1")
+    with held.held():
+        assert lock.from_domain_xml(dom.XMLDesc(0)) is not None
+        conn.conn.alive = False                # libvirtd killed and started again meanwhile
+    assert conn.reconnects == 1 and dom.task_xml is None
 
 
 def test_the_domain_is_marked_while_held_and_a_refused_run_leaves_the_other_mark(tmp_path):
