@@ -29,6 +29,7 @@ import sys
 import time
 
 import bed_state
+import case_pool
 import corpus_values
 import module_runner
 import verdicts
@@ -36,6 +37,9 @@ from module_runs import collections_root
 from bases import Bed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# cases per worker in a batch: the beds are compared after each batch (fewer, longer batches cost
+# fewer snapshots; a change is then named with the batch's options)
+BATCH_PER_WORKER = 4
 # a failure message that is a Python error's text rather than a sentence for an operator
 RAW_ERROR = re.compile(r"object has no attribute|'NoneType'|NoneType|Traceback|\bKeyError\b|\bTypeError\b|"
                        r"\bIndexError\b|\bAttributeError\b|unhashable type|not subscriptable|codec can't|"
@@ -71,18 +75,17 @@ class Report:
         return True
 
 
-def judge(case, report, work):
-    """Run one case; returns whether it got past the argument parsing (for the state check)."""
+def judge(case, checked, real, report):
+    """Judge one case's runs (case_pool.run_case); returns whether it got past the argument parsing
+    (for the state check)."""
     label = case.label()
     report.counts[case.module] += 1
-    checked = module_runner.run(case.module, case.args, check_mode=True, workdir=work)
     if not report.scan(label + " [check mode]", checked):
         return True
     if checked.failed:
         if not checked.parsed:
             report.outcomes[(case.module, "refused by the argument spec")] += 1
             return False
-        real = module_runner.run(case.module, case.args, check_mode=False, workdir=work)
         if not report.scan(label, real):
             return True
         if not real.failed:
@@ -104,6 +107,7 @@ def judge(case, report, work):
 
 def run_base(base, report, work, results, check_idempotence=True):
     """The base call for real (it converges), and again: it must succeed and then change nothing."""
+    started = time.monotonic()
     first = module_runner.run(base.module, base.args, timeout=600, workdir=work)
     if not report.scan("base %s" % base.label, first) or first.failed:
         report.fail("base %s failed: %s" % (base.label, (first.result or {}).get("msg")))
@@ -115,11 +119,29 @@ def run_base(base, report, work, results, check_idempotence=True):
             report.fail("base %s is not idempotent: second run changed=%s actions=%s msg=%s" % (
                 base.label, again.result and again.result.get("changed"), again.result and again.result.get("actions"),
                 again.result and again.result.get("msg")))
-    print("base %-32s ok (changed=%s)" % (base.label, first.result.get("changed")), flush=True)
+    print("base %-32s ok (changed=%s) in %.0fs" % (base.label, first.result.get("changed"), time.monotonic() - started),
+          flush=True)
     return True
 
 
-def corpus_of(base, spec, bed, report, state, work, limit=None):
+def batches(cases, size):
+    """The cases, whole options at a time, in runs of at least ``size`` cases (the last may be less)."""
+    batch = []
+    by_option = collections.OrderedDict()
+    for case in cases:
+        by_option.setdefault(case.path, []).append(case)
+    for option_cases in by_option.values():
+        batch.extend(option_cases)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def corpus_of(base, spec, bed, report, state, work, pool, limit=None):
+    """The base's cases, a batch of options at a time on the pool; the beds are compared and the
+    canaries looked for between batches, when no case is running."""
     ctx = dict(canary=bed.canary, symlink_escape=bed.symlink_escape)
     skip = ()
     if base.only is not None:
@@ -127,29 +149,32 @@ def corpus_of(base, spec, bed, report, state, work, limit=None):
     cases = corpus_values.generate(base.module, spec, base.args, ctx, skip=skip, sampled=base.sampled())
     if limit:
         cases = cases[:limit]
-    before = state.snapshot()
-    by_option = collections.OrderedDict()
-    for case in cases:
-        by_option.setdefault(case.path, []).append(case)
     started = time.monotonic()
-    for path, option_cases in by_option.items():
+    before = state.snapshot()
+    comparing = time.monotonic() - started
+    for batch in batches(cases, BATCH_PER_WORKER * pool.workers):
         ran_past_parsing = False
-        for case in option_cases:
-            ran_past_parsing = judge(case, report, work) or ran_past_parsing
+        for case, (checked, real) in zip(batch, pool.run(batch, work)):
+            ran_past_parsing = judge(case, checked, real, report) or ran_past_parsing
+        options = sorted(set(case.option for case in batch))
+        options = options[0] if len(options) == 1 else "one of " + ", ".join(options)
         if ran_past_parsing:
+            compared = time.monotonic()
             after = state.snapshot()
+            comparing += time.monotonic() - compared
             changes = bed_state.diff(before, after)
             if changes:
-                report.fail("%s %s: the beds changed: %s" % (base.label, option_cases[0].option, "; ".join(changes[:8])))
+                report.fail("%s %s: the beds changed: %s" % (base.label, options, "; ".join(changes[:8])))
                 before = after
         found = bed.canaries_found()
         if found:
-            report.fail("%s %s: an injected command ran: %s" % (base.label, option_cases[0].option, found))
+            report.fail("%s %s: an injected command ran: %s" % (base.label, options, found))
             for name in found:
                 path_found = os.path.join(bed.canary_dir, name)
                 if os.path.exists(path_found):
                     os.remove(path_found)
-    print("corpus %-32s %5d cases in %.0fs" % (base.label, len(cases), time.monotonic() - started), flush=True)
+    print("corpus %-32s %5d cases in %.0fs (comparing the beds %.0fs)"
+          % (base.label, len(cases), time.monotonic() - started, comparing), flush=True)
     return len(cases)
 
 
@@ -158,6 +183,8 @@ def main():
     parser.add_argument("--only", default="", help="comma-separated base labels or modules")
     parser.add_argument("--limit", type=int, default=0, help="at most this many cases per base (development)")
     parser.add_argument("--keep", action="store_true", help="leave this run's things on the beds")
+    parser.add_argument("--workers", type=int, default=case_pool.default_workers(),
+                        help="cases run at the same time (default: cores + 1, or CORPUS_WORKERS)")
     opts = parser.parse_args()
     sys.path.insert(0, collections_root())
     from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient  # pylint: disable=import-outside-toplevel
@@ -177,6 +204,7 @@ def main():
     totals = collections.Counter()
     glance = GlanceClient(env["OS_IMAGE_URL"], project_id=bed.tag, roles=["admin"])
     offsets = log_offsets(env)
+    pool = case_pool.CasePool(opts.workers)     # forked here: the workers have what preload() imported
     try:
         bed.setup()
         work = os.path.join(bed.work, "runs")
@@ -196,10 +224,11 @@ def main():
             if not healthy.get(base.label):
                 report.fail("corpus %s skipped: its base call failed" % base.label)
                 continue
-            totals[base.module] += corpus_of(base, specs[base.module], bed, report, state, work, opts.limit)
+            totals[base.module] += corpus_of(base, specs[base.module], bed, report, state, work, pool, opts.limit)
         if healthy.get("xen_vm"):
             tls_checks(bed, report)
     finally:
+        pool.close()
         if not opts.keep:
             for module, args in bed.teardown_calls():
                 done = module_runner.run(module, args, timeout=600)
@@ -218,7 +247,8 @@ def main():
         outcomes = ", ".join("%s %d" % (k[1], v) for k, v in sorted(report.outcomes.items()) if k[0] == module)
         print("corpus %-22s %5d cases (%s)" % (module, totals[module], outcomes))
     total = sum(totals.values())
-    print("corpus total %d cases over %d modules; %d failure(s)" % (total, len(totals), len(report.failures)))
+    print("corpus total %d cases over %d modules on %d workers (%d contended case(s) run again alone); %d failure(s)"
+          % (total, len(totals), pool.workers, pool.reruns, len(report.failures)))
     if os.environ.get("CORPUS_SHOW_ACCEPTED"):
         for module, items in sorted(report.accepted.items()):
             for item in items:

@@ -9,9 +9,9 @@ outside the choices, null for a required option, a list element that is not a di
 unknown sub-option, a required sub-option left out.  Text content (traversal, shell
 characters, unicode) is the modules' business and is covered by the module corpus.
 
-All cases run in one ansible-playbook: a block per case includes the role (in check mode, so
-that a case the spec wrongly lets through changes nothing) and its rescue records which task
-failed.  Each case must fail in the role's argument validation - the task Ansible puts before
+The cases run in a few ansible-playbook runs at the same time (one per worker): a block per
+case includes the role (in check mode, so that a case the spec wrongly lets through changes
+nothing) and its rescue records which task failed.  Each case must fail in the role's argument validation - the task Ansible puts before
 any of the role's own - with a message naming the option.
 """
 
@@ -25,6 +25,8 @@ import sys
 import tempfile
 
 import yaml
+
+import case_pool
 
 VALIDATION_ACTION = "validate_argument_spec"
 
@@ -125,8 +127,9 @@ def role_specs(collection):
 
 
 def playbook(cases, results_path):
+    """One play over ``cases``: (number, case) pairs, numbered in the whole corpus."""
     tasks = [{"name": "Results so far", "ansible.builtin.set_fact": {"corpus_results": []}}]
-    for number, case in enumerate(cases):
+    for number, case in cases:
         tasks.append({
             "name": "case %d %s %s %s" % (number, case["role"], case["option"], case["kind"]),
             "check_mode": True,
@@ -162,20 +165,10 @@ def main(collection, workdir):
         _base, role_cases = cases_of(role, entry, spec)
         counts["%s:%s" % (role, entry)] = len(role_cases)
         cases.extend(role_cases)
-    book = os.path.join(workdir, "role_corpus.yml")
-    results_path = os.path.join(workdir, "role_corpus.json")
-    with open(book, "w") as handle:
-        json.dump(playbook(cases, results_path), handle)     # JSON is YAML
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal")
-    done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local",
-                           "-e", "ansible_python_interpreter=%s" % sys.executable, book],
-                          capture_output=True, text=True, env=env, check=False)
-    output = done.stdout + done.stderr
-    if not os.path.exists(results_path):
-        failures.append("the role corpus playbook did not finish (rc %s): %s" % (done.returncode, output[-2000:]))
+    results, output = run_playbooks(cases, workdir, case_pool.default_workers())
+    if results is None:
+        failures.append("the role corpus playbook did not finish: %s" % output[-2000:])
         return failures, notes, counts, output
-    with open(results_path) as handle:
-        results = dict((r["case"], r) for r in json.load(handle))
     for number, case in enumerate(cases):
         label = "role %s:%s %s (%s)" % (case["role"], case["entry"], case["option"], case["kind"])
         got = results.get(number)
@@ -194,6 +187,35 @@ def main(collection, workdir):
         elif case["option"].split(".")[0] not in got["msg"] and case["kind"] != "unknown_suboption":
             failures.append("%s: the message does not name the option: %s" % (label, got["msg"][:300]))
     return failures, notes, counts, output
+
+
+def run_playbooks(cases, workdir, chunks):
+    """The cases in ``chunks`` ansible-playbook runs at the same time (each is one busy process):
+    the results of all by case number, or None when one did not finish; and their output."""
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal")
+    runs = []
+    numbered = list(enumerate(cases))
+    chunks = max(1, min(chunks, len(numbered)))
+    for chunk in range(chunks):
+        book = os.path.join(workdir, "role_corpus-%d.yml" % chunk)
+        results_path = os.path.join(workdir, "role_corpus-%d.json" % chunk)
+        with open(book, "w") as handle:
+            json.dump(playbook(numbered[chunk::chunks], results_path), handle)     # JSON is YAML
+        proc = subprocess.Popen(["ansible-playbook", "-i", "localhost,", "-c", "local",
+                                 "-e", "ansible_python_interpreter=%s" % sys.executable, book],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        runs.append((proc, results_path))
+    results, output = {}, ""
+    for proc, results_path in runs:
+        out, _err = proc.communicate()
+        output += out
+        if not os.path.exists(results_path):
+            output += "\n(rc %s: %s did not finish)" % (proc.returncode, os.path.basename(results_path))
+            results = None
+        elif results is not None:
+            with open(results_path) as handle:
+                results.update((r["case"], r) for r in json.load(handle))
+    return results, output
 
 
 def collection_root():
