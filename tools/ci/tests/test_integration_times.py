@@ -16,12 +16,18 @@ def write(root, name, targets, mtime):
     return path
 
 
-def test_reads_only_the_file_of_this_run(tmp_path, capsys):
-    root = str(tmp_path)
-    write(root, "integration-old.json", {"stale": 999}, 1000)
+def earlier_run(tmp_path):
+    """An earlier run's results file, then this run's start marker; returns the marker's path."""
+    write(str(tmp_path), "integration-old.json", {"stale": 999}, 1000)
     marker = tmp_path / "started"
     marker.write_text("")
     os.utime(marker, (2000, 2000))
+    return marker
+
+
+def test_reads_only_the_file_of_this_run(tmp_path, capsys):
+    root = str(tmp_path)
+    marker = earlier_run(tmp_path)
     write(root, "integration-new.json", {"fast": 3, "slow": 40, "middle": 12}, 3000)
     assert integration_times.main([root, str(marker)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -31,10 +37,6 @@ def test_reads_only_the_file_of_this_run(tmp_path, capsys):
 
 
 def test_no_file_of_this_run(tmp_path, capsys):
-    root = str(tmp_path)
-    write(root, "integration-old.json", {"stale": 999}, 1000)
-    marker = tmp_path / "started"
-    marker.write_text("")
-    os.utime(marker, (2000, 2000))
-    assert integration_times.main([root, str(marker)]) == 0
+    marker = earlier_run(tmp_path)
+    assert integration_times.main([str(tmp_path), str(marker)]) == 0
     assert "wrote no results" in capsys.readouterr().out
