@@ -73,16 +73,25 @@ beds-check: beds
 	$(PY) -m pytest -q -p no:cacheprovider tools/beds/tests
 
 # ---- tests -------------------------------------------------------------------------------
+# sanity and unit are not run again on a tree (and tools, and arguments) they passed on before:
+# $(PASSED)/<what>-<hash> records a pass (tools/ci/tree_hash.py); FORCE=1 runs them anyway
+PASSED    := $(BUILD)/.passed
+PASSED_IF = stamp=$(PASSED)/$(1)-$$($(PY) tools/ci/tree_hash.py $(2) $(1) $(REQ_HASH) $(3)); \
+	if [ -e $$stamp ] && [ -z "$(FORCE)" ]; then echo "$(1): passed on this very tree before ($$stamp), not run again"; exit 0; fi; \
+	mkdir -p $(PASSED);
 sanity: collection
-	$(ANSIBLE_TEST) sanity --venv --python 3.11 --requirements --color no $(SANITY_ARGS)
+	@$(call PASSED_IF,sanity,$(COLL),$(SANITY_ARGS)) \
+	$(ANSIBLE_TEST) sanity --venv --python 3.11 --requirements --color no $(SANITY_ARGS) && touch $$stamp
 
 unit: unit-collection unit-tools
 
 unit-collection: collection
-	$(ANSIBLE_TEST) units --python 3.11 --color no $(UNIT_ARGS)
+	@$(call PASSED_IF,unit-collection,$(COLL),$(UNIT_ARGS)) \
+	$(ANSIBLE_TEST) units --python 3.11 --color no $(UNIT_ARGS) && touch $$stamp
 
 unit-tools: $(STAMP)
-	PYTHONPATH=$(REPO)/tools $(PY) -m pytest -q -p no:cacheprovider -n 2 --ignore=tools/beds tools $(TOOLS_ARGS)
+	@$(call PASSED_IF,unit-tools,$(REPO)/tools:$(REPO)/files,$(TOOLS_ARGS)) \
+	PYTHONPATH=$(REPO)/tools $(PY) -m pytest -q -p no:cacheprovider -n 2 --ignore=tools/beds tools $(TOOLS_ARGS) && touch $$stamp
 
 # the per-target times (slowest first) are printed after ansible-test, also when a target failed
 integration: collection beds
