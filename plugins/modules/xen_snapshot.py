@@ -18,6 +18,8 @@ description:
   - The coalesce wait is event-driven (C(event.from)), not a poll; it returns at once when the chain
     has one element or the parent has other children.
   - The snapshot VDI is destroyed at the end, whatever happened. An image whose upload failed is deleted.
+    The snapshot VDI carries C(other_config:novaops_snapshot_by=xen_snapshot) while it exists, so that one
+    whose destroy failed is destroyed by the next run on the VM.
   - Idempotent by image name plus the marker property C(novaops_snapshot=xen_snapshot) - an active image of
     that name and marker is not uploaded again. V(absent) deletes only images carrying the marker.
   - The C(glance) plugin must be installed on the host (role C(novaops.compute.xapi_plugins)), and Glance
@@ -197,6 +199,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.glance import Glan
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 
 MARKER_VALUE = "xen_snapshot"
+# on the snapshot VDI while a run needs it: what a failed destroy left is found by the next run
+SNAPSHOT_KEY = "novaops_snapshot_by"
 
 
 def argument_spec():
@@ -223,6 +227,7 @@ class Snapshot(Manager):
         self.uploads = {}
         self.vm_ref = None
         self.disks = None
+        self.leftovers = {}       # uuid -> ref of snapshot VDIs an earlier run failed to destroy
 
     # -- reading ------------------------------------------------------------------------------
     def image_name(self, userdevice):
@@ -263,7 +268,12 @@ class Snapshot(Manager):
             self.vm_ref = self.find_vm()
             self.disks = self.vm_disks()
         images = []
-        for userdevice, _vdi in self.disks:
+        self.leftovers = {}
+        for userdevice, vdi in self.disks:
+            for ref in self.conn.call("VDI.get_snapshots", vdi):
+                rec = self.conn.call("VDI.get_record", ref)
+                if (rec.get("other_config") or {}).get(SNAPSHOT_KEY) == MARKER_VALUE:
+                    self.leftovers[rec["uuid"]] = ref
             for img in self.marked(self.image_name(userdevice)):
                 facts = _image_facts(img, userdevice)
                 facts.update(self.uploads.get(img["id"], {}))
@@ -283,6 +293,8 @@ class Snapshot(Manager):
                 plan.add("delete_image", self.glance.delete_image, img["id"], detail=img["name"])
             return dict(images=[])
         after = []
+        for uuid, ref in sorted(self.leftovers.items()):
+            plan.add("destroy_leftover_snapshot", self.conn.call, "VDI.destroy", ref, detail=uuid)
         for userdevice, vdi in self.disks:
             name = self.image_name(userdevice)
             active = plan_marked_image(plan, self.glance, name, [img for img in images if img["name"] == name],
@@ -311,6 +323,7 @@ class Snapshot(Manager):
         image = None
         failure = None
         try:
+            self.conn.call("VDI.add_to_other_config", snapshot, SNAPSHOT_KEY, MARKER_VALUE)
             coalesce = wait_for_coalesce(conn, vdi_ref, original, sr_ref, self.params["coalesce_timeout"])
             chain = chain_uuids(vdi_chain(conn, snapshot))
             props = dict((k, str(v)) for k, v in self.params["properties"].items())
