@@ -30,7 +30,8 @@ def repo_root():
     return os.path.dirname(E["NOVAOPS_BEDS_DIR"])
 
 
-def _glance_images(glance_url):
+def glance_images(glance_url):
+    """The images of this campaign in the Glance at glance_url, with their status."""
     url = "%s/v2/images?limit=1000" % glance_url
     with urllib.request.urlopen(urllib.request.Request(url, headers=GLANCE_HEADERS), timeout=60) as resp:
         return [i for i in json.load(resp)["images"] if (i.get("name") or "").startswith(TAG)]
@@ -38,13 +39,13 @@ def _glance_images(glance_url):
 
 def glance_half_made(glance_url=None):
     """Images of this campaign in Glance that are not active (queued, saving, killed)."""
-    return [(i["name"], i["status"]) for i in _glance_images(glance_url or E["NOVAOPS_GLANCE_URL"])
+    return [(i["name"], i["status"]) for i in glance_images(glance_url or E["NOVAOPS_GLANCE_URL"])
             if i["status"] != "active"]
 
 
 def glance_delete_all(glance_url=None):
     glance_url = glance_url or E["NOVAOPS_GLANCE_URL"]
-    for image in _glance_images(glance_url):
+    for image in glance_images(glance_url):
         request = urllib.request.Request("%s/v2/images/%s" % (glance_url, image["id"]),
                                          headers=GLANCE_HEADERS, method="DELETE")
         urllib.request.urlopen(request, timeout=60).close()
