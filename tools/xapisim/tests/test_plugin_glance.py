@@ -70,6 +70,17 @@ def staging_left(pool):
     return [n for n in os.listdir(root) if n.startswith("glance-")] if os.path.isdir(root) else []
 
 
+def gap_tarball():
+    """A tarball of 0.vhd and 2.vhd: a chain with a gap, refused once downloaded."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in ("0.vhd", "2.vhd"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"data"))
+    return buf.getvalue()
+
+
 def upload_args(pool, chain, image_id, url=None, **extra):
     args = dict(sr_path=pool.sr_dir(), vdi_uuids=json.dumps(chain), image_id=image_id,
                 glance_url=url or glance_url(), headers=json.dumps(GLANCE_HEADERS))
@@ -302,13 +313,7 @@ def test_upload_not_sent_again_once_glance_kept_data(pool, x, flaky):
 def test_download_503_once_is_asked_again(pool, x, flaky):
     """The GET of the image data answered 503 once: asked again (a tarball with a gap, refused as such)."""
     handler, url = flaky
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name in ("0.vhd", "2.vhd"):
-            info = tarfile.TarInfo(name)
-            info.size = 4
-            tar.addfile(info, io.BytesIO(b"data"))
-    handler.payload = buf.getvalue()
+    handler.payload = gap_tarball()
     details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
     assert details[0] == "NOVAOPS_STAGING_INVALID" and handler.gets == 2, details
     assert staging_left(pool) == []
@@ -339,13 +344,7 @@ def test_download_refuses_hostile_tarball(pool, x, fake, member):
 
 def test_download_refuses_gaps(pool, x, fake):
     handler, url = fake
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name in ("0.vhd", "2.vhd"):
-            info = tarfile.TarInfo(name)
-            info.size = 4
-            tar.addfile(info, io.BytesIO(b"data"))
-    handler.payload = buf.getvalue()
+    handler.payload = gap_tarball()
     details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
     assert details[0] == "NOVAOPS_STAGING_INVALID" and "gaps" in details[2], details
     assert staging_left(pool) == []
