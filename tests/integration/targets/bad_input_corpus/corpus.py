@@ -14,9 +14,10 @@ runs first in check mode:
 
 Every run must end with a result that has a msg when failed, no traceback, no crash, no
 hang, no secret of the base call in its output, a msg that is a sentence and not a Python
-error's text.  After each option, the beds' state (bed_state.py) must be what it was, and
-no command injected by a value may have run (canary files).  Prints the corpus count per
-module and in total.
+error's text.  The cases run on a few workers (case_pool.py), a batch of whole options at a
+time; after each batch, the beds' state (bed_state.py) must be what it was, and no command
+injected by a value may have run (canary files).  Prints the corpus count per module and in
+total.
 """
 
 from __future__ import annotations
