@@ -1,13 +1,16 @@
 # Copyright (c) 2026, novaops.compute contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The XenAPI half of the fault campaign: every role, a simulator fault on one XenAPI call at a time.
+"""The XenAPI half of the fault campaign: every role, one fault at a time at one of its external steps.
 
 Two private simulator pools (their faults disturb nobody) stand for the source and destination
-of a resize.  For each cell a fault is armed on one XenAPI call (the simulator's /sim fault API),
-the playbook runs, and then: the fault really fired, the run failed with a message (or recovered),
-the instance's files are intact, no VBD is left plugged to a helper VM, no snapshot VDI is left,
-no Glance image of the campaign is left non-active; the same playbook, run again, converges.
+of a resize; a Glance and an sshd of the campaign's own (PrivateBeds) are the snapshots' image
+service (reached with a token, which no run may show) and the resize's transfer host.  A fault is a
+simulator fault on one XenAPI call (the /sim fault API), a 503 once from a proxy in front of Glance,
+or Glance / sshd SIGKILLed the moment the upload / rsync is in flight.  After it: the fault really
+fired, the run failed with a message (or recovered), the instance's files are intact, no VBD is left
+plugged to a helper VM, no snapshot VDI and no staging directory is left in either SR, no Glance image
+of the campaign is left non-active; the same playbook, run again, converges.
 """
 
 from __future__ import annotations
@@ -17,9 +20,15 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
-from campaign import E, TAG, add_row, check, glance_half_made, repo_root
+from campaign import E, TAG, add_row, check, glance_half_made, glance_images, repo_root
+from libvirt_faults import Watcher, image_saving
+from private_beds import PrivateBeds, descendants
 from roles_lib import Playbooks, disk, write_inventory
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "connection_faults"))
+from glance_proxy import GlanceProxy  # noqa: E402 pylint: disable=wrong-import-position
 
 NAME = TAG + "-1"
 TEMPLATE = "fc-tmpl-64"
@@ -68,15 +77,17 @@ class PrivatePool:
         return self.testkit.login(self.letter, dict(E))
 
     def leftovers(self):
-        """VBDs plugged to the helper VM, snapshot VDIs: what a failed step must not leave."""
+        """VBDs plugged to the helper VM, snapshot VDIs (those marked for xen_snapshot's next run apart):
+        what a failed step must not leave."""
         session = self.session()
         x = session.xenapi
         try:
             helper = x.VM.get_by_uuid(self.facts["helper_vm"])
             plugged = [r["uuid"] for r in x.VBD.get_all_records().values()
                        if r["VM"] == helper and r["currently_attached"]]
-            snapshots = [r["uuid"] for r in x.VDI.get_all_records().values() if r["is_a_snapshot"]]
-            return plugged, snapshots
+            snapshots = [(r["uuid"], r["other_config"].get("novaops_snapshot_by") == "xen_snapshot")
+                         for r in x.VDI.get_all_records().values() if r["is_a_snapshot"]]
+            return plugged, [u for u, marked in snapshots if not marked], [u for u, marked in snapshots if marked]
         finally:
             x.session.logout()
 
@@ -89,6 +100,26 @@ class PrivatePool:
         finally:
             x.session.logout()
 
+    def staged(self):
+        """What a transfer or an upload staged in the SR and left (the plugins stage in <SR>/.novaops-staging)."""
+        root = os.path.join(E["XENAPI_POOL_%s_SR_DIR" % self.letter], ".novaops-staging")
+        return sorted(os.listdir(root)) if os.path.isdir(root) else []
+
+    def destroy(self, name):
+        """The VM and its disks gone, as if it had never been booted."""
+        session = self.session()
+        x = session.xenapi
+        try:
+            for vm in x.VM.get_by_name_label(name):
+                if x.VM.get_power_state(vm) != "Halted":
+                    x.VM.hard_shutdown(vm)
+                vdis = [x.VBD.get_VDI(vbd) for vbd in x.VM.get_VBDs(vm) if x.VBD.get_type(vbd) == "Disk"]
+                x.VM.destroy(vm)
+                for vdi in vdis:
+                    x.VDI.destroy(vdi)
+        finally:
+            x.session.logout()
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -98,132 +129,234 @@ class PrivatePool:
         self.log.close()
 
 
+class SimFault:
+    """A simulator fault: the nth call of method on a pool fails INTERNAL_ERROR."""
+
+    def __init__(self, pool, method, nth=1):
+        self.pool, self.method, self.nth = pool, method, nth
+        self.label = "%s#%d" % (method, nth) + ("" if pool == "A" else " on B")
+        self.what = "%s (call %d on pool %s)" % (method, nth, pool)
+        self.fired, self.detail = False, None
+
+    def arm(self, pools):
+        self.pools = pools
+        pools[self.pool].sim("fault_add", self.method, ["INTERNAL_ERROR", "fc injected fault"], self.nth, 1)
+
+    def disarm(self):
+        self.fired = sum(f.get("fired", 0) for f in self.pools[self.pool].sim("faults")) > 0
+        self.pools[self.pool].sim("faults_clear")
+
+
+class Kill:
+    """A private bed SIGKILLed the moment condition holds (a Watcher, while the run goes), started again
+    at once: the step in flight loses its server, what comes after finds it back."""
+
+    def __init__(self, beds, bed, condition, label):
+        self.label, self.what = label, label
+        self.fired, self.detail = False, None
+
+        def kill(seen):
+            killed = beds.kill(bed)
+            beds.start(bed)
+            return "%s: %d processes SIGKILLed (%s), started again" % (bed, killed, seen)
+        self.watcher = Watcher(label, condition, kill)
+
+    def arm(self, _pools):
+        self.watcher.__enter__()
+
+    def disarm(self):
+        self.watcher.__exit__(None, None, None)
+        self.fired, self.detail = self.watcher.fired, self.watcher.detail or self.watcher.error
+
+
+class Glance503:
+    """The image upload (PUT .../file) answered 503 once by a proxy in front of the campaign's Glance."""
+
+    label = what = "Glance 503 once on the upload"
+
+    def __init__(self, proxy):
+        self.proxy = proxy
+        self.fired, self.detail, self.answers = False, None, []
+
+    def arm(self, _pools):
+        self.proxy.clear()
+        self.proxy.fail("PUT", r"/file$", "before")
+
+    def disarm(self):
+        self.answers = [status for _m, _p, status in self.proxy.requests("PUT", r"/file$")]
+        self.fired, self.detail = self.answers[:1] == [503], "PUT answers %s" % self.answers
+        self.proxy.clear()
+
+
+def rsync_under(beds):
+    """A condition: an rsync runs in a session of the private sshd (a transfer is on); gives its pid."""
+    def condition():
+        for pid in [p for sshd in beds.pids("sshd") for p in descendants(sshd)]:
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                    if handle.read().split(b"\0")[0].endswith(b"rsync"):
+                        return "rsync %d ran" % pid
+            except OSError:
+                continue
+        return None
+    return condition
+
+
 class XenapiCampaign:
-    def __init__(self, pb, pools):
-        self.pb, self.pools = pb, pools
+    def __init__(self, pb, pools, glance):
+        self.pb, self.pools, self.glance = pb, pools, glance
+        self.glance_url = glance["url"]
         self.ref = None
         self.helper_own = dict((letter, pool.leftovers()[0]) for letter, pool in pools.items())  # its own disks
 
-    def cell(self, operation, step, playbook, fault, extra=None, where="A", fault_where="A", runs=None, gap=None):
-        """Arm fault = (pool, method, nth), run the playbook, check what is left, re-run, check it converged.
+    def cell(self, operation, step, playbook, fault, extra=None, where="A", fault_where="A", runs=None, mid=None,
+             marked_ok=False):
+        """Arm fault (SimFault, Kill, Glance503), run the playbook, check what is left, re-run, check it converged.
 
         where / fault_where: the pool the instance's disk is on after the re-run / after a refused run;
-        runs = (pool, VM name) that must run afterwards.  gap = (the re-run's failure message, or None when it
-        succeeds without the instance running; what it leaves; the playbook that brings the instance back): a
-        known place where the re-run alone does not converge, shown as GAP.
+        runs = (pool, VM name) that must run afterwards; mid: a word the refusal names when the fault must
+        have hit the step in flight (a kill during a transfer, not before it); marked_ok: a snapshot VDI whose
+        destroy failed may be left by the refused run, marked for the next run to destroy.
         """
-        pool, method, nth = fault
         failures_before = len(check.failures)
-        what = "%s / xenapi / %s (call %d on pool %s)" % (operation, method, nth, pool)
-        self.pools[pool].sim("fault_add", method, ["INTERNAL_ERROR", "fc injected fault"], nth, 1)
+        what = "%s / xenapi / %s" % (operation, fault.what)
+        fault.arm(self.pools)
         try:
             run = self.pb.run(playbook, extra=extra)
-            fired = sum(f.get("fired", 0) for f in self.pools[pool].sim("faults"))
         finally:
-            self.pools[pool].sim("faults_clear")
-        check(fired > 0, "%s: the fault fired" % what)
+            fault.disarm()
+        check(fault.fired, "%s: the fault fired%s" % (what, ", " + fault.detail if fault.detail else ""))
         if run.failed:
             outcome = "refused: " + (run.messages[0] if run.messages else "(no message)")[:90]
             check(bool(run.messages) and "Traceback" not in run.msg, "%s: refused with a message" % what, run.log)
+            if mid:
+                check(mid in run.msg, "%s: the step in flight failed (the refusal names %s)" % (what, mid), run.msg[:500])
         else:
-            outcome = "recovered (the module retried)"
-        self.after(what, where if not run.failed else fault_where)
-        again = self.pb.run(playbook, extra=extra)
-        running = self.running(*runs) if runs else True
-        if gap and not (running and not again.failed):
-            message, left, recovery = gap
-            check(message in again.msg if message else not again.failed and not running,
-                  "%s: the re-run stops where it is known to (%s)" % (what, left), again)
-            check.run_ok(self.pb.run(recovery), "%s: %s brings it back" % (what, recovery))
-            outcome += " | GAP: the re-run %s; %s recovers it" % (left, recovery)
-            running = self.running(*runs) if runs else True
-        else:
-            check.run_ok(again, "%s: the re-run converges" % what)
-        check(running, "%s: %s runs on pool %s" % (what, runs and runs[1], runs and runs[0]))
+            outcome = "recovered (retried)"
+        if marked_ok:
+            outcome += " | the marked snapshot VDI destroyed by the re-run"
+        self.after(what, where if not run.failed else fault_where, marked_ok)
+        check.run_ok(self.pb.run(playbook, extra=extra), "%s: the re-run converges" % what)
+        if runs:
+            check(self.running(*runs), "%s: %s runs on pool %s" % (what, runs[1], runs[0]))
         self.after(what + ", re-run", where)
-        add_row(operation, "xenapi", step + " [" + method + "#%d]" % nth, outcome, failures_before)
+        add_row(operation, "xenapi", "%s [%s]" % (step, fault.label), outcome, failures_before)
+        return run
 
     def running(self, letter, name):
         return self.pools[letter].power(name) == ["Running"]
 
-    def after(self, what, where="A"):
+    def after(self, what, where="A", marked_ok=False):
         for letter, pool in sorted(self.pools.items()):
-            plugged, snapshots = pool.leftovers()
+            plugged, snapshots, marked = pool.leftovers()
             plugged = sorted(set(plugged) - set(self.helper_own[letter]))
             check(not plugged, "%s: no VBD plugged to pool %s's helper VM" % (what, letter), plugged)
+            if marked_ok and marked:
+                print("     (left for the re-run: the marked snapshot VDI %s)" % ", ".join(marked))
+            else:
+                snapshots += marked
             check(not snapshots, "%s: no snapshot VDI left on pool %s" % (what, letter), snapshots)
-        check(not glance_half_made(), "%s: no half-made Glance image" % what, glance_half_made())
+            staged = pool.staged()
+            check(not staged, "%s: no staging directory left in pool %s's SR" % (what, letter), staged)
+        half = glance_half_made(self.glance_url)
+        check(not half, "%s: no half-made Glance image" % what, half)
         if self.ref is not None:
             got = disk("xen-sum", where, NAME)
             check(got["sum"] == self.ref and got["fsck_rc"] == 0,
                   "%s: the instance's files are intact on pool %s" % (what, where), got)
 
 
-def scenario(pb, pools):
-    c = XenapiCampaign(pb, pools)
-    # boot: the VM made from the template, then started
-    c.cell("boot", "start the new VM", "boot", ("A", "VM.start", 1), runs=("A", NAME))
+def scenario(c, pools, beds, proxy):
+    # boot: the new VM's start; then (that VM destroyed) the clone made but not provisioned - the re-run's VM must
+    # have its disks (xen-fill writes to its root disk)
+    c.cell("boot", "start the new VM", "boot", SimFault("A", "VM.start"), runs=("A", NAME))
+    pools["A"].destroy(NAME)
+    c.cell("boot", "provision the clone", "boot", SimFault("A", "VM.provision"), runs=("A", NAME))
     c.ref = disk("xen-fill", "A", NAME, 8)["sum"]      # the guest's files, checked after every cell from here
 
-    # snapshot into Glance
-    c.cell("snapshot", "snapshot the root disk", "snapshot", ("A", "VDI.snapshot", 1),
-           extra=dict(image_name=TAG + "-snap"))
-    c.cell("snapshot", "upload to Glance (glance plugin)", "snapshot", ("A", "host.call_plugin", 1),
+    # snapshot into Glance: the snapshot, the upload (failed, Glance answering 503 once, Glance killed), the clean-up
+    snap = dict(image_name=TAG + "-snap")
+    c.cell("snapshot", "snapshot the root disk", "snapshot", SimFault("A", "VDI.snapshot"), extra=snap)
+    c.cell("snapshot", "upload to Glance (glance plugin)", "snapshot", SimFault("A", "host.call_plugin"),
            extra=dict(image_name=TAG + "-snap2"))
-    for image in (TAG + "-snap", TAG + "-snap2"):
-        ids = disk("glance-images", image)["ids"]
-        check(len(ids) == 1, "snapshot: after the fault and the re-run, one active image %s in Glance" % image, ids)
+    once = Glance503(proxy)
+    retried = c.cell("snapshot", "upload to Glance (glance plugin)", "snapshot", once,
+                     extra=dict(image_name=TAG + "-snap3", glance=dict(c.glance, url=proxy.url)))
+    check(not retried.failed and once.answers[:1] == [503] and len(once.answers) == 2 and once.answers[1] < 300,
+          "snapshot / xenapi / Glance 503 once: the plugin sent the upload again and the run succeeded", once.answers)
+    c.cell("snapshot", "upload to Glance (glance plugin)", "snapshot",
+           Kill(beds, "glance", image_saving(c.glance_url), "Glance killed mid-upload"),
+           extra=dict(image_name=TAG + "-snap4"), mid="could not upload")
+    c.cell("snapshot", "destroy the snapshot VDI", "snapshot", SimFault("A", "VDI.destroy"),
+           extra=dict(image_name=TAG + "-snap5"), marked_ok=True)
+    for n in ("", "2", "3", "4", "5"):
+        ids = [i["id"] for i in glance_images(c.glance_url) if i["name"] == TAG + "-snap" + n and i["status"] == "active"]
+        check(len(ids) == 1, "snapshot: after the fault and the re-run, one active image %s-snap%s in Glance" % (TAG, n), ids)
 
     # rescue, unrescue
     rescued = ("A", NAME + "-rescue")
-    c.cell("rescue", "shut the instance down", "rescue", ("A", "VM.clean_shutdown", 1), runs=rescued)
-    c.cell("unrescue", "destroy the rescue VM", "unrescue", ("A", "VM.destroy", 1), runs=("A", NAME))
-    c.cell("rescue", "start the rescue VM", "rescue", ("A", "VM.start", 1), runs=rescued)
-    # the rescue VM is gone once the instance fails to start: unrescue has nothing left to go by
-    c.cell("unrescue", "start the instance again", "unrescue", ("A", "VM.start", 1), runs=("A", NAME),
-           gap=("is not in rescue", "refuses: not in rescue, instance halted", "hard_reboot"))
+    c.cell("rescue", "shut the instance down", "rescue", SimFault("A", "VM.clean_shutdown"), runs=rescued)
+    c.cell("unrescue", "destroy the rescue VM", "unrescue", SimFault("A", "VM.destroy"), runs=("A", NAME))
+    c.cell("rescue", "start the rescue VM", "rescue", SimFault("A", "VM.start"), runs=rescued)
+    # the rescue VM is gone when the instance's start fails: the instance's mark says to finish the unrescue
+    c.cell("unrescue", "start the instance again", "unrescue", SimFault("A", "VM.start"), runs=("A", NAME))
 
     # hard reboot
-    c.cell("hard_reboot", "hard reboot", "hard_reboot", ("A", "VM.hard_reboot", 1), runs=("A", NAME))
+    c.cell("hard_reboot", "hard reboot", "hard_reboot", SimFault("A", "VM.hard_reboot"), runs=("A", NAME))
 
-    # resize up to pool b, then revert; resize down to pool b, then confirm
+    # resize up to pool b and revert, twice; resize down to pool b and confirm
     up = dict(flavor=dict(vcpus=2, memory_mb=512, root_mb=96))
-    c.cell("resize up", "send the disks (transfer plugin)", "resize", ("A", "host.call_plugin", 1), extra=up,
-           where="B", runs=("B", NAME))
-    # the original is renamed back before its start fails: a re-run finds nothing to revert
-    c.cell("resize revert", "start the original", "resize", ("A", "VM.start", 1), extra=dict(action="revert"),
-           runs=("A", NAME), gap=(None, "succeeds, original left halted", "hard_reboot"))
     down = dict(flavor=dict(vcpus=1, memory_mb=256, root_mb=48))
-    c.cell("resize down", "shrink the root disk (helper VBD)", "resize", ("A", "VBD.plug", 1), extra=down,
-           where="B", runs=("B", NAME))
-    c.cell("resize confirm", "destroy the original", "resize", ("A", "VM.destroy", 1), extra=dict(action="confirm"),
+    revert, confirm = dict(action="revert"), dict(action="confirm")
+    on_b, on_a = dict(where="B", runs=("B", NAME)), dict(runs=("A", NAME))
+    c.cell("resize up", "send the leaf after the shutdown (transfer plugin)", "resize",
+           SimFault("A", "host.call_plugin", 2), extra=up, **on_b)
+    # the original has its name back before its start fails: its note of the power state says to finish
+    c.cell("resize revert", "start the original", "resize", SimFault("A", "VM.start"), extra=revert, **on_a)
+    c.cell("resize up", "send the parents (rsync over ssh)", "resize",
+           Kill(beds, "sshd", rsync_under(beds), "sshd killed mid-rsync"), extra=up, mid="rsync", **on_b)
+    c.cell("resize revert", "destroy the resized instance", "resize", SimFault("B", "VM.destroy"), extra=revert,
+           fault_where="B", **on_a)
+    c.cell("resize down", "shrink the root disk (unplug from the helper)", "resize", SimFault("A", "VBD.unplug"),
+           extra=down, **on_b)
+    c.cell("resize confirm", "destroy the original", "resize", SimFault("A", "VM.destroy"), extra=confirm,
            where="B", fault_where="B", runs=("B", NAME))
 
 
 def run(root, secrets):
     """The XenAPI cells; returns the directory of its runs' output (for the secrets check)."""
     password = secrets["the pools' password"]
-    pools = {}
+    token = uuid.uuid4().hex
+    secrets["the XenAPI cells' Glance token"] = token
+    pools, beds, proxy = {}, None, None
     try:
         for letter in ("A", "B"):
             pools[letter] = PrivatePool(letter, root, password)
+        beds = PrivateBeds(root)            # the Glance and sshd the cells kill
+        env = beds.env()
+        proxy = GlanceProxy(env["NOVAOPS_GLANCE_URL"])
         E.update(XENAPI_URL=E["XENAPI_POOL_A_URL"], XENAPI_USERNAME="root", XENAPI_PASSWORD=password,
                  XENAPI_HELPER_VM_UUID=E["XENAPI_POOL_A_HELPER_VM_UUID"], XENAPI_SR_UUID=E["XENAPI_POOL_A_SR_UUID"],
                  XENAPI_DEVICE_DIR=E["XENAPI_POOL_A_DEVICE_DIR"])
         for letter in pools:
             disk("xen-template", letter, TEMPLATE, 64)
-        ssh = dict(host=E["NOVAOPS_SSH_HOST"], port=int(E["NOVAOPS_SSH_PORT"]), user=E["NOVAOPS_SSH_USER"],
-                   private_key_file=E["NOVAOPS_SSH_KEY"], known_hosts_file=E["NOVAOPS_SSH_KNOWN_HOSTS"])
+        ssh = dict(host=env["NOVAOPS_SSH_HOST"], port=int(env["NOVAOPS_SSH_PORT"]), user=env["NOVAOPS_SSH_USER"],
+                   private_key_file=env["NOVAOPS_SSH_KEY"], known_hosts_file=env["NOVAOPS_SSH_KNOWN_HOSTS"])
+        glance = dict(url=env["NOVAOPS_GLANCE_URL"], token=token, project_id="nt-ro", roles=["admin"])
         inventory = write_inventory(os.path.join(root, "inventory.json"), {
             NAME: dict(compute_driver="xenapi", instance_template=TEMPLATE,
                        instance_rescue_template="Debian Bookworm 12", instance_flavor=dict(vcpus=1, memory_mb=256),
                        xenapi_url=E["XENAPI_POOL_A_URL"], resize_ssh=ssh,
                        resize_dest_xenapi=dict(url=E["XENAPI_POOL_B_URL"], password=password),
                        resize_dest_sr=E["XENAPI_POOL_B_SR_UUID"], resize_shutdown_timeout=5, resize_timeout=120)},
-            dict(glance=dict(project_id="nt-ro", roles=["admin"])))
+            dict(glance=glance))
         pb = Playbooks(inventory, os.path.join(root, "runs"), env=dict(E))
-        scenario(pb, pools)
+        scenario(XenapiCampaign(pb, pools, glance), pools, beds, proxy)
         return pb.log_dir
     finally:
+        if proxy is not None:
+            proxy.close()
+        if beds is not None:
+            beds.stop()
         for pool in pools.values():
             pool.stop()
