@@ -31,7 +31,7 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import backing_file_of
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
     LibvirtError, connection_lost, domain_state, is_libvirt_error, reconnect_domain, wait_for_state)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_blockjob import (
@@ -43,6 +43,8 @@ UNDEFINE_KEEP_NVRAM = 8
 START_PAUSED = 1
 LIVE_STATES = ("running", "paused")       # states a live copy (and a managed save) works from
 QUIET_STATES = ("shutoff", "crashed", "saved")   # nothing writes the disk
+DEFINE_ATTEMPTS, DEFINE_PAUSE = 25, 0.2     # up to 5 s for libvirt to finish removing a transient domain
+QEMU_DEATH_NOTICED = 3          # seconds a failed copy waits to see whether the domain's QEMU died with it
 RECONNECT_TIMEOUT = 60          # how long a lost libvirtd gets to answer again before the definition is restored
 
 
@@ -196,7 +198,7 @@ def transient_for_copy(conn, dom, rescue_dir):
             if connection_lost(dom):      # libvirtd restarted meanwhile: define on a live connection
                 reconnect_domain(dom, RECONNECT_TIMEOUT)
                 conn = dom.connect()
-            redefined = conn.defineXML(saved)
+            redefined = _define_again(conn, saved)
             if autostart:
                 redefined.setAutostart(1)
         except Exception as exc:  # pylint: disable=broad-except
@@ -210,6 +212,19 @@ def transient_for_copy(conn, dom, rescue_dir):
                 if failure is not None:
                     msg += " The copy itself had failed: %s" % _message(failure)
                 raise NovaopsError(msg, saved_xml=kept) from exc   # pylint: disable=raise-missing-from
+
+
+def _define_again(conn, xml):
+    """defineXML, tried again for a moment: a transient domain whose QEMU just died is still being
+    removed by libvirt ("already being removed"), and the define is refused until it is gone."""
+    for attempt in range(DEFINE_ATTEMPTS):
+        try:
+            return conn.defineXML(xml)
+        except Exception as exc:  # pylint: disable=broad-except
+            if not is_libvirt_error(exc) or attempt == DEFINE_ATTEMPTS - 1:
+                raise
+            time.sleep(DEFINE_PAUSE)
+    return None
 
 
 def _keep_xml(directory, dom, xml):
@@ -258,8 +273,10 @@ def _start_if_died(dom, timeout, failure):
     """The domain ran when the copy began: if its QEMU died meanwhile, it is started again (the
     definition is back by now), so that a failed snapshot leaves the instance as it found it."""
     try:
-        if dom.isActive():
-            return
+        try:        # libvirt notices a dead QEMU on its monitor's EOF, a moment after the copy failed
+            wait_for_state(dom, "shutoff", min(QEMU_DEATH_NOTICED, timeout))
+        except WaitTimeout:
+            return      # it runs: the copy failed for another reason
         dom.create()
         wait_for_state(dom, "running", timeout)
         failure.msg += " The domain had stopped (its QEMU died) and was started again."
