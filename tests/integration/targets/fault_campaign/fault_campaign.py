@@ -6,7 +6,8 @@
 xenapi_cells.py and libvirt_cells.py each run their cells (a fault, the checks of what is left, a
 converging re-run); the table of operation x driver x step x outcome and the cell count are printed
 at the end, and no run's output may show a password or token of the campaign.
-FAULT_CAMPAIGN_DRIVERS=xenapi (or libvirt) runs one half, while developing.
+FAULT_CAMPAIGN_DRIVERS=xenapi (or libvirt) runs one half, while developing (ansible-test does not pass
+it through: run runme.sh by hand in the built collection).
 """
 
 from __future__ import annotations
