@@ -17,11 +17,12 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 
-from campaign import GLANCE_HEADERS, TAG
+from campaign import GLANCE_HEADERS, TAG, repo_root
 
 OVSDB_PIDFILE = "/run/openvswitch/ovsdb-server.pid"
 
@@ -130,12 +131,11 @@ def sigkill(pid):
 
 
 def kill_ovsdb_briefly(down=1.0):
-    """SIGKILL the shared ovsdb-server, and start it again after ``down`` seconds with its own
-    command line (same database, same socket); ovs-vswitchd reconnects by itself."""
+    """SIGKILL the shared ovsdb-server, and start it again after ``down`` seconds through the beds
+    tool (same database, same socket, and the bed records the new pid as its own, so `make
+    beds-stop` still stops it); ovs-vswitchd reconnects by itself."""
     with open(OVSDB_PIDFILE) as handle:
         pid = int(handle.read().strip())
-    with open("/proc/%d/cmdline" % pid, "rb") as handle:
-        argv = [a.decode() for a in handle.read().split(b"\0") if a]
     try:
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
@@ -143,9 +143,6 @@ def kill_ovsdb_briefly(down=1.0):
             time.sleep(0.01)
         time.sleep(down)
     finally:
-        subprocess.run(argv, check=True, capture_output=True)      # --detach: returns once it serves
-        deadline = time.monotonic() + 30
-        while subprocess.run(["ovs-vsctl", "--timeout=2", "show"], capture_output=True,
-                             check=False).returncode and time.monotonic() < deadline:
-            time.sleep(0.1)
+        subprocess.run([sys.executable, os.path.join(repo_root(), "tools", "beds", "beds.py"), "start", "ovs"],
+                       check=True, capture_output=True)     # returns once ovs-vsctl answers
     return "ovsdb-server %d SIGKILLed, started again after %.1fs" % (pid, down)
