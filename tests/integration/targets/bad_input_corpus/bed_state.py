@@ -18,6 +18,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 
 # what the corpus's values leave in a name made from them (others' names never start with bi)
@@ -45,10 +46,20 @@ def _run(argv):
     return done.stdout if done.returncode == 0 else ""
 
 
+def _run_read(argv, attempts=20):
+    """A read that must succeed: retried while ovsdb-server may be coming back (a fault test kills
+    the shared one briefly), never taken for an empty answer - that would show everything gone, or
+    hide what a case made."""
+    for _attempt in range(attempts):
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(0.5)
+    raise RuntimeError("the beds cannot be read: %s: %s" % (" ".join(argv), done.stderr.strip()))
+
+
 def _ovs_rows(table, columns):
-    out = _run(["ovs-vsctl", "--format=json", "--", "--columns=" + ",".join(columns), "list", table])
-    if not out:
-        return []
+    out = _run_read(["ovs-vsctl", "--format=json", "--", "--columns=" + ",".join(columns), "list", table])
     data = json.loads(out)
     return [dict(zip(data["headings"], row)) for row in data["data"]]
 
@@ -111,7 +122,7 @@ class BedState:
                 out["interfaces"][row["name"]] = dict(type=row["type"], external_ids=_ovs_value(row["external_ids"]),
                                                       mac=_ovs_value(row["mac"]), options=_ovs_value(row["options"]))
         if self.bridge in out["bridges"]:
-            flows = _run(["ovs-ofctl", "--no-stats", "dump-flows", self.bridge])
+            flows = _run_read(["ovs-ofctl", "--no-stats", "dump-flows", self.bridge])
             out["flows"] = sorted(line.strip() for line in flows.splitlines() if line.strip())
         tc = {}
         for port in out["ports"]:
