@@ -14,6 +14,10 @@ then holds the disk's top layer as of the abort, on the same backing file.
 cold: a running or paused domain is managed-saved (QEMU flushes and stops), the disk is
 read while nothing writes it, and the prior state is restored (paused stays paused).
 
+A QEMU that refuses to start the copy (CopyNotStarted: e.g. "Duplicate nodes", a block node
+left behind when libvirtd was killed during an earlier copy) is healed only by a new QEMU
+process; a managed save and restore is one, which is why the caller may fall back to cold.
+
 Temporary files live in a per-run directory (0700, files 0600) inside the snapshots
 directory, removed whatever happens.
 """
@@ -43,6 +47,7 @@ UNDEFINE_KEEP_NVRAM = 8
 START_PAUSED = 1
 LIVE_STATES = ("running", "paused")       # states a live copy (and a managed save) works from
 QUIET_STATES = ("shutoff", "crashed", "saved")   # nothing writes the disk
+VIR_ERR_INTERNAL_ERROR = 1    # how libvirt reports a QEMU monitor command QEMU refused
 DEFINE_ATTEMPTS, DEFINE_PAUSE = 25, 0.2     # up to 5 s for libvirt to finish removing a transient domain
 QEMU_DEATH_NOTICED = 3          # seconds a failed copy waits to see whether the domain's QEMU died with it
 RECONNECT_TIMEOUT = 60          # how long a lost libvirtd gets to answer again before the definition is restored
@@ -241,18 +246,39 @@ def _message(exc):
     return str(exc)
 
 
+class CopyNotStarted(LibvirtError):
+    """QEMU refused to start the block copy; the domain runs on untouched."""
+
+
+def qemu_refused(exc):
+    """Whether a libvirtError is QEMU refusing a monitor command (rather than libvirt refusing the request,
+    e.g. another block job active): a fresh QEMU process may well accept it."""
+    return is_libvirt_error(exc) and exc.get_error_code() == VIR_ERR_INTERNAL_ERROR and \
+        "QEMU command" in (exc.get_error_message() or "")
+
+
+def _start_copy(dom, target, overlay, bandwidth_mib):
+    try:
+        start_shallow_copy(dom, target, overlay, bandwidth_mib)
+    except Exception as exc:  # pylint: disable=broad-except
+        if not qemu_refused(exc):
+            raise
+        failure = CopyNotStarted.from_exception(exc, "QEMU refused to start the block copy")
+        raise failure from exc
+
+
 def live_copy(conn, dom, disk, overlay, timeout, rescue_dir, bandwidth_mib=0):
     """Mirror the disk's top layer into ``overlay`` (which exists) while the domain runs.
 
     Returns ``{"waited", "bytes", "woken_by_events"}``.  The job is aborted (no pivot)
     whatever happens, before the definition is restored: libvirt refuses to make a domain
-    persistent while a copy job runs.
+    persistent while a copy job runs.  CopyNotStarted when QEMU refuses the copy outright.
     """
     target = disk["target"]
     try:
         with transient_for_copy(conn.conn, dom, rescue_dir):
             with BlockJobEvents(dom, target) as events:
-                start_shallow_copy(dom, target, overlay, bandwidth_mib)
+                _start_copy(dom, target, overlay, bandwidth_mib)
                 try:
                     progress = wait_until_ready(dom, target, timeout, events=events)
                 finally:

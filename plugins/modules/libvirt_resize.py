@@ -26,7 +26,8 @@ description:
     old definition and restores the power state the instance had before the resize.
   - A flavor smaller than a disk (root or ephemeral) is refused before anything moves. The original stays
     intact until confirmed. A failure while V(migrated) runs is rolled back at once (the copy removed, the
-    directory moved back, the power state restored); if the module itself is killed half way, its operation
+    directory moved back, the power state restored; a copy on a destination ssh no longer reaches stays there,
+    reported in RV(remote_leftovers), and the instance is restored all the same); if the module itself is killed half way, its operation
     lock is left stale, and a re-run of the same state with O(clear_stale_lock=true) completes it, or
     V(reverted) (with it too) undoes it.
   - Every state is idempotent; a second run changes nothing.
@@ -282,6 +283,18 @@ rolled_back:
   returned: on failure after something moved
   type: list
   elements: str
+remote_leftovers:
+  description:
+    - After a failed V(migrated) to another host that ssh could no longer reach, the partial copies the rollback
+      left there (the instance is put back and powered as before all the same); empty when none.
+    - A new resize overwrites them; otherwise remove them by hand.
+  returned: on failure after something moved
+  type: list
+  elements: dict
+  contains:
+    host: {description: The destination host., type: str}
+    path: {description: The instance directory there., type: str}
+    error: {description: Why it could not be removed., type: str}
 duration:
   description: Seconds the run took.
   returned: always
@@ -370,6 +383,7 @@ class Resize(Manager):
         self.bytes = 0
         self.transfers = {}
         self.powered_off = None
+        self.leftovers = []        # what a rollback could not remove at an unreachable destination
 
     # -- reading -------------------------------------------------------------------------------
     def lookup(self):
@@ -592,7 +606,9 @@ class Resize(Manager):
         return dict(before, status="none", prior_state=None, resize_dir=None, destination=None, files=[],
                     domain_state=state)
 
-    def plan_reverted(self, before, plan):
+    def plan_reverted(self, before, plan, rolling_back=False):
+        """rolling_back: a failed migration undone at once; a destination out of reach then keeps the partial copy
+        (reported in self.leftovers) rather than the instance its power."""
         rec = self.record
         if rec is None:
             return before
@@ -604,7 +620,10 @@ class Resize(Manager):
             elif state in ACTIVE:
                 plan.add("power_off", self.power_off)
                 state = "shutoff"
-            plan.add("remove_dest_copy", self.remove_dest_copy, dest)
+            if rolling_back and dest["host"]:
+                plan.add("remove_dest_copy", self.remove_dest_copy_if_reachable, dest)
+            else:
+                plan.add("remove_dest_copy", self.remove_dest_copy, dest)
             plan.add("move_back", self.move_back)
         old_xml = record.read_old_xml(self.where)
         dom = self.lookup()
@@ -722,6 +741,12 @@ class Resize(Manager):
                 raise NovaopsError("%s holds a resize record; it is not a copy. Nothing was removed." % dest_dir)
             shutil.rmtree(dest_dir)
 
+    def remove_dest_copy_if_reachable(self, dest):
+        try:
+            self.remove_dest_copy(dest)
+        except NovaopsError as exc:
+            self.leftovers.append(dict(host=dest["host"], path=self.dest_dir(dest), error=exc.msg))
+
     @foreseen("moving the original back from _resize")
     def move_back(self):
         remove_scratch(self.idir.resize_path)
@@ -783,14 +808,19 @@ class Resize(Manager):
         try:
             before = self.read()
             plan = Plan()
-            self.plan_reverted(before, plan)
+            self.plan_reverted(before, plan, rolling_back=True)
             plan.apply()
         except NovaopsError as undo:
             raise NovaopsError("%s Rolling back failed too (%s); the original is intact in %s: run state=reverted to "
                                "restore it." % (exc.msg, undo.msg, self.where or self.idir.path), **exc.facts)
-        raise NovaopsError("%s Rolled back: the instance is in %s again, %s as before; the partial copy was removed."
-                           % (exc.msg, self.idir.path, before["prior_state"] or before["domain_state"]),
-                           rolled_back=plan.names, **exc.facts)
+        copy = "the partial copy was removed"
+        if self.leftovers:
+            copy = "the partial copy could not be removed (%s): remove %s by hand, or resize again, which " \
+                   "overwrites it" % ("; ".join(left["error"] for left in self.leftovers),
+                                      ", ".join("%s:%s" % (left["host"], left["path"]) for left in self.leftovers))
+        raise NovaopsError("%s Rolled back: the instance is in %s again, %s as before; %s."
+                           % (exc.msg, self.idir.path, before["prior_state"] or before["domain_state"], copy),
+                           rolled_back=plan.names, remote_leftovers=self.leftovers, **exc.facts)
 
 
 def _free_bytes(path):

@@ -68,7 +68,8 @@ options:
     type: str
   mode:
     description:
-      - V(auto) live while the domain runs or is paused, cold otherwise.
+      - V(auto) live while the domain runs or is paused, cold otherwise; cold too, with a warning, when QEMU
+        refuses to start the live block copy (as Nova fell back from a live to a cold snapshot).
       - V(live) fails when the domain is not running or paused.
       - V(cold) managed-saves a running or paused domain for the copy and restores its state afterwards.
     type: str
@@ -190,6 +191,14 @@ mode:
       the mode recorded on it.
   returned: state=present
   type: str
+live_refused:
+  description:
+    - Why QEMU refused the live block copy when O(mode=auto) fell back to a cold snapshot (then RV(mode) is
+      V(cold) and a warning says so), else null.
+    - QEMU keeps a stale block node when libvirtd was killed during an earlier copy ("Duplicate nodes"); the
+      managed save and restore of the cold snapshot starts a new QEMU, which clears it.
+  returned: state=present
+  type: str
 bytes:
   description: Bytes sent to Glance by this run (0 when nothing was uploaded).
   returned: always
@@ -282,7 +291,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import (
     LibvirtOperationLock, nova_instance_dir)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_snapshot import (
-    SnapshotWorkspace, choose_mode, create_overlay, domain_facts, live_copy, live_disk, quiesced)
+    CopyNotStarted, SnapshotWorkspace, choose_mode, create_overlay, domain_facts, live_copy, live_disk, quiesced)
 from ansible_collections.novaops.compute.plugins.module_utils.marked_image import MARKER, plan_marked_image
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
@@ -320,6 +329,7 @@ class DiskSnapshot(Manager):
         self.conn = conn
         self.glance = GlanceClient.from_params(self.params["glance"])
         self.mode = None
+        self.live_refused = None
         self.work = dict(bytes=0, durations=dict(block_copy=0.0, downtime=0.0, convert=0.0, upload=0.0),
                          block_copy={})
 
@@ -384,25 +394,18 @@ class DiskSnapshot(Manager):
         dom = self.domain()
         disk, owner = live_disk(dom, p["disk"])
         qemu_img = QemuImg.from_module(self.module)
-        durations = self.work["durations"]
         with SnapshotWorkspace(p["snapshots_directory"], "%s-%s-" % (dom.name(), disk["target"]),
                                owner=owner if mode == "live" else None) as workspace:
             image_file = workspace.file("image.%s" % p["format"])
             try:
                 if mode == "live":
-                    overlay = workspace.secure(create_overlay(qemu_img, disk, workspace.file("overlay.qcow2"))["path"],
-                                               give_to_owner=True)
-                    started = time.monotonic()
-                    self.work["block_copy"] = live_copy(self.conn, dom, disk, overlay, p["timeout"],
-                                                        rescue_dir=p["snapshots_directory"],
-                                                        bandwidth_mib=p["bandwidth"])
-                    durations["block_copy"] = round(time.monotonic() - started, 3)
-                    self.convert(qemu_img, overlay, "qcow2", image_file)
-                    os.unlink(overlay)          # its room is needed less than the image's
+                    try:
+                        self.take_live(qemu_img, dom, disk, workspace, image_file)
+                    except CopyNotStarted as refused:
+                        mode = self.fall_back_to_cold(refused)
+                        self.take_cold(qemu_img, dom, disk, image_file)
                 else:
-                    with quiesced(dom, p["timeout"]) as quiet:
-                        self.convert(qemu_img, disk["path"], disk["format"], image_file)
-                    durations["downtime"] = quiet["downtime"]
+                    self.take_cold(qemu_img, dom, disk, image_file)
             except Exception as exc:  # pylint: disable=broad-except
                 what = "The %s snapshot of disk %s of domain %s failed" % (mode, disk["target"], dom.name())
                 if isinstance(exc, NovaopsError):
@@ -413,6 +416,35 @@ class DiskSnapshot(Manager):
                 raise LibvirtError.from_exception(exc, what) from exc
             workspace.secure(image_file)
             self.upload(image_file, dom, disk, mode)
+
+    def take_live(self, qemu_img, dom, disk, workspace, image_file):
+        p = self.params
+        overlay = workspace.secure(create_overlay(qemu_img, disk, workspace.file("overlay.qcow2"))["path"],
+                                   give_to_owner=True)
+        started = time.monotonic()
+        self.work["block_copy"] = live_copy(self.conn, dom, disk, overlay, p["timeout"],
+                                            rescue_dir=p["snapshots_directory"], bandwidth_mib=p["bandwidth"])
+        self.work["durations"]["block_copy"] = round(time.monotonic() - started, 3)
+        self.convert(qemu_img, overlay, "qcow2", image_file)
+        os.unlink(overlay)          # its room is needed less than the image's
+
+    def take_cold(self, qemu_img, dom, disk, image_file):
+        with quiesced(dom, self.params["timeout"]) as quiet:
+            self.convert(qemu_img, disk["path"], disk["format"], image_file)
+        self.work["durations"]["downtime"] = quiet["downtime"]
+
+    def fall_back_to_cold(self, refused):
+        """As Nova did when a live snapshot could not be taken: cold instead, for mode=auto.  The managed
+        save and restore also give the domain a fresh QEMU, which clears what made the copy fail."""
+        if self.params["mode"] != "auto":
+            refused.msg = refused.msg.rstrip(".") + (". The domain runs on untouched. A new QEMU process accepts the copy again: mode=auto "
+                            "falls back to a cold snapshot (managed save and restore), or hard-reboot the domain.")
+            raise refused
+        self.live_refused = refused.msg
+        self.module.warn("%s; took a cold snapshot instead (the domain was managed-saved and restored, which "
+                         "restarts its QEMU)." % refused.msg)
+        self.mode = "cold"
+        return self.mode
 
     def convert(self, qemu_img, source, source_format, dest):
         started = time.monotonic()
@@ -449,7 +481,8 @@ class DiskSnapshot(Manager):
         if self.params["state"] == "present":
             image = facts["images"][0] if facts["images"] else {}
             out.update(image_id=image.get("id"), size=image.get("size"), checksum=image.get("checksum"),
-                       mode=self.mode, domain=facts.get("domain"), disk=facts.get("disk"))
+                       mode=self.mode, live_refused=self.live_refused, domain=facts.get("domain"),
+                       disk=facts.get("disk"))
         return out
 
     def diff_view(self, facts):

@@ -225,7 +225,7 @@ def scenario(c, pb, place, beds):
                extra=dict(image_name=TAG + "-lv-a"))
         c.cell("snapshot", "block copy", "snapshot",
                Watcher("libvirtd killed", transient(watch, NAME), restart_libvirtd(daemon), every=0.005),
-               extra=dict(image_name=TAG + "-lv-b"), gap="Duplicate nodes")
+               extra=dict(image_name=TAG + "-lv-b"))
     finally:
         try:
             watch.close()
@@ -261,11 +261,23 @@ def scenario(c, pb, place, beds):
            Watcher("libvirtd killed", lambda: not [p for p in moved if os.path.exists("/proc/%d" % p)],
                    restart_libvirtd(daemon)),
            extra=dict(here, action="revert"))
+    # ---- confirm of a resize on this host (Nova's allow_resize_to_same_host): libvirtd killed while it runs
+    check.run_ok(pb.run("resize", extra=here), "resize up / libvirt / this host again, for its confirm")
+    c.cell("resize confirm", "remove the original (this host)", "resize",
+           Watcher("libvirtd killed", module_runs(c, "libvirt_resize"), restart_libvirtd(daemon)),
+           extra=dict(here, action="confirm"))
     # ---- resize to a second host over the private sshd: sshd killed while rsync copies; confirm there
     far = dict(flavor=BIG, resize_dest=dict(instances_path=place.host2, uri=daemon.uri), resize_ssh=c.ssh)
+    # the rollback cannot reach the destination: the instance is put back and runs all the same
+    def rolled_back_locally():
+        check(c.state() == "running" and os.path.isdir(os.path.join(place.inst, c.uuid)) and
+              not os.path.exists(os.path.join(place.inst, c.uuid + "_resize")),
+              "resize up / libvirt / sshd killed: the rollback put the instance back and it runs, before the re-run",
+              (c.state(), sorted(os.listdir(place.inst))))
+        beds.start("sshd")
     c.cell("resize up", "copy to the second host (rsync over ssh)", "resize",
            Watcher("sshd killed", process_appears("rsync", place.host2), lambda _p: "%d processes" % beds.kill("sshd")),
-           extra=far, where=place.host2, before_rerun=lambda: beds.start("sshd"))
+           extra=far, where=place.host2, before_rerun=rolled_back_locally)
     c.cell("resize confirm", "remove the original", "resize",
            Watcher("libvirtd killed", module_runs(c, "libvirt_resize"), restart_libvirtd(daemon)),
            extra=dict(far, action="confirm"))
