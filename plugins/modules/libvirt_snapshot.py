@@ -437,8 +437,9 @@ class DiskSnapshot(Manager):
         """As Nova did when a live snapshot could not be taken: cold instead, for mode=auto.  The managed
         save and restore also give the domain a fresh QEMU, which clears what made the copy fail."""
         if self.params["mode"] != "auto":
-            refused.msg = refused.msg.rstrip(".") + (". The domain runs on untouched. A new QEMU process accepts the copy again: mode=auto "
-                            "falls back to a cold snapshot (managed save and restore), or hard-reboot the domain.")
+            refused.msg = refused.msg.rstrip(".") + (
+                ". The domain runs on untouched. A new QEMU process accepts the copy again: mode=auto falls back to "
+                "a cold snapshot (managed save and restore), or hard-reboot the domain.")
             raise refused
         self.live_refused = refused.msg
         self.module.warn("%s; took a cold snapshot instead (the domain was managed-saved and restored, which "

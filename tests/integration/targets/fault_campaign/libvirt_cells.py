@@ -268,6 +268,7 @@ def scenario(c, pb, place, beds):
            extra=dict(here, action="confirm"))
     # ---- resize to a second host over the private sshd: sshd killed while rsync copies; confirm there
     far = dict(flavor=BIG, resize_dest=dict(instances_path=place.host2, uri=daemon.uri), resize_ssh=c.ssh)
+
     # the rollback cannot reach the destination: the instance is put back and runs all the same
     def rolled_back_locally():
         check(c.state() == "running" and os.path.isdir(os.path.join(place.inst, c.uuid)) and
