@@ -37,7 +37,10 @@ class Run:
             for task in play.get("tasks", []):
                 for result in task.get("hosts", {}).values():
                     if result.get("failed") and not result.get("ignore_errors"):
-                        self.messages.append(str(result.get("msg", "")))
+                        # a loop's task says only "One or more items failed": its items say what
+                        items = [str(item.get("msg", "")) for item in result.get("results", [])
+                                 if isinstance(item, dict) and item.get("failed")]
+                        self.messages += items or [str(result.get("msg", ""))]
         self.msg = " | ".join(self.messages)
 
     def __repr__(self):
