@@ -17,8 +17,9 @@ description:
     C(crashed) (a guest panic, or a QEMU process that died or was killed) - and into C(needs_repair) when its
     actual state differs from the desired one, its C(_base) backing file is missing or the OVS port of one of
     its VIFs is missing. C(rescued) holds instances in rescue, C(busy) those an operation is working on (the
-    operation lock of the domain's metadata or the instance directory's C(novaops-task.lock)); neither is
-    ever put into C(needs_repair). All domains are in the group C(libvirt). The groups exist even when empty.
+    operation lock of the domain's metadata or the instance directory's C(novaops-task.lock)) or whose resize
+    is not over (the resize record in C(<uuid>_resize), awaiting confirm or revert as Nova's C(RESIZED), or in
+    C(<uuid>)); neither group is ever put into C(needs_repair). All domains are in the group C(libvirt). The groups exist even when empty.
   - The C(_base), lock file and OVS checks ask the hypervisor itself - directly for a local URI, over ssh with the
     URI's user, port, C(keyfile) and C(known_hosts) for C(qemu+ssh), C(qemu+libssh) and C(qemu+libssh2) URIs.
   - A host's connection variables reach its hypervisor (C(ansible_connection=local) for a local URI,
@@ -98,7 +99,7 @@ options:
 notes:
   - Host variables (all prefixed C(novaops_)) - C(driver), C(name), C(uuid), C(hypervisor), C(libvirt_uri),
     C(libvirt_local_uri), C(power_state), C(state_reason), C(desired_state), C(desired_recorded), C(rescued),
-    C(task) (the operation lock), C(busy), C(needs_repair), C(repair) (V(hard_reboot) or V(converge)),
+    C(task) (the operation lock), C(resize) (the resize record found, or null), C(busy), C(needs_repair), C(repair) (V(hard_reboot) or V(converge)),
     C(repair_reasons), C(disks), C(vifs) (with C(ovs_port)), C(missing_base), C(missing_ports),
     C(instances_path), C(instance_dir), C(base_file), C(virt_type), C(vnc).
 seealso:

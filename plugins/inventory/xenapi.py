@@ -16,7 +16,9 @@ description:
   - Groups every VM by power state - C(running), C(shutoff) (halted), C(paused), C(suspended) - and into
     C(needs_repair) when its power state differs from the desired one. C(rescued) holds originals whose
     C(<name>-rescue) VM exists, C(busy) the VMs an operation is working on (the operation lock in
-    C(other_config:novaops_task_state)); neither is ever put into C(needs_repair). All VMs are in the group
+    C(other_config:novaops_task_state)) and both VMs of a resize that waits for confirm or revert (the original
+    marked C(novaops_resize_prior_state), the resized copy C(novaops_resize_of), as Nova's C(RESIZED)); neither
+    group is ever put into C(needs_repair). All VMs are in the group
     C(xenapi). The groups exist even when empty.
   - Seven XenAPI calls per pool, whatever its size.
   - Hosts get C(ansible_connection=local) (the modules talk to XenAPI from the controller or execution
@@ -78,7 +80,7 @@ options:
 notes:
   - Host variables (all prefixed C(novaops_)) - C(driver), C(name), C(uuid), C(hypervisor), C(xenapi_pool),
     C(xenapi_url), C(xenapi_validate_certs), C(xenapi_ca_path), C(power_state), C(power_state_raw),
-    C(desired_state), C(desired_recorded), C(rescued), C(bootlocked), C(task) (the operation lock), C(busy),
+    C(desired_state), C(desired_recorded), C(rescued), C(bootlocked), C(task) (the operation lock), C(resize) (the resize mark, or null), C(busy),
     C(needs_repair), C(repair) (V(hard_reboot) or V(converge)), C(repair_reasons), C(disks), C(vifs), C(vcpus),
     C(memory_mb).
 seealso:

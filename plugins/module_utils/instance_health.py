@@ -19,7 +19,11 @@ Rules (after what a Nova operator checks before ``reset-state --active`` and a h
 - a desired-running instance whose base file is gone or whose OVS port is missing needs
   repair even while it runs: its next start would fail, or it is cut off the network;
 - a rescued instance is an operator's work in progress (the XenServer original waits halted
-  and bootlocked, a libvirt domain boots its rescue disk): like a busy one, never repaired.
+  and bootlocked, a libvirt domain boots its rescue disk): like a busy one, never repaired;
+- so is an instance whose resize is not over (Nova's RESIZED, awaiting confirm or revert, or a
+  resize half done): the original waits shut off at the source while the copy runs at the
+  destination, and a hard reboot of the original would start it beside the copy.  It is busy,
+  with the resize as a reason, whatever else is found.
 """
 
 from __future__ import annotations
@@ -90,7 +94,8 @@ def classify(instance):
 
     ``instance``: driver ('libvirt'|'xenapi'), power_state (one of POWER_STATES or None),
     state_reason, desired_state (one of POWER_STATES or None), rescued, task (the operation
-    lock or None), missing_base (paths), missing_ports (VIF ids).
+    lock or None), resize (what shows a resize is not over, or None), missing_base (paths),
+    missing_ports (VIF ids).
 
     Returns ``{state, groups, needs_repair, busy, reasons, repair}``: ``reasons`` lists every
     difference found (also for a busy or rescued instance, which is not repaired), ``repair`` is
@@ -98,7 +103,8 @@ def classify(instance):
     """
     power = instance.get("power_state")
     desired = instance.get("desired_state")
-    busy = bool(instance.get("task"))
+    resize = instance.get("resize")
+    busy = bool(instance.get("task")) or bool(resize)
     rescued = bool(instance.get("rescued"))
     reasons = []
     if desired is not None:
@@ -111,6 +117,8 @@ def classify(instance):
             reasons.extend("base file %s is missing" % path for path in instance.get("missing_base") or [])
             if power == RUNNING:
                 reasons.extend("OVS port of VIF %s is missing" % vif for vif in instance.get("missing_ports") or [])
+    if resize:
+        reasons.append("a resize is not over (%s): confirm or revert it first" % resize)
     needs_repair = bool(reasons) and not busy and not rescued
     groups = [power] if power in POWER_STATES else []
     if needs_repair:

@@ -54,6 +54,24 @@ def locate(idir):
     return None, None
 
 
+def refuse_during(idir, instance, operation):
+    """Refuse ``operation`` on an instance whose resize is not over, as Nova's check_instance_state allowed
+    only confirm and revert in vm_state RESIZED: run at the source, it would rebuild or start the original
+    beside (or instead of) the copy at the destination.  Nothing is changed before this."""
+    where, rec = locate(idir)
+    if rec is None:
+        return
+    if rec["phase"] == MIGRATED:
+        state, way = "resized and waits for confirm or revert (Nova's RESIZED)", "confirm or revert the resize first"
+    elif rec["phase"] == REVERTING:
+        state, way = "half way through a revert (recorded in %s)" % where, "finish the revert (revert again) first"
+    else:
+        state, way = "half way through a resize (recorded in %s)" % where, \
+            "finish the resize (run it again) or revert it first"
+    raise NovaopsError("%s is %s; %s is refused until then: %s. Nothing was changed." % (instance, state, operation, way),
+                       resize_status=rec["phase"])
+
+
 def read(directory):
     path = os.path.join(directory, RECORD)
     try:

@@ -32,7 +32,7 @@ from ansible_collections.novaops.compute.plugins.module_utils import instance_he
 VAR_PREFIX = "novaops_"
 # instance keys that become host variables (as novaops_<key>)
 HOST_VARS = ("driver", "name", "uuid", "hypervisor", "power_state", "state_reason", "desired_state",
-             "desired_recorded", "rescued", "task", "busy", "needs_repair", "repair", "repair_reasons",
+             "desired_recorded", "rescued", "task", "resize", "busy", "needs_repair", "repair", "repair_reasons",
              "disks", "vifs", "missing_base", "missing_ports")
 
 

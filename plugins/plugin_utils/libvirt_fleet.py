@@ -25,9 +25,10 @@ from ansible_collections.novaops.compute.plugins.module_utils import instance_he
 from ansible_collections.novaops.compute.plugins.module_utils import operation_lock
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.image import BASE_DIR, base_name
-from ansible_collections.novaops.compute.plugins.module_utils.instance import RESCUE, UNRESCUE_XML
+from ansible_collections.novaops.compute.plugins.module_utils.instance import RESCUE, RESIZE_SUFFIX, UNRESCUE_XML
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import STATE_NAMES, quiet_libvirt_errors
 from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.resize_record import RECORD as RESIZE_RECORD
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_inventory import SourceError, local_connection_vars
 
 try:
@@ -241,7 +242,8 @@ def domain_instance(uri, name, uuid, state_name, reason, xml):
         driver="libvirt", name=name, uuid=uuid, hypervisor=uri.name, power_state=power, state_reason=state_reason,
         desired_state=health.libvirt_desired_state(desired.get("state")), desired_recorded=desired.get("state"),
         rescued=any(os.path.basename(d["path"] or "") == RESCUE for d in disks),
-        task=operation_lock.from_domain_xml(xml), disks=disks, vifs=vifs, missing_base=[], missing_ports=[],
+        task=operation_lock.from_domain_xml(xml), resize=None, disks=disks, vifs=vifs, missing_base=[],
+        missing_ports=[],
         connection=uri.connection_vars(),
         extra_vars=dict(libvirt_uri=uri.uri, libvirt_local_uri=uri.local_uri, instances_path=instances_path,
                         instance_dir=instance_dir, base_file=base, virt_type=facts.get("virt_type"),
@@ -251,7 +253,8 @@ def domain_instance(uri, name, uuid, state_name, reason, xml):
 
 
 def check_on_host(instances, probe, warn):
-    """Fill in missing_base, rescued (unrescue.xml), task (lock file) and missing_ports from the host."""
+    """Fill in missing_base, rescued (unrescue.xml), task (lock file), resize (a resize record) and
+    missing_ports from the host."""
     wanted = []
     for inst in instances:
         extra = inst["extra_vars"]
@@ -259,7 +262,7 @@ def check_on_host(instances, probe, warn):
             wanted.append(extra["base_file"])
         if extra["instance_dir"]:
             wanted += [os.path.join(extra["instance_dir"], UNRESCUE_XML),
-                       operation_lock.lock_file_path(extra["instance_dir"])]
+                       operation_lock.lock_file_path(extra["instance_dir"])] + resize_records(extra["instance_dir"])
     try:
         existing = probe.existing(wanted)
     except NovaopsError as exc:
@@ -277,6 +280,9 @@ def check_on_host(instances, probe, warn):
                     operation_lock.lock_file_path(extra["instance_dir"]) in existing)
                 if inst["task"] is None and lock is not None:
                     inst["task"] = lock
+                records = [path for path in resize_records(extra["instance_dir"]) if path in existing]
+                if records:
+                    inst["resize"] = "%s is there" % records[0]
     plugged = [inst for inst in instances if inst["power_state"] == health.RUNNING and
                any(v["type"] == "ovs" and v["id"] for v in inst["vifs"])]
     if not plugged:
@@ -294,6 +300,12 @@ def check_on_host(instances, probe, warn):
             vif["ovs_port"] = sorted(ports)[0] if ports else None
             if not ports:
                 inst["missing_ports"].append(vif["id"])
+
+
+def resize_records(instance_dir):
+    """Where libvirt_resize's record lies while a resize is not over: with the original in <uuid>_resize
+    (awaiting confirm or revert), or in <uuid> (started, or a revert half done)."""
+    return [os.path.join(instance_dir + RESIZE_SUFFIX, RESIZE_RECORD), os.path.join(instance_dir, RESIZE_RECORD)]
 
 
 def read_hypervisor(uri, read_only=True, credentials=None, host_checks=True, timeout=10, warn=None, wanted=None):

@@ -100,3 +100,26 @@ def test_unknown_power_state_is_in_no_state_group():
 
 def test_every_group_is_listed():
     assert set(health.GROUPS) >= set(health.POWER_STATES) | {"needs_repair", "busy", "rescued"}
+
+
+@pytest.mark.parametrize("instance", [
+    # libvirt: the source's definition, shut off after the migration, its original in <uuid>_resize
+    libvirt("shutoff", 1, resize="/i/u_resize/resize.json is there"),
+    # XenServer: the original renamed <name>-orig, halted until confirm or revert
+    xen("halted", resize="the original, renamed; novaops_resize_prior_state=running"),
+])
+def test_an_instance_in_resize_verify_is_busy_not_repaired(instance):
+    """Nova's RESIZED allowed only confirm and revert: a hard reboot of the original would start it beside
+    the copy at the destination."""
+    found = health.classify(instance)
+    assert not found["needs_repair"] and found["repair"] is None and found["busy"]
+    assert found["groups"] == ["shutoff", "busy"]
+    assert found["reasons"][0].startswith("shutoff")
+    assert found["reasons"][-1] == "a resize is not over (%s): confirm or revert it first" % instance["resize"]
+
+
+def test_a_healthy_resized_copy_is_busy_with_the_resize_as_its_reason():
+    found = health.classify(xen("running", resize="the resized copy; novaops_resize_of=u1"))
+    assert found["groups"] == ["running", "busy"] and not found["needs_repair"]
+    assert found["reasons"] == ["a resize is not over (the resized copy; novaops_resize_of=u1): confirm or revert "
+                                "it first"]

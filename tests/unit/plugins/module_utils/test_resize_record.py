@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 import pytest
@@ -104,3 +105,23 @@ def test_discard_removes_the_record_last(idir, monkeypatch):
     assert rr.locate(idir)[1]["phase"] == rr.MIGRATED     # interrupted: found again
     rr.discard(idir.resize_path)
     assert not os.path.exists(idir.resize_path)
+
+
+@pytest.mark.parametrize("phase,moved,says", [
+    (rr.MIGRATED, True, "is resized and waits for confirm or revert (Nova's RESIZED); a hard reboot is refused "
+                        "until then: confirm or revert the resize first. Nothing was changed."),
+    (rr.MIGRATING, True, "half way through a resize"),
+    (rr.MIGRATING, False, "finish the resize (run it again) or revert it first"),
+    (rr.REVERTING, False, "finish the revert (revert again) first"),
+])
+def test_operations_are_refused_while_a_resize_is_not_over(idir, phase, moved, says):
+    rr.write(idir.path, dict(phase=phase, prior_state="running", copied={}))
+    if moved:
+        os.rename(idir.path, idir.resize_path)
+    with pytest.raises(NovaopsError, match=re.escape(says)) as refused:
+        rr.refuse_during(idir, "Domain web1", "a hard reboot")
+    assert refused.value.msg.startswith("Domain web1 is ") and refused.value.facts == dict(resize_status=phase)
+
+
+def test_no_resize_nothing_refused(idir):
+    rr.refuse_during(idir, "Domain web1", "a hard reboot")

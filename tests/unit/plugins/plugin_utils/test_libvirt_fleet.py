@@ -10,6 +10,7 @@ import shlex
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils import instance_health as health
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.plugin_utils import libvirt_fleet as lf
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_inventory import SourceError
@@ -120,7 +121,20 @@ def test_host_checks_find_missing_base_port_lock_file_and_unrescue():
     assert inst["missing_ports"] == ["port-1"] and inst["vifs"][0]["ovs_port"] is None
     assert inst["rescued"] and inst["task"]["source"] == "lock_file"
     assert probe.asked == [sorted([inst["extra_vars"]["base_file"], idir + "/unrescue.xml",
-                                   idir + "/novaops-task.lock"])]
+                                   idir + "/novaops-task.lock", idir + "_resize/resize.json",
+                                   idir + "/resize.json"])]
+    assert inst["resize"] is None
+
+
+@pytest.mark.parametrize("record", ["_resize/resize.json", "/resize.json"])
+def test_host_checks_find_a_resize_that_is_not_over(record):
+    """The source's definition after a migration: shut off, its original waiting in <uuid>_resize."""
+    inst = instance(state="shutoff", reason=1)
+    idir = inst["extra_vars"]["instance_dir"]
+    lf.check_on_host([inst], FakeProbe([inst["extra_vars"]["base_file"], idir + record], {}), warn=None)
+    assert inst["resize"] == idir + record + " is there"
+    found = health.classify(inst)
+    assert found["busy"] and not found["needs_repair"]
 
 
 def test_host_checks_of_a_healthy_instance():

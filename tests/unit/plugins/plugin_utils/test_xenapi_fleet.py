@@ -38,3 +38,14 @@ def test_vm_instance():
     busy = xf.vm_instance(pool, "pool-a", facts("web1", other={"novaops_task_state": json.dumps(
         dict(operation="resize", owner="job 7", started_at="t"))}), set())
     assert busy["task"] == dict(operation="resize", owner="job 7", started_at="t", source="other_config")
+
+
+def test_the_marks_of_a_resize_waiting_for_confirm():
+    pool = xf.Pool("https://xs1")
+    orig = xf.vm_instance(pool, "a", facts("web1-orig", other={"novaops_desired_state": "running",
+                                                                "novaops_resize_prior_state": "running"}), set())
+    copy = xf.vm_instance(pool, "b", facts("web1", "Running", other={"novaops_resize_of": "u-web1-orig"}), set())
+    done = xf.vm_instance(pool, "b", facts("web1", "Running", other={"novaops_resize_of": ""}), set())
+    assert orig["resize"] == "the original, renamed; novaops_resize_prior_state=running"
+    assert copy["resize"] == "the resized copy; novaops_resize_of=u-web1-orig"
+    assert done["resize"] is None
