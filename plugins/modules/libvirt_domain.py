@@ -259,11 +259,15 @@ options:
         queues. Always reports a change.
       - Without it, a run that finds a running domain's OVS port gone puts the tap back on its bridge with
         its C(external_ids) (Nova's C(plug_vifs) at host start) and re-applies what the VIF had.
+      - Refused, with nothing changed, while O(instances_path) holds a resize of the instance that is not over
+        (C(<uuid>_resize), awaiting confirm or revert, or a resize or revert half done), as Nova refused it in
+        C(RESIZED) - it would rebuild the original at the source beside the copy at the destination.
     type: bool
     default: false
   rescue:
     description:
       - V(true) rescues the instance, V(false) unrescues it; omit to leave it as it is.
+      - Refused while a resize of the instance is not over, as O(hard_reboot) is.
     type: bool
   rescue_image:
     description:
@@ -494,6 +498,7 @@ import time
 
 from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
 from ansible_collections.novaops.compute.plugins.module_utils import instance as inst
+from ansible_collections.novaops.compute.plugins.module_utils import resize_record
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg, backing_file_of
 from ansible_collections.novaops.compute.plugins.module_utils.ephemeral import (
@@ -808,6 +813,9 @@ class Domain(Manager):
         desired = self.build_desired(before)
         rescued = before.get("rescued", False)
         want_rescue = rescued if p["rescue"] is None else p["rescue"]
+        if p["hard_reboot"] or want_rescue != rescued:
+            resize_record.refuse_during(self.idir, "Domain %s" % desired["name"], "a hard reboot" if p["hard_reboot"]
+                                        else "rescue" if want_rescue else "unrescue")
         if want_rescue and not desired.get("rescue_image"):
             raise NovaopsError("Rescue needs rescue_image.")
         root_ref = ImageRef.from_params(desired.get("image"))

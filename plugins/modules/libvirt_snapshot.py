@@ -28,6 +28,9 @@ description:
   - Idempotent by image name plus the marker property C(novaops_snapshot=libvirt_snapshot) - an active image of that
     name and marker is not made again; a half image of an earlier failed run is deleted first. V(absent) deletes
     only images carrying the marker.
+  - Refused, with nothing changed, while the instance directory of the disk (C(<instances_path>/<uuid>)) has a
+    resize that is not over (C(<uuid>_resize), awaiting confirm or revert), as Nova refused a snapshot in
+    C(RESIZED) - on the source, the disk is the original's, not the instance's.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
@@ -281,11 +284,12 @@ import os
 import signal
 import time
 
+from ansible_collections.novaops.compute.plugins.module_utils import resize_record
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.instance import check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.instance import InstanceDir, check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
     LibvirtConnection, LibvirtError, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import (
@@ -383,10 +387,20 @@ class DiskSnapshot(Manager):
         if active:
             self.mode = active.get("mode")
             return dict(before, images=[active])
+        self.refuse_during_resize(before)
         self.mode = choose_mode(self.params["mode"], before["domain"]["state"])
         plan.add("snapshot_upload", self.snapshot_upload, self.mode, detail=self.mode)
         return dict(before, images=[dict(name=self.params["image_name"], status="active", mode=self.mode,
                                          disk_format=self.params["format"])])
+
+    def refuse_during_resize(self, before):
+        """The disk of an instance whose resize waits for confirm or revert may be the original's (moved to
+        <uuid>_resize on the source) rather than the instance's: refused, as Nova refused it in RESIZED."""
+        domain = before["domain"]
+        directory = nova_instance_dir(before["disk"]["path"], domain["uuid"])
+        if directory:
+            resize_record.refuse_during(InstanceDir(os.path.dirname(directory), domain["uuid"]),
+                                        "Domain %s" % domain["name"], "a snapshot")
 
     # -- the work ------------------------------------------------------------------------------
     def snapshot_upload(self, mode):

@@ -7,8 +7,9 @@ boot (check mode, twice; anti-spoofing flows and the HTB queue seen in OVS and t
 into Glance (twice; the image's files), rescue and unrescue (twice each; unrescue of an instance
 not in rescue fails), hard reboot repairing each breakage - QEMU SIGKILLed, the _base file
 deleted, the OVS port removed, the domain undefined with its disks left - resize on the same host
-(twice) and revert (twice), a resize whose copy fails (the original runs again), resize to a
-second "host" (another instances path over the sshd bed) and confirm (twice), bad input.
+(twice), a snapshot refused while it waits for confirm, and revert (twice), a resize whose copy fails
+(the original runs again), resize to a second "host" (another instances path over the sshd bed), hard
+reboot, rescue and another resize refused while it waits, and confirm (twice), bad input.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ BRIDGE = "br" + TAG
 UPLINK = TAG + "u"
 IP = "10.77.0.5"
 QUEUE = 13947
+WAITING = "confirm or revert the resize first"
 check = Checks()
 
 
@@ -176,6 +178,9 @@ def scenario(pb, place, ref, ssh):
     check(dom.get("state") == "running" and dom.get("vcpus") == 2 and size == 2 << 30,
           "running with 2 vCPUs and a 2 GiB root disk", (dom.get("state"), dom.get("vcpus"), size))
     same_bytes("resized", ref, place.disk())
+    check.run_failed(pb.run("snapshot", "-e", "image_name=%s-resized" % TAG), "snapshot while the resize waits",
+                     WAITING)
+    check(not disk("glance-images", TAG + "-resized")["ids"], "no image was made")
     check.run_ok(pb.run("resize", extra=dict(action="revert")), "revert", changed=True)
     check.run_ok(pb.run("resize", extra=dict(action="revert")), "revert again", changed=False)
     check(domain().get("vcpus") == 1 and domain().get("state") == "running", "the original runs again with 1 vCPU")
@@ -194,6 +199,7 @@ def scenario(pb, place, ref, ssh):
     check.run_ok(pb.run("resize", extra=far), "resize to the second host", changed=True)
     check.run_ok(pb.run("resize", extra=far), "resize to the second host again", changed=False)
     same_bytes("on the second host", ref, place.disk(place.host2))
+    resize_verify(pb, place, ref, far)
     far.update(action="confirm")
     check.run_ok(pb.run("resize", extra=far), "confirm", changed=True)
     check.run_ok(pb.run("resize", extra=far), "confirm again", changed=False)
@@ -209,6 +215,25 @@ def scenario(pb, place, ref, ssh):
                      "value of rescue_driver must be one of")
     check.run_failed(pb.run("hard_reboot", "-e", "instance_name=%s-none" % TAG), "hard reboot of no instance",
                      "does not exist")
+
+
+def resize_verify(pb, place, ref, far):
+    """Nova's RESIZED: only confirm and revert. A hard reboot rebuilt the source's definition (a fresh disk
+    in the source's instances path) and the confirm then found it running; rescue and another resize too
+    are refused before anything changes."""
+    uuid_ = domain()["uuid"]
+    for what, run in (("hard reboot", pb.run("hard_reboot")), ("rescue", pb.run("rescue"))):
+        check.run_failed(run, "%s while the resize waits for confirm" % what, WAITING)
+    check.run_failed(pb.run("resize", extra=dict(far, flavor=dict(vcpus=1, memory_mb=64, root_gb=3))),
+                     "another resize while one waits for confirm", "confirm or revert that resize before another")
+    dom = domain()
+    check(dom.get("state") == "running" and dom.get("vcpus") == 2 and
+          [d["path"] for d in dom.get("disks", [])] == [place.disk(place.host2)],
+          "the resized instance still runs from the second host", dom)
+    check(not os.path.exists(os.path.join(place.inst, uuid_)) and
+          os.path.exists(os.path.join(place.inst, uuid_ + "_resize", "disk")),
+          "nothing was rebuilt at the source; the original waits in _resize", os.listdir(place.inst))
+    same_bytes("after the refusals", ref, place.disk(place.host2))
 
 
 def undefine(place):

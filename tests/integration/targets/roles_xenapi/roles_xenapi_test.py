@@ -6,7 +6,7 @@
 boot (check mode, twice), snapshot into Glance (twice; the image's files), rescue and unrescue
 (twice each; unrescue of an instance not in rescue fails), hard reboot of a running and of a
 halted VM, a resize whose copy fails (the original runs again, nothing left on pool b), resize
-up to pool b (twice) and revert (twice), resize down to pool b and confirm (twice), the dom0
+up to pool b (twice), hard reboot and rescue refused while it waits for confirm, and revert (twice), resize down to pool b and confirm (twice), the dom0
 plugins installed (twice), bad input.
 """
 
@@ -179,6 +179,7 @@ def scenario(pb):
     got = same_bytes("on pool b, grown", ref, pool="B")
     check(got["size"] == 96 * 1048576, "its root disk is 96 MiB", got["size"])
     check((vm_info("A", NAME + "-orig").get("vm") or {}).get("power_state") == "halted", "the original waits as -orig")
+    resize_verify(pb, ref)
     check.run_ok(pb.run("resize", extra=dict(action="revert")), "revert", changed=True)
     check.run_ok(pb.run("resize", extra=dict(action="revert")), "revert again", changed=False)
     check(not vm_info("B", NAME).get("exists") and not disk("xen-vdis", "B", NAME)["vdis"],
@@ -220,6 +221,21 @@ def scenario(pb):
                      "resize_flavor")
     check.run_failed(pb.run("snapshot", extra=dict(image_name="")), "snapshot without an image name",
                      "give the image a name")
+
+
+def resize_verify(pb, ref):
+    """Nova's RESIZED: only confirm and revert. A hard reboot by the instance's UUID started the halted
+    original beside the resized copy; by name, and a rescue, found no VM and said nothing of the resize."""
+    orig = vm_info("A", NAME + "-orig").get("vm") or {}
+    for what, run in (("hard reboot", pb.run("hard_reboot")),
+                      ("hard reboot by UUID", pb.run("hard_reboot", extra=dict(instance_uuid=orig.get("uuid")))),
+                      ("rescue", pb.run("rescue"))):
+        check.run_failed(run, "%s while the resize waits for confirm" % what, "confirm or revert the resize first")
+    check((vm_info("A", NAME + "-orig").get("vm") or {}).get("power_state") == "halted" and
+          not vm_info("A", NAME + "-rescue").get("exists") and
+          (vm_info("B", NAME).get("vm") or {}).get("power_state") == "running",
+          "the original still waits halted, no rescue VM, the resized instance runs on pool b")
+    same_bytes("the original, after the refusals", ref, name=NAME + "-orig")
 
 
 def collection_root():

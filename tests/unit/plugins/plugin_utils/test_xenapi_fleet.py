@@ -42,8 +42,8 @@ def test_vm_instance():
 
 def test_the_marks_of_a_resize_waiting_for_confirm():
     pool = xf.Pool("https://xs1")
-    orig = xf.vm_instance(pool, "a", facts("web1-orig", other={"novaops_desired_state": "running",
-                                                                "novaops_resize_prior_state": "running"}), set())
+    marks = {"novaops_desired_state": "running", "novaops_resize_prior_state": "running"}
+    orig = xf.vm_instance(pool, "a", facts("web1-orig", other=marks), set())
     copy = xf.vm_instance(pool, "b", facts("web1", "Running", other={"novaops_resize_of": "u-web1-orig"}), set())
     done = xf.vm_instance(pool, "b", facts("web1", "Running", other={"novaops_resize_of": ""}), set())
     assert orig["resize"] == "the original, renamed; novaops_resize_prior_state=running"
