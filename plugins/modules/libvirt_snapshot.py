@@ -284,7 +284,7 @@ import os
 import signal
 import time
 
-from ansible_collections.novaops.compute.plugins.module_utils import resize_record
+from ansible_collections.novaops.compute.plugins.module_utils import qemu_leftovers, resize_record
 from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
@@ -334,6 +334,7 @@ class DiskSnapshot(Manager):
         self.glance = GlanceClient.from_params(self.params["glance"])
         self.mode = None
         self.live_refused = None
+        self.cleaned_qemu_leftovers = []
         self.work = dict(bytes=0, durations=dict(block_copy=0.0, downtime=0.0, convert=0.0, upload=0.0),
                          block_copy={})
 
@@ -414,10 +415,10 @@ class DiskSnapshot(Manager):
             try:
                 if mode == "live":
                     try:
-                        self.take_live(qemu_img, dom, disk, workspace, image_file)
+                        self.take_live_clearing_leftovers(qemu_img, dom, disk, workspace, image_file)
                     except CopyNotStarted as refused:
                         mode = self.fall_back_to_cold(refused)
-                        self.take_cold(qemu_img, dom, disk, image_file)
+                        self.take_cold_after_refusal(qemu_img, dom, disk, image_file, refused)
                 else:
                     self.take_cold(qemu_img, dom, disk, image_file)
             except Exception as exc:  # pylint: disable=broad-except
@@ -441,6 +442,45 @@ class DiskSnapshot(Manager):
         self.work["durations"]["block_copy"] = round(time.monotonic() - started, 3)
         self.convert(qemu_img, overlay, "qcow2", image_file)
         os.unlink(overlay)          # its room is needed less than the image's
+
+    def take_live_clearing_leftovers(self, qemu_img, dom, disk, workspace, image_file):
+        """A live copy; when QEMU refuses it, what an interrupted earlier copy left in this QEMU (its target's
+        nodes, its mirror job) is removed through the monitor and the copy tried once more."""
+        try:
+            self.take_live(qemu_img, dom, disk, workspace, image_file)
+            return
+        except CopyNotStarted as refused:
+            try:
+                cleaned = qemu_leftovers.remove(dom, self.params["snapshots_directory"])
+            except NovaopsError as failed:
+                refused.msg = "%s (removing what an interrupted copy left in QEMU failed too: %s)" % (
+                    refused.msg.rstrip("."), failed.msg)
+                raise refused from failed
+            if not cleaned:
+                raise
+            self.cleaned_qemu_leftovers = cleaned
+            self.module.warn("QEMU refused the live block copy (%s); removed what an interrupted earlier copy had left "
+                             "in it through the QEMU monitor (%s; libvirt marks the domain tainted: custom-monitor) "
+                             "and tried again." % (refused.msg, ", ".join(cleaned)))
+        self.take_live(qemu_img, dom, disk, workspace, image_file)
+
+    def take_cold_after_refusal(self, qemu_img, dom, disk, image_file, refused):
+        """The cold fallback; when it fails too (a QEMU holding a copy's leftovers may not save its state either),
+        the message says why and what cures it."""
+        cure = ("The live copy had been refused (%s): this QEMU still holds what an interrupted block copy left, "
+                "which can also keep it from saving its state. Only a new QEMU process clears it: hard-reboot the "
+                "domain, then snapshot again." % refused.msg.rstrip("."))
+        try:
+            self.take_cold(qemu_img, dom, disk, image_file)
+        except NovaopsError as exc:
+            exc.msg = "%s. %s" % (exc.msg.rstrip("."), cure)
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            if not is_libvirt_error(exc):
+                raise
+            failure = LibvirtError.from_exception(exc, "The cold snapshot instead failed too")
+            failure.msg = "%s. %s" % (failure.msg.rstrip("."), cure)
+            raise failure from exc
 
     def take_cold(self, qemu_img, dom, disk, image_file):
         with quiesced(dom, self.params["timeout"]) as quiet:
@@ -496,7 +536,8 @@ class DiskSnapshot(Manager):
         if self.params["state"] == "present":
             image = facts["images"][0] if facts["images"] else {}
             out.update(image_id=image.get("id"), size=image.get("size"), checksum=image.get("checksum"),
-                       mode=self.mode, live_refused=self.live_refused, domain=facts.get("domain"),
+                       mode=self.mode, live_refused=self.live_refused,
+                       cleaned_qemu_leftovers=self.cleaned_qemu_leftovers, domain=facts.get("domain"),
                        disk=facts.get("disk"))
         return out
 
