@@ -15,8 +15,9 @@ cold: a running or paused domain is managed-saved (QEMU flushes and stops), the 
 read while nothing writes it, and the prior state is restored (paused stays paused).
 
 A QEMU that refuses to start the copy (CopyNotStarted: e.g. "Duplicate nodes", a block node
-left behind when libvirtd was killed during an earlier copy) is healed only by a new QEMU
-process; a managed save and restore is one, which is why the caller may fall back to cold.
+left behind when libvirtd was killed during an earlier copy) may be cleared of what that copy
+left (qemu_leftovers.py); failing that, only a new QEMU process heals it - a managed save and
+restore is one, which is why the caller may fall back to cold.
 
 Temporary files live in a per-run directory (0700, files 0600) inside the snapshots
 directory, removed whatever happens.

@@ -20,6 +20,17 @@ description:
     the disk's top layer into the overlay, the job is waited for until C(cur == end) (woken by libvirt's
     block job events, C(blockJobInfo) checked at least every second) and aborted without pivot, and the saved XML
     is defined again - always, also when the copy failed. Autostart is kept. The guest never stops.
+  - >-
+    When QEMU refuses the live block copy because a copy interrupted by a killed libvirtd left its target in
+    this QEMU ("Duplicate nodes"), the leftovers are removed through the QEMU monitor (as with
+    C(virsh qemu-monitor-command)) and the copy is tried once more, in the same QEMU - an orphan mirror job
+    (only when libvirt knows no block job of the domain) is force-cancelled without pivot, and nodes named
+    C(libvirt-<N>-format) / C(libvirt-<N>-storage) are deleted when N is no index of the live domain XML and
+    their file lies in a per-run workspace of this domain in O(snapshots_directory), proof that an earlier run
+    made them. Nothing else is touched. RV(cleaned_qemu_leftovers) lists them, a warning says so, and libvirt
+    logs the domain as C(tainted: custom-monitor). Still refused, O(mode=auto) falls back to cold; should that
+    fail too (such a QEMU may refuse to save its state), the message names the cause and the cure, a hard
+    reboot.
   - B(cold), when the domain is shut off or saved, or with O(mode=cold) - a running or paused domain is
     managed-saved, the disk converted while nothing writes it, and the prior state restored (running stays
     running, paused stays paused, shut off stays shut off).
@@ -202,6 +213,14 @@ live_refused:
       managed save and restore of the cold snapshot starts a new QEMU, which clears it.
   returned: state=present
   type: str
+cleaned_qemu_leftovers:
+  description:
+    - What an interrupted earlier block copy had left in the domain's QEMU and this run removed through the QEMU
+      monitor before its live copy (C(block job <id>), C(node <name>)); empty when nothing was.
+  returned: state=present
+  type: list
+  elements: str
+  sample: ["block job copy-vda-libvirt-1-format", "node libvirt-5-format", "node libvirt-5-storage"]
 bytes:
   description: Bytes sent to Glance by this run (0 when nothing was uploaded).
   returned: always
