@@ -277,6 +277,7 @@ def live_copy(conn, dom, disk, overlay, timeout, rescue_dir, bandwidth_mib=0):
     """
     target = disk["target"]
     try:
+        qemu = _qemu_of(dom)
         with transient_for_copy(conn.conn, dom, rescue_dir):
             with BlockJobEvents(dom, target) as events:
                 _start_copy(dom, target, overlay, bandwidth_mib)
@@ -284,6 +285,11 @@ def live_copy(conn, dom, disk, overlay, timeout, rescue_dir, bandwidth_mib=0):
                     progress = wait_until_ready(dom, target, timeout, events=events)
                 finally:
                     _abort_quietly(dom, target)
+        if _qemu_of(dom) != qemu:
+            # a QEMU killed as the job started can leave a "ready" answer behind it: the overlay
+            # is then no copy of the disk, and must not become an image
+            raise NovaopsError("The block copy of disk %s ended, but the domain's QEMU did not outlive it; the copy "
+                               "is not used." % target)
     except NovaopsError as exc:
         _start_if_died(dom, timeout, exc)
         raise
@@ -294,6 +300,16 @@ def live_copy(conn, dom, disk, overlay, timeout, rescue_dir, bandwidth_mib=0):
         _start_if_died(dom, timeout, failure)
         raise failure from exc
     return progress
+
+
+def _qemu_of(dom):
+    """Which QEMU runs the domain (libvirt's domain id, new for each start), or None when none does."""
+    try:
+        return dom.ID() if dom.isActive() else None
+    except Exception as exc:  # pylint: disable=broad-except
+        if not is_libvirt_error(exc):
+            raise
+        return None     # a transient domain whose QEMU died is gone
 
 
 def _start_if_died(dom, timeout, failure):

@@ -383,3 +383,70 @@ def test_convert_compresses_in_order_or_writes_out_of_order():
                      "/s/overlay.qcow2", "/s/image.qcow2"],
                     ["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", "-W",
                      "/s/overlay.qcow2", "/s/image.raw"]]
+
+
+class CopyDomain(FakeDomain):
+    """A running domain whose block copy is ready at once; with ``dies``, its QEMU is killed as the job ends."""
+
+    def __init__(self, dies):
+        super().__init__()
+        self.dies = dies
+        self.domid = 7
+        self.job = False
+
+    def ID(self):  # noqa: N802
+        return self.domid if self.isActive() else -1
+
+    def blockRebase(self, disk, dest, bandwidth, flags):  # noqa: N802
+        self.job = True
+
+    def blockJobInfo(self, disk, flags):  # noqa: N802
+        return job(10, 10) if self.job else {}
+
+    def blockJobAbort(self, disk, flags):  # noqa: N802
+        self.job = False
+        if self.dies:
+            self._state = 5
+
+    def create(self):
+        self.calls.append(("create", 0))
+        self._state, self.domid = 1, self.domid + 1
+
+
+class QuietEvents:
+    def __init__(self, dom, disk):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def ended(self):
+        return None
+
+    def wait(self, seconds):
+        pass
+
+
+def fake_wait_for_state(dom, state, timeout):
+    if dom.state()[0] != {"running": 1, "shutoff": 5}[state]:
+        raise WaitTimeout("still %s" % dom.state()[0])
+
+
+@pytest.mark.parametrize("dies", [False, True])
+def test_a_copy_whose_qemu_died_is_not_used_and_the_domain_runs_again(tmp_path, monkeypatch, dies):
+    monkeypatch.setattr(ls, "BlockJobEvents", QuietEvents)
+    monkeypatch.setattr(ls, "wait_for_state", fake_wait_for_state)
+    dom = CopyDomain(dies)
+    conn = type("Conn", (), {"conn": FakeConn(dom)})()
+    disk = dict(target="vda")
+    if not dies:
+        assert ls.live_copy(conn, dom, disk, str(tmp_path / "o"), 5, str(tmp_path))["bytes"] == 10
+        assert ("create", 0) not in dom.calls
+        return
+    with pytest.raises(NovaopsError) as failure:
+        ls.live_copy(conn, dom, disk, str(tmp_path / "o"), 5, str(tmp_path))
+    assert "did not outlive it" in failure.value.msg and "started again" in failure.value.msg
+    assert ("create", 0) in dom.calls and dom.isActive() and dom.persistent
