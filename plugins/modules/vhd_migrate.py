@@ -269,6 +269,7 @@ class Migration(Manager):
         self.src = src
         self.dst = dst
         self.moved = {}
+        self.unscanned = []     # chains (VDI uuids) moved into the destination SR, not scanned yet
         self.sent = 0
         self.cleanup = []
 
@@ -452,9 +453,11 @@ class Migration(Manager):
         out = self._plugin(self.dst, self.dest_host, "move_vhds_into_sr", args,
                            "Importing the chain of VDI %s" % d["source_vdi"])
         self.moved[d["source_vdi"]] = out["chain"]
+        self.unscanned.append(out["chain"])
 
     def _scan(self, todo):
         self.dst.run_async("SR.scan", self.dest_sr, timeout=self.params["timeout"])
+        self.unscanned = []
         for d in todo:
             chain = self.moved[d["source_vdi"]]
             ref = self.dst.call("VDI.get_by_uuid", chain[0])
@@ -477,6 +480,16 @@ class Migration(Manager):
             try:
                 self._plugin(self.dst, self.dest_host, "remove_staging", self._staging_args(d),
                              "Clearing the destination staging directory")
+            except NovaopsError:
+                pass
+        # chains moved into the SR that no scan made VDIs: a later scan would adopt them as disks that
+        # no VM uses and no re-run recognises (untagged); the source still has them, so they go
+        unscanned, self.unscanned = self.unscanned, []
+        for chain in unscanned:
+            try:
+                self._plugin(self.dst, self.dest_host, "remove_from_sr",
+                             dict(sr_path=self.dest_path, vdi_uuids=json.dumps(chain)),
+                             "Removing the unscanned chain from the destination SR")
             except NovaopsError:
                 pass
 

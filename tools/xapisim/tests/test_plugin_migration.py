@@ -298,3 +298,25 @@ def test_transfer_refused_host_key_cleans_staging(pool, x, sshd):
     assert details[0] == "NOVAOPS_COMMAND_FAILED" and "Host key verification failed" in details[3], details
     assert not os.path.exists(staging_root(pool))
     assert not os.path.exists(staging_dir(pool))
+
+
+def test_remove_from_sr_takes_back_an_unscanned_chain_only(pool, x):
+    chain, _ = make_chain(pool, x)
+    stage(pool, ["0.vhd", "1.vhd", "2.vhd"], chain)
+    before = sr_vhds(pool)
+    moved = call(x, "move_vhds_into_sr", **import_args(pool))["chain"]
+    assert sorted(set(sr_vhds(pool)) - set(before)) == sorted("%s.vhd" % u for u in moved)
+    stranger = str(uuidlib.uuid4())          # named, but not in the SR: nothing to do for it
+    out = call(x, "remove_from_sr", sr_path=pool.sr_dir(), vdi_uuids=json.dumps(moved + [stranger]))
+    assert out["removed"] == moved
+    assert sr_vhds(pool) == before           # the source chain untouched
+
+
+def test_remove_from_sr_refuses_what_is_not_a_vdi_of_the_sr(pool, x, victim):
+    before_sr, before_victim = snapshot_tree(pool.sr_dir()), snapshot_tree(victim)
+    for args in (dict(sr_path=victim, vdi_uuids=json.dumps([str(uuidlib.uuid4())])),
+                 dict(sr_path=pool.sr_dir(), vdi_uuids=json.dumps(["../../etc/passwd"])),
+                 dict(sr_path=pool.sr_dir(), vdi_uuids="not json")):
+        details = failure(x, "remove_from_sr", **args)
+        assert details[0] in REFUSED, (args, details)
+    assert snapshot_tree(pool.sr_dir()) == before_sr and snapshot_tree(victim) == before_victim
