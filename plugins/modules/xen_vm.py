@@ -592,10 +592,12 @@ class VM(Manager):
         if before["power_state"] != "halted":
             plan.add("hard_shutdown", self.conn.call, "VM.hard_shutdown", self.ref)
         owned = [d for d in before["disks"] if d.get("owned") and d.get("_vdi_ref")]
-        plan.add("destroy", self.conn.call, "VM.destroy", self.ref)
+        # the disks first (a halted VM's VBDs do not hold them; xapi drops those VBDs), as Nova did: a failed
+        # VDI.destroy leaves the VM with its remaining disks for the next run, never a disk no VM names
         for disk in owned:
             plan.add("destroy_disk_%s" % disk["userdevice"], self.conn.call, "VDI.destroy", disk["_vdi_ref"],
                      detail=disk["vdi_uuid"])
+        plan.add("destroy", self.conn.call, "VM.destroy", self.ref)
         return None
 
     def plan_create(self, plan):
