@@ -406,12 +406,21 @@ class VDIResize(Manager):
             diskops.grow_to_disk_end(self.commands, device, has_journal)
 
     def _clone(self):
+        self._drop_earlier_clones()
         self._work["clone"] = self.conn.run_async("VDI.clone", self.vdi_ref, {}, timeout=self.timeout)
         self.conn.call("VDI.set_name_label", self._work["clone"], "novaops resize clone")
         # found by this tag and destroyed when the mark of a run killed from here on is cleared
         self.conn.call("VDI.remove_from_other_config", self._work["clone"], CLONE_TAG)
         self.conn.call("VDI.add_to_other_config", self._work["clone"], CLONE_TAG,
                        self.conn.call("VDI.get_uuid", self.vdi_ref))
+
+    def _drop_earlier_clones(self):
+        """Clones of this source that an earlier run could not destroy (no VBD holds them): they go first,
+        or each failed clean-up would leave one more disk that no VM uses."""
+        source = self.conn.call("VDI.get_uuid", self.vdi_ref)
+        for ref, rec in self.conn.call("VDI.get_all_records").items():
+            if (rec.get("other_config") or {}).get(CLONE_TAG) == source and not rec.get("VBDs"):
+                self.conn.call("VDI.destroy", ref)
 
     def _create(self, size):
         rec = self.conn.call("VDI.get_record", self.vdi_ref)
