@@ -10,7 +10,8 @@ simulator fault on one XenAPI call (the /sim fault API), a 503 once from a proxy
 or Glance / sshd SIGKILLed the moment the upload / rsync is in flight.  After it: the fault really
 fired, the run failed with a message (or recovered), the instance's files are intact, no VBD is left
 plugged to a helper VM, no snapshot VDI and no staging directory is left in either SR, no Glance image
-of the campaign is left non-active; the same playbook, run again, converges.
+of the campaign is left non-active; the same playbook, run again, converges, the instance runs on one pool
+only, and neither pool has a disk more that no VM uses (an orphan VDI) than before the cell.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class PrivatePool:
                   "XENAPI_POOL_%s_DEVICE_DIR" % letter: self.facts["device_dir"],
                   "XENAPI_POOL_%s_SR_UUID" % letter: self.facts["sr"],
                   "XENAPI_POOL_%s_SR_DIR" % letter: os.path.join(state, "sr", self.facts["sr"])})
-        self.letter = letter
+        self.letter, self.password = letter, password
 
     def sim(self, name, *args):
         return self.testkit.sim_call(self.facts["http"], name, *args)
@@ -88,6 +89,19 @@ class PrivatePool:
             snapshots = [(r["uuid"], r["other_config"].get("novaops_snapshot_by") == "xen_snapshot")
                          for r in x.VDI.get_all_records().values() if r["is_a_snapshot"]]
             return plugged, [u for u, marked in snapshots if not marked], [u for u, marked in snapshots if marked]
+        finally:
+            x.session.logout()
+
+    def unused_vdis(self):
+        """Disks no VM uses: VDIs of a user SR in no VBD (snapshots and hidden base copies apart, they are
+        checked elsewhere or the GC's). A step that failed between a VM's destroy and its disks' leaves one."""
+        session = self.session()
+        x = session.xenapi
+        try:
+            used = set(r["VDI"] for r in x.VBD.get_all_records().values())
+            user_srs = set(ref for ref, r in x.SR.get_all_records().items() if r["content_type"] != "iso")
+            return sorted(r["uuid"] for ref, r in x.VDI.get_all_records().items()
+                          if ref not in used and r["SR"] in user_srs and r["managed"] and not r["is_a_snapshot"])
         finally:
             x.session.logout()
 
@@ -145,6 +159,33 @@ class SimFault:
     def disarm(self):
         self.fired = sum(f.get("fired", 0) for f in self.pools[self.pool].sim("faults")) > 0
         self.pools[self.pool].sim("faults_clear")
+
+
+class ShutdownIgnored(SimFault):
+    """The instance's guest ignores a clean shutdown (the simulator fails it VM_SHUTDOWN_TIMEOUT after its
+    shutdown timeout) and the nth VM.hard_shutdown, the fallback after that timeout, fails."""
+
+    def __init__(self, pool, vm_name, nth=1):
+        super().__init__(pool, "VM.hard_shutdown", nth)
+        self.vm_name = vm_name
+        self.label = "VM.hard_shutdown#%d after a clean shutdown timed out" % nth
+        self.what = "VM.hard_shutdown (call %d on pool %s) after the guest ignored the clean shutdown" % (nth, pool)
+        self.vm_uuid = None
+
+    def arm(self, pools):
+        session = pools[self.pool].session()
+        try:
+            vms = [v for v in session.xenapi.VM.get_by_name_label(self.vm_name)
+                   if not session.xenapi.VM.get_is_a_template(v)]
+            self.vm_uuid = session.xenapi.VM.get_uuid(vms[0])
+        finally:
+            session.xenapi.session.logout()
+        pools[self.pool].sim("guest_ignores_shutdown", self.vm_uuid, True)
+        super().arm(pools)
+
+    def disarm(self):
+        self.pools[self.pool].sim("guest_ignores_shutdown", self.vm_uuid, False)
+        super().disarm()
 
 
 class Kill:
@@ -213,13 +254,15 @@ class XenapiCampaign:
              marked_ok=False):
         """Arm fault (SimFault, Kill, Glance503), run the playbook, check what is left, re-run, check it converged.
 
-        where / fault_where: the pool the instance's disk is on after the re-run / after a refused run;
+        where / fault_where: the pool (or (pool, VM name)) the instance's disk is on after the re-run / after a
+        refused run;
         runs = (pool, VM name) that must run afterwards; mid: a word the refusal names when the fault must
         have hit the step in flight (a kill during a transfer, not before it); marked_ok: a snapshot VDI whose
         destroy failed may be left by the refused run, marked for the next run to destroy.
         """
         failures_before = len(check.failures)
         what = "%s / xenapi / %s" % (operation, fault.what)
+        unused_before = dict((letter, pool.unused_vdis()) for letter, pool in self.pools.items())
         fault.arm(self.pools)
         try:
             run = self.pb.run(playbook, extra=extra)
@@ -238,13 +281,19 @@ class XenapiCampaign:
         self.after(what, where if not run.failed else fault_where, marked_ok)
         check.run_ok(self.pb.run(playbook, extra=extra), "%s: the re-run converges" % what)
         if runs:
-            check(self.running(*runs), "%s: %s runs on pool %s" % (what, runs[1], runs[0]))
+            check(self.running(*runs), "%s: %s runs on pool %s, and on no other pool" % (what, runs[1], runs[0]),
+                  dict((letter, pool.power(runs[1])) for letter, pool in sorted(self.pools.items())))
         self.after(what + ", re-run", where)
+        for letter, pool in sorted(self.pools.items()):
+            orphans = sorted(set(pool.unused_vdis()) - set(unused_before[letter]))
+            check(not orphans, "%s: no disk on pool %s that no VM uses (an orphan VDI)" % (what, letter), orphans)
         add_row(operation, "xenapi", "%s [%s]" % (step, fault.label), outcome, failures_before)
         return run
 
     def running(self, letter, name):
-        return self.pools[letter].power(name) == ["Running"]
+        """name runs on pool letter, and no VM of that name runs on another pool (two copies of the instance)."""
+        others = [other for other, pool in self.pools.items() if other != letter and "Running" in pool.power(name)]
+        return self.pools[letter].power(name) == ["Running"] and not others
 
     def after(self, what, where="A", marked_ok=False):
         for letter, pool in sorted(self.pools.items()):
@@ -261,15 +310,21 @@ class XenapiCampaign:
         half = glance_half_made(self.glance_url)
         check(not half, "%s: no half-made Glance image" % what, half)
         if self.ref is not None:
-            got = disk("xen-sum", where, NAME)
+            letter, name = where if isinstance(where, tuple) else (where, NAME)
+            try:
+                got = disk("xen-sum", letter, name)
+            except RuntimeError as exc:     # no such VM or disk: a check that failed, the next cells still run
+                got = dict(sum=None, fsck_rc=None, error=str(exc)[-300:])
             check(got["sum"] == self.ref and got["fsck_rc"] == 0,
-                  "%s: the instance's files are intact on pool %s" % (what, where), got)
+                  "%s: the instance's files are intact on pool %s (%s)" % (what, letter, name), got)
 
 
 def scenario(c, pools, beds, proxy):
     # boot: the new VM's start; then (that VM destroyed) the clone made but not provisioned - the re-run's VM must
     # have its disks (xen-fill writes to its root disk)
     c.cell("boot", "start the new VM", "boot", SimFault("A", "VM.start"), runs=("A", NAME))
+    pools["A"].destroy(NAME)
+    c.cell("boot", "clone the template", "boot", SimFault("A", "VM.clone"), runs=("A", NAME))
     pools["A"].destroy(NAME)
     c.cell("boot", "provision the clone", "boot", SimFault("A", "VM.provision"), runs=("A", NAME))
     c.ref = disk("xen-fill", "A", NAME, 8)["sum"]      # the guest's files, checked after every cell from here
@@ -300,6 +355,11 @@ def scenario(c, pools, beds, proxy):
     c.cell("rescue", "start the rescue VM", "rescue", SimFault("A", "VM.start"), runs=rescued)
     # the rescue VM is gone when the instance's start fails: the instance's mark says to finish the unrescue
     c.cell("unrescue", "start the instance again", "unrescue", SimFault("A", "VM.start"), runs=("A", NAME))
+    c.cell("rescue", "hard-shut the instance (its clean shutdown timed out)", "rescue", ShutdownIgnored("A", NAME),
+           runs=rescued)
+    c.cell("unrescue", "hard-shut the rescue VM", "unrescue", SimFault("A", "VM.hard_shutdown"), runs=("A", NAME))
+    c.cell("rescue", "attach the instance's root to the rescue VM", "rescue", SimFault("A", "VBD.create"), runs=rescued)
+    c.cell("unrescue", "destroy the rescue VM's own disk", "unrescue", SimFault("A", "VDI.destroy"), runs=("A", NAME))
 
     # hard reboot
     c.cell("hard_reboot", "hard reboot", "hard_reboot", SimFault("A", "VM.hard_reboot"), runs=("A", NAME))
@@ -309,6 +369,7 @@ def scenario(c, pools, beds, proxy):
     down = dict(flavor=dict(vcpus=1, memory_mb=256, root_mb=48))
     revert, confirm = dict(action="revert"), dict(action="confirm")
     on_b, on_a = dict(where="B", runs=("B", NAME)), dict(runs=("A", NAME))
+    orig = ("A", NAME + "-orig")     # a revert refused on pool b: the copy there goes, the original is the data
     c.cell("resize up", "send the leaf after the shutdown (transfer plugin)", "resize",
            SimFault("A", "host.call_plugin", 2), extra=up, **on_b)
     # the original has its name back before its start fails: its note of the power state says to finish
@@ -316,11 +377,28 @@ def scenario(c, pools, beds, proxy):
     c.cell("resize up", "send the parents (rsync over ssh)", "resize",
            Kill(beds, "sshd", rsync_under(beds), "sshd killed mid-rsync"), extra=up, mid="rsync", **on_b)
     c.cell("resize revert", "destroy the resized instance", "resize", SimFault("B", "VM.destroy"), extra=revert,
-           fault_where="B", **on_a)
+           fault_where=orig, **on_a)
+    c.cell("resize up", "import the chain into the destination SR (SR.scan)", "resize", SimFault("B", "SR.scan"),
+           extra=up, **on_b)
+    c.cell("resize revert", "hard-shut the resized instance", "resize", SimFault("B", "VM.hard_shutdown"),
+           extra=revert, fault_where=orig, **on_a)
+    c.cell("resize up", "grow the root disk (xen_vdi_resize)", "resize", SimFault("B", "VDI.resize"), extra=up, **on_b)
+    c.cell("resize revert", "destroy the resized instance's disk", "resize", SimFault("B", "VDI.destroy"), extra=revert,
+           fault_where=orig, **on_a)
     c.cell("resize down", "shrink the root disk (unplug from the helper)", "resize", SimFault("A", "VBD.unplug"),
            extra=down, **on_b)
     c.cell("resize confirm", "destroy the original", "resize", SimFault("A", "VM.destroy"), extra=confirm,
            where="B", fault_where="B", runs=("B", NAME))
+
+    # and back from pool b to pool a, shrinking again: the shrink's clone dropped after the copy, the confirm's disk
+    back = dict(xenapi_url=E["XENAPI_POOL_B_URL"], resize_dest_sr=E["XENAPI_POOL_A_SR_UUID"],
+                resize_dest_xenapi=dict(url=E["XENAPI_POOL_A_URL"], password=pools["A"].password),
+                resize_helper=dict(vm_uuid=E["XENAPI_POOL_B_HELPER_VM_UUID"], device_dir=E["XENAPI_POOL_B_DEVICE_DIR"]))
+    c.cell("resize down", "drop the shrink's clone after the copy", "resize", SimFault("B", "VDI.destroy"),
+           extra=dict(back, flavor=dict(vcpus=1, memory_mb=256, root_mb=40)), where="A", fault_where="B",
+           runs=("A", NAME))
+    c.cell("resize confirm", "destroy the original's disk", "resize", SimFault("B", "VDI.destroy"),
+           extra=dict(back, action="confirm"), where="A", fault_where="A", runs=("A", NAME))
 
 
 def run(root, secrets):
