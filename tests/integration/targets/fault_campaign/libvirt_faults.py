@@ -143,6 +143,18 @@ def kill_ovsdb_briefly(down=1.0):
             time.sleep(0.01)
         time.sleep(down)
     finally:
-        subprocess.run([sys.executable, os.path.join(repo_root(), "tools", "beds", "beds.py"), "start", "ovs"],
-                       check=True, capture_output=True)     # returns once ovs-vsctl answers
+        # beds.py start rewrites the beds' env files from its own environment, which ansible-test has
+        # stripped of the beds' port settings: keep them as they were
+        beds_dir = os.environ["NOVAOPS_BEDS_DIR"]
+        kept = {}
+        for name in ("env.sh", "env.json"):
+            with open(os.path.join(beds_dir, name), "rb") as handle:
+                kept[name] = handle.read()
+        try:
+            subprocess.run([sys.executable, os.path.join(repo_root(), "tools", "beds", "beds.py"), "start", "ovs"],
+                           check=True, capture_output=True)     # returns once ovs-vsctl answers
+        finally:
+            for name, content in kept.items():
+                with open(os.path.join(beds_dir, name), "wb") as handle:
+                    handle.write(content)
     return "ovsdb-server %d SIGKILLed, started again after %.1fs" % (pid, down)
