@@ -34,7 +34,7 @@ RUN = 8 * 1024 * 1024
 def import_diskops():
     root = os.path.dirname(HERE)
     try:
-        from ansible_collections.novaops.compute.plugins.module_utils import diskops
+        from ansible_collections.novaops.compute.plugins.module_utils.disks import diskops
         return diskops
     except ImportError:
         pass
@@ -42,7 +42,7 @@ def import_diskops():
     os.makedirs(os.path.join(tmp, "ansible_collections", "novaops"))
     os.symlink(root, os.path.join(tmp, "ansible_collections", "novaops", "compute"))
     sys.path.insert(0, tmp)
-    from ansible_collections.novaops.compute.plugins.module_utils import diskops
+    from ansible_collections.novaops.compute.plugins.module_utils.disks import diskops
     return diskops
 
 

@@ -25,15 +25,15 @@ MiB = 1024 * 1024
 
 def import_collection():
     try:
-        from ansible_collections.novaops.compute.plugins.module_utils import disk_transfer  # noqa: F401
+        from ansible_collections.novaops.compute.plugins.module_utils.libvirt import disk_transfer  # noqa: F401
     except ImportError:
         tmp = tempfile.mkdtemp(prefix="bench-coll-")
         os.makedirs(os.path.join(tmp, "ansible_collections", "novaops"))
         os.symlink(os.path.dirname(HERE), os.path.join(tmp, "ansible_collections", "novaops", "compute"))
         sys.path.insert(0, tmp)
-    from ansible_collections.novaops.compute.plugins.module_utils.disk_transfer import DiskTransfer
-    from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg
-    from ansible_collections.novaops.compute.plugins.module_utils.ssh_host import SshHost
+    from ansible_collections.novaops.compute.plugins.module_utils.libvirt.disk_transfer import DiskTransfer
+    from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
+    from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import SshHost
     return DiskTransfer, QemuImg, SshHost
 
 

@@ -80,7 +80,7 @@ def module_of(name, args):
     """The module's AnsibleModule with these arguments, and the module file itself."""
     from ansible.module_utils import basic
     from ansible.module_utils.common.text.converters import to_bytes
-    from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+    from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
     code = importlib.import_module("ansible_collections.novaops.compute.plugins.modules.%s" % name)
     basic._ANSIBLE_ARGS = to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=args)))   # pylint: disable=protected-access
     basic._ANSIBLE_PROFILE = "legacy"                                            # pylint: disable=protected-access

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The glance option of module_utils/glance.py glance_argument_spec().
+    # The glance option of module_utils/glance/client.py glance_argument_spec().
     DOCUMENTATION = r'''
 options:
   glance:

@@ -496,24 +496,24 @@ import os
 import shutil
 import time
 
-from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
-from ansible_collections.novaops.compute.plugins.module_utils import instance as inst
-from ansible_collections.novaops.compute.plugins.module_utils import resize_record
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg, backing_file_of
-from ansible_collections.novaops.compute.plugins.module_utils.ephemeral import (
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import instance_dir as inst
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg, backing_file_of
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.ephemeral import (
     DEFAULT_FILESYSTEM, FILESYSTEMS, LocalBases, ephemeral_base_name, parse_base_name, swap_base_name)
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.image import ImageCache, ImageRef
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.image_cache import ImageCache, ImageRef
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, check_domain_name, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors,
     wait_for_state, vif_ovs_ports)
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import LibvirtOperationLock
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
-from ansible_collections.novaops.compute.plugins.module_utils.vif_wiring import VifWiring, check_vif, tap_name
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import LibvirtOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.vif_wiring import VifWiring, check_vif, tap_name
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -682,7 +682,7 @@ class Domain(Manager):
 
     def ovs(self):
         if self._ovs is None:
-            from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
             self._ovs = OVS.from_module(self.module)
         return self._ovs
 

@@ -121,13 +121,13 @@ domains:
       type: dict
 '''
 
-from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg, backing_file_of
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg, backing_file_of
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, domain_state, libvirt_argument_spec, quiet_libvirt_errors, vif_ovs_ports)
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 
 ACTIVE = ("running", "paused", "blocked", "pmsuspended", "shutdown")
 # virDomain<State>Reason, by number (libvirt-domain.h); a managed-saved domain is shut off.
@@ -166,7 +166,7 @@ class DomainInfo:
 
     def ovs(self):
         if self._ovs is None:
-            from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
             self._ovs = OVS.from_module(self.module)
         return self._ovs
 

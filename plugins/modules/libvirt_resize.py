@@ -306,23 +306,23 @@ import functools
 import os
 import shutil
 
-from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
-from ansible_collections.novaops.compute.plugins.module_utils import instance as inst
-from ansible_collections.novaops.compute.plugins.module_utils import resize_record as record
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.disk_transfer import DiskTransfer, remove_scratch
-from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import instance_dir as inst
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record as record
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.disk_transfer import DiskTransfer, remove_scratch
+from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, LibvirtError, domain_state, is_libvirt_error, libvirt_argument_spec, power_off,
     quiet_libvirt_errors, wait_for_state)
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import LibvirtOperationLock
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager, Plan
-from ansible_collections.novaops.compute.plugins.module_utils.resize_disks import (
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import LibvirtOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager, Plan
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.resize_disks import (
     COPY, check_fits, describe, instance_disks, keeps)
-from ansible_collections.novaops.compute.plugins.module_utils.ssh_host import SshHost, ssh_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import SshHost, ssh_argument_spec
 
 XML_INACTIVE_SECURE = 2 | 1
 ACTIVE = ("running", "blocked", "paused", "pmsuspended", "shutdown")

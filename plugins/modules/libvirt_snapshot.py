@@ -303,22 +303,23 @@ import os
 import signal
 import time
 
-from ansible_collections.novaops.compute.plugins.module_utils import qemu_leftovers, resize_record
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.diskops import QemuImg
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient, glance_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.instance import InstanceDir, check_uuid
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import (
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import qemu_leftovers
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import InstanceDir, check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, LibvirtError, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import (
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (
     LibvirtOperationLock, nova_instance_dir)
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt_snapshot import (
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.snapshot import (
     CopyNotStarted, SnapshotWorkspace, choose_mode, create_overlay, domain_facts, live_copy, live_disk, quiesced)
-from ansible_collections.novaops.compute.plugins.module_utils.marked_image import MARKER, plan_marked_image
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import MARKER, plan_marked_image
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 
 MARKER_VALUE = "libvirt_snapshot"
 MODE_PROPERTY = "novaops_snapshot_mode"

@@ -209,16 +209,16 @@ duration:
   sample: 0.12
 """
 
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.ovs import (
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
     KERNEL_QOS_TYPES, KERNEL_QUEUE_ID_MAX, OVS, QUEUE_ID_MAX, as_list, as_one, cookie_mask, htb_class_id,
 )
-from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import (
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
     parse_ip, qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match, table_default_flow,
 )
-from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 
 QUEUE_KEYS = (("max_rate", "max-rate"), ("min_rate", "min-rate"), ("burst", "burst"), ("priority", "priority"))
 QUEUE_TYPES = ("linux-htb", "linux-hfsc")

@@ -160,13 +160,13 @@ found:
   sample: true
 """
 
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.ovs import (
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
     KERNEL_QOS_TYPES, OVS, as_list, as_one, htb_class_id,
 )
-from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import (
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
     parse_ip, queue_of_actions, source_of_match,
 )
 

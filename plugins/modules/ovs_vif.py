@@ -179,14 +179,14 @@ duration:
 import os
 import time
 
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS, as_list, as_one, check_device_name, cookie_mask
-from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import (
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS, as_list, as_one, check_device_name, cookie_mask
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
     parse_ip, parse_mac, table_default_flow, vif_cookie_prefix, vif_flows,
 )
-from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 
 
 def argument_spec():

@@ -214,16 +214,16 @@ import os
 import time
 import uuid as uuidlib
 
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
-from ansible_collections.novaops.compute.plugins.module_utils.ssh_host import ssh_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.vhd_chain import (
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import ssh_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import (
     chain_bytes, chain_uuids, default_sr, sr_location, vdi_chain)
-from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 
 PLUGIN = "migration"

@@ -190,16 +190,16 @@ import contextlib
 
 from ansible.module_utils.common.text.formatters import human_to_bytes
 
-from ansible_collections.novaops.compute.plugins.module_utils import diskops
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
-from ansible_collections.novaops.compute.plugins.module_utils.xen_helper_vm import HelperVM, helper_vm_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
-from ansible_collections.novaops.compute.plugins.module_utils.xen_resize_leftovers import CLONE_TAG, TAG_FROM, TAG_TO
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
+from ansible_collections.novaops.compute.plugins.module_utils.disks import diskops
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.helper_vm import HelperVM, helper_vm_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_leftovers import CLONE_TAG, TAG_FROM, TAG_TO
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
     UUID_RE, XenAPIConnection, xenapi_argument_spec)
 
 GRANULE = 2 * 1024 * 1024

@@ -374,18 +374,18 @@ xenapi_error:
 import copy
 import xml.etree.ElementTree as ET
 
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError, WaitTimeout
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
-from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
-from ansible_collections.novaops.compute.plugins.module_utils.xen_vm_facts import (
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import (
     ATTACHED_KEY, DESIRED_KEY, OWNER_KEY, Records, attached_list, check_uuid, find_one_vm,
     public_facts, vm_facts)
-from ansible_collections.novaops.compute.plugins.module_utils import xen_vm_plan as vp
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi import vm_plan as vp
 
 # Codes after which a clean shutdown / reboot falls back to the hard one.
 CLEAN_FALLBACK_CODES = ("VM_SHUTDOWN_TIMEOUT", "VM_MISSING_PV_DRIVERS", "VM_LACKS_FEATURE_SHUTDOWN",

@@ -205,10 +205,10 @@ xenapi_error:
   type: dict
 '''
 
-from ansible_collections.novaops.compute.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import XenAPIConnection, xenapi_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.xen_vm_facts import (
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection, xenapi_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import (
     Records, check_uuid, match_filters, public_facts, vm_facts)
 
 # Above this many VMs, reading whole classes beats one look-up per VM.

@@ -27,7 +27,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.release import __version__ as ansible_version
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.novaops.compute.plugins.module_utils import instance_health as health
+from ansible_collections.novaops.compute.plugins.module_utils.common import instance_health as health
 
 VAR_PREFIX = "novaops_"
 # instance keys that become host variables (as novaops_<key>)

@@ -20,15 +20,15 @@ import shlex
 import subprocess
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
-from ansible_collections.novaops.compute.plugins.module_utils import instance_health as health
-from ansible_collections.novaops.compute.plugins.module_utils import operation_lock
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.image import BASE_DIR, base_name
-from ansible_collections.novaops.compute.plugins.module_utils.instance import RESCUE, RESIZE_SUFFIX, UNRESCUE_XML
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import STATE_NAMES, quiet_libvirt_errors
-from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
-from ansible_collections.novaops.compute.plugins.module_utils.resize_record import RECORD as RESIZE_RECORD
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils.common import instance_health as health
+from ansible_collections.novaops.compute.plugins.module_utils.common import operation_lock
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.image_cache import BASE_DIR, base_name
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import RESCUE, RESIZE_SUFFIX, UNRESCUE_XML
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import STATE_NAMES, quiet_libvirt_errors
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.resize_record import RECORD as RESIZE_RECORD
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_inventory import SourceError, local_connection_vars
 
 try:

@@ -14,12 +14,12 @@ rescued while a VM named ``<name>-rescue`` exists (Nova's convention).
 
 from __future__ import annotations
 
-from ansible_collections.novaops.compute.plugins.module_utils import instance_health as health
-from ansible_collections.novaops.compute.plugins.module_utils import operation_lock
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.xen_vm_facts import (
+from ansible_collections.novaops.compute.plugins.module_utils.common import instance_health as health
+from ansible_collections.novaops.compute.plugins.module_utils.common import operation_lock
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import (
     DESIRED_KEY, Records, is_plain_vm, public_facts, vm_facts)
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import XenAPIConnection
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_inventory import SourceError, local_connection_vars
 
 CLASSES = ("VBD", "VDI", "SR", "VIF", "network")

@@ -188,7 +188,7 @@ def main():
                         help="cases run at the same time (default: cores + 1, or CORPUS_WORKERS)")
     opts = parser.parse_args()
     sys.path.insert(0, collections_root())
-    from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient  # pylint: disable=import-outside-toplevel
+    from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient  # pylint: disable=import-outside-toplevel
 
     env = dict(os.environ)
     names = module_runner.module_names(os.path.join(collections_root(), "ansible_collections", "novaops", "compute"))

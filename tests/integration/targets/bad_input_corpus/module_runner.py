@@ -71,7 +71,7 @@ def preload(names):
         except ImportError:
             pass
     for path in glob.glob(os.path.join(os.path.dirname(importlib.import_module(
-            "ansible_collections.novaops.compute.plugins.module_utils.errors").__file__), "*.py")):
+            "ansible_collections.novaops.compute.plugins.module_utils.common.errors").__file__), "*.py")):
         importlib.import_module("ansible_collections.novaops.compute.plugins.module_utils." +
                                 os.path.basename(path)[:-3])
     for name in names:

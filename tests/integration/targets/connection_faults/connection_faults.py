@@ -43,9 +43,9 @@ def check(condition, what):
 
 
 sys.path.insert(0, collections_root())
-from ansible_collections.novaops.compute.plugins.module_utils import glance as gl  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.novaops.compute.plugins.module_utils import libvirt as lv  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.novaops.compute.plugins.module_utils.glance import client as gl  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import connection as lv  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError  # noqa: E402  pylint: disable=wrong-import-position
 
 
 # -- XenAPI: sessions expiring mid-run ------------------------------------------------------------

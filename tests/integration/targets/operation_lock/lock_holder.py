@@ -19,11 +19,11 @@ import time
 
 sys.path.insert(0, os.environ["NOVAOPS_COLLECTIONS_ROOT"])
 # pylint: disable=wrong-import-position
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import LibvirtConnection  # noqa: E402
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt_operation_lock import (  # noqa: E402
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import LibvirtConnection  # noqa: E402
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (  # noqa: E402
     LibvirtOperationLock)
-from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock  # noqa: E402
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import XenAPIConnection  # noqa: E402
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock  # noqa: E402
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection  # noqa: E402
 
 
 def _stop(_signum, _frame):

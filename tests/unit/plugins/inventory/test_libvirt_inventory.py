@@ -13,7 +13,7 @@ import pytest
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 
-from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
 
 libvirt = pytest.importorskip("libvirt")
 

@@ -10,7 +10,7 @@ import errno
 
 import pytest
 
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.modules import libvirt_resize
 
 

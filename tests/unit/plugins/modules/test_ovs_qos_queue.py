@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue import QoSQueues
 
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.ovs import OVS
-from ansible_collections.novaops.compute.plugins.module_utils.ovs_flows import parse_ip, vif_flows
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import parse_ip, vif_flows
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue_info import _close
 from ansible_collections.novaops.compute.plugins.modules.ovs_vif import VIF
 

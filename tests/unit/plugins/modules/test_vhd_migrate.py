@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import XenAPIError
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIError
 from ansible_collections.novaops.compute.plugins.modules.vhd_migrate import OC_CHAIN, OC_FROM, Migration, argument_spec
 
 GiB = 1 << 30

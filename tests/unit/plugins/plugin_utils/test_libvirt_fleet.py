@@ -9,9 +9,9 @@ import shlex
 
 import pytest
 
-from ansible_collections.novaops.compute.plugins.module_utils import domain_xml as dx
-from ansible_collections.novaops.compute.plugins.module_utils import instance_health as health
-from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils.common import instance_health as health
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.plugin_utils import libvirt_fleet as lf
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_inventory import SourceError
 

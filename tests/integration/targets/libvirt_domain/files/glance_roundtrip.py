@@ -1,7 +1,7 @@
 # Copyright (c) 2026, novaops.compute contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""module_utils/glance.py against the real Glance bed: create, chunked upload, find, download, delete.
+"""module_utils/glance/client.py against the real Glance bed: create, chunked upload, find, download, delete.
 
 argv: glance URL, scratch dir.  Prints one JSON line with what it saw; exits non-zero on any mismatch.
 """
@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from ansible_collections.novaops.compute.plugins.module_utils.glance import GlanceClient
+from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient
 
 
 def main(url, tmp):

@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""AnsibleModule with the collection's one failure shape (after amazon.aws's fail_json_aws),
+and the input checks of input_guards.py run on every module's options."""
+
+from __future__ import annotations
+
+import contextlib
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_guards as guards
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+
+
+class NovaopsModule(AnsibleModule):
+
+    def __init__(self, *args, **kwargs):
+        try:
+            super().__init__(*args, **kwargs)
+        except (TypeError, AttributeError, ValueError) as exc:
+            # ansible-core's validation itself crashed on a malformed value
+            if not isinstance(getattr(self, "params", None), dict):
+                raise
+            self.fail_json(msg=guards.malformed_dict_option(self.argument_spec, self.params) or
+                           "The options could not be validated (%s); check each option's type." % exc)
+        problem = guards.nul_problem(self.params) or \
+            guards.null_rule_problem(self.params, kwargs.get("required_one_of"), kwargs.get("required_if"),
+                                     kwargs.get("required_together")) or \
+            guards.timeout_problem(self.argument_spec, self.params) or \
+            guards.file_option_problem(self.argument_spec, self.params) or \
+            guards.int_range_problem(self.argument_spec, self.params) or \
+            guards.negative_problem(self.argument_spec, self.params)
+        if problem:
+            self.fail_json(msg=problem)
+
+    def fail_json(self, msg, **kwargs):
+        self._hide_secrets()
+        super().fail_json(msg, **kwargs)
+
+    def exit_json(self, **kwargs):
+        self._hide_secrets()
+        super().exit_json(**kwargs)
+
+    def _hide_secrets(self):
+        """Add every no_log option's value to no_log_values, tolerating malformed input.
+
+        (see input_guards.secret_values: ansible-core drops them all on one malformed sub-option)
+        """
+        spec = getattr(self, "argument_spec", None)
+        params = getattr(self, "params", None)
+        if spec and isinstance(params, dict):
+            self.no_log_values.update(guards.secret_values(spec, params))
+
+    def fail_error(self, exc, msg=None):
+        """Fail with a NovaopsError's sentence and facts (xenapi_error, libvirt_error, ...)."""
+        facts = dict(exc.facts)
+        text = exc.msg if msg is None else "%s: %s" % (msg, exc.msg)
+        self.fail_json(msg=text, **facts)
+
+    @contextlib.contextmanager
+    def failing_clearly(self, msg=None):
+        """Turn any foreseen fault raised inside the block into a clean failed result."""
+        try:
+            yield
+        except NovaopsError as exc:
+            self.fail_error(exc, msg)

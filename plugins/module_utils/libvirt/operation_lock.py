@@ -1,0 +1,217 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The operation lock of a libvirt instance: a locked file in its instance directory, and a
+``<task/>`` element in its domain's metadata.
+
+The lock file is the real lock between processes on the hypervisor: an exclusive flock(2),
+which the kernel drops when its process dies, so a lock file that nobody holds is a killed
+run's.  The file exists exactly while a run works (fleet repair looks for it over ssh), holds
+the run's mark as JSON, and is removed at the end.  A resize moves the instance directory to
+``<uuid>_resize`` and back: the open file moves with the directory, the lock with it, and
+both places are looked at.  The metadata element (live and persistent definition) is for
+readers elsewhere; libvirt cannot test-and-set it, so where there is no instance directory
+the mark is advisory only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import RESIZE_SUFFIX
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import LibvirtError, is_libvirt_error
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import (
+    LIBVIRT_NAMESPACE, LIBVIRT_PREFIX, InstanceBusy, OperationLock, from_domain_xml, from_lock_file, judged,
+    lock_file_path, metadata_xml, to_json)
+
+METADATA_ELEMENT = 2            # VIR_DOMAIN_METADATA_ELEMENT
+AFFECT_LIVE, AFFECT_CONFIG = 1, 2
+XML_INACTIVE = 2
+RECONNECT_TIMEOUT = 60          # how long a restarted libvirtd gets to answer before the mark is removed
+ATTEMPTS = 5                    # a lock file removed by its holder between our open and flock: open it again
+
+
+def _read(fd):
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks).decode("utf-8", "replace")
+        chunks.append(chunk)
+
+
+def probe(path):
+    """``(held, text)`` of a lock file, or None when there is none.  Writes nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise NovaopsError("Cannot read the lock file %s: %s." % (path, exc.strerror))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            held = False
+        except BlockingIOError:
+            held = True
+        return held, _read(fd)
+    finally:
+        os.close(fd)
+
+
+def nova_instance_dir(disk_path, uuid):
+    """The instance directory of a domain laid out as Nova did (``<instances_path>/<uuid>/disk``), else None."""
+    directory = os.path.dirname(os.path.normpath(disk_path or "")) if disk_path else None
+    return directory if directory and os.path.basename(directory) == uuid else None
+
+
+class LibvirtOperationLock(OperationLock):
+    """The lock file(s) of an instance directory plus the metadata element of the domain with ``uuid``."""
+
+    def __init__(self, conn, label, operation, params, instance_dir=None, uuid=None, takeover=False):
+        super().__init__(label, operation, params, takeover)
+        self.conn = conn
+        self.instance_dir = instance_dir
+        self.uuid = uuid
+        self._fds = []
+        self._marked = False
+
+    def _dirs(self):
+        if not self.instance_dir:
+            return []
+        return [d for d in (self.instance_dir, self.instance_dir + RESIZE_SUFFIX) if os.path.isdir(d)]
+
+    def _domain(self):
+        return self.conn.lookup(uuid=self.uuid) if self.uuid else None
+
+    def marks(self):
+        found = []
+        for directory in self._dirs():
+            seen = probe(lock_file_path(directory))
+            if seen is not None:
+                found.append((from_lock_file(True, seen[1]), seen[0]))
+        dom = self._domain()
+        if dom is not None:
+            task = _libvirt(lambda: from_domain_xml(dom.XMLDesc(0)) or
+                            (from_domain_xml(dom.XMLDesc(XML_INACTIVE)) if dom.isActive() else None))
+            if task is not None:
+                found.append((task, None))
+        return found
+
+    def take(self, mark, stale):
+        try:
+            self._lock_files(mark, bool(stale))
+            self._set_metadata(mark)
+        except BaseException:
+            self.release()
+            raise
+
+    def _lock_files(self, mark, stale_ok):
+        for directory in self._dirs():
+            path = lock_file_path(directory)
+            if not self._ours(path):
+                self._fds.append(self._lock_file(path, mark, stale_ok))
+
+    def _ours(self, path):
+        try:
+            seen = os.stat(path)
+        except FileNotFoundError:
+            return False
+        return any(os.path.samestat(os.fstat(fd), seen) for fd in self._fds)
+
+    def _lock_file(self, path, mark, stale_ok):
+        for _attempt in range(ATTEMPTS):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise NovaopsError("Cannot create the lock file %s: %s." % (path, exc.strerror))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = _read(fd)
+                os.close(fd)
+                raise InstanceBusy(self.label, judged(from_lock_file(True, text), True))
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)       # its holder removed it as we opened it: the next one is the lock
+                continue
+            text = _read(fd)
+            if text.strip() and not stale_ok:
+                os.close(fd)       # a run killed since the instance was looked at
+                raise InstanceBusy(self.label, judged(from_lock_file(True, text), False, self.stale_after))
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, to_json(mark).encode("utf-8"))
+            os.fsync(fd)
+            return fd
+        raise NovaopsError("The lock file %s was replaced %d times while this run tried to lock it." % (path, ATTEMPTS))
+
+    def _set_metadata(self, mark):
+        dom = self._domain()
+        if dom is not None:
+            _libvirt(lambda: dom.setMetadata(METADATA_ELEMENT, metadata_xml(mark), LIBVIRT_PREFIX,
+                                             LIBVIRT_NAMESPACE, _flags(dom)))
+            self._marked = True
+
+    def refresh(self):
+        """Lock and mark what the run has made since it took the lock: a new instance directory, a domain
+        (re)defined from an XML without this run's mark."""
+        if self.holding:
+            self._lock_files(self.mark, False)
+            self._set_metadata(self.mark)
+
+    def release(self):
+        for fd in self._fds:
+            try:
+                path = os.readlink("/proc/self/fd/%d" % fd)    # where the directory is now
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    os.unlink(path)
+            except OSError:
+                pass     # removed with its directory (undefined with its disks, a confirmed resize)
+            finally:
+                os.close(fd)
+        self._fds = []
+        if self._marked and self.uuid and _lost(self.conn.conn):
+            # libvirtd restarted while the run worked: the mark must not outlive the run
+            self.conn.reconnect(RECONNECT_TIMEOUT)
+        dom = self._domain() if self._marked else None     # a refused run leaves the other's mark alone
+        self._marked = False
+        if dom is not None:
+            _libvirt(lambda: _unmark(dom))
+
+
+def _lost(virconnect):
+    try:
+        return not virconnect.isAlive()
+    except Exception as exc:  # pylint: disable=broad-except
+        if not is_libvirt_error(exc):
+            raise
+        return True
+
+
+def _unmark(dom):
+    """Remove the task element; whatever one is there is this run's (it holds the lock) or one it replaced."""
+    if from_domain_xml(dom.XMLDesc(0)) is None and from_domain_xml(dom.XMLDesc(XML_INACTIVE)) is None:
+        return
+    dom.setMetadata(METADATA_ELEMENT, None, None, LIBVIRT_NAMESPACE, _flags(dom))
+
+
+def _flags(dom):
+    return (AFFECT_CONFIG if dom.isPersistent() else 0) | (AFFECT_LIVE if dom.isActive() else 0)
+
+
+def _libvirt(call):
+    try:
+        return call()
+    except Exception as exc:  # pylint: disable=broad-except
+        if is_libvirt_error(exc):
+            raise LibvirtError.from_exception(exc, "The operation lock's metadata") from exc
+        raise

@@ -1,0 +1,99 @@
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""NovaopsModule's guards found by the bad-input corpus (#13): NUL bytes refused in any option,
+and no_log values hidden even when ansible-core's own collection of them gives up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+
+SPEC = dict(
+    url=dict(type="str"),
+    password=dict(type="str", no_log=True, aliases=["pass"]),
+    disks=dict(type="list", elements="dict", options=dict(name=dict(type="str"), key=dict(type="str", no_log=True))),
+    glance=dict(type="dict", apply_defaults=True, options=dict(
+        token=dict(type="str", no_log=True), url=dict(type="str", fallback=(env_fallback, ["BI_GUARDS_GLANCE_URL"])))),
+)
+
+
+def run_module(args, capsys, monkeypatch):
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=args))))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    with pytest.raises(SystemExit):
+        module = NovaopsModule(argument_spec=SPEC, supports_check_mode=True)
+        module.exit_json(changed=False)
+    return capsys.readouterr().out
+
+
+def test_a_malformed_sub_option_does_not_unmask_the_password(capsys, monkeypatch):
+    # ansible-core gives up collecting no_log values when one list element is not a dict
+    out = run_module(dict(url="https://x", password="bi-pass-Secret-1", disks=["not-a-dict"],
+                          glance=dict(token="bi-token-Secret-2")), capsys, monkeypatch)
+    result = json.loads(out)
+    assert result["failed"]
+    assert "bi-pass-Secret-1" not in out and "bi-token-Secret-2" not in out
+
+
+def test_secrets_given_under_an_alias_and_in_sub_options_are_hidden(capsys, monkeypatch):
+    out = run_module(dict(url="https://x", **{"pass": "bi-pass-Secret-3"}, disks=[dict(name="a", key="bi-key-Secret-4"), 7]),
+                     capsys, monkeypatch)
+    assert "bi-pass-Secret-3" not in out and "bi-key-Secret-4" not in out
+
+
+def test_a_nul_byte_is_refused_and_named(capsys, monkeypatch):
+    out = run_module(dict(url="https://x", disks=[dict(name="a\x00b")]), capsys, monkeypatch)
+    result = json.loads(out)
+    assert result["failed"] and "disks[0].name" in result["msg"] and "NUL" in result["msg"]
+
+
+def test_a_nul_byte_in_a_secret_is_refused_without_showing_it(capsys, monkeypatch):
+    out = run_module(dict(url="https://x", password="bi-Secret\x00-5"), capsys, monkeypatch)
+    result = json.loads(out)
+    assert result["failed"] and "password" in result["msg"] and "bi-Secret" not in out
+
+
+def test_a_clean_run_is_untouched(capsys, monkeypatch):
+    out = run_module(dict(url="https://x", password="bi-pass-Secret-6", disks=[dict(name="a")]), capsys, monkeypatch)
+    result = json.loads(out)
+    assert result["changed"] is False and "failed" not in result and "bi-pass-Secret-6" not in out
+
+
+def test_a_dict_option_given_text_or_a_number_fails_naming_it(capsys, monkeypatch):
+    # with a sub-option's environment fallback set (as glance_argument_spec's OS_IMAGE_URL),
+    # ansible-core's set_fallbacks raises a TypeError on these
+    monkeypatch.setenv("BI_GUARDS_GLANCE_URL", "http://127.0.0.1:1")
+    for value, expected in (("bi-not-a-dict", "glance must be a dictionary"), (5, "glance must be a dictionary")):
+        result = json.loads(run_module(dict(url="https://x", password="bi-pass-Secret-7", glance=value), capsys,
+                                       monkeypatch))
+        assert result["failed"] and expected in result["msg"] and "bi-pass-Secret-7" not in json.dumps(result)
+
+
+def test_null_does_not_satisfy_required_one_of(capsys, monkeypatch):
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=dict(vm=None)))))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    with pytest.raises(SystemExit):
+        NovaopsModule(argument_spec=dict(vm=dict(type="str"), vdi=dict(type="str")), required_one_of=[["vm", "vdi"]])
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] and "One of vm, vdi is required" in result["msg"]
+
+
+@pytest.mark.parametrize("timeout", [-1, 10 ** 30])
+def test_a_timeout_out_of_range_is_refused(timeout, capsys, monkeypatch):
+    args = dict(url="https://x", glance=dict(timeout=timeout))
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=args))))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    spec = dict(url=dict(type="str"), glance=dict(type="dict", options=dict(timeout=dict(type="int"))))
+    with pytest.raises(SystemExit):
+        NovaopsModule(argument_spec=spec)
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] and "glance.timeout must be from 0 to" in result["msg"]
