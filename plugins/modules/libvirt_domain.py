@@ -496,6 +496,7 @@ import os
 import shutil
 import time
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import instance_dir as inst
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record
@@ -599,13 +600,13 @@ class Domain(Manager):
         p = self.params
         dom = None
         if p["uuid"]:
-            dom = self.conn.lookup(uuid=inst.check_uuid(p["uuid"]))
+            dom = self.conn.lookup(uuid=check_uuid(p["uuid"]))
         elif p["name"]:
             dom = self.conn.lookup(name=p["name"])
         elif p["xml"]:                # the escape hatch alone: the XML names the domain
             wanted = dx.parse_domain_xml(p["xml"])
             if wanted.get("uuid"):
-                dom = self.conn.lookup(uuid=inst.check_uuid(wanted["uuid"]))
+                dom = self.conn.lookup(uuid=check_uuid(wanted["uuid"]))
             if dom is None:
                 dom = self.conn.lookup(name=wanted["name"])
         if dom is not None and p["name"] and p["uuid"] and dom.name() != p["name"]:
@@ -634,7 +635,7 @@ class Domain(Manager):
                 facts["vifs"] = live.get("vifs")
         else:
             if p["uuid"]:
-                facts["uuid"] = inst.check_uuid(p["uuid"])
+                facts["uuid"] = check_uuid(p["uuid"])
             elif p["name"]:
                 facts["uuid"] = dx.stable_uuid(p["name"])
         if facts["uuid"] and not p["xml"]:

@@ -306,6 +306,7 @@ import functools
 import os
 import shutil
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import instance_dir as inst
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record as record
@@ -391,7 +392,7 @@ class Resize(Manager):
         p = self.params
         if self.uuid is None:
             if p["uuid"]:
-                self.uuid = inst.check_uuid(p["uuid"])
+                self.uuid = check_uuid(p["uuid"])
             else:
                 dom = self.conn.lookup(name=p["name"])
                 if dom is None:

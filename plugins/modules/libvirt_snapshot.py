@@ -303,13 +303,14 @@ import os
 import signal
 import time
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import qemu_leftovers
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import InstanceDir, check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import InstanceDir
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, LibvirtError, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (

@@ -220,11 +220,13 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.module impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import ssh_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import (
     chain_bytes, chain_uuids, default_sr, sr_location, vdi_chain)
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
-    NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+    NULL_REF, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 
 PLUGIN = "migration"
 OC_FROM = "novaops_migrated_from"
@@ -310,8 +312,7 @@ class Migration(Manager):
         if p["dest_sr_uuid"]:
             self.dest_sr, self.dest_sr_rec = self.dst.find("SR", uuid=p["dest_sr_uuid"])
         else:
-            self.dest_sr = default_sr(self.dst)
-            self.dest_sr_rec = self.dst.call("SR.get_record", self.dest_sr)
+            self.dest_sr, self.dest_sr_rec = default_sr(Records(self.dst), "dest_sr_uuid")
         self.dest_path, self.dest_host = sr_location(self.dst, self.dest_sr)
         self.src_paths = {}
         imported = {}

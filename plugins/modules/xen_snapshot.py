@@ -186,13 +186,14 @@ import json
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import MARKER, plan_marked_image
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
-    NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+    NULL_REF, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import chain_uuids, sr_location, vdi_chain
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.snapshot import destroy_vdi, wait_for_coalesce
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec

@@ -190,6 +190,7 @@ import contextlib
 
 from ansible.module_utils.common.text.formatters import human_to_bytes
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 from ansible_collections.novaops.compute.plugins.module_utils.disks import diskops
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
@@ -200,7 +201,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.helper_vm i
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_leftovers import CLONE_TAG, TAG_FROM, TAG_TO
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
-    UUID_RE, XenAPIConnection, xenapi_argument_spec)
+    XenAPIConnection, xenapi_argument_spec)
 
 GRANULE = 2 * 1024 * 1024
 SECTOR = diskops.SECTOR

@@ -376,14 +376,16 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE, check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
-    NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+    XenAPIConnection, XenAPIError, xenapi_argument_spec)
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import default_sr
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import (
-    ATTACHED_KEY, DESIRED_KEY, OWNER_KEY, Records, attached_list, check_uuid, find_one_vm,
+    ATTACHED_KEY, DESIRED_KEY, OWNER_KEY, Records, attached_list, find_one_vm,
     public_facts, vm_facts)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import vm_plan as vp
 
@@ -500,12 +502,7 @@ class VM(Manager):
     def _sr(self, ident):
         if ident:
             return self.records.resolve("SR", ident, "SR")
-        pool = next(iter(self.records.all("pool").values()))
-        ref = pool.get("default_SR")
-        srs = self.records.all("SR")
-        if not ref or ref == NULL_REF or ref not in srs:
-            raise NovaopsError("The pool has no default SR; give sr.")
-        return ref, srs[ref]
+        return default_sr(self.records)
 
     def _vdi(self, ident, index):
         if UUID_RE.match(ident):
@@ -576,7 +573,7 @@ class VM(Manager):
         if before is None and p["uuid"] and state != "absent":
             raise NovaopsError("No VM has UUID %s; a VM is created by name (with template), not by UUID." % p["uuid"])
         if p["uuid"]:
-            check_uuid(p["uuid"])
+            check_uuid(p["uuid"], "VM")
         if state == "absent":
             return self.plan_absent(before, plan)
         disks = self.wanted_disks()

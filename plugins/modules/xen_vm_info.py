@@ -207,9 +207,10 @@ xenapi_error:
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection, xenapi_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import (
-    Records, check_uuid, match_filters, public_facts, vm_facts)
+    Records, match_filters, public_facts, vm_facts)
 
 # Above this many VMs, reading whole classes beats one look-up per VM.
 PREFETCH_ABOVE = 2
@@ -230,7 +231,7 @@ def argument_spec():
 
 def select(records, params):
     if params["uuid"]:
-        check_uuid(params["uuid"])
+        check_uuid(params["uuid"], "VM")
         return records.where("VM", "uuid", params["uuid"])
     if params["name"] is not None:
         found = records.where("VM", "name_label", params["name"])

@@ -26,7 +26,6 @@ import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.diff import DifferenceTracker
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 
 NAMESPACE = "https://novaops.example/compute/1"
@@ -303,14 +302,3 @@ def config_view(facts):
 def spec_facts(spec):
     """A spec dict as the facts parse_domain_xml would read back from its XML."""
     return parse_domain_xml(build_domain_xml(spec))
-
-
-def compare(wanted, current):
-    """A DifferenceTracker of config_view(wanted) against config_view(current), per setting."""
-    tracker = DifferenceTracker()
-    want = config_view(wanted)
-    have = config_view(current) or {}
-    for key in ("uuid", "virt_type", "vcpus", "memory_mb", "disks", "vifs", "vnc"):
-        if want.get(key) != have.get(key):
-            tracker.add(key, want.get(key), have.get(key))
-    return tracker

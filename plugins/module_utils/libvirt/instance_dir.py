@@ -15,9 +15,9 @@ directory: names with ``/`` or ``..`` are refused.
 from __future__ import annotations
 
 import os
-import uuid as uuidlib
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 
 ROOT = "disk"
 LOCAL = "disk.local"
@@ -26,13 +26,6 @@ RESCUE = "disk.rescue"
 LIBVIRT_XML = "libvirt.xml"
 UNRESCUE_XML = "unrescue.xml"
 RESIZE_SUFFIX = "_resize"     # <uuid>_resize: the original, kept until a resize is confirmed or reverted
-
-
-def check_uuid(value):
-    try:
-        return str(uuidlib.UUID(str(value)))
-    except ValueError:
-        raise NovaopsError("%r is not a UUID." % (value,))
 
 
 class InstanceDir:

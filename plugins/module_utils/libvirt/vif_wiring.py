@@ -28,8 +28,8 @@ import re
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.common.mac_address import unicast_mac
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
     KERNEL_QOS_TYPES, as_list, as_one, check_device_name, cookie_mask)
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (

@@ -62,15 +62,6 @@ class HelperVM:
     def from_params(cls, conn, params):
         return cls(conn, params.get("helper_vm_uuid"), params.get("device_dir"), params.get("timeout") or 60)
 
-    def leftover_vbds(self):
-        """VBDs a module left on the helper VM (tagged), e.g. after a killed run."""
-        found = []
-        for vbd in self.conn.call("VM.get_VBDs", self.ref):
-            record = self.conn.call("VBD.get_record", vbd)
-            if record.get("other_config", {}).get(HELPER_TAG):
-                found.append((vbd, record))
-        return found
-
     @contextlib.contextmanager
     def attached(self, vdi_ref, read_only=False, purpose="resize"):
         """Plug vdi_ref into the helper VM; yield the device path; unplug and destroy the VBD, always."""

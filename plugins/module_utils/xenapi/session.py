@@ -15,7 +15,6 @@ and sends the same call once more (ReloginOnceSession says which calls and why t
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
 import time
@@ -29,6 +28,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.tls import client_context
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 
 try:
     import XenAPI
@@ -39,7 +39,6 @@ except ImportError:
     XENAPI_IMPORT_ERROR = traceback.format_exc()
 
 NULL_REF = "OpaqueRef:NULL"
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ORIGINATOR = "novaops.compute"
 
 # Sentences for the codes operators meet most; the rest get a generic one with the params.
@@ -329,8 +328,7 @@ class XenAPIConnection:
         """
         what = what or cls
         if uuid:
-            if not UUID_RE.match(uuid):
-                raise NovaopsError("%r is not a UUID (expected 8-4-4-4-12 hex digits)." % uuid)
+            uuid = check_uuid(uuid)
             try:
                 ref = self.call("%s.get_by_uuid" % cls, uuid)
             except XenAPIError as exc:

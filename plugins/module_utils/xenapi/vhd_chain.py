@@ -23,26 +23,48 @@ def vhd_parent(record):
     return (record.get("sm_config") or {}).get("vhd-parent") or None
 
 
-def vdi_chain(conn, vdi_ref, record=None):
-    """``[(ref, record), ...]`` from the VDI (leaf) to its base, following vhd-parent."""
-    record = record or conn.call("VDI.get_record", vdi_ref)
-    chain = [(vdi_ref, record)]
-    seen = {record["uuid"]}
+def walk_chain(leaf, parent_of):
+    """The one chain walker: ``(chain, stop)`` from ``leaf`` = (ref, record) to its base.
+
+    ``parent_of(uuid)`` gives the parent's (ref, record), or None where the chain leaves what
+    the caller knows.  ``chain`` is [(ref, record), ...] leaf first; ``stop`` is None at a base,
+    else ("missing", uuid) or ("loop", uuid) (a loop, or deeper than MAX_DEPTH).
+    """
+    chain = [leaf]
+    seen = {leaf[1]["uuid"]}
     while True:
-        parent_uuid = vhd_parent(record)
+        parent_uuid = vhd_parent(chain[-1][1])
         if not parent_uuid:
-            return chain
+            return chain, None
         if parent_uuid in seen or len(chain) >= MAX_DEPTH:
-            raise NovaopsError("The VHD chain of VDI %s loops or is deeper than %d at %s."
-                               % (chain[0][1]["uuid"], MAX_DEPTH, parent_uuid))
-        try:
-            ref = conn.call("VDI.get_by_uuid", parent_uuid)
-        except XenAPIError as exc:
-            raise NovaopsError("VDI %s names parent %s, which its SR does not know (an SR.scan may "
-                               "help)." % (record["uuid"], parent_uuid), xenapi_error=exc.facts["xenapi_error"])
-        record = conn.call("VDI.get_record", ref)
+            return chain, ("loop", parent_uuid)
+        parent = parent_of(parent_uuid)
+        if parent is None:
+            return chain, ("missing", parent_uuid)
         seen.add(parent_uuid)
-        chain.append((ref, record))
+        chain.append(parent)
+
+
+def vdi_chain(conn, vdi_ref, record=None):
+    """``[(ref, record), ...]`` from the VDI (leaf) to its base, read through XenAPI; a loop or gap fails."""
+    failure = {}
+
+    def parent_of(uuid):
+        try:
+            ref = conn.call("VDI.get_by_uuid", uuid)
+        except XenAPIError as exc:
+            failure["error"] = exc
+            return None
+        return ref, conn.call("VDI.get_record", ref)
+
+    chain, stop = walk_chain((vdi_ref, record or conn.call("VDI.get_record", vdi_ref)), parent_of)
+    if stop and stop[0] == "loop":
+        raise NovaopsError("The VHD chain of VDI %s loops or is deeper than %d at %s."
+                           % (chain[0][1]["uuid"], MAX_DEPTH, stop[1]))
+    if stop:
+        raise NovaopsError("VDI %s names parent %s, which its SR does not know (an SR.scan may help)."
+                           % (chain[-1][1]["uuid"], stop[1]), xenapi_error=failure["error"].facts["xenapi_error"])
+    return chain
 
 
 def chain_uuids(chain):
@@ -70,9 +92,11 @@ def sr_location(conn, sr_ref):
                        "reach its files." % sr_uuid)
 
 
-def default_sr(conn):
-    pool = conn.call("pool.get_all")[0]
-    sr = conn.call("pool.get_default_SR", pool)
-    if sr == NULL_REF:
-        raise NovaopsError("The pool has no default SR; give the destination SR.")
-    return sr
+def default_sr(records, option="sr"):
+    """``(ref, record)`` of the pool's default SR, from a Records cache; none is an error naming ``option``."""
+    pool = next(iter(records.all("pool").values()))
+    ref = pool.get("default_SR")
+    srs = records.all("SR")
+    if not ref or ref == NULL_REF or ref not in srs:
+        raise NovaopsError("The pool has no default SR; give %s." % option)
+    return ref, srs[ref]

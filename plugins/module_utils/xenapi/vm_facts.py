@@ -19,7 +19,9 @@ from __future__ import annotations
 import fnmatch
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import NULL_REF, UUID_RE
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE, check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import NULL_REF
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import walk_chain
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -33,11 +35,6 @@ DESIRED_KEY = "novaops_desired_state"    # VM.other_config: the state xen_vm las
 def quote(value):
     """A string literal of xapi's expression language (get_all_records_where)."""
     return '"%s"' % str(value).replace("\\", "\\\\").replace('"', '\\"')
-
-
-def check_uuid(uuid, what="VM"):
-    if not UUID_RE.match(uuid or ""):
-        raise NovaopsError("%r is not a %s UUID (expected 8-4-4-4-12 hex digits)." % (uuid, what))
 
 
 def is_plain_vm(record):
@@ -142,7 +139,7 @@ class Records:
 def find_vms(records, uuid=None, name=None):
     """VMs by uuid (any kind) or by name (plain VMs only): a dict ref -> record."""
     if uuid:
-        check_uuid(uuid)
+        check_uuid(uuid, "VM")
         return records.where("VM", "uuid", uuid)
     found = records.where("VM", "name_label", name)
     return dict((ref, rec) for ref, rec in found.items() if is_plain_vm(rec))
@@ -165,14 +162,9 @@ def _size_gb(size):
 
 
 def vhd_chain(vdi_record, by_uuid):
-    """[leaf uuid, parent uuid, ...] following sm_config['vhd-parent'] (stops at a loop or a gap)."""
-    chain = [vdi_record["uuid"]]
-    parent = (vdi_record.get("sm_config") or {}).get("vhd-parent")
-    while parent and parent not in chain:
-        chain.append(parent)
-        rec = by_uuid.get(parent)
-        parent = (rec.get("sm_config") or {}).get("vhd-parent") if rec else None
-    return chain
+    """[leaf uuid, parent uuid, ...] of records already read; a parent not among them ends it, named."""
+    chain, stop = walk_chain((None, vdi_record), lambda uuid: (None, by_uuid[uuid]) if uuid in by_uuid else None)
+    return [rec["uuid"] for _ref, rec in chain] + ([stop[1]] if stop and stop[0] == "missing" else [])
 
 
 def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, record=False):

@@ -7,18 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.common.diff import DifferenceTracker
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import libvirt_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import xenapi_argument_spec
-
-
-def test_tracker_ignores_unset_and_equal_values():
-    tracker = DifferenceTracker()
-    assert tracker.compare("vcpus", None, 2) is False
-    assert tracker.compare("vcpus", 2, 2) is False
-    assert tracker.compare("memory_mb", 1024, 512) is True
-    assert tracker.get_before_after() == ({"memory_mb": 512}, {"memory_mb": 1024})
-    assert tracker.has_difference_for("memory_mb") and not tracker.has_difference_for("vcpus")
 
 
 def test_merge_refuses_an_option_defined_twice():
