@@ -575,6 +575,44 @@ def image_key(image):
     return dict((k, image.get(k)) for k in ("id", "url", "path") if image.get(k))
 
 
+class Transition:
+    """What a run changes beyond the configuration - rescue, unrescue, hard reboot - and its refusals."""
+
+    def __init__(self, rescued, rescue, hard_reboot, force, name):
+        self.rescued = rescued
+        self.want_rescue = rescued if rescue is None else rescue
+        self.hard_reboot = hard_reboot
+        self.force = force
+        self.name = name
+
+    @property
+    def rescue_changes(self):
+        return self.want_rescue != self.rescued
+
+    @property
+    def rescues(self):
+        return self.want_rescue and not self.rescued
+
+    @property
+    def unrescues(self):
+        return self.rescued and not self.want_rescue
+
+    @property
+    def operation(self):
+        return "a hard reboot" if self.hard_reboot else "rescue" if self.want_rescue else "unrescue"
+
+    def check_target(self, target):
+        if self.hard_reboot and target not in ("running", "paused", "defined"):
+            raise NovaopsError("hard_reboot leaves the domain running; it cannot be combined with state=%s." % target)
+        if self.rescue_changes and target not in ("running", "defined"):
+            raise NovaopsError("Rescue and unrescue leave the domain running; use state=running.")
+
+    def check_power(self, active):
+        if self.rescue_changes and active and not self.force:
+            raise NovaopsError("Domain %s runs; %s shuts it down: use force=true." % (
+                self.name, "rescue" if self.want_rescue else "unrescue"))
+
+
 class Domain(Manager):
     """One libvirt domain plus its instance directory and base files."""
 
@@ -812,92 +850,117 @@ class Domain(Manager):
             return self.plan_xml(before, plan)
         self.idir = inst.InstanceDir(p["instances_path"], before["uuid"])
         desired = self.build_desired(before)
-        rescued = before.get("rescued", False)
-        want_rescue = rescued if p["rescue"] is None else p["rescue"]
-        if p["hard_reboot"] or want_rescue != rescued:
-            resize_record.refuse_during(self.idir, "Domain %s" % desired["name"], "a hard reboot" if p["hard_reboot"]
-                                        else "rescue" if want_rescue else "unrescue")
-        if want_rescue and not desired.get("rescue_image"):
-            raise NovaopsError("Rescue needs rescue_image.")
+        change = self.transition(before, desired)
         root_ref = ImageRef.from_params(desired.get("image"))
-        rescue_ref = ImageRef.from_params(desired.get("rescue_image")) if want_rescue else None
-        disks = self.layout(desired, want_rescue)
+        rescue_ref = ImageRef.from_params(desired.get("rescue_image")) if change.want_rescue else None
+        disks = self.layout(desired, change.want_rescue)
         self.check_disks(before, disks, root_ref, rescue_ref)
         spec = self.spec(desired, disks)
-        wanted = dx.spec_facts(spec)
-        wanted_view = dx.config_view(wanted)
+        wanted_view = dx.config_view(dx.spec_facts(spec))
         self.desired = desired
-        state = before["state"]
-        active = state in ACTIVE
-        target = p["state"]
-        if p["hard_reboot"] and target not in ("running", "paused", "defined"):
-            raise NovaopsError("hard_reboot leaves the domain running; it cannot be combined with state=%s." % target)
-        if want_rescue != rescued and target not in ("running", "defined"):
-            raise NovaopsError("Rescue and unrescue leave the domain running; use state=running.")
+        change.check_target(p["state"])
+        resizes, remakes = self.plan_files(plan, before, desired, disks, root_ref, rescue_ref)
+        state, stop_first = self.plan_stop(plan, before, change, wanted_view, resizes or remakes)
+        self.plan_disk_changes(plan, desired, change, state, resizes, remakes)
+        self.plan_definition(plan, before, desired, spec, wanted_view, stop_first)
+        if change.unrescues:
+            plan.add("remove_rescue_files", self.remove_rescue_files)
+        state = self.plan_state(plan, state, p["state"], hard=change.hard_reboot)
+        self.plan_wiring(plan, desired, before, state)
+        if p["autostart"] is not None and p["autostart"] != before.get("autostart"):
+            plan.add("set_autostart", self.set_autostart, p["autostart"])
+        expected = dict(before)
+        expected.update(name=desired["name"], uuid=desired["uuid"], state=state, config=wanted_view,
+                        desired=desired, rescued=change.want_rescue, persistent=True,
+                        autostart=p["autostart"] if p["autostart"] is not None else before.get("autostart"))
+        return expected
 
-        # 1. files: instance dir, base images, disks (before any downtime)
+    def transition(self, before, desired):
+        """Rescue, unrescue and hard reboot: decided here, refused here before anything changes."""
+        p = self.params
+        change = Transition(before.get("rescued", False), p["rescue"], p["hard_reboot"], p["force"],
+                            desired["name"])
+        if change.hard_reboot or change.rescue_changes:
+            resize_record.refuse_during(self.idir, "Domain %s" % desired["name"], change.operation)
+        if change.want_rescue and not desired.get("rescue_image"):
+            raise NovaopsError("Rescue needs rescue_image.")
+        return change
+
+    def plan_files(self, plan, before, desired, disks, root_ref, rescue_ref):
+        """Images, the instance directory and missing disks, before any downtime; returns the disks that
+        grow ``[(name, path, format, size)]`` and the swap disks made again ``[(name, path, role)]``."""
         for ref in (root_ref, rescue_ref):
             if ref is not None and not self.cache.present(ref):
                 plan.add("fetch_image", self.fetch, ref)
         if not self.idir.exists:
             plan.add("create_instance_dir", self.create_instance_dir)
-        resizes = []
-        remakes = []
+        resizes, remakes, bases_planned = [], [], set()
         current_files = dict((d["path"], d) for d in before.get("disks") or [])
-        bases_planned = set()
         for name, path, fmt, size, _bus, role in disks:
             have = current_files.get(path) or self.file_facts(path)
             if have is None:
-                if role in ("root", "rescue"):
-                    ref = root_ref if role == "root" else rescue_ref
-                    plan.add("create_%s" % name, self.create_overlay, ref, path, size)
-                elif role in ("local", "swap"):
-                    self.plan_local_base(plan, self.local_base_name(desired, role), bases_planned)
-                    plan.add("create_%s" % name, self.create_local_disk, desired, role, path)
-                elif size:
-                    plan.add("create_%s" % (name or os.path.basename(path)), self.qemu_img.create, path, fmt, size)
-                else:
-                    raise NovaopsError("The volume %s does not exist and no size_mb is given to create it." % path)
+                self.plan_new_disk(plan, desired, bases_planned, name, path, fmt, size, role,
+                                   root_ref if role == "root" else rescue_ref)
                 continue
             backing = have.get("backing")
             if role in ("local", "swap") and backing and not os.path.exists(backing):
                 # a base deleted from _base: made again, byte for byte (ephemeral.py), before any downtime
                 self.plan_local_base(plan, os.path.basename(backing), bases_planned, missing_for=path)
-            if role == "swap" and size and have.get("virtual_size") is not None and size > have["virtual_size"]:
+            grows = size and have.get("virtual_size") is not None and size > have["virtual_size"]
+            if grows and role == "swap":
                 # swap is made again at the new size (mkswap), not grown: the old signature would keep the old size
                 self.plan_local_base(plan, self.local_base_name(desired, role), bases_planned)
                 remakes.append((name, path, role))
-            elif size and have.get("virtual_size") is not None and size > have["virtual_size"]:
+            elif grows:
                 resizes.append((name, path, fmt, size))
+        return resizes, remakes
 
-        # 2. rescue transitions are whole-domain swaps
-        config_differs = before["config"] is None or wanted_view != _without_name(before["config"], wanted_view)
+    def plan_new_disk(self, plan, desired, bases_planned, name, path, fmt, size, role, ref):
+        if role in ("root", "rescue"):
+            plan.add("create_%s" % name, self.create_overlay, ref, path, size)
+        elif role in ("local", "swap"):
+            self.plan_local_base(plan, self.local_base_name(desired, role), bases_planned)
+            plan.add("create_%s" % name, self.create_local_disk, desired, role, path)
+        elif size:
+            plan.add("create_%s" % (name or os.path.basename(path)), self.qemu_img.create, path, fmt, size)
+        else:
+            raise NovaopsError("The volume %s does not exist and no size_mb is given to create it." % path)
+
+    def plan_stop(self, plan, before, change, wanted_view, disks_change):
+        """Whether the domain stops first (and how), and what becomes of a managed save; returns the power
+        state after that and whether it was stopped for the change."""
+        p = self.params
+        state = before["state"]
+        active = state in ACTIVE
+        config_differs = self.config_differs(before, wanted_view)
         live_differs = active and before.get("live") is not None and \
             _no_vnc_port(wanted_view) != _no_vnc_port(_without_name(before["live"], wanted_view))
         needs_restart = active and (live_differs or (config_differs and before["config"] is not None)) or \
-            (want_rescue != rescued and active) or \
-            bool((resizes or remakes) and active and (p["force"] or p["hard_reboot"]))
-        if state == "saved" and (config_differs or want_rescue != rescued or resizes or remakes) and \
+            (change.rescue_changes and active) or bool(disks_change and active and (p["force"] or change.hard_reboot))
+        if state == "saved" and (config_differs or change.rescue_changes or disks_change) and \
                 before["config"] is not None:
             # the saved memory refers to the disks as they are: growing or remaking one under it is not safe
             if not p["force"]:
                 raise NovaopsError("Domain %s has a managed-save image; changing its configuration or disks discards "
-                                   "it. Use force=true." % desired["name"])
+                                   "it. Use force=true." % self.desired["name"])
             plan.add("discard_managed_save", self.discard_managed_save)
             state = "shutoff"
-
-        stop_first = p["hard_reboot"] or (needs_restart and (p["force"] or want_rescue != rescued))
-        if want_rescue != rescued and active and not p["force"]:
-            raise NovaopsError("Domain %s runs; %s shuts it down: use force=true." % (
-                desired["name"], "rescue" if want_rescue else "unrescue"))
+        stop_first = change.hard_reboot or (needs_restart and (p["force"] or change.rescue_changes))
+        change.check_power(active)
         if stop_first and active:
-            if p["hard_reboot"]:
-                plan.add("destroy", self.destroy)
-            else:
-                plan.add("shutdown", self.shutdown)
+            plan.add(*(("destroy", self.destroy) if change.hard_reboot else ("shutdown", self.shutdown)))
             state = "shutoff"
-            active = False
-        if want_rescue and not rescued:
+        if live_differs and not stop_first:
+            self.pending_restart = True
+        return state, stop_first
+
+    def config_differs(self, before, wanted_view):
+        return before["config"] is None or wanted_view != _without_name(before["config"], wanted_view)
+
+    def plan_disk_changes(self, plan, desired, change, state, resizes, remakes):
+        """The rescue's saved XML, then disks grown (online when the domain runs) and swap made again."""
+        active = state in ACTIVE
+        if change.rescues:
             plan.add("save_unrescue_xml", self.save_unrescue_xml)
         for name, path, fmt, size in resizes:
             if active:
@@ -911,31 +974,19 @@ class Domain(Manager):
                                  "restarted by this module (force=true or hard_reboot)." % (desired["name"], name))
             else:
                 plan.add("recreate_%s" % name, self.create_local_disk, desired, role, path, True)
-        xml = dx.build_domain_xml(spec)
-        # hard reboot regenerates the XML too; it is defined when it differs from libvirt's copy
-        # (redefining an identical config costs a full QEMU capabilities check in libvirtd)
+
+    def plan_definition(self, plan, before, desired, spec, wanted_view, stop_first):
+        """Defined when the XML differs from libvirt's copy (a hard reboot regenerates it too; redefining an
+        identical config costs a full QEMU capabilities check in libvirtd), else the metadata refreshed."""
+        config_differs = self.config_differs(before, wanted_view)
         if config_differs or before["persistent"] is False:
-            plan.add("define", self.define, xml)
+            plan.add("define", self.define, dx.build_domain_xml(spec))
         elif before.get("desired") != desired:
             plan.add("set_metadata", self.set_metadata, desired)
-        if config_differs and active and not stop_first:
+        if config_differs and before["state"] in ACTIVE and not stop_first:
             self.pending_restart = True
             self.module.warn("Domain %s runs with the old configuration; the new one applies at its next start "
                              "(use force=true to restart it now)." % desired["name"])
-        elif live_differs and not stop_first:
-            self.pending_restart = True
-        if not want_rescue and rescued:
-            plan.add("remove_rescue_files", self.remove_rescue_files)
-        state = self.plan_state(plan, state, target, hard=p["hard_reboot"])
-        self.plan_wiring(plan, desired, before, state)
-        if p["autostart"] is not None and p["autostart"] != before.get("autostart"):
-            plan.add("set_autostart", self.set_autostart, p["autostart"])
-
-        expected = dict(before)
-        expected.update(name=desired["name"], uuid=desired["uuid"], state=state, config=wanted_view,
-                        desired=desired, rescued=want_rescue, persistent=True,
-                        autostart=p["autostart"] if p["autostart"] is not None else before.get("autostart"))
-        return expected
 
     def check_disks(self, before, disks, root_ref, rescue_ref):
         """Refuse shrinks and image changes before anything is touched."""

@@ -433,27 +433,57 @@ class DiskSnapshot(Manager):
         with SnapshotWorkspace(p["snapshots_directory"], "%s-%s-" % (dom.name(), disk["target"]),
                                owner=owner if mode == "live" else None) as workspace:
             image_file = workspace.file("image.%s" % p["format"])
-            try:
-                if mode == "live":
-                    try:
-                        self.take_live_clearing_leftovers(qemu_img, dom, disk, workspace, image_file)
-                    except CopyNotStarted as refused:
-                        mode = self.fall_back_to_cold(refused)
-                        self.take_cold_after_refusal(qemu_img, dom, disk, image_file, refused)
-                else:
-                    self.take_cold(qemu_img, dom, disk, image_file)
-            except Exception as exc:  # pylint: disable=broad-except
-                what = "The %s snapshot of disk %s of domain %s failed" % (mode, disk["target"], dom.name())
-                if isinstance(exc, NovaopsError):
-                    exc.msg = "%s: %s" % (what, exc.msg)
-                    raise
-                if not is_libvirt_error(exc):
-                    raise
-                raise LibvirtError.from_exception(exc, what) from exc
+            mode = self.take_copy(mode, qemu_img, dom, disk, workspace, image_file)
             workspace.secure(image_file)
             self.upload(image_file, dom, disk, mode)
 
-    def take_live(self, qemu_img, dom, disk, workspace, image_file):
+    def strategies(self, mode):
+        """The ways to a consistent copy, in the order they are tried while QEMU refuses a live copy
+        (CopyNotStarted): live; live again once what an interrupted copy left in this QEMU is removed;
+        for mode=auto, cold, as Nova fell back from live to cold (its managed save and restore also
+        give the domain a fresh QEMU, which clears what made the copy fail)."""
+        if mode == "cold":
+            return [("cold", self.take_cold)]
+        ways = [("live", self.take_live), ("live", self.take_live_clearing_leftovers)]
+        if self.params["mode"] == "auto":
+            ways.append(("cold", self.take_cold_instead))
+        return ways
+
+    def take_copy(self, mode, qemu_img, dom, disk, workspace, image_file):
+        """The copy by the first strategy QEMU does not refuse; returns the mode it was taken in."""
+        refusals = []
+        for way, take in self.strategies(mode):
+            try:
+                take(qemu_img, dom, disk, workspace, image_file, refusals)
+                return way
+            except CopyNotStarted as refused:
+                if refused not in refusals:
+                    refusals.append(refused)
+            except Exception as exc:  # pylint: disable=broad-except
+                raise self.failure(way, dom, disk, exc, refusals)
+        raise self.failure(way, dom, disk, refusals[-1], refusals)
+
+    def failure(self, mode, dom, disk, exc, refusals):
+        """The one place a failed copy's message is written: what failed, why, and what cures it."""
+        what = "The %s snapshot of disk %s of domain %s failed" % (mode, disk["target"], dom.name())
+        if is_libvirt_error(exc):
+            failure = LibvirtError.from_exception(exc, what)
+        elif isinstance(exc, NovaopsError):
+            failure = exc
+            failure.msg = "%s: %s" % (what, failure.msg)
+        else:
+            return exc
+        if isinstance(exc, CopyNotStarted) and mode == "live":
+            failure.msg = failure.msg.rstrip(".") + (
+                ". The domain runs on untouched. A new QEMU process accepts the copy again: mode=auto falls back to "
+                "a cold snapshot (managed save and restore), or hard-reboot the domain.")
+        elif mode == "cold" and refusals:
+            failure.msg = "%s. The live copy had been refused (%s): this QEMU still holds what an interrupted block " \
+                "copy left, which can also keep it from saving its state. Only a new QEMU process clears it: " \
+                "hard-reboot the domain, then snapshot again." % (failure.msg.rstrip("."), refusals[0].msg.rstrip("."))
+        return failure
+
+    def take_live(self, qemu_img, dom, disk, workspace, image_file, _refusals):
         p = self.params
         overlay = workspace.secure(create_overlay(qemu_img, disk, workspace.file("overlay.qcow2"))["path"],
                                    give_to_owner=True)
@@ -464,63 +494,35 @@ class DiskSnapshot(Manager):
         self.convert(qemu_img, overlay, "qcow2", image_file)
         os.unlink(overlay)          # its room is needed less than the image's
 
-    def take_live_clearing_leftovers(self, qemu_img, dom, disk, workspace, image_file):
-        """A live copy; when QEMU refuses it, what an interrupted earlier copy left in this QEMU (its target's
-        nodes, its mirror job) is removed through the monitor and the copy tried once more."""
+    def take_live_clearing_leftovers(self, qemu_img, dom, disk, workspace, image_file, refusals):
+        """What an interrupted earlier copy left in this QEMU (its target's nodes, its mirror job) removed
+        through the monitor, then the live copy once more; nothing to remove is the first refusal again."""
+        refused = refusals[-1]
         try:
-            self.take_live(qemu_img, dom, disk, workspace, image_file)
-            return
-        except CopyNotStarted as refused:
-            try:
-                cleaned = qemu_leftovers.remove(dom, self.params["snapshots_directory"])
-            except NovaopsError as failed:
-                refused.msg = "%s (removing what an interrupted copy left in QEMU failed too: %s)" % (
-                    refused.msg.rstrip("."), failed.msg)
-                raise refused from failed
-            if not cleaned:
-                raise
-            self.cleaned_qemu_leftovers = cleaned
-            self.module.warn("QEMU refused the live block copy (%s); removed what an interrupted earlier copy had left "
-                             "in it through the QEMU monitor (%s; libvirt marks the domain tainted: custom-monitor) "
-                             "and tried again." % (refused.msg, ", ".join(cleaned)))
-        self.take_live(qemu_img, dom, disk, workspace, image_file)
+            cleaned = qemu_leftovers.remove(dom, self.params["snapshots_directory"])
+        except NovaopsError as failed:
+            refused.msg = "%s (removing what an interrupted copy left in QEMU failed too: %s)" % (
+                refused.msg.rstrip("."), failed.msg)
+            raise refused from failed
+        if not cleaned:
+            raise refused
+        self.cleaned_qemu_leftovers = cleaned
+        self.module.warn("QEMU refused the live block copy (%s); removed what an interrupted earlier copy had left "
+                         "in it through the QEMU monitor (%s; libvirt marks the domain tainted: custom-monitor) "
+                         "and tried again." % (refused.msg, ", ".join(cleaned)))
+        self.take_live(qemu_img, dom, disk, workspace, image_file, refusals)
 
-    def take_cold_after_refusal(self, qemu_img, dom, disk, image_file, refused):
-        """The cold fallback; when it fails too (a QEMU holding a copy's leftovers may not save its state either),
-        the message says why and what cures it."""
-        cure = ("The live copy had been refused (%s): this QEMU still holds what an interrupted block copy left, "
-                "which can also keep it from saving its state. Only a new QEMU process clears it: hard-reboot the "
-                "domain, then snapshot again." % refused.msg.rstrip("."))
-        try:
-            self.take_cold(qemu_img, dom, disk, image_file)
-        except NovaopsError as exc:
-            exc.msg = "%s. %s" % (exc.msg.rstrip("."), cure)
-            raise
-        except Exception as exc:  # pylint: disable=broad-except
-            if not is_libvirt_error(exc):
-                raise
-            failure = LibvirtError.from_exception(exc, "The cold snapshot instead failed too")
-            failure.msg = "%s. %s" % (failure.msg.rstrip("."), cure)
-            raise failure from exc
+    def take_cold_instead(self, qemu_img, dom, disk, workspace, image_file, refusals):
+        self.live_refused = refusals[0].msg
+        self.module.warn("%s; took a cold snapshot instead (the domain was managed-saved and restored, which "
+                         "restarts its QEMU)." % refusals[0].msg)
+        self.mode = "cold"
+        self.take_cold(qemu_img, dom, disk, workspace, image_file, refusals)
 
-    def take_cold(self, qemu_img, dom, disk, image_file):
+    def take_cold(self, qemu_img, dom, disk, _workspace, image_file, _refusals):
         with quiesced(dom, self.params["timeout"]) as quiet:
             self.convert(qemu_img, disk["path"], disk["format"], image_file)
         self.work["durations"]["downtime"] = quiet["downtime"]
-
-    def fall_back_to_cold(self, refused):
-        """As Nova did when a live snapshot could not be taken: cold instead, for mode=auto.  The managed
-        save and restore also give the domain a fresh QEMU, which clears what made the copy fail."""
-        if self.params["mode"] != "auto":
-            refused.msg = refused.msg.rstrip(".") + (
-                ". The domain runs on untouched. A new QEMU process accepts the copy again: mode=auto falls back to "
-                "a cold snapshot (managed save and restore), or hard-reboot the domain.")
-            raise refused
-        self.live_refused = refused.msg
-        self.module.warn("%s; took a cold snapshot instead (the domain was managed-saved and restored, which "
-                         "restarts its QEMU)." % refused.msg)
-        self.mode = "cold"
-        return self.mode
 
     def convert(self, qemu_img, source, source_format, dest):
         started = time.monotonic()
