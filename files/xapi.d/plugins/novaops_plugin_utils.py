@@ -406,7 +406,7 @@ def open_staging_root(sr, sr_real, sr_arg, value):
     if not _plain_abs_path(value):
         fail("NOVAOPS_PATH_REFUSED", "staging_root", value, "not an absolute path without '..'")
     value = value.rstrip("/") or "/"
-    candidates = [(os.path.join(p, STAGING_DIRNAME), "sr") for p in {os.path.normpath(sr_arg), sr_real}]
+    candidates = [(os.path.join(p, STAGING_DIRNAME), "sr") for p in (os.path.normpath(sr_arg), sr_real)]
     candidates.append((NOVA_STAGING_ROOT, "images"))
     for prefix, kind in candidates:
         if value == prefix or value.startswith(prefix + "/"):
