@@ -24,6 +24,9 @@ description:
     that name and marker is not uploaded again. V(absent) deletes only images carrying the marker.
   - The C(glance) plugin must be installed on the host (role C(novaops.compute.xapi_plugins)), and Glance
     must be reachable from the host with O(glance.url).
+  - The plugin verifies Glance's certificate as the module does - against the CA bundle of O(glance.ca_path)
+    (or the cloud's C(cacert)), whose content the module passes to it, so the host needs no copy of it;
+    with O(glance.validate_certs=false) it does not verify.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
@@ -337,6 +340,9 @@ class Snapshot(Manager):
                         compress=str(self.params["compress"]).lower(),
                         validate_certs=str(self.glance.validate_certs).lower(),
                         timeout=str(self.glance.timeout))
+            ca_pem = _ca_pem(self.glance)
+            if ca_pem:
+                args["ca_cert"] = ca_pem
             started = time.monotonic()
             out = json.loads(conn.run_async("host.call_plugin", host, "glance", "upload_vhd", args,
                                             timeout=self.params["upload_timeout"]))
@@ -389,6 +395,17 @@ class Snapshot(Manager):
 def _image_facts(img, userdevice=None):
     return dict(id=img.get("id"), name=img.get("name"), status=img.get("status"), size=img.get("size"),
                 checksum=img.get("checksum"), userdevice=userdevice or img.get("novaops_userdevice"))
+
+
+def _ca_pem(glance):
+    """The CA bundle Glance is verified against, as PEM text for the dom0 plugin (None: the system's CAs)."""
+    if not glance.ca_path or not glance.validate_certs:
+        return None
+    try:
+        with open(glance.ca_path) as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NovaopsError("glance.ca_path %r cannot be read for the dom0 plugin: %s" % (glance.ca_path, exc))
 
 
 def _plugin_sentence(exc):

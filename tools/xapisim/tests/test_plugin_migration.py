@@ -242,21 +242,22 @@ def test_import_chain_rolls_back_a_half_move(pool, x, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.path.join(REPO, "tools") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     sys.modules.pop("novaops_plugin_utils", None)
     import novaops_plugin_utils as utils
-    real_rename = os.rename
+    real_rename_to = utils.Dir.rename_to
     into_sr = []
 
-    def rename(src, dst):
-        if os.path.dirname(dst) == pool.sr_dir():
-            into_sr.append(dst)
+    def rename_to(self, name, dest, dest_name):
+        if dest.path == pool.sr_dir():
+            into_sr.append(dest_name)
             if len(into_sr) == 2:
                 raise OSError(28, "No space left on device")
-        return real_rename(src, dst)
+        return real_rename_to(self, name, dest, dest_name)
 
     before = sr_vhds(pool)
-    monkeypatch.setattr(utils.os, "rename", rename)
-    with pytest.raises(OSError):
-        utils.import_chain(pool.sr_dir(), d, [str(uuidlib.uuid4()) for _ in range(3)])
-    monkeypatch.setattr(utils.os, "rename", real_rename)
+    monkeypatch.setattr(utils.Dir, "rename_to", rename_to)
+    with utils.open_root(pool.sr_dir()) as sr, utils.open_root(d) as staged:
+        with pytest.raises(OSError):
+            utils.import_chain(sr, staged, [str(uuidlib.uuid4()) for _ in range(3)])
+    monkeypatch.setattr(utils.Dir, "rename_to", real_rename_to)
     assert sr_vhds(pool) == before                               # the base moved back out
     assert len(os.listdir(d)) == 3
     shutil.rmtree(d)
