@@ -310,6 +310,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import InstanceDir, check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, LibvirtError, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (
@@ -428,19 +429,21 @@ class DiskSnapshot(Manager):
         p = self.params
         dom = self.domain()
         disk, owner = live_disk(dom, p["disk"])
+        # the disk is read by path (cold) or its backing named (live): not through a link, FIFO or second link
+        check_plain_file(disk["path"], "disk %s of domain %s" % (disk["target"], dom.name()))
         qemu_img = QemuImg.from_module(self.module)
         with SnapshotWorkspace(p["snapshots_directory"], "%s-%s-" % (dom.name(), disk["target"]),
                                owner=owner if mode == "live" else None) as workspace:
-            image_file = workspace.file("image.%s" % p["format"])
+            image_file = "image.%s" % p["format"]
             try:
                 if mode == "live":
                     try:
                         self.take_live_clearing_leftovers(qemu_img, dom, disk, workspace, image_file)
                     except CopyNotStarted as refused:
                         mode = self.fall_back_to_cold(refused)
-                        self.take_cold_after_refusal(qemu_img, dom, disk, image_file, refused)
+                        self.take_cold_after_refusal(qemu_img, dom, disk, workspace, image_file, refused)
                 else:
-                    self.take_cold(qemu_img, dom, disk, image_file)
+                    self.take_cold(qemu_img, dom, disk, workspace, image_file)
             except Exception as exc:  # pylint: disable=broad-except
                 what = "The %s snapshot of disk %s of domain %s failed" % (mode, disk["target"], dom.name())
                 if isinstance(exc, NovaopsError):
@@ -450,18 +453,20 @@ class DiskSnapshot(Manager):
                     raise
                 raise LibvirtError.from_exception(exc, what) from exc
             workspace.secure(image_file)
-            self.upload(image_file, dom, disk, mode)
+            with os.fdopen(workspace.open(image_file), "rb") as data:
+                self.upload(data, dom, disk, mode)
 
     def take_live(self, qemu_img, dom, disk, workspace, image_file):
         p = self.params
-        overlay = workspace.secure(create_overlay(qemu_img, disk, workspace.file("overlay.qcow2"))["path"],
-                                   give_to_owner=True)
+        overlay = create_overlay(qemu_img, disk, workspace.reserve("overlay.qcow2"))["path"]
+        workspace.secure("overlay.qcow2", give_to_owner=True)
         started = time.monotonic()
         self.work["block_copy"] = live_copy(self.conn, dom, disk, overlay, p["timeout"],
                                             rescue_dir=p["snapshots_directory"], bandwidth_mib=p["bandwidth"])
         self.work["durations"]["block_copy"] = round(time.monotonic() - started, 3)
-        self.convert(qemu_img, overlay, "qcow2", image_file)
-        os.unlink(overlay)          # its room is needed less than the image's
+        self.convert(qemu_img, workspace.root.tool_path(workspace.rel("overlay.qcow2")), "qcow2",
+                     workspace.reserve(image_file))
+        workspace.remove("overlay.qcow2")          # its room is needed less than the image's
 
     def take_live_clearing_leftovers(self, qemu_img, dom, disk, workspace, image_file):
         """A live copy; when QEMU refuses it, what an interrupted earlier copy left in this QEMU (its target's
@@ -484,14 +489,14 @@ class DiskSnapshot(Manager):
                              "and tried again." % (refused.msg, ", ".join(cleaned)))
         self.take_live(qemu_img, dom, disk, workspace, image_file)
 
-    def take_cold_after_refusal(self, qemu_img, dom, disk, image_file, refused):
+    def take_cold_after_refusal(self, qemu_img, dom, disk, workspace, image_file, refused):
         """The cold fallback; when it fails too (a QEMU holding a copy's leftovers may not save its state either),
         the message says why and what cures it."""
         cure = ("The live copy had been refused (%s): this QEMU still holds what an interrupted block copy left, "
                 "which can also keep it from saving its state. Only a new QEMU process clears it: hard-reboot the "
                 "domain, then snapshot again." % refused.msg.rstrip("."))
         try:
-            self.take_cold(qemu_img, dom, disk, image_file)
+            self.take_cold(qemu_img, dom, disk, workspace, image_file)
         except NovaopsError as exc:
             exc.msg = "%s. %s" % (exc.msg.rstrip("."), cure)
             raise
@@ -502,9 +507,10 @@ class DiskSnapshot(Manager):
             failure.msg = "%s. %s" % (failure.msg.rstrip("."), cure)
             raise failure from exc
 
-    def take_cold(self, qemu_img, dom, disk, image_file):
+    def take_cold(self, qemu_img, dom, disk, workspace, image_file):
+        target = workspace.reserve(image_file)
         with quiesced(dom, self.params["timeout"]) as quiet:
-            self.convert(qemu_img, disk["path"], disk["format"], image_file)
+            self.convert(qemu_img, disk["path"], disk["format"], target)
         self.work["durations"]["downtime"] = quiet["downtime"]
 
     def fall_back_to_cold(self, refused):
