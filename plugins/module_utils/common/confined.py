@@ -240,6 +240,12 @@ class Root:
             raise NovaopsError("%s: %s does not exist." % (self._where(), self.path_of(rel)), path=self.path_of(rel))
         try:
             try:
+                # looked at first, so that a hard link or FIFO planted there is not even opened;
+                # then opened without following a link, and looked at again (it may have been swapped)
+                self._check_plain(os.stat(name, dir_fd=fd, follow_symlinks=False), rel)
+            except FileNotFoundError:
+                pass
+            try:
                 handle = os.open(name, flags | _NOFOLLOW, mode, dir_fd=fd)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
