@@ -864,6 +864,7 @@ class Domain(Manager):
         # 1. files: instance dir, base images, disks (before any downtime)
         for ref in (root_ref, rescue_ref):
             if ref is not None and not self.cache.present(ref):
+                self.cache.check_clear(base_name(ref.image_id))     # nothing planted where the fetch writes
                 plan.add("fetch_image", self.fetch, ref)
         if not self.idir.exists:
             plan.add("create_instance_dir", self.create_instance_dir)
@@ -966,8 +967,8 @@ class Domain(Manager):
     def check_disks(self, before, disks, root_ref, rescue_ref):
         """Refuse shrinks and image changes before anything is touched."""
         current = dict((d["path"], d) for d in before.get("disks") or [])
-        for name, path, _fmt, size, _bus, role in disks:
-            have = current.get(path) or self.file_facts(path)
+        for name, path, fmt, size, _bus, role in disks:
+            have = current.get(path) or self.file_facts(path, fmt)
             if have is None:
                 continue
             if size and have.get("virtual_size") and size < have["virtual_size"]:
@@ -1178,6 +1179,7 @@ class Domain(Manager):
         if parse_base_name(name) is None:
             raise NovaopsError("%s is backed by %s, which is gone and is not a base this module can make again." % (
                 missing_for or "A disk", self.bases.path_of(name)))
+        self.cache.check_clear(name)      # nothing planted where making it writes
         planned.add(name)
         plan.add("create_%s_base" % ("ephemeral" if name.startswith("ephemeral_") else "swap"),
                  self.make_local_base, name)

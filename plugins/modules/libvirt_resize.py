@@ -562,6 +562,7 @@ class Resize(Manager):
         if outside:
             self.module.warn("Disks outside the instance directory stay where they are: %s." % ", ".join(outside))
         self.check_space(files, dest)
+        self.check_destination(dest)
         rec = dict(phase=record.MIGRATING, uuid=self.uuid, name=dom.name(), prior_state=prior,
                    source=dict(instances_path=self.idir.instances_path), destination=dest,
                    flavor=self.params["flavor"], files=files, copied={})
@@ -591,6 +592,16 @@ class Resize(Manager):
         if need > free:
             raise NovaopsError("The destination %s has %d bytes free; the instance's files need up to %d. Nothing "
                                "was moved." % (self._where_to(dest), free, need), bytes_free=free, bytes_needed=need)
+
+    def check_destination(self, dest):
+        """On this host, the destination instance directory is a real directory or nothing yet: a link (or
+        anything else) planted there is refused before anything moves."""
+        if dest["host"]:
+            return
+        root = self.dest_root(dest)
+        if root.exists(self.uuid) and not root.isdir(self.uuid):
+            raise NovaopsError("The destination instance directory %s is not a directory (a link?); refusing to copy "
+                               "into it. Nothing was moved." % self.dest_dir(dest), path=self.dest_dir(dest))
 
     def plan_confirmed(self, before, plan):
         rec = self.record

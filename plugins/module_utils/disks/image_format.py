@@ -89,8 +89,8 @@ def _qcow2(fd, head, what):
     if backing_offset or backing_size:
         name = _read_at(fd, backing_offset, min(backing_size, 1023)).decode("utf-8", "replace") \
             if backing_offset else ""
-        raise UnsafeImage("Refusing %s: it is a qcow2 with a backing file (%s); an image with a backing file could "
-                          "make QEMU read files of this host." % (what, name or "unnamed"), backing_file=name)
+        raise UnsafeImage("Refusing %s: its qcow2 header shows a backing file (%s); an image with a backing file "
+                          "could make QEMU read files of this host." % (what, name or "unnamed"), backing_file=name)
     header_length = 72
     if version == 3:
         incompatible = struct.unpack(">Q", head[72:80])[0]

@@ -79,8 +79,8 @@ class DiskTransfer:
         started = time.monotonic()
         flat = _suffixed(src_rel, FLAT_SUFFIX) if method == FLATTEN else None
         try:
-            if flat:
-                target = source.reserve(flat, mode=0o600, replace=True)
+            if flat:       # the source's mode, as qemu-img would have made it (rsync keeps it over there)
+                target = source.reserve(flat, mode=stat.S_IMODE(source.lstat(src_rel).st_mode), replace=True)
                 self.qemu_img.convert(source.tool_path(src_rel), target, "qcow2", src_fmt="qcow2")
             sent = self.remote.rsync_file(source.tool_path(flat or src_rel), dest_path, self.bwlimit)
         finally:

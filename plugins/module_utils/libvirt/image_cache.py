@@ -168,6 +168,12 @@ class ImageCache:
         """Whether the base file is there (a link, FIFO or hard-linked file in its place is refused)."""
         return self.root.isfile(self.rel(name))
 
+    def check_clear(self, name):
+        """Refuse, before anything is made, a base that is to be published while a link, FIFO or hard-linked
+        file lies at one of the names it takes (the base, its .part, .lock or .converting)."""
+        for suffix in ("", ".part", ".lock", ".converting"):
+            self.root.isfile(self.rel(name + suffix))
+
     def ensure(self, ref):
         """The base file of ``ref``, fetched if missing.  Returns facts incl. ``fetched``."""
         name = base_name(ref.image_id)
