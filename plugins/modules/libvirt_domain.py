@@ -797,8 +797,10 @@ class Domain(Manager):
             if vol.get("path") and not os.path.isabs(vol["path"]):
                 raise NovaopsError("The volume path %r is not absolute." % vol["path"])
             # no link anywhere in its path, nor a FIFO or hard-linked file there
-            path = idir.file(vol["name"]) if vol.get("name") else check_plain_file(vol["path"], "volumes[].path",
-                                                                                      missing_ok=True)
+            if vol.get("name"):
+                path = idir.file(vol["name"])
+            else:
+                path = check_plain_file(vol["path"], "volumes[].path", missing_ok=True)
             if vol.get("size_mb") is not None and vol["size_mb"] < 1:
                 raise NovaopsError("The volume %s: size_mb must be at least 1, not %s." % (path, vol["size_mb"]))
             disks.append((vol.get("name"), path, vol.get("format") or "qcow2",

@@ -108,10 +108,11 @@ class Canaries:
         dangling target that came to exist; [] when all is well."""
         self._drain()
         found = []
-        for path, (digest, mode) in sorted(self.files.items()):
+        for path, (digest, mode) in sorted(list(self.files.items())):
             if digest is None:
                 if os.path.lexists(path):
                     found.append("%s was created through a dangling link" % path)
+                    del self.files[path]          # told once: a later case is judged on its own
                 continue
             try:
                 st = os.lstat(path)

@@ -40,6 +40,7 @@ import module_runner
 from module_runs import collections_root
 
 TAG = "bi-pl%s" % uuid.uuid4().hex[:4]
+RUN_TIMEOUT = [120]         # seconds a case's run may take (--timeout): a FIFO read blocks for ever
 WORK = os.path.join("/tmp", TAG)
 FILE_KINDS = ("symlink", "dangling", "hardlink", "fifo")
 DIR_KINDS = ("symlink", "dangling", "fifo")
@@ -122,7 +123,7 @@ class Planted:
         before = dict((root, tree(root)) for root in watch)      # (reads through a hard link: before the reset)
         dom_before = domain_view(domain) if domain else None
         self.canaries.reset()
-        outcome = module_runner.run(module, args, timeout=120, workdir=os.path.join(WORK, "runs"))
+        outcome = module_runner.run(module, args, timeout=RUN_TIMEOUT[0], workdir=os.path.join(WORK, "runs"))
         problems = self.canaries.problems()        # first: the comparison below reads the files
         crash = outcome.crash()
         result = outcome.result or {}
@@ -331,7 +332,9 @@ def _remove(path):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="", help="comma-separated words: the sites whose label holds one")
+    parser.add_argument("--timeout", type=int, default=RUN_TIMEOUT[0], help="seconds a case's run may take")
     opts = parser.parse_args()
+    RUN_TIMEOUT[0] = opts.timeout
     sys.path.insert(0, collections_root())
     from ansible_collections.novaops.compute.tests.unit.plugins.canaries import Canaries  # noqa: E402
     started = time.monotonic()
@@ -348,8 +351,8 @@ def main():
             corpus.file_options(words)
         finally:
             shutil.rmtree(WORK, ignore_errors=True)
-    print("planted links: %d cases in %.0fs; %d failure(s)" % (corpus.cases, time.monotonic() - started,
-                                                              len(corpus.failures)), flush=True)
+    print("planted links: %d cases in %.0fs; %d failure(s)"
+          % (corpus.cases, time.monotonic() - started, len(corpus.failures)), flush=True)
     return 1 if corpus.failures or not corpus.cases else 0
 
 

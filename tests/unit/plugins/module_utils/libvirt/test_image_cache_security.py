@@ -98,7 +98,7 @@ def release_fifo(path):
 @pytest.mark.parametrize("suffix", ["", ".part", ".lock"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_plant_at_a_base_name_is_refused_and_the_canary_untouched(tmp_path, qimg, image_file, canaries, kind,
-                                                                     suffix):
+                                                                    suffix):
     cache = img.ImageCache(str(tmp_path / "inst"), qimg)
     ref = img.ImageRef(path=image_file)
     os.makedirs(cache.base_dir)
