@@ -34,7 +34,8 @@ def import_collection():
     from ansible_collections.novaops.compute.plugins.module_utils.libvirt.disk_transfer import DiskTransfer
     from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
     from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import SshHost
-    return DiskTransfer, QemuImg, SshHost
+    from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
+    return DiskTransfer, QemuImg, SshHost, Root
 
 
 def run(argv):
@@ -48,7 +49,7 @@ def main():
                            "NOVAOPS_SSH_KNOWN_HOSTS") if not env.get(k)]
     if missing:
         sys.exit("source .beds/env.sh first (make bench does): %s unset" % ", ".join(missing))
-    DiskTransfer, QemuImg, SshHost = import_collection()
+    DiskTransfer, QemuImg, SshHost, Root = import_collection()
     work = tempfile.mkdtemp(prefix="bench-libvirt-resize-")
     try:
         base = os.path.join(work, "base")
@@ -74,7 +75,7 @@ def main():
         def ours():
             dest = tempfile.mkdtemp(dir=remote)
             started = time.monotonic()
-            transfer.put(overlay, os.path.join(dest, "disk"), "flatten")
+            transfer.put(Root(work, "instances_path"), ("disk",), dest, ("disk",), "flatten")
             took = time.monotonic() - started
             shutil.rmtree(dest)
             return took

@@ -493,7 +493,6 @@ duration:
 
 import copy
 import os
-import shutil
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
@@ -506,7 +505,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt.ephemeral 
     DEFAULT_FILESYSTEM, FILESYSTEMS, LocalBases, ephemeral_base_name, parse_base_name, swap_base_name)
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt.image_cache import ImageCache, ImageRef
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.image_cache import ImageCache, ImageRef, base_name
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, check_domain_name, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors,
     wait_for_state, vif_ovs_ports)
@@ -515,6 +514,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.module impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.vif_wiring import VifWiring, check_vif, tap_name
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file, plain_file
+from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact_url
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -613,6 +614,13 @@ class Transition:
                 self.name, "rescue" if self.want_rescue else "unrescue"))
 
 
+def shown_image(image):
+    """An image dict as it is recorded and shown: its URL without credentials (redact.py)."""
+    if not image or not image.get("url"):
+        return image
+    return dict(image, url=redact_url(image["url"]))
+
+
 class Domain(Manager):
     """One libvirt domain plus its instance directory and base files."""
 
@@ -684,23 +692,37 @@ class Domain(Manager):
                 saved = idir.read(inst.UNRESCUE_XML) or idir.read(inst.LIBVIRT_XML)
                 if saved:
                     facts["desired"] = dx.parse_domain_xml(saved).get("metadata")
-            facts["disks"] = self._disk_files(idir, facts)
+            facts["disks"] = self._disk_files(idir, self._known_formats(idir, facts))
         if facts.get("vifs") and facts["state"] in ACTIVE:
             facts["vifs"] = self._with_ovs_ports(facts["vifs"])
         return facts
 
-    def _disk_files(self, idir, facts):
+    def _known_formats(self, idir, facts):
+        """The format of each disk file of the instance directory, as this module made it or libvirt reads it;
+        qemu-img never guesses one (a raw disk holds what its guest wrote)."""
+        formats = dict((name, "qcow2") for name in (inst.ROOT, inst.LOCAL, inst.SWAP, inst.RESCUE))
+        for disk in (facts.get("config") or {}).get("disks") or []:
+            if disk.get("path") and os.path.dirname(os.path.normpath(disk["path"])) == idir.path:
+                formats[os.path.basename(disk["path"])] = disk.get("format") or "raw"
+        for vol in self.params["volumes"] or []:
+            if vol.get("name"):
+                formats[vol["name"]] = vol.get("format") or "qcow2"
+        return formats
+
+    def _disk_files(self, idir, formats):
         files = []
         if not idir.exists:
             return files
-        for name in sorted(os.listdir(idir.path)):
+        for name in idir.root.listdir(idir.uuid):
             if not name.startswith("disk"):
                 continue
-            path = idir.file(name)
-            try:
-                info = self.qemu_img.info(path)
-            except NovaopsError:
-                info = {}
+            path = idir.file(name)      # a link or FIFO named disk* is refused here
+            info = {}
+            if formats.get(name) and idir.has(name):
+                try:
+                    info = self.qemu_img.info(path, formats[name])
+                except NovaopsError:
+                    pass
             files.append(dict(name=name, path=path, format=info.get("format"),
                               virtual_size=info.get("virtual-size"), backing=backing_file_of(info)))
         return files
@@ -738,6 +760,7 @@ class Domain(Manager):
         explicit = any(p[k] for k in SPEC_OPTIONS)
         for key in ("flavor", "image", "vnc"):
             desired[key] = p[key] if p[key] is not None else recorded.get(key)
+        desired["image"] = shown_image(desired["image"])     # recorded and shown without credentials
         dx.check_vnc(p["vnc"])
         if desired["flavor"] is None:
             if before["state"] != "undefined":
@@ -751,7 +774,7 @@ class Domain(Manager):
         desired["virt_type"] = p["virt_type"] if explicit or not recorded.get("virt_type") else recorded["virt_type"]
         desired["instances_path"] = p["instances_path"]
         desired["state"] = p["state"] if p["state"] != "defined" else recorded.get("state", "defined")
-        desired["rescue_image"] = p["rescue_image"] or recorded.get("rescue_image")
+        desired["rescue_image"] = shown_image(p["rescue_image"] or recorded.get("rescue_image"))
         desired["ephemeral_format"] = p["ephemeral_format"] or recorded.get("ephemeral_format") or DEFAULT_FILESYSTEM
         return desired
 
@@ -810,9 +833,13 @@ class Domain(Manager):
             if bool(vol.get("name")) == bool(vol.get("path")):
                 raise NovaopsError("Each volume needs exactly one of name (a file in the instance directory) and "
                                    "path (an absolute path).")
-            path = idir.file(vol["name"]) if vol.get("name") else vol["path"]
             if vol.get("path") and not os.path.isabs(vol["path"]):
                 raise NovaopsError("The volume path %r is not absolute." % vol["path"])
+            # no link anywhere in its path, nor a FIFO or hard-linked file there
+            if vol.get("name"):
+                path = idir.file(vol["name"])
+            else:
+                path = check_plain_file(vol["path"], "volumes[].path", missing_ok=True)
             if vol.get("size_mb") is not None and vol["size_mb"] < 1:
                 raise NovaopsError("The volume %s: size_mb must be at least 1, not %s." % (path, vol["size_mb"]))
             disks.append((vol.get("name"), path, vol.get("format") or "qcow2",
@@ -851,8 +878,10 @@ class Domain(Manager):
         self.idir = inst.InstanceDir(p["instances_path"], before["uuid"])
         desired = self.build_desired(before)
         change = self.transition(before, desired)
-        root_ref = ImageRef.from_params(desired.get("image"))
-        rescue_ref = ImageRef.from_params(desired.get("rescue_image")) if change.want_rescue else None
+        # fetched from what was given (credentials and all), else from the recorded image
+        root_ref = ImageRef.from_params(p["image"] or desired.get("image"))
+        rescue_ref = ImageRef.from_params(p["rescue_image"] or desired.get("rescue_image"), "rescue_image") \
+            if change.want_rescue else None
         disks = self.layout(desired, change.want_rescue)
         self.check_disks(before, disks, root_ref, rescue_ref)
         spec = self.spec(desired, disks)
@@ -891,19 +920,20 @@ class Domain(Manager):
         grow ``[(name, path, format, size)]`` and the swap disks made again ``[(name, path, role)]``."""
         for ref in (root_ref, rescue_ref):
             if ref is not None and not self.cache.present(ref):
+                self.cache.check_clear(base_name(ref.image_id))     # nothing planted where the fetch writes
                 plan.add("fetch_image", self.fetch, ref)
         if not self.idir.exists:
             plan.add("create_instance_dir", self.create_instance_dir)
         resizes, remakes, bases_planned = [], [], set()
         current_files = dict((d["path"], d) for d in before.get("disks") or [])
         for name, path, fmt, size, _bus, role in disks:
-            have = current_files.get(path) or self.file_facts(path)
+            have = current_files.get(path) or self.file_facts(path, fmt)
             if have is None:
                 self.plan_new_disk(plan, desired, bases_planned, name, path, fmt, size, role,
                                    root_ref if role == "root" else rescue_ref)
                 continue
             backing = have.get("backing")
-            if role in ("local", "swap") and backing and not os.path.exists(backing):
+            if role in ("local", "swap") and backing and not self.base_present(backing):
                 # a base deleted from _base: made again, byte for byte (ephemeral.py), before any downtime
                 self.plan_local_base(plan, os.path.basename(backing), bases_planned, missing_for=path)
             grows = size and have.get("virtual_size") is not None and size > have["virtual_size"]
@@ -917,12 +947,12 @@ class Domain(Manager):
 
     def plan_new_disk(self, plan, desired, bases_planned, name, path, fmt, size, role, ref):
         if role in ("root", "rescue"):
-            plan.add("create_%s" % name, self.create_overlay, ref, path, size)
+            plan.add("create_%s" % name, self.create_overlay, ref, name, size)
         elif role in ("local", "swap"):
             self.plan_local_base(plan, self.local_base_name(desired, role), bases_planned)
-            plan.add("create_%s" % name, self.create_local_disk, desired, role, path)
+            plan.add("create_%s" % name, self.create_local_disk, desired, role, name)
         elif size:
-            plan.add("create_%s" % (name or os.path.basename(path)), self.qemu_img.create, path, fmt, size)
+            plan.add("create_%s" % (name or os.path.basename(path)), self.create_volume, name, path, fmt, size)
         else:
             raise NovaopsError("The volume %s does not exist and no size_mb is given to create it." % path)
 
@@ -973,7 +1003,7 @@ class Domain(Manager):
                 self.module.warn("Domain %s runs; %s grows (made again at the new size) when it is shut down or "
                                  "restarted by this module (force=true or hard_reboot)." % (desired["name"], name))
             else:
-                plan.add("recreate_%s" % name, self.create_local_disk, desired, role, path, True)
+                plan.add("recreate_%s" % name, self.create_local_disk, desired, role, name, True)
 
     def plan_definition(self, plan, before, desired, spec, wanted_view, stop_first):
         """Defined when the XML differs from libvirt's copy (a hard reboot regenerates it too; redefining an
@@ -991,8 +1021,8 @@ class Domain(Manager):
     def check_disks(self, before, disks, root_ref, rescue_ref):
         """Refuse shrinks and image changes before anything is touched."""
         current = dict((d["path"], d) for d in before.get("disks") or [])
-        for name, path, _fmt, size, _bus, role in disks:
-            have = current.get(path) or self.file_facts(path)
+        for name, path, fmt, size, _bus, role in disks:
+            have = current.get(path) or self.file_facts(path, fmt)
             if have is None:
                 continue
             if size and have.get("virtual_size") and size < have["virtual_size"]:
@@ -1110,8 +1140,10 @@ class Domain(Manager):
             if wired:
                 plan.add("unwire_vifs", self.unwire_vifs, before["uuid"], wired)
             plan.add("undefine", self.undefine)
-        if self.params["delete_disks"] and before.get("instance_dir") and os.path.isdir(before["instance_dir"]):
-            plan.add("delete_instance_dir", shutil.rmtree, before["instance_dir"])
+        idir = inst.InstanceDir(self.params["instances_path"], before["uuid"]) \
+            if self.params["delete_disks"] and before.get("instance_dir") else None
+        if idir is not None and idir.exists:
+            plan.add("delete_instance_dir", idir.root.rmtree, idir.uuid)
             expected["disks"] = []
         return expected
 
@@ -1151,8 +1183,30 @@ class Domain(Manager):
     def fetch(self, ref):
         self.image_result = self.cache.ensure(ref)
 
-    def create_overlay(self, ref, path, size):
-        self.cache.create_overlay(self.cache.path_for(ref), path, size)
+    def create_overlay(self, ref, name, size):
+        self.cache.create_overlay(base_name(ref.image_id), self.idir.root, self.idir.rel(name), size)
+
+    def create_volume(self, name, path, fmt, size):
+        """A new volume: its file made here first (O_EXCL, no link followed), then written by qemu-img."""
+        if name:
+            path = self.idir.reserve(name)
+        else:
+            root, rel = plain_file(path, "volumes[].path")
+            path = root.reserve(rel)
+        try:
+            self.qemu_img.create(path, fmt, size)
+        except BaseException:
+            if name:
+                self.idir.remove(name)
+            else:
+                root.unlink(rel)
+            raise
+
+    def base_present(self, backing):
+        """Whether a disk's backing file is there (in _base: a link or FIFO there is refused)."""
+        if os.path.dirname(os.path.normpath(backing)) == self.cache.base_dir:
+            return self.cache.has(os.path.basename(backing))
+        return os.path.lexists(backing)
 
     @staticmethod
     def local_base_name(desired, role):
@@ -1161,23 +1215,25 @@ class Domain(Manager):
             return ephemeral_base_name(flavor["ephemeral_gb"], desired.get("ephemeral_format") or DEFAULT_FILESYSTEM)
         return swap_base_name(flavor["swap_mb"])
 
-    def file_facts(self, path):
-        """Virtual size and backing file of a disk file (read once per run), None when there is none."""
-        if not os.path.exists(path):
+    def file_facts(self, path, fmt):
+        """Virtual size and backing file of a disk file of format fmt (read once per run), None when there is none."""
+        if not os.path.lexists(path):
             return None
         if path not in self._file_facts:       # read once per run (checked, then planned)
-            info = self.qemu_img.info(path)
+            check_plain_file(path, "the disk")
+            info = self.qemu_img.info(path, fmt)
             self._file_facts[path] = dict(path=path, virtual_size=info.get("virtual-size"),
                                           backing=backing_file_of(info))
         return self._file_facts[path]
 
     def plan_local_base(self, plan, name, planned, missing_for=None):
         """Plan making an ephemeral or swap base unless it is there (or planned already)."""
-        if name in planned or os.path.isfile(self.bases.path_of(name)):
+        if name in planned or self.cache.has(name):
             return
         if parse_base_name(name) is None:
             raise NovaopsError("%s is backed by %s, which is gone and is not a base this module can make again." % (
                 missing_for or "A disk", self.bases.path_of(name)))
+        self.cache.check_clear(name)      # nothing planted where making it writes
         planned.add(name)
         plan.add("create_%s_base" % ("ephemeral" if name.startswith("ephemeral_") else "swap"),
                  self.make_local_base, name)
@@ -1186,15 +1242,15 @@ class Domain(Manager):
         if self.bases.ensure_by_name(name) is None:
             raise NovaopsError("%s is not the name of an ephemeral or swap base." % name)
 
-    def create_local_disk(self, desired, role, path, replace=False):
+    def create_local_disk(self, desired, role, name, replace=False):
         """disk.local or disk.swap: a qcow2 overlay on its base (Nova's Qcow2 image backend)."""
-        base = self.bases.path_of(self.local_base_name(desired, role))
+        base = self.local_base_name(desired, role)
         if replace:
-            tmp = path + ".new"
-            self.cache.create_overlay(base, tmp)
-            os.rename(tmp, path)
+            tmp = name + ".new"
+            self.cache.create_overlay(base, self.idir.root, self.idir.rel(tmp), replace=True)
+            self.idir.root.rename(self.idir.rel(tmp), self.idir.rel(name))
         else:
-            self.cache.create_overlay(base, path)
+            self.cache.create_overlay(base, self.idir.root, self.idir.rel(name))
 
     def create_instance_dir(self):
         self.idir.create()
@@ -1329,8 +1385,8 @@ class Domain(Manager):
     def public(self, facts):
         view = dict((k, v) for k, v in facts.items() if k not in ("live", "persistent"))
         if self.desired and self.desired.get("image"):
-            path = self.cache.path_for(ImageRef.from_params(self.desired["image"]))
-            view["base"] = dict(path=path, present=os.path.isfile(path))
+            ref = ImageRef.from_params(self.desired["image"])
+            view["base"] = dict(path=self.cache.path_for(ref), present=self.cache.present(ref))
         return view
 
     def diff_view(self, facts):

@@ -125,6 +125,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt import dom
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg, backing_file_of
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, domain_state, libvirt_argument_spec, quiet_libvirt_errors, vif_ovs_ports)
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
@@ -188,7 +189,7 @@ class DomainInfo:
         for disk in xml["disks"]:
             disk = dict(disk)
             if not disk["backing_chain"] and disk.get("path") and disk.get("type") == "file":
-                disk["backing_chain"] = self.chain(disk["path"])
+                disk["backing_chain"] = self.chain(disk["path"], disk.get("format") or "raw")
             out["disks"].append(disk)
         for vif in xml["vifs"]:
             vif = dict(vif, kind=dx.vif_kind(vif), ovs_port=None)
@@ -202,10 +203,15 @@ class DomainInfo:
                               port=vnc["port"] if active and vnc["port"] != -1 else (None if vnc["autoport"] else vnc["port"]))
         return out
 
-    def chain(self, path):
-        """Backing chain below a disk of a shut-off domain, from qemu-img (the live XML has it when running)."""
+    def chain(self, path, fmt):
+        """Backing chain below a disk of a shut-off domain, from qemu-img (the live XML has it when running).
+
+        Read as the format libvirt gives QEMU: qemu-img never guesses it (a raw disk holds what its guest
+        wrote, which could pose as a qcow2 naming a host file); a link or FIFO at the path is not read.
+        """
         try:
-            infos = self.qemu_img().info(path, backing_chain=True)
+            check_plain_file(path, "disk")
+            infos = self.qemu_img().info(path, fmt, backing_chain=True)
         except NovaopsError:
             return []
         if isinstance(infos, dict):

@@ -304,7 +304,6 @@ duration:
 import contextlib
 import functools
 import os
-import shutil
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
@@ -314,6 +313,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.disk_transfer import DiskTransfer, remove_scratch
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, LibvirtError, domain_state, is_libvirt_error, libvirt_argument_spec, power_off,
     quiet_libvirt_errors, wait_for_state)
@@ -416,7 +416,7 @@ class Resize(Manager):
             status=rec.get("phase", "none"), prior_state=rec.get("prior_state"),
             domain_state=domain_state(dom)[0] if dom is not None else "undefined",
             instance_dir=self.idir.path,
-            resize_dir=self.idir.resize_path if os.path.isdir(self.idir.resize_path) else None,
+            resize_dir=self.idir.resize_path if self.idir.root.isdir(self.idir.resize_name) else None,
             destination=dict(dest, instance_dir=self.dest_dir(dest)) if self.record else None,
             files=[dict(name=f["name"], method=f["method"], copied=f["name"] in copied)
                    for f in rec.get("files") or []])
@@ -445,6 +445,11 @@ class Resize(Manager):
 
     def dest_dir(self, dest):
         return os.path.join(dest["instances_path"], self.uuid)
+
+    @staticmethod
+    def dest_root(dest):
+        """The destination instances path on this host, reached without following links."""
+        return Root(dest["instances_path"], "dest_instances_path")
 
     def remote(self, dest):
         """The destination as ssh reaches it (its secrets live until the run ends), or None for this host."""
@@ -493,7 +498,7 @@ class Resize(Manager):
             rec = self.plan_record(before, plan, dest)
         if before["domain_state"] in ACTIVE:
             plan.add("power_off", self.power_off)
-        if self.where != self.idir.resize_path:
+        if self.where != self.idir.resize_name:
             plan.add("move_to_resize", self.move_to_resize)
         plan.add("create_dest_dir", self.create_dest_dir, dest)
         copied = rec.get("copied") or {}
@@ -538,19 +543,27 @@ class Resize(Manager):
         if self.idir.has(inst.UNRESCUE_XML):
             raise NovaopsError("Domain %s is rescued; unrescue it before a resize." % dom.name())
         xml = dom.XMLDesc(XML_INACTIVE_SECURE)
-        names, outside = instance_disks(dx.parse_domain_xml(xml), self.idir.path)
+        facts = dx.parse_domain_xml(xml)
+        names, outside = instance_disks(facts, self.idir.path)
         if not names:
             raise NovaopsError("Domain %s has no disk in its instance directory %s; there is nothing to move."
                                % (dom.name(), self.idir.path))
-        disks = [describe(name, self.qemu_img.info(self.idir.file(name), backing_chain=True)) for name in names]
+        # each disk read as the format libvirt gives QEMU (raw when unsaid): a raw disk holds what the guest
+        # wrote, which qemu-img left to guess could take for a qcow2 naming a host file as its backing file
+        formats = dict((os.path.basename(os.path.normpath(d["path"])), d.get("format") or "raw")
+                       for d in facts["disks"] if d.get("path"))
+        disks = [describe(name, self.qemu_img.info(self.idir.file(name), formats.get(name, "raw"), backing_chain=True))
+                 for name in names]
         check_fits(disks, self.params["flavor"])
         files = [dict(name=d["name"], method=d["method"], need=d["need"]) for d in disks
                  if keeps(d, self.params["flavor"])]
         if self.idir.has(inst.LIBVIRT_XML):
-            files.append(dict(name=inst.LIBVIRT_XML, method=COPY, need=os.path.getsize(self.idir.file(inst.LIBVIRT_XML))))
+            files.append(dict(name=inst.LIBVIRT_XML, method=COPY,
+                              need=self.idir.root.lstat(self.idir.rel(inst.LIBVIRT_XML)).st_size))
         if outside:
             self.module.warn("Disks outside the instance directory stay where they are: %s." % ", ".join(outside))
         self.check_space(files, dest)
+        self.check_destination(dest)
         rec = dict(phase=record.MIGRATING, uuid=self.uuid, name=dom.name(), prior_state=prior,
                    source=dict(instances_path=self.idir.instances_path), destination=dest,
                    flavor=self.params["flavor"], files=files, copied={})
@@ -573,7 +586,7 @@ class Resize(Manager):
                 raise NovaopsError("%s has %d bytes free; flattening the largest overlay before it is sent needs up "
                                    "to %d. Nothing was moved." % (self.idir.instances_path,
                                                                   _free_bytes(self.idir.instances_path), scratch))
-        elif not os.path.isdir(dest["instances_path"]):
+        elif not self.dest_root(dest).isdir():
             raise NovaopsError("The destination instances path %s does not exist." % dest["instances_path"])
         else:
             free = _free_bytes(dest["instances_path"])
@@ -581,11 +594,21 @@ class Resize(Manager):
             raise NovaopsError("The destination %s has %d bytes free; the instance's files need up to %d. Nothing "
                                "was moved." % (self._where_to(dest), free, need), bytes_free=free, bytes_needed=need)
 
+    def check_destination(self, dest):
+        """On this host, the destination instance directory is a real directory or nothing yet: a link (or
+        anything else) planted there is refused before anything moves."""
+        if dest["host"]:
+            return
+        root = self.dest_root(dest)
+        if root.exists(self.uuid) and not root.isdir(self.uuid):
+            raise NovaopsError("The destination instance directory %s is not a directory (a link?); refusing to copy "
+                               "into it. Nothing was moved." % self.dest_dir(dest), path=self.dest_dir(dest))
+
     def plan_confirmed(self, before, plan):
         rec = self.record
         if rec is None:
             return before
-        if self.where != self.idir.resize_path or rec["phase"] != record.MIGRATED:
+        if self.where != self.idir.resize_name or rec["phase"] != record.MIGRATED:
             raise NovaopsError("The resize of instance %s is %s, not migrated; finish it with state=migrated or "
                                "undo it with state=reverted." % (self.uuid, self._progress(rec)))
         dest = self.destination()
@@ -599,7 +622,8 @@ class Resize(Manager):
                 plan.add("undefine_source", self.undefine, dom)
                 state = "undefined"
         else:
-            missing = [f["name"] for f in rec["files"] if not os.path.exists(os.path.join(self.dest_dir(dest), f["name"]))]
+            root = self.dest_root(dest)
+            missing = [f["name"] for f in rec["files"] if not root.exists((self.uuid, f["name"]))]
             if missing:
                 raise NovaopsError("The destination copy in %s lacks %s; revert instead. Nothing was removed."
                                    % (self.dest_dir(dest), ", ".join(missing)))
@@ -615,7 +639,7 @@ class Resize(Manager):
             return before
         dest = self.destination()
         state = before["domain_state"]
-        if self.where == self.idir.resize_path:
+        if self.where == self.idir.resize_name:
             if rec["phase"] == record.MIGRATED:
                 state = self.plan_destination_teardown(plan, dest, state)
             elif state in ACTIVE:
@@ -626,7 +650,7 @@ class Resize(Manager):
             else:
                 plan.add("remove_dest_copy", self.remove_dest_copy, dest)
             plan.add("move_back", self.move_back)
-        old_xml = record.read_old_xml(self.where)
+        old_xml = record.read_old_xml(self.idir, self.where)
         dom = self.lookup()
         current = dx.config_view(dx.parse_domain_xml(dom.XMLDesc(2))) if dom is not None else None
         if current != dx.config_view(dx.parse_domain_xml(old_xml)):
@@ -680,10 +704,10 @@ class Resize(Manager):
     # -- actions -------------------------------------------------------------------------------
     @foreseen("recording the resize")
     def write_record(self, rec, xml):
-        record.write_old_xml(self.idir.path, xml)
-        record.write(self.idir.path, rec)
+        record.write_old_xml(self.idir, self.idir.uuid, xml)
+        record.write(self.idir, self.idir.uuid, rec)
         self.record = rec
-        self.where = self.idir.path
+        self.where = self.idir.uuid
 
     @foreseen("powering the domain off")
     def power_off(self):
@@ -693,24 +717,29 @@ class Resize(Manager):
 
     @foreseen("moving the instance directory to _resize")
     def move_to_resize(self):
-        os.rename(self.idir.path, self.idir.resize_path)
-        self.where = self.idir.resize_path
+        if self.idir.root.exists(self.idir.resize_name):
+            raise NovaopsError("%s exists already (a link?); refusing to move the instance there." % self.idir.resize_path)
+        self.idir.root.rename(self.idir.uuid, self.idir.resize_name)
+        self.where = self.idir.resize_name
 
     @foreseen("creating the destination instance directory")
     def create_dest_dir(self, dest):
         remote = self.remote(dest)
         if remote is not None:
             remote.run(["mkdir", "-p", "--", self.dest_dir(dest)], "Creating the instance directory")
+            remote.check_no_links(self.dest_dir(dest), "dest_instances_path")
         else:
-            os.makedirs(self.dest_dir(dest), mode=0o755, exist_ok=True)
+            self.dest_root(dest).mkdir(self.uuid, mode=0o755)
 
     @foreseen("copying to the destination")
     def put(self, dest, entry):
         name = entry["name"]
-        transfer = DiskTransfer(self.qemu_img, self.remote(dest), self.params["bwlimit"])
-        done = transfer.put(os.path.join(self.idir.resize_path, name), os.path.join(self.dest_dir(dest), name),
+        remote = self.remote(dest)
+        transfer = DiskTransfer(self.qemu_img, remote, self.params["bwlimit"])
+        done = transfer.put(self.idir.root, (self.idir.resize_name, name),
+                            dest["instances_path"] if remote is not None else self.dest_root(dest), (self.uuid, name),
                             entry["method"])
-        record.mark_copied(self.idir.resize_path, name, done["bytes"])
+        record.mark_copied(self.idir, self.idir.resize_name, name, done["bytes"])
         self.bytes += done["bytes"]
         self.transfers[name] = done
 
@@ -731,16 +760,21 @@ class Resize(Manager):
     @foreseen("removing the destination copy")
     def remove_dest_copy(self, dest):
         dest_dir = self.dest_dir(dest)
-        if not os.path.isdir(self.idir.resize_path):
+        if not self.idir.root.isdir(self.idir.resize_name):
             raise NovaopsError("%s is missing; refusing to remove %s, which may be the only copy."
                                % (self.idir.resize_path, dest_dir))
         remote = self.remote(dest)
         if remote is not None:
             remote.run(["rm", "-rf", "--", dest_dir], "Removing the copy %s" % dest_dir)
-        elif os.path.isdir(dest_dir):
-            if os.path.exists(os.path.join(dest_dir, record.RECORD)):
+            return
+        root = self.dest_root(dest)
+        if root.isdir(self.uuid):
+            if root.exists((self.uuid, record.RECORD)):
                 raise NovaopsError("%s holds a resize record; it is not a copy. Nothing was removed." % dest_dir)
-            shutil.rmtree(dest_dir)
+            root.rmtree(self.uuid)
+        elif root.exists(self.uuid):
+            raise NovaopsError("%s is not a directory (a link?); refusing to remove it or what it points to."
+                               % dest_dir)
 
     def remove_dest_copy_if_reachable(self, dest):
         try:
@@ -750,25 +784,25 @@ class Resize(Manager):
 
     @foreseen("moving the original back from _resize")
     def move_back(self):
-        remove_scratch(self.idir.resize_path)
-        if os.path.exists(self.idir.path):
+        remove_scratch(self.idir.root, self.idir.resize_name)
+        if self.idir.root.exists(self.idir.uuid):
             raise NovaopsError("%s exists beside %s; which one is the instance is unclear. Move one away and run "
                                "state=reverted again." % (self.idir.path, self.idir.resize_path))
-        record.set_phase(self.idir.resize_path, record.REVERTING)
-        os.rename(self.idir.resize_path, self.idir.path)
-        self.where = self.idir.path
+        record.set_phase(self.idir, self.idir.resize_name, record.REVERTING)
+        self.idir.root.rename(self.idir.resize_name, self.idir.uuid)
+        self.where = self.idir.uuid
 
     @foreseen("marking the migration complete")
     def finish_migration(self):
-        record.set_phase(self.idir.resize_path, record.MIGRATED)
+        record.set_phase(self.idir, self.idir.resize_name, record.MIGRATED)
 
     @foreseen("removing the original in _resize")
     def remove_resize_dir(self):
-        record.discard(self.idir.resize_path)
+        record.discard(self.idir, self.idir.resize_name)
 
     @foreseen("removing the resize record")
     def finish_revert(self):
-        record.remove(self.idir.path)
+        record.remove(self.idir, self.idir.uuid)
 
     @foreseen("defining the domain as it was")
     def define_old(self, xml):
@@ -813,7 +847,7 @@ class Resize(Manager):
             plan.apply()
         except NovaopsError as undo:
             raise NovaopsError("%s Rolling back failed too (%s); the original is intact in %s: run state=reverted to "
-                               "restore it." % (exc.msg, undo.msg, self.where or self.idir.path), **exc.facts)
+                               "restore it." % (exc.msg, undo.msg, self.idir.root.path_of(self.where or self.idir.uuid)), **exc.facts)
         copy = "the partial copy was removed"
         if self.leftovers:
             copy = "the partial copy could not be removed (%s): remove %s by hand, or resize again, which " \

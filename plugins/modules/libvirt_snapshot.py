@@ -311,6 +311,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import InstanceDir
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, LibvirtError, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (
@@ -429,13 +430,16 @@ class DiskSnapshot(Manager):
         p = self.params
         dom = self.domain()
         disk, owner = live_disk(dom, p["disk"])
+        # the disk is read by path (cold) or its backing named (live): not through a link, FIFO or second link
+        check_plain_file(disk["path"], "disk %s of domain %s" % (disk["target"], dom.name()))
         qemu_img = QemuImg.from_module(self.module)
         with SnapshotWorkspace(p["snapshots_directory"], "%s-%s-" % (dom.name(), disk["target"]),
                                owner=owner if mode == "live" else None) as workspace:
-            image_file = workspace.file("image.%s" % p["format"])
+            image_file = "image.%s" % p["format"]
             mode = self.take_copy(mode, qemu_img, dom, disk, workspace, image_file)
             workspace.secure(image_file)
-            self.upload(image_file, dom, disk, mode)
+            with os.fdopen(workspace.open(image_file), "rb") as data:
+                self.upload(data, dom, disk, mode)
 
     def strategies(self, mode):
         """The ways to a consistent copy, in the order they are tried while QEMU refuses a live copy
@@ -485,14 +489,15 @@ class DiskSnapshot(Manager):
 
     def take_live(self, qemu_img, dom, disk, workspace, image_file, _refusals):
         p = self.params
-        overlay = workspace.secure(create_overlay(qemu_img, disk, workspace.file("overlay.qcow2"))["path"],
-                                   give_to_owner=True)
+        overlay = create_overlay(qemu_img, disk, workspace.reserve("overlay.qcow2"))["path"]
+        workspace.secure("overlay.qcow2", give_to_owner=True)
         started = time.monotonic()
         self.work["block_copy"] = live_copy(self.conn, dom, disk, overlay, p["timeout"],
                                             rescue_dir=p["snapshots_directory"], bandwidth_mib=p["bandwidth"])
         self.work["durations"]["block_copy"] = round(time.monotonic() - started, 3)
-        self.convert(qemu_img, overlay, "qcow2", image_file)
-        os.unlink(overlay)          # its room is needed less than the image's
+        self.convert(qemu_img, workspace.root.tool_path(workspace.rel("overlay.qcow2")), "qcow2",
+                     workspace.reserve(image_file))
+        workspace.remove("overlay.qcow2")          # its room is needed less than the image's
 
     def take_live_clearing_leftovers(self, qemu_img, dom, disk, workspace, image_file, refusals):
         """What an interrupted earlier copy left in this QEMU (its target's nodes, its mirror job) removed
@@ -519,9 +524,10 @@ class DiskSnapshot(Manager):
         self.mode = "cold"
         self.take_cold(qemu_img, dom, disk, workspace, image_file, refusals)
 
-    def take_cold(self, qemu_img, dom, disk, _workspace, image_file, _refusals):
+    def take_cold(self, qemu_img, dom, disk, workspace, image_file, _refusals):
+        target = workspace.reserve(image_file)
         with quiesced(dom, self.params["timeout"]) as quiet:
-            self.convert(qemu_img, disk["path"], disk["format"], image_file)
+            self.convert(qemu_img, disk["path"], disk["format"], target)
         self.work["durations"]["downtime"] = quiet["downtime"]
 
     def convert(self, qemu_img, source, source_format, dest):

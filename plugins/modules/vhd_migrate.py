@@ -220,6 +220,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.module impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import ssh_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import open_plain_file
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import (
     chain_bytes, chain_uuids, default_sr, sr_location, vdi_chain)
@@ -257,8 +258,9 @@ def argument_spec():
 
 
 def _read_file(path, what):
+    """The text of a file an option names, read without following a link (confined.py)."""
     try:
-        with open(path) as fh:
+        with os.fdopen(open_plain_file(path, what), "r") as fh:
             return fh.read()
     except OSError as exc:
         raise NovaopsError("Cannot read the %s %s: %s" % (what, path, exc.strerror))

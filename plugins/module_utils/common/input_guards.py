@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 import os
-import stat
+
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 # A wait longer than a year is a mistake, and larger numbers overflow the C time of sockets and locks.
@@ -130,22 +132,28 @@ def null_rule_problem(params, required_one_of=None, required_if=None, required_t
     return None
 
 
-def file_option_problem(spec, params):
-    """Options named *_file (type path) that exist must be regular files.
+def is_file_option(name, option):
+    """Options of type path that name a file the module (or ssh, or TLS) reads: *_file and *ca_path."""
+    return option.get("type") == "path" and (name.endswith("_file") or name == "ca_path" or name.endswith("_ca_path"))
 
-    They are read whole (an ssh key, a known_hosts list): a device or a FIFO named there
-    would block the read for ever, a directory fail in a way that names nothing.
+
+def file_option_problem(spec, params):
+    """Files named by options (``is_file_option``, sub-options too) that exist must be plain files reached
+    without links: regular, one hard link, no symbolic link anywhere in their path.
+
+    They are read whole (an ssh key, a known_hosts list, a CA bundle): a device or a FIFO named there
+    would block the read for ever, a directory fail in a way that names nothing, and a link - planted
+    in a directory others can write - would make this root process read a file it was not given.
     """
-    for name, option in spec.items():
-        value = params.get(name)
-        if not value or option.get("type") != "path" or not name.endswith("_file"):
+    for label, name, option, value in given_values(spec, params):
+        if not isinstance(value, str) or not value or not is_file_option(name, option):
             continue
+        if not os.path.isabs(value):
+            return "%s %s is not an absolute path." % (label, value)
         try:
-            mode = os.stat(value).st_mode
-        except OSError:
-            continue      # a missing file is the module's to report, with its own words
-        if not stat.S_ISREG(mode):
-            return "%s %s is not a regular file." % (name, value)
+            check_plain_file(value, label, missing_ok=True)
+        except NovaopsError as exc:
+            return exc.msg      # a missing file is the module's to report, with its own words
     return None
 
 
@@ -207,3 +215,50 @@ def negative_problem(spec, params):
         if option.get("type") == "int" and isinstance(value, int) and value < 0 and name.endswith(NON_NEGATIVE_SUFFIXES):
             return "%s cannot be negative (%s)." % (label, value)
     return None
+
+
+# where an endpoint is named beside a validate_certs option (XenAPI url, vhd_migrate's dest_url, the
+# glance dict's url or cloud, an image's url)
+ENDPOINT_KEYS = ("url", "uri", "cloud")
+
+
+def unverified_tls(spec, params, where=""):
+    """``(option label, endpoint)`` for each validate_certs option (or <prefix>_validate_certs, sub-options
+    too) that is false where an https endpoint (or a cloud) is named beside it.
+
+    A <prefix>_validate_certs left unset takes the plain validate_certs of its level (vhd_migrate's
+    dest_validate_certs), and is reported with it.
+    """
+    found = []
+    if not isinstance(params, dict):
+        return found
+    for name, option in spec.items():
+        if name != "validate_certs" and not name.endswith("_validate_certs"):
+            continue
+        prefix = name[:-len("validate_certs")]
+        value = params.get(name)
+        inherited = value is None and prefix and params.get("validate_certs") is False
+        if value is not False and not inherited:
+            continue
+        endpoint = None
+        for key in ENDPOINT_KEYS:
+            given = params.get(prefix + key)
+            if isinstance(given, str) and given:
+                endpoint = "cloud %s" % given if key == "cloud" else given
+                break
+        if endpoint is None or endpoint.lower().startswith("http://"):
+            continue        # nothing is reached over TLS through it
+        label = "%s.%s" % (where, name) if where else name
+        if inherited:
+            label = "%s (unset, so validate_certs)" % label
+        found.append((label, endpoint))
+    for name, option in spec.items():
+        sub = option.get("options")
+        value = params.get(name)
+        if not sub or value is None:
+            continue
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            label = "%s[%d]" % (name, index) if isinstance(value, list) else name
+            found.extend(unverified_tls(sub, item, "%s.%s" % (where, label) if where else label))
+    return found

@@ -4,7 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """AnsibleModule with the collection's one failure shape (after amazon.aws's fail_json_aws),
-and the input checks of input_guards.py run on every module's options."""
+the input checks of input_guards.py run on every module's options, a warning for every TLS
+verification turned off, and every URL in what it shows (messages, warnings, results, its own
+arguments) without the credentials in it (redact.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_guards as guards
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact, redact_text
 
 
 class NovaopsModule(AnsibleModule):
@@ -36,14 +39,28 @@ class NovaopsModule(AnsibleModule):
             guards.negative_problem(self.argument_spec, self.params)
         if problem:
             self.fail_json(msg=problem)
+        for option, endpoint in guards.unverified_tls(self.argument_spec, self.params):
+            self.warn("%s is false: the TLS certificate of %s is not verified, so anyone on the network path can "
+                      "pose as it and see what is sent to it. Give its CA (ca_path) instead." % (option, endpoint))
+
+    def warn(self, warning, **kwargs):
+        super().warn(redact_text(warning), **kwargs)
 
     def fail_json(self, msg, **kwargs):
         self._hide_secrets()
-        super().fail_json(msg, **kwargs)
+        super().fail_json(redact_text(msg), **self._shown(kwargs))
 
     def exit_json(self, **kwargs):
         self._hide_secrets()
-        super().exit_json(**kwargs)
+        super().exit_json(**self._shown(kwargs))
+
+    def _shown(self, result):
+        """The result with every URL redacted, and the arguments shown (invocation) likewise."""
+        result = redact(result)
+        params = getattr(self, "params", None)
+        if "invocation" not in result and isinstance(params, dict):
+            result["invocation"] = dict(module_args=redact(params))
+        return result
 
     def _hide_secrets(self):
         """Add every no_log option's value to no_log_values, tolerating malformed input.

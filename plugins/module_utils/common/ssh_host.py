@@ -159,6 +159,16 @@ class SshHost:
                 ssh_error=dict(host=self.host, rc=rc, stderr=err))
         return dict(bytes=os.stat(src).st_size, duration=round(time.monotonic() - started, 3))
 
+    def check_no_links(self, path, label):
+        """Refuse a directory on the host whose path goes through a symbolic link (as confined.Root refuses
+        one here): rsync would write through it, outside the place meant."""
+        out = self.run(["realpath", "-e", "--", path], "Resolving %s" % path)
+        real = out.strip()
+        if real != os.path.normpath(path):
+            raise NovaopsError("%s on %s: %s goes through a symbolic link (it is %s there); refusing to write "
+                               "through it." % (label, self.host, path, real), path=path)
+        return real
+
     def free_bytes(self, path):
         """Bytes available under path on the host (df -P), or an error when the path is missing there."""
         out = self.run(["df", "-P", "-B1", "--", path], "Reading the free space of %s" % path)

@@ -25,8 +25,12 @@ from ansible_collections.novaops.compute.plugins.module_utils.disks import gpt
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 
 # Limits for qemu-img reading an image we did not write (as Nova's QEMU_IMG_LIMITS):
-# a crafted image must not make the prober eat the host's memory or CPU.
+# a crafted image must not make the prober eat the host's memory or CPU ...
 UNTRUSTED_LIMITS = ("--as=%d" % (1024 * 1024 * 1024), "--cpu=30")
+# ... nor hang it (a read that blocks uses no CPU): qemu-img info of such an image ends within
+# this many seconds of wall-clock time, or is killed (coreutils' timeout, KILL 5 s after TERM).
+UNTRUSTED_INFO_SECONDS = 60
+TIMED_OUT = (124, 137)          # timeout's status when it stopped the command (TERM, KILL)
 
 
 class DiskOpError(NovaopsError):
@@ -37,12 +41,19 @@ class DiskOpError(NovaopsError):
 
 
 class QemuImg:
-    """qemu-img through a run_command callable."""
+    """qemu-img through a run_command callable.
 
-    def __init__(self, run_command, qemu_img="qemu-img", prlimit=None):
+    Every call names the image's format (``-f``): qemu-img is never left to guess one, which
+    would let the bytes of a raw disk (a guest writes them) or of an image from outside decide
+    what qemu-img opens.  ``untrusted`` runs (an image from outside) get resource limits and a
+    wall-clock limit.
+    """
+
+    def __init__(self, run_command, qemu_img="qemu-img", prlimit=None, wall_clock="timeout"):
         self._run_command = run_command
         self.qemu_img = qemu_img
         self.prlimit = prlimit
+        self.wall_clock = wall_clock
         self.calls = []
 
     @classmethod
@@ -50,34 +61,48 @@ class QemuImg:
         path = module.get_bin_path("qemu-img")
         if path is None:
             raise NovaopsError("qemu-img was not found on this host; install qemu-utils.")
-        return cls(module.run_command, qemu_img=path, prlimit=module.get_bin_path("prlimit"))
+        return cls(module.run_command, qemu_img=path, prlimit=module.get_bin_path("prlimit"),
+                   wall_clock=module.get_bin_path("timeout"))
 
-    def run(self, args, untrusted=False, what=None):
+    def run(self, args, untrusted=False, what=None, seconds=None, limits=True):
+        """qemu-img with args; ``untrusted``: under prlimit (with ``limits``) and at most ``seconds``
+        (UNTRUSTED_INFO_SECONDS) of wall-clock time."""
         argv = [self.qemu_img] + [str(a) for a in args]
-        if untrusted and self.prlimit:
-            argv = [self.prlimit] + list(UNTRUSTED_LIMITS) + ["--"] + argv
+        seconds = seconds or UNTRUSTED_INFO_SECONDS
+        if untrusted:
+            if limits and self.prlimit:
+                argv = [self.prlimit] + list(UNTRUSTED_LIMITS) + ["--"] + argv
+            if not self.wall_clock:
+                raise NovaopsError("timeout (coreutils) was not found on this host; it limits how long qemu-img may "
+                                   "read an image from outside.")
+            argv = [self.wall_clock, "--kill-after=5", str(int(seconds))] + argv
         self.calls.append(argv)
         rc, out, err = self._run_command(argv)
+        if untrusted and rc in TIMED_OUT:
+            raise DiskOpError("%s did not finish within %d seconds; refusing the image (a crafted image can make "
+                              "qemu-img wait for ever)." % (what or "qemu-img %s" % args[0], int(seconds)),
+                              command=argv, rc=rc, stderr=err)
         if rc != 0:
             detail = (err or out or "").strip()
             raise DiskOpError("%s failed (rc=%s): %s" % (what or "qemu-img %s" % args[0], rc, detail),
                               command=argv, rc=rc, stderr=err)
         return out
 
-    def info(self, path, fmt=None, backing_chain=False, untrusted=False, force_share=True):
-        """``qemu-img info --output=json``: a dict, or a list of dicts with ``backing_chain``.
+    def info(self, path, fmt, backing_chain=False, untrusted=False, force_share=True):
+        """``qemu-img info -f fmt --output=json``: a dict, or a list of dicts with ``backing_chain``.
 
         ``force_share`` (-U) lets it read an image a running QEMU holds locked.  For an
-        image from outside, pass ``untrusted=True`` (resource limits) and never
-        ``backing_chain`` (that would open whatever file the image names).
+        image from outside, pass ``untrusted=True`` (resource and wall-clock limits), the
+        format image_format.detect_format read, and never ``backing_chain`` (that would open
+        whatever file the image names).
         """
+        if not fmt:
+            raise NovaopsError("qemu-img info of %s needs the image's format; it is never guessed." % path)
         if not os.path.exists(path):
             raise NovaopsError("The disk image %s does not exist." % path)
-        args = ["info", "--output=json"]
+        args = ["info", "--output=json", "-f", fmt]
         if force_share:
             args.append("-U")
-        if fmt:
-            args += ["-f", fmt]
         if backing_chain:
             args.append("--backing-chain")
         args.append(path)
@@ -104,17 +129,19 @@ class QemuImg:
             args.append(str(int(size)))
         self.run(args, what="qemu-img create %s" % path)
 
-    def convert(self, src, dst, out_fmt, src_fmt=None, sparse=True, compress=False, out_of_order=False):
+    def convert(self, src, dst, out_fmt, src_fmt, sparse=True, compress=False, out_of_order=False, untrusted=False,
+                seconds=None):
         """Flatten ``src`` (with its backing chain) into ``dst``; ``compress`` (-c) for qcow2.
 
-        ``out_of_order`` (-W) lets the writes land as the reads complete: several times faster
-        from a fragmented source (a block copy's target); for a new file that is read whole
-        afterwards (an upload), the order of its clusters does not matter.
+        ``src_fmt`` is required: the format is never guessed.  ``out_of_order`` (-W) lets the
+        writes land as the reads complete: several times faster from a fragmented source (a
+        block copy's target); for a new file that is read whole afterwards (an upload), the
+        order of its clusters does not matter.  ``untrusted`` (an image from outside): at most
+        ``seconds`` of wall-clock time.
         """
-        args = ["convert", "-q"]
-        if src_fmt:
-            args += ["-f", src_fmt]
-        args += ["-O", out_fmt]
+        if not src_fmt:
+            raise NovaopsError("qemu-img convert of %s needs the image's format; it is never guessed." % src)
+        args = ["convert", "-q", "-f", src_fmt, "-O", out_fmt]
         if compress:
             args.append("-c")
         elif out_of_order:
@@ -122,14 +149,13 @@ class QemuImg:
         if not sparse:
             args += ["-S", "0"]
         args += [src, dst]
-        self.run(args, what="qemu-img convert %s" % src)
+        self.run(args, untrusted=untrusted, what="qemu-img convert %s" % src, seconds=seconds, limits=False)
 
-    def resize(self, path, size, fmt=None):
-        """Grow an image to ``size`` bytes (qemu-img refuses to shrink without --shrink)."""
-        args = ["resize", "-q"]
-        if fmt:
-            args += ["-f", fmt]
-        args += [path, str(int(size))]
+    def resize(self, path, size, fmt):
+        """Grow an image of format ``fmt`` to ``size`` bytes (qemu-img refuses to shrink without --shrink)."""
+        if not fmt:
+            raise NovaopsError("qemu-img resize of %s needs the image's format; it is never guessed." % path)
+        args = ["resize", "-q", "-f", fmt, path, str(int(size))]
         self.run(args, what="qemu-img resize %s" % path)
 
 
@@ -244,7 +270,7 @@ def _zero_run_end(buf, pos, length, zeros, block):
 
 
 def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=True, chunk_size=COPY_CHUNK,
-                fsync=True):
+                fsync=True, names=None):
     """Copy ``length`` bytes of src (from src_offset) to dst (at dst_offset), skipping zeros.
 
     Holes of the source are found with SEEK_DATA/SEEK_HOLE and never read; data is read
@@ -252,28 +278,34 @@ def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=Tr
     fresh VDI, a new file) skipped ranges are left alone, otherwise they are written as
     zeros.  A regular destination file ends exactly at dst_offset + length (holes
     included).  ``length`` None: to the end of src.  ``fsync`` (default) flushes dst
-    before returning, as a disk about to be unplugged needs.  Returns bytes_copied,
-    bytes_skipped, duration.
+    before returning, as a disk about to be unplugged needs.  src and dst may be open
+    descriptors (ints: used, not closed) instead of paths, e.g. files reached without
+    following links (confined.Root), then ``names`` (src, dst) name them in messages.  Returns
+    bytes_copied, bytes_skipped, duration.
     """
     started = time.monotonic()
+    if names:
+        src_name, dst_name = names
+    else:
+        src_name, dst_name = src, dst
     copied = 0
     chunk_size = max(ZERO_BLOCK, int(chunk_size) // ZERO_BLOCK * ZERO_BLOCK)
     zeros = memoryview(bytes(chunk_size))
     try:
-        sfd = os.open(src, os.O_RDONLY)
+        sfd = src if isinstance(src, int) else os.open(src, os.O_RDONLY)
     except OSError as exc:
-        raise DiskOpError("Cannot open %s for reading: %s" % (src, exc.strerror))
+        raise DiskOpError("Cannot open %s for reading: %s" % (src_name, exc.strerror))
     try:
         size = _fd_size(sfd)
         if length is None:
             length = size - src_offset
         if length < 0 or src_offset + length > size:
             raise DiskOpError("Cannot copy %d bytes from offset %d of %s: it has only %d bytes."
-                              % (length, src_offset, src, size))
+                              % (length, src_offset, src_name, size))
         try:
-            dfd = os.open(dst, os.O_WRONLY | os.O_CREAT, 0o600)
+            dfd = dst if isinstance(dst, int) else os.open(dst, os.O_WRONLY | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise DiskOpError("Cannot open %s for writing: %s" % (dst, exc.strerror))
+            raise DiskOpError("Cannot open %s for writing: %s" % (dst_name, exc.strerror))
         try:
             is_file = _is_regular(dfd)
             _advise_sequential(sfd, src_offset, length)
@@ -291,7 +323,7 @@ def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=Tr
                     want = min(chunk_size, ext_end - pos)
                     got = os.preadv(sfd, [view[:want]], pos)
                     if got <= 0:
-                        raise DiskOpError("%s ended at byte %d, before the %d bytes to copy." % (src, pos, length))
+                        raise DiskOpError("%s ended at byte %d, before the %d bytes to copy." % (src_name, pos, length))
                     if not buf.startswith(zeros[:got]):
                         if dst_zeroed:
                             for run_start, run_end in data_runs(buf, got, zeros):
@@ -310,11 +342,13 @@ def sparse_copy(src, dst, length=None, src_offset=0, dst_offset=0, dst_zeroed=Tr
             if fsync:
                 os.fsync(dfd)
         except OSError as exc:
-            raise DiskOpError("Copying %s to %s failed: %s" % (src, dst, exc.strerror or exc))
+            raise DiskOpError("Copying %s to %s failed: %s" % (src_name, dst_name, exc.strerror or exc))
         finally:
-            os.close(dfd)
+            if not isinstance(dst, int):
+                os.close(dfd)
     finally:
-        os.close(sfd)
+        if not isinstance(src, int):
+            os.close(sfd)
     if not dst_zeroed:
         copied = length
     return dict(bytes_copied=copied, bytes_skipped=length - copied,

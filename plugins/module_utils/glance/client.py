@@ -39,6 +39,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.tls import client_context
+from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact_url
 
 try:
     import yaml
@@ -144,7 +145,7 @@ class GlanceClient:
         except ValueError:       # a bad IPv6 literal, a port that is no number
             usable = False
         if not usable:
-            raise NovaopsError("The Glance endpoint %r is not an http(s) URL." % endpoint[:200])
+            raise NovaopsError("The Glance endpoint %r is not an http(s) URL." % redact_url(endpoint)[:200])
         path = parts.path.rstrip("/")
         if path.endswith("/v2"):
             path = path[:-3]
@@ -152,7 +153,8 @@ class GlanceClient:
         self.host = parts.hostname
         self.port = parts.port
         self.prefix = path
-        self.endpoint = "%s://%s%s" % (parts.scheme, parts.netloc, path)
+        # what is contacted (credentials in the URL are never sent), and what messages and dom0 plugins see
+        self.endpoint = "%s://%s%s" % (parts.scheme, parts.netloc.rsplit("@", 1)[-1], path)
         for name, value in [("token", token), ("project_id", project_id)] + [("roles", role) for role in roles or []]:
             if value is not None and not _header_safe(value):
                 raise NovaopsError("glance.%s holds characters an HTTP header cannot carry (printable Latin-1 "
@@ -430,7 +432,8 @@ class GlanceClient:
                      headers={"Content-Type": "application/octet-stream"}, expect=(204, 201, 200))
 
     def download(self, image_id, dest, image=None, verify=True):
-        """Stream the image's data to the path ``dest``; hashes checked against the record."""
+        """Stream the image's data to ``dest`` (a path, or a binary file open for writing, e.g. one made
+        without following links); hashes checked against the record."""
         image = image or self.get_image(image_id)
         if image.get("status") != "active":
             raise NovaopsError("Image %s is %s, not active; it has no data to download." % (
@@ -439,16 +442,22 @@ class GlanceClient:
         started = time.monotonic()
         resp, conn = self.request("GET", "/v2/images/%s/file" % quote(image_id, safe=""),
                                   headers={"Accept": "application/octet-stream"}, expect=(200,), stream=True)
+        own = isinstance(dest, (str, bytes, os.PathLike))
         try:
-            with open(dest, "wb") as out:
+            out = open(dest, "wb") if own else dest
+            try:
                 while True:
                     chunk = resp.read(self.chunk_size)
                     if not chunk:
                         break
                     hashes.update(chunk)
                     out.write(chunk)
+            finally:
+                if own:
+                    out.close()
         except (OSError, http_client.HTTPException) as exc:
-            raise NovaopsError("Downloading image %s to %s failed: %s" % (image_id, dest, exc))
+            raise NovaopsError("Downloading image %s to %s failed: %s" % (
+                image_id, dest if own else getattr(dest, "name", "its file"), exc))
         finally:
             conn.close()
         result = hashes.result()

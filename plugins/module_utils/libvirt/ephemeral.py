@@ -26,11 +26,11 @@ guest.  The UUID and hash seed are derived from the base's name and the time is 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import uuid
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.image_cache import BASE_DIR
 
 FILESYSTEMS = ("ext4", "ext3", "ext2")
 DEFAULT_FILESYSTEM = "ext4"      # Nova's default_ephemeral_format for Linux guests
@@ -96,7 +96,7 @@ class LocalBases:
         return self._ensure(swap_base_name(size_mb), int(size_mb) * MiB, None)
 
     def path_of(self, name):
-        return os.path.join(self.cache.base_dir, name)
+        return self.cache.root.path_of((BASE_DIR, name))
 
     def ensure_by_name(self, name):
         """Make a missing base again from its file name; None when the name is not one of ours."""
@@ -113,10 +113,11 @@ class LocalBases:
             raise NovaopsError("%s is not installed on this host; it makes the %s base %s." % (
                 argv[0], "ephemeral" if fs else "swap", name))
 
-        def build(part):
-            with open(part, "wb") as handle:
-                handle.truncate(size)
-            cmd = [tool] + [part if a == "<part>" else a for a in argv[1:]]
+        def build(out, part):
+            out.truncate(size)
+            out.flush()
+            path = self.cache.root.tool_path(part)
+            cmd = [tool] + [path if a == "<part>" else a for a in argv[1:]]
             rc, out, err = self._run_command(cmd, environ_update={"E2FSPROGS_FAKE_TIME": FIXED_TIME})
             if rc != 0:
                 raise NovaopsError("%s failed (rc=%s): %s" % (argv[0], rc, (err or out or "").strip()),

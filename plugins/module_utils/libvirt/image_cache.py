@@ -9,21 +9,28 @@ An image (from Glance v2, an http(s) URL or a local file) is fetched once into
 ``<instances_path>/_base/<sha1(image_id)>``, under an exclusive ``fcntl`` lock on
 ``<name>.lock`` so that concurrent boots of the same image fetch it once.  The data is
 written to ``<name>.part``, verified (Glance's os_hash_value or checksum and size; a given
-``algo:hex`` checksum and the Content-Length for URLs), probed with ``qemu-img info`` under
-resource limits, refused when it names a backing file or an external data file (a crafted
-image would otherwise make QEMU read any host file), optionally converted to raw, and only
-then renamed into place: a base file that exists is complete and safe.  A failed fetch
-leaves neither a base file nor a ``.part``.
+``algo:hex`` checksum and the Content-Length for URLs), and checked before qemu-img sees it:
+its format is read from its bytes (image_format.py: raw, qcow2, vhd or a monolithic sparse
+vmdk; a backing file, an external data file or a vmdk extent elsewhere is refused), then
+``qemu-img info -f <that format>`` runs under resource and wall-clock limits and must agree.
+vhd and vmdk are converted to raw (``raw: true``), as may qcow2 be; only then is the file renamed
+into place: a base file that exists is complete and safe.  A failed fetch leaves neither a
+base file nor a ``.part``.
+
+Every file here is reached through ``confined.Root`` (instances_path, without following a
+link anywhere): a link, FIFO or hard-linked file planted at a base, ``.part``, ``.lock`` or
+instance disk name is refused, never followed.  An image file given by path is opened the
+same way.
 
 Unlike Nova's image cache locks (oslo.concurrency left each lock file behind for good), the lock
 file is removed by its holder on release; a waiter that then holds a lock on the removed
-file notices (the path no longer names its inode) and locks the new one.  Only a process
+file notices (the name no longer names its inode) and locks the new one.  Only a process
 killed while holding the lock leaves the file behind, harmless and removed by the next
 holder.
 
 Base files made here rather than fetched (Nova's ``ephemeral_*`` and ``swap_*``) are
 published the same way (``ensure_built``).  Instance disks are qcow2 overlays on a base,
-created with the base's cluster size.
+created with the base's cluster size and its format recorded (``backing_fmt``).
 """
 
 from __future__ import annotations
@@ -36,13 +43,23 @@ import time
 
 from urllib.parse import urlsplit
 
-from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import backing_file_of, external_data_file_of
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.tls import client_context
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root, check_plain_file, open_plain_file
+from ansible_collections.novaops.compute.plugins.module_utils.disks.image_format import (
+    UnsafeImage, check_info, detect_format, glance_format)
+from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact_url
 
-ALLOWED_FORMATS = ("raw", "qcow2")
+ALLOWED_FORMATS = ("raw", "qcow2")           # what a base file may be (QEMU reads it under the overlays)
+CONVERTIBLE_FORMATS = ("vpc", "vmdk")        # accepted from outside only to be converted to raw (raw: true)
+GLANCE_DISK_FORMATS = ("raw", "qcow2", "vhd", "vmdk")
 DEFAULT_CLUSTER_SIZE = 65536
 BASE_DIR = "_base"
+CONVERT_SECONDS = 3600                      # wall-clock limit of converting an image from outside
+# checksums of a fixed digest size (shake_* have none), as hashlib names them
+CHECKSUM_ALGORITHMS = tuple(a for a in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_224",
+                                        "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s")
+                            if a in hashlib.algorithms_available)
 
 
 def base_name(image_id):
@@ -50,15 +67,33 @@ def base_name(image_id):
     return hashlib.sha1(str(image_id).encode("utf-8")).hexdigest()
 
 
+def check_checksum(spec, option):
+    """``<algorithm>:<hex digest>`` with an algorithm of CHECKSUM_ALGORITHMS and a digest of its length."""
+    algo, _sep, value = str(spec).partition(":")
+    algo = algo.strip().lower()
+    if algo not in CHECKSUM_ALGORITHMS:
+        raise NovaopsError("%s %r: %s is not a checksum algorithm this module can verify; use <algorithm>:<hex "
+                           "digest> with one of %s." % (option, spec[:80], algo[:40] or "no algorithm",
+                                                        ", ".join(CHECKSUM_ALGORITHMS)))
+    size = hashlib.new(algo).digest_size * 2
+    if len(value) != size or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise NovaopsError("%s %r: a %s digest is %d hexadecimal digits." % (option, spec[:80], algo, size))
+    return algo, value.lower()
+
+
 class ImageRef:
-    """Where an image comes from: exactly one of Glance ``id``, ``url`` or local ``path``."""
+    """Where an image comes from: exactly one of Glance ``id``, ``url`` or local ``path``.
+
+    ``option`` is the module option it came from (image, rescue_image), for messages.
+    """
 
     def __init__(self, id=None, url=None, path=None, checksum=None, raw=False,  # pylint: disable=redefined-builtin
-                 validate_certs=True, ca_path=None):
+                 validate_certs=True, ca_path=None, option="image"):
         given = [k for k, v in (("id", id), ("url", url), ("path", path)) if v]
+        self.option = option
         if len(given) != 1:
-            raise NovaopsError("An image needs exactly one of id (Glance), url or path; got %s." % (
-                ", ".join(given) or "none"))
+            raise NovaopsError("%s needs exactly one of id (Glance), url or path; got %s." % (
+                option, ", ".join(given) or "none"))
         self.glance_id = id
         self.url = url
         self.path = path
@@ -67,23 +102,29 @@ class ImageRef:
         self.validate_certs = validate_certs is not False
         self.ca_path = ca_path
         if url:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise NovaopsError("The image URL %r is not an http(s) URL with a host." % url)
-        if path and not os.path.isabs(path):
-            raise NovaopsError("The image path %r is not absolute." % path)
+            try:
+                parts = urlsplit(url)
+                usable = parts.scheme in ("http", "https") and parts.hostname
+                parts.port     # pylint: disable=pointless-statement  # a port that is not a number raises here
+            except ValueError:
+                usable = False
+            if not usable:
+                raise NovaopsError("%s.url %r is not an http(s) URL with a host." % (option, redact_url(url)))
+        if path:
+            if not os.path.isabs(path):
+                raise NovaopsError("%s.path %r is not absolute." % (option, path))
+            # a link, FIFO or hard-linked file there is refused now, before anything changes
+            check_plain_file(path, "%s.path" % option, missing_ok=True)
         if checksum:
-            algo, _sep, value = checksum.partition(":")
-            if not value or algo not in hashlib.algorithms_available:
-                raise NovaopsError("The checksum %r is not of the form <algorithm>:<hex digest>." % checksum)
+            check_checksum(checksum, "%s.checksum" % option)
 
     @classmethod
-    def from_params(cls, params):
+    def from_params(cls, params, option="image"):
         if not params:
             return None
         return cls(id=params.get("id"), url=params.get("url"), path=params.get("path"),
                    checksum=params.get("checksum"), raw=params.get("raw"),
-                   validate_certs=params.get("validate_certs", True), ca_path=params.get("ca_path"))
+                   validate_certs=params.get("validate_certs", True), ca_path=params.get("ca_path"), option=option)
 
     @property
     def source(self):
@@ -91,112 +132,155 @@ class ImageRef:
 
     @property
     def image_id(self):
-        """What the cache name is the sha1 of: the Glance ID, else the URL or the path."""
-        return self.glance_id or self.url or self.path
+        """What the cache name is the sha1 of: the Glance ID, else the URL (without its credentials) or the path."""
+        return self.glance_id or redact_url(self.url) or self.path
+
+    @property
+    def shown_url(self):
+        return redact_url(self.url)
 
     def describe(self):
         return dict(source=self.source, id=self.image_id)
 
 
 class ImageCache:
-    """The ``_base`` directory under an instances path."""
+    """The ``_base`` directory under an instances path, reached through a confined Root."""
 
     def __init__(self, instances_path, qemu_img, glance_factory=None, lock_timeout=600):
-        self.instances_path = instances_path
-        self.base_dir = os.path.join(instances_path, BASE_DIR)
+        self.root = Root(instances_path, "instances_path")
+        self.instances_path = self.root.path
+        self.base_dir = self.root.path_of(BASE_DIR)
         self.qemu_img = qemu_img
         self._glance_factory = glance_factory
         self.lock_timeout = lock_timeout
 
+    @staticmethod
+    def rel(name):
+        return (BASE_DIR, name)
+
     def path_for(self, ref):
-        return os.path.join(self.base_dir, base_name(ref.image_id))
+        return self.root.path_of(self.rel(base_name(ref.image_id)))
 
     def present(self, ref):
-        return os.path.isfile(self.path_for(ref))
+        return self.has(base_name(ref.image_id))
+
+    def has(self, name):
+        """Whether the base file is there (a link, FIFO or hard-linked file in its place is refused)."""
+        return self.root.isfile(self.rel(name))
+
+    def check_clear(self, name):
+        """Refuse, before anything is made, a base that is to be published while a link, FIFO or hard-linked
+        file lies at one of the names it takes (the base, its .part, .lock or .converting)."""
+        for suffix in ("", ".part", ".lock", ".converting"):
+            self.root.isfile(self.rel(name + suffix))
 
     def ensure(self, ref):
         """The base file of ``ref``, fetched if missing.  Returns facts incl. ``fetched``."""
-        path = self.path_for(ref)
+        name = base_name(ref.image_id)
         started = time.monotonic()
         transfer = {}
 
-        def fetch(part):
-            transfer.update(self._fetch(ref, part))
-            info = self.inspect(part, expected_format=transfer.get("disk_format"))
-            if ref.raw and info["format"] != "raw":
-                converted = path + ".converting"
-                try:
-                    self.qemu_img.convert(part, converted, "raw", src_fmt=info["format"])
-                    os.rename(converted, part)
-                finally:
-                    if os.path.exists(converted):
-                        os.unlink(converted)
+        def fetch(out, part):
+            transfer.update(self._fetch(ref, out))
+            out.flush()
+            what = "image %s" % ref.image_id
+            fmt = self.inspect(part, expected_format=transfer.get("disk_format"), what=what)["format"]
+            if fmt in ALLOWED_FORMATS and not (ref.raw and fmt != "raw"):
+                return
+            if not ref.raw:
+                raise UnsafeImage("Refusing %s: its format is %s; a base file must be %s (set %s.raw: true to "
+                                  "convert it to raw)." % (what, fmt, " or ".join(ALLOWED_FORMATS), ref.option))
+            converting = self.rel(name + ".converting")
+            target = self.root.reserve(converting, replace=True)
+            try:
+                self.qemu_img.convert(self.root.tool_path(part), target, "raw", src_fmt=fmt, untrusted=True,
+                                      seconds=max(self.lock_timeout, CONVERT_SECONDS))
+                self.root.rename(converting, part)
+            finally:
+                self.root.unlink(converting)
 
-        if not self._publish(path, fetch):
-            return self._facts(ref, path, fetched=False)
-        facts = self._facts(ref, path, fetched=True)
+        if not self._publish(name, fetch):
+            return self._facts(ref, name, fetched=False)
+        facts = self._facts(ref, name, fetched=True)
         facts.update(bytes=transfer["bytes"], verified_by=transfer.get("verified_by"),
                      duration=round(time.monotonic() - started, 3))
         return facts
 
     def ensure_built(self, name, build):
-        """A base file made on this host (``build(part_path)`` writes it), published like a fetched one.
+        """A base file made on this host, published like a fetched one: ``build(out, part)`` writes the
+        open file ``out`` (or, through ``self.root.tool_path(part)``, a tool does).
 
         Returns (path, made).
         """
-        path = os.path.join(self.base_dir, name)
-        return path, self._publish(path, build)
+        return self.root.path_of(self.rel(name)), self._publish(name, build)
 
-    def _publish(self, path, make):
-        """Make ``path`` once, under its lock: ``make(part)`` writes ``<path>.part``, renamed into place
-        only when it returned.  Returns False when the file was there already."""
-        if os.path.isfile(path):
+    def _publish(self, name, make):
+        """Make the base ``name`` once, under its lock: ``make(out, part)`` writes ``<name>.part``, renamed into
+        place only when it returned.  Returns False when the file was there already."""
+        if self.has(name):
             return False
-        os.makedirs(self.base_dir, exist_ok=True)
-        with FileLock(path + ".lock", self.lock_timeout):
-            if os.path.isfile(path):     # someone else made it while we waited
+        self.root.mkdir(BASE_DIR, parents=True)
+        with FileLock(self.root, self.rel(name + ".lock"), self.lock_timeout):
+            if self.has(name):     # someone else made it while we waited
                 return False
-            part = path + ".part"
+            part = self.rel(name + ".part")
+            fd = self.root.create(part, mode=0o600, replace=True)
             try:
-                make(part)
-                os.chmod(part, 0o644)
-                os.rename(part, path)
+                with os.fdopen(fd, "wb") as out:
+                    fd = None
+                    make(out, part)
+                self.root.chmod(part, 0o644)
+                self.root.rename(part, self.rel(name))
             finally:
-                if os.path.exists(part):
-                    os.unlink(part)
+                if fd is not None:
+                    os.close(fd)
+                self.root.unlink(part)
         return True
 
-    def _facts(self, ref, path, fetched):
-        info = self.qemu_img.info(path)
-        return dict(path=path, fetched=fetched, format=info.get("format"), virtual_size=info.get("virtual-size"),
-                    cluster_size=info.get("cluster-size"), image=ref.describe())
+    def base_info(self, name):
+        """qemu-img info of a base file, with the format its bytes tell (the one it was checked as)."""
+        rel = self.rel(name)
+        fd = self.root.open(rel)
+        try:
+            fmt = detect_format(fd, "the base file %s" % self.root.path_of(rel))
+        finally:
+            os.close(fd)
+        return self.qemu_img.info(self.root.tool_path(rel), fmt)
+
+    def _facts(self, ref, name, fetched):
+        info = self.base_info(name)
+        return dict(path=self.root.path_of(self.rel(name)), fetched=fetched, format=info.get("format"),
+                    virtual_size=info.get("virtual-size"), cluster_size=info.get("cluster-size"), image=ref.describe())
 
     # -- fetching --------------------------------------------------------------------------
-    def _fetch(self, ref, dest):
+    def _fetch(self, ref, out):
         if ref.glance_id:
             if self._glance_factory is None:
                 raise NovaopsError("Image %s is a Glance image but no Glance endpoint is configured." % ref.glance_id)
             glance = self._glance_factory()
             image = glance.get_image(ref.glance_id)
-            if image.get("disk_format") not in ALLOWED_FORMATS:
-                raise NovaopsError("Glance image %s has disk_format %s; only %s can boot here." % (
-                    ref.glance_id, image.get("disk_format"), ", ".join(ALLOWED_FORMATS)))
-            result = glance.download(ref.glance_id, dest, image=image, verify=True)
-            result["disk_format"] = image.get("disk_format")
+            disk_format = image.get("disk_format")
+            if disk_format not in GLANCE_DISK_FORMATS or \
+                    (glance_format(disk_format) not in ALLOWED_FORMATS and not ref.raw):
+                raise NovaopsError("Glance image %s has disk_format %s; only %s can boot here (vhd and vmdk with "
+                                   "%s.raw: true, converted to raw)." % (
+                                       ref.glance_id, disk_format, ", ".join(ALLOWED_FORMATS), ref.option))
+            result = glance.download(ref.glance_id, out, image=image, verify=True)
+            result["disk_format"] = disk_format
             return result
         if ref.url:
-            return self._fetch_url(ref, dest)
-        return self._copy_file(ref, dest)
+            return self._fetch_url(ref, out)
+        return self._copy_file(ref, out)
 
-    def _copy_file(self, ref, dest):
-        if not os.path.isfile(ref.path):
+    def _copy_file(self, ref, out):
+        if not os.path.lexists(ref.path):
             raise NovaopsError("The image file %s does not exist." % ref.path)
         hasher = _Checksum(ref.checksum)
-        with open(ref.path, "rb") as src, open(dest, "wb") as out:
+        with os.fdopen(open_plain_file(ref.path, "%s.path" % ref.option), "rb") as src:
             size = _copy_hashing(src, out, hasher)
         return dict(bytes=size, verified_by=hasher.verify(ref.path))
 
-    def _fetch_url(self, ref, dest, timeout=300):
+    def _fetch_url(self, ref, out, timeout=300):
         from http import client as http_client
         parts = urlsplit(ref.url)
         if parts.scheme == "https":
@@ -209,62 +293,59 @@ class ImageCache:
             target += "?" + parts.query
         hasher = _Checksum(ref.checksum)
         size = 0
+        shown = ref.shown_url
         try:
             conn.request("GET", target, headers={"User-Agent": "novaops.compute-image/1"})
             resp = conn.getresponse()
             if resp.status != 200:
-                raise NovaopsError("Fetching image %s answered %s %s." % (ref.url, resp.status, resp.reason))
+                raise NovaopsError("Fetching image %s answered %s %s." % (shown, resp.status, resp.reason))
             length = resp.getheader("Content-Length")
-            with open(dest, "wb") as out:
-                size = _copy_hashing(resp, out, hasher)
+            size = _copy_hashing(resp, out, hasher)
         except (OSError, http_client.HTTPException) as exc:
-            raise NovaopsError("Fetching image %s failed: %s" % (ref.url, exc))
+            raise NovaopsError("Fetching image %s failed: %s" % (shown, exc))
         finally:
             conn.close()
         # http.client ends a body cut short quietly; a truncated qcow2 would still probe fine
         if length is not None and length.isdigit() and size != int(length):
             raise NovaopsError("Fetching image %s failed: the connection ended after %d of %s bytes." % (
-                ref.url, size, length))
-        return dict(bytes=size, verified_by=hasher.verify(ref.url))
+                shown, size, length))
+        return dict(bytes=size, verified_by=hasher.verify(shown))
 
     # -- safety --------------------------------------------------------------------------
-    def inspect(self, path, expected_format=None):
-        """qemu-img info of data from outside, with every check a base file must pass."""
-        info = self.qemu_img.info(path, untrusted=True)
-        fmt = info.get("format")
-        backing = backing_file_of(info)
-        if backing:
-            raise NovaopsError("Refusing the image: qemu-img info shows a backing file (%s); an image with a "
-                               "backing file could make QEMU read files of this host." % backing,
-                               backing_file=backing)
-        data_file = external_data_file_of(info)
-        if data_file:
-            raise NovaopsError("Refusing the image: it is a qcow2 with an external data file (%s)." % data_file,
-                               data_file=data_file)
-        if fmt not in ALLOWED_FORMATS:
-            raise NovaopsError("Refusing the image: its format is %s; only %s can be used." % (
-                fmt, ", ".join(ALLOWED_FORMATS)))
-        if expected_format and expected_format != fmt:
-            raise NovaopsError("Refusing the image: Glance says disk_format %s but the data is %s." % (
-                expected_format, fmt))
-        return info
+    def inspect(self, part, expected_format=None, what="the image"):
+        """The checks of data from outside in ``part`` (a name under the root): its format from its bytes
+        (image_format.detect_format), then qemu-img info -f that format under limits, which must agree."""
+        fd = self.root.open(part)
+        try:
+            fmt = detect_format(fd, what)
+        finally:
+            os.close(fd)
+        if expected_format and glance_format(expected_format) != fmt:
+            raise UnsafeImage("Refusing %s: Glance says disk_format %s but the data is %s." % (
+                what, expected_format, fmt))
+        path = self.root.tool_path(part)
+        return check_info(self.qemu_img.info(path, fmt, untrusted=True), fmt, path, what)
 
-    def create_overlay(self, base_path, disk_path, size=None):
-        """A qcow2 overlay on a base file, with the base's cluster size (64 KiB for raw)."""
-        info = self.qemu_img.info(base_path)
+    def create_overlay(self, name, root, rel, size=None, replace=False):
+        """A qcow2 overlay ``rel`` of ``root`` on the base ``name``, with the base's cluster size (64 KiB for raw)
+        and format.  The overlay's file is made here first (no link followed), then qemu-img writes it;
+        a failure leaves no file behind."""
+        info = self.base_info(name)
         cluster = info.get("cluster-size") or DEFAULT_CLUSTER_SIZE
         if size is not None and size < info.get("virtual-size", 0):
             size = None
-        self.qemu_img.create(disk_path, "qcow2", size=size, backing=base_path,
-                             backing_fmt=info.get("format"), cluster_size=cluster)
+        base_path = self.root.path_of(self.rel(name))
+        disk_path = root.reserve(rel, mode=0o644, replace=replace)
+        try:
+            self.qemu_img.create(disk_path, "qcow2", size=size, backing=base_path,
+                                 backing_fmt=info.get("format"), cluster_size=cluster)
+        except BaseException:
+            root.unlink(rel)
+            raise
         return dict(path=disk_path, backing=base_path, cluster_size=cluster)
 
     def remove(self, ref):
-        path = self.path_for(ref)
-        if os.path.exists(path):
-            os.unlink(path)
-            return True
-        return False
+        return self.root.unlink(self.rel(base_name(ref.image_id)))
 
 
 def _copy_hashing(src, out, hasher, chunk_size=1024 * 1024):
@@ -284,8 +365,8 @@ class _Checksum:
         self.spec = spec
         self.hasher = None
         if spec:
-            algo, _sep, self.expected = spec.partition(":")
-            self.hasher = hashlib.new(algo)
+            self.algo, self.expected = check_checksum(spec, "checksum")
+            self.hasher = hashlib.new(self.algo)
 
     def update(self, chunk):
         if self.hasher is not None:
@@ -294,29 +375,31 @@ class _Checksum:
     def verify(self, where):
         if self.hasher is None:
             return None
-        if self.hasher.hexdigest() != self.expected.lower():
+        if self.hasher.hexdigest() != self.expected:
             raise NovaopsError("The checksum of %s is %s, not the expected %s." % (
                 where, self.hasher.hexdigest(), self.spec))
-        return self.spec.partition(":")[0]
+        return self.algo
 
 
 class FileLock:
-    """An exclusive fcntl lock on a file, waited for at most ``timeout`` seconds; the file is
-    removed on release.
+    """An exclusive fcntl lock on the file ``rel`` of a confined Root, waited for at most ``timeout`` seconds;
+    the file is removed on release.
 
     A waiter may lock a file its holder has just removed: it holds the lock only when the
-    path still names the inode it locked, else it opens the path again.
+    name still names the inode it locked, else it opens the name again.
     """
 
-    def __init__(self, path, timeout):
-        self.path = path
+    def __init__(self, root, rel, timeout):
+        self.root = root
+        self.rel = rel
+        self.path = root.path_of(rel)
         self.timeout = timeout
         self.fd = None
 
     def __enter__(self):
         deadline = time.monotonic() + self.timeout
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self.root.open(self.rel, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -324,7 +407,7 @@ class FileLock:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
             else:
-                if _names_inode(self.path, fd):
+                if self._names_inode(fd):
                     self.fd = fd
                     return self
                 os.close(fd)      # locked a removed file: its holder is done, take the new one
@@ -333,22 +416,14 @@ class FileLock:
                 raise WaitTimeout("the image cache lock %s" % self.path, self.timeout)
             time.sleep(0.1)
 
+    def _names_inode(self, fd):
+        seen = self.root.lstat(self.rel)
+        return seen is not None and os.path.samestat(seen, os.fstat(fd))
+
     def __exit__(self, *exc):
         if self.fd is not None:
-            try:
-                os.unlink(self.path)     # while still locked: nobody can hold the same name meanwhile
-            except FileNotFoundError:
-                pass
+            self.root.unlink(self.rel)     # while still locked: nobody can hold the same name meanwhile
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
         return False
-
-
-def _names_inode(path, fd):
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    own = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import RESIZE_SUFFIX
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import LibvirtError, is_libvirt_error
@@ -45,14 +46,22 @@ def _read(fd):
         chunks.append(chunk)
 
 
+def _at(path):
+    """(Root of the directory, name) of a lock file: reached without following a link anywhere."""
+    return Root(os.path.dirname(path), "the instance directory"), os.path.basename(path)
+
+
 def probe(path):
     """``(held, text)`` of a lock file, or None when there is none.  Writes nothing."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
+    root, name = _at(path)
+    if root.lstat(name) is None:
         return None
-    except OSError as exc:
-        raise NovaopsError("Cannot read the lock file %s: %s." % (path, exc.strerror))
+    try:
+        fd = root.open(name)
+    except NovaopsError:
+        if root.lstat(name) is None:
+            return None       # its holder removed it meanwhile
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -84,7 +93,9 @@ class LibvirtOperationLock(OperationLock):
     def _dirs(self):
         if not self.instance_dir:
             return []
-        return [d for d in (self.instance_dir, self.instance_dir + RESIZE_SUFFIX) if os.path.isdir(d)]
+        # a link in the place of either is refused (confined.Root), never followed
+        return [d for d in (self.instance_dir, self.instance_dir + RESIZE_SUFFIX)
+                if Root(os.path.dirname(d), "the instances path").isdir(os.path.basename(d))]
 
     def _domain(self):
         return self.conn.lookup(uuid=self.uuid) if self.uuid else None
@@ -118,29 +129,22 @@ class LibvirtOperationLock(OperationLock):
                 self._fds.append(self._lock_file(path, mark, stale_ok))
 
     def _ours(self, path):
-        try:
-            seen = os.stat(path)
-        except FileNotFoundError:
-            return False
-        return any(os.path.samestat(os.fstat(fd), seen) for fd in self._fds)
+        root, name = _at(path)
+        seen = root.lstat(name)
+        return seen is not None and any(os.path.samestat(os.fstat(fd), seen) for fd in self._fds)
 
     def _lock_file(self, path, mark, stale_ok):
+        root, name = _at(path)
         for _attempt in range(ATTEMPTS):
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-            except OSError as exc:
-                raise NovaopsError("Cannot create the lock file %s: %s." % (path, exc.strerror))
+            fd = root.open(name, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 text = _read(fd)
                 os.close(fd)
                 raise InstanceBusy(self.label, judged(from_lock_file(True, text), True))
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(path))
-            except FileNotFoundError:
-                same = False
-            if not same:
+            seen = root.lstat(name)
+            if seen is None or not os.path.samestat(os.fstat(fd), seen):
                 os.close(fd)       # its holder removed it as we opened it: the next one is the lock
                 continue
             text = _read(fd)

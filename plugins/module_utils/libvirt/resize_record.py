@@ -19,13 +19,14 @@ resize got, so that every step can be resumed after a failure:
 
 No record: no resize in progress (never started, confirmed, or reverted).
 Both files are written whole (a temporary file renamed over) and readable by root only.
+A record's directory is named by the InstanceDir it belongs to and its name there (``<uuid>`` or
+``<uuid>_resize``): everything is reached through the instances path's confined Root, so a link
+planted at either directory or file is refused, never followed.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 
@@ -39,18 +40,20 @@ FORMAT = 1
 
 
 def locate(idir):
-    """``(directory, record)`` of the resize in progress of an InstanceDir, or ``(None, None)``.
+    """``(directory name, record)`` of the resize in progress of an InstanceDir, or ``(None, None)``.
 
     The ``_resize`` directory wins: while it exists, it holds the original.
     """
-    for directory in (idir.resize_path, idir.path):
-        if os.path.isdir(directory):
-            record = read(directory)
+    for directory in (idir.resize_name, idir.uuid):
+        if idir.root.isdir(directory):
+            record = read(idir, directory)
             if record is not None:
                 return directory, record
-            if directory == idir.resize_path:
+            if directory == idir.resize_name:
                 raise NovaopsError("%s exists but holds no %s: it was not made by this module (a resize by Nova "
-                                   "itself?). Finish or undo that resize first." % (directory, RECORD))
+                                   "itself?). Finish or undo that resize first." % (idir.resize_path, RECORD))
+        elif idir.root.exists(directory):
+            raise NovaopsError("%s is not a directory (a link?); refusing to use it." % idir.root.path_of(directory))
     return None, None
 
 
@@ -61,6 +64,7 @@ def refuse_during(idir, instance, operation):
     where, rec = locate(idir)
     if rec is None:
         return
+    where = idir.root.path_of(where)
     if rec["phase"] == MIGRATED:
         state, way = "resized and waits for confirm or revert (Nova's RESIZED)", "confirm or revert the resize first"
     elif rec["phase"] == REVERTING:
@@ -72,82 +76,69 @@ def refuse_during(idir, instance, operation):
                        resize_status=rec["phase"])
 
 
-def read(directory):
-    path = os.path.join(directory, RECORD)
+def read(idir, directory):
+    path = idir.root.path_of((directory, RECORD))
     try:
-        with open(path) as handle:
-            record = json.load(handle)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
+        text = idir.root.read_text((directory, RECORD))
+        if text is None:
+            return None
+        record = json.loads(text)
+    except ValueError as exc:
         raise NovaopsError("The resize record %s cannot be read: %s" % (path, exc))
     if not isinstance(record, dict) or record.get("phase") not in PHASES:
         raise NovaopsError("The resize record %s is not one this module wrote." % path)
     return record
 
 
-def write(directory, record):
+def write(idir, directory, record):
     record = dict(record, format=FORMAT)
-    _write_private(os.path.join(directory, RECORD), json.dumps(record, indent=1, sort_keys=True) + "\n")
+    idir.root.write_atomic((directory, RECORD), json.dumps(record, indent=1, sort_keys=True) + "\n", mode=0o600)
 
 
-def set_phase(directory, phase, **changes):
-    record = read(directory)
+def set_phase(idir, directory, phase, **changes):
+    record = read(idir, directory)
     if record is None:
-        raise NovaopsError("The resize record in %s vanished." % directory)
+        raise NovaopsError("The resize record in %s vanished." % idir.root.path_of(directory))
     record.update(changes, phase=phase)
-    write(directory, record)
+    write(idir, directory, record)
     return record
 
 
-def mark_copied(directory, name, nbytes):
-    record = read(directory)
+def mark_copied(idir, directory, name, nbytes):
+    record = read(idir, directory)
     copied = dict(record.get("copied") or {})
     copied[name] = nbytes
     record["copied"] = copied
-    write(directory, record)
+    write(idir, directory, record)
 
 
-def write_old_xml(directory, xml):
-    _write_private(os.path.join(directory, OLD_XML), xml)
+def write_old_xml(idir, directory, xml):
+    idir.root.write_atomic((directory, OLD_XML), xml, mode=0o600)
 
 
-def read_old_xml(directory):
-    path = os.path.join(directory, OLD_XML)
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError as exc:
-        raise NovaopsError("The domain definition kept for revert, %s, cannot be read: %s" % (path, exc.strerror))
+def read_old_xml(idir, directory):
+    text = idir.root.read_text((directory, OLD_XML))
+    if text is None:
+        raise NovaopsError("The domain definition kept for revert, %s, is missing." % idir.root.path_of(
+            (directory, OLD_XML)))
+    return text
 
 
-def remove(directory):
+def remove(idir, directory):
     """Drop the record and the kept definition: the resize is over."""
     for name in (RECORD, OLD_XML):
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            os.unlink(path)
+        idir.root.unlink((directory, name))
 
 
-def discard(directory):
+def discard(idir, directory):
     """Remove a directory holding a record, the record last: an interrupted removal is found again."""
-    for name in os.listdir(directory):
+    root = idir.root
+    for name in root.listdir(directory):
         if name in (RECORD, OLD_XML):
             continue
-        path = os.path.join(directory, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+        if root.isdir((directory, name)):
+            root.rmtree((directory, name))
         else:
-            os.unlink(path)
-    remove(directory)
-    os.rmdir(directory)
-
-
-def _write_private(path, text):
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, path)
+            root.unlink((directory, name))
+    remove(idir, directory)
+    root.rmdir(directory)

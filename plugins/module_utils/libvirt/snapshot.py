@@ -19,8 +19,10 @@ left behind when libvirtd was killed during an earlier copy) may be cleared of w
 left (qemu_leftovers.py); failing that, only a new QEMU process heals it - a managed save and
 restore is one, which is why the caller may fall back to cold.
 
-Temporary files live in a per-run directory (0700, files 0600) inside the snapshots
-directory, removed whatever happens.
+Temporary files live in a per-run directory inside the snapshots directory (root's, 0700, or
+0711 when QEMU must reach a live copy's overlay in it; files 0600, made here with O_EXCL), removed
+whatever happens; all of it is reached through a confined Root (confined.py), so that nothing
+QEMU or anyone else plants there is followed.
 """
 
 from __future__ import annotations
@@ -29,14 +31,13 @@ import contextlib
 import grp
 import os
 import pwd
-import shutil
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import backing_file_of
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtError, connection_lost, domain_state, is_libvirt_error, reconnect_domain, wait_for_state)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.blockjob import (
@@ -124,48 +125,71 @@ class SnapshotWorkspace:
     """A private directory in the snapshots directory for one run; removed on exit, whatever happened.
 
     The snapshots directory is created 0711 when missing (QEMU must traverse it to open a
-    live copy's overlay; nobody can list it); the per-run directory is 0700 and belongs to
-    ``owner`` (QEMU's uid/gid for a live copy, so that only QEMU and root get in), and
-    every file in it is 0600.
+    live copy's overlay; nobody can list it).  The per-run directory belongs to root: 0700, or
+    0711 with an ``owner`` (QEMU's uid/gid, for a live copy), so that QEMU can open the overlay
+    given to it but create nothing there; every file in it is made here (O_EXCL) and is 0600.
+    Files are named by their name in the workspace, and reached without following links.
     """
 
     def __init__(self, snapshots_directory, prefix, owner=None):
         if not os.path.isabs(snapshots_directory):
             raise NovaopsError("snapshots_directory %r is not absolute." % snapshots_directory)
-        self.parent = os.path.normpath(snapshots_directory)
+        self.root = Root(snapshots_directory, "snapshots_directory")
+        self.parent = self.root.path
         self.prefix = prefix
         self.owner = owner
+        self.name = None
         self.path = None
 
     def __enter__(self):
-        if not os.path.isdir(self.parent):
-            os.makedirs(self.parent, mode=0o711, exist_ok=True)
-            os.chmod(self.parent, 0o711)
-        self.path = tempfile.mkdtemp(prefix=self.prefix, dir=self.parent)   # 0700
-        if self.owner:
-            os.chown(self.path, *self.owner)
+        if not self.root.isdir():
+            self.root.mkdir(mode=0o711, parents=True)
+            self.root.chmod((), 0o711)
+        self.name = self.root.mkdtemp(self.prefix, mode=0o711 if self.owner else 0o700)
+        self.path = self.root.path_of(self.name)
         return self
 
-    def file(self, name):
-        return os.path.join(self.path, name)
+    def rel(self, name):
+        return (self.name, name)
 
-    def secure(self, path, give_to_owner=False):
-        """A file of the workspace made 0600 (and given to the directory's owner, for QEMU to open)."""
-        os.chmod(path, 0o600)
+    def file(self, name):
+        return self.root.path_of(self.rel(name))
+
+    def reserve(self, name, give_to_owner=False):
+        """A new, empty 0600 file of the workspace for a tool to write (given to the owner, for QEMU); its path."""
+        path = self.root.reserve(self.rel(name), mode=0o600, replace=True)   # an earlier attempt's is ours
         if give_to_owner and self.owner:
-            os.chown(path, *self.owner)
+            self.root.chown(self.rel(name), *self.owner)
         return path
 
+    def secure(self, name, give_to_owner=False):
+        """A file of the workspace made 0600 (and given to the owner, for QEMU to open); its path."""
+        self.root.chmod(self.rel(name), 0o600)
+        if give_to_owner and self.owner:
+            self.root.chown(self.rel(name), *self.owner)
+        return self.file(name)
+
+    def open(self, name):
+        """A descriptor of a file of the workspace (a plain file: no link, FIFO or second hard link)."""
+        return self.root.open(self.rel(name))
+
+    def remove(self, name):
+        self.root.unlink(self.rel(name))
+
     def __exit__(self, *exc):
-        if self.path and os.path.isdir(self.path):
-            shutil.rmtree(self.path, ignore_errors=True)
+        if self.name:
+            try:
+                self.root.rmtree(self.name)
+            except NovaopsError:
+                pass
         return False
 
 
 # -- live --------------------------------------------------------------------------------------
 def create_overlay(qemu_img, disk, dest):
-    """A fresh qcow2 at ``dest`` on the same backing file as the disk (none for a flat disk), same size."""
-    info = qemu_img.info(disk["path"], fmt=disk["format"])
+    """A fresh qcow2 at ``dest`` (a file made empty beforehand) on the same backing file as the disk (none
+    for a flat disk), same size."""
+    info = qemu_img.info(disk["path"], disk["format"])
     backing = backing_file_of(info)
     qemu_img.create(dest, "qcow2", size=info["virtual-size"], backing=backing,
                     backing_fmt=info.get("backing-filename-format") if backing else None,
@@ -234,11 +258,10 @@ def _define_again(conn, xml):
 
 
 def _keep_xml(directory, dom, xml):
-    path = os.path.join(directory, "%s-%s.xml" % (dom.name(), dom.UUIDString()))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(xml)
-    return path
+    root = Root(directory, "snapshots_directory")
+    name = "%s-%s.xml" % (dom.name(), dom.UUIDString())
+    root.write_atomic(name, xml, mode=0o600)
+    return root.path_of(name)
 
 
 def _message(exc):

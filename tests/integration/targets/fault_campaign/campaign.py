@@ -59,7 +59,8 @@ def secrets_shown(log_dirs, secrets):
         with open(path, errors="replace") as handle:
             text = handle.read()
         shown += ["%s in %s" % (label, os.path.basename(path)) for label, secret in secrets.items() if secret in text]
-    check(not shown, "no password or token of the campaign appears in any run's output (%d runs)" % len(logs), shown)
+    check(not shown, "no password or token of the campaign (nor the password in a Glance URL) appears in any run's "
+          "output (%d runs)" % len(logs), shown)
 
 
 def print_table():

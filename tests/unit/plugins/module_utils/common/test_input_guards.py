@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_guards as guards
+from ansible_collections.novaops.compute.tests.unit.plugins.canaries import KINDS, Canaries, plant
 
 SPEC = dict(
     password=dict(type="str", no_log=True, aliases=["pwd"]),
@@ -67,6 +70,23 @@ def test_file_options_must_be_regular_files(tmp_path):
     assert "not a regular file" in guards.file_option_problem(spec, dict(key_file="/dev/zero"))
     assert "not a regular file" in guards.file_option_problem(spec, dict(key_file=str(tmp_path)))
     assert guards.file_option_problem(spec, dict(image="/dev/zero")) is None     # not a *_file option
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_file_options_that_are_plants_are_refused_unread(tmp_path, kind):
+    """#18: an ssh key, known_hosts or CA file an option names is read by this root process (or ssh):
+    a link (dangling too), a hard link or a FIFO there is refused, sub-options too."""
+    spec = dict(ssh_private_key_file=dict(type="path"), glance=dict(type="dict", options=dict(ca_path=dict(type="path"))))
+    with Canaries(str(tmp_path / "outside")) as canaries:
+        (tmp_path / "keys").mkdir()
+        at = str(tmp_path / "keys" / "id")
+        plant(kind, at, canaries.make("shadow"), canaries)
+        canaries.reset()
+        for params, label in ((dict(ssh_private_key_file=at), "ssh_private_key_file"),
+                              (dict(glance=dict(ca_path=at)), "glance.ca_path")):
+            problem = guards.file_option_problem(spec, params)
+            assert problem and label in problem and at in problem, problem
+        assert canaries.problems() == []
 
 
 def test_integers_must_fit_64_bits():

@@ -97,3 +97,71 @@ def test_a_timeout_out_of_range_is_refused(timeout, capsys, monkeypatch):
         NovaopsModule(argument_spec=spec)
     result = json.loads(capsys.readouterr().out)
     assert result["failed"] and "glance.timeout must be from 0 to" in result["msg"]
+
+
+# -- #18: validate_certs false is warned about; URLs are shown without credentials ------------------
+TLS_SPEC = dict(
+    url=dict(type="str"), validate_certs=dict(type="bool", default=True),
+    dest_url=dict(type="str"), dest_validate_certs=dict(type="bool"),
+    glance=dict(type="dict", options=dict(url=dict(type="str"), cloud=dict(type="str"),
+                                          validate_certs=dict(type="bool", default=True))),
+    image=dict(type="dict", options=dict(url=dict(type="str"), path=dict(type="path"),
+                                         validate_certs=dict(type="bool", default=True))),
+)
+
+
+def run_tls_module(args, capsys, monkeypatch, fail=None):
+    """The module's result, with its warnings as plain messages (they are process-wide: cleared first)."""
+    from ansible.module_utils.common import warnings as ansible_warnings
+    monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=args))))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    with pytest.raises(SystemExit):
+        module = NovaopsModule(argument_spec=TLS_SPEC, supports_check_mode=True)
+        if fail:
+            module.fail_json(msg=fail, url=args.get("url"))
+        module.exit_json(changed=False, image=dict(id=(args.get("image") or {}).get("url")))
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings") or []]
+    return result, out
+
+
+def test_each_validate_certs_turned_off_is_warned_about_naming_the_option_and_the_endpoint(capsys, monkeypatch):
+    result, out = run_tls_module(dict(url="https://xen1.example.com", validate_certs=False,
+                                      dest_url="https://xen2.example.com",
+                                      glance=dict(url="https://bi-user:bi-s3cr3t@glance.example.com:9292",
+                                                  validate_certs=False),
+                                      image=dict(url="https://images.example.com/a.qcow2?sig=bi-sig1",
+                                                 validate_certs=False)), capsys, monkeypatch)
+    warnings = result["warnings"]
+    assert len(warnings) == 4, warnings
+    assert any(w.startswith("validate_certs is false") and "https://xen1.example.com" in w for w in warnings)
+    assert any(w.startswith("dest_validate_certs (unset, so validate_certs)") and "xen2" in w for w in warnings)
+    assert any(w.startswith("glance.validate_certs is false") and "https://***@glance.example.com:9292" in w
+               for w in warnings)
+    assert any(w.startswith("image.validate_certs is false") and "sig=***" in w for w in warnings)
+    assert "bi-s3cr3t" not in out and "bi-sig1" not in out
+
+
+def test_no_warning_where_nothing_is_reached_over_tls(capsys, monkeypatch):
+    result, _out = run_tls_module(dict(url="http://xen1.example.com", validate_certs=False,
+                                       image=dict(path="/srv/a.qcow2", validate_certs=False),
+                                       glance=dict(cloud="mycloud")), capsys, monkeypatch)
+    assert not result.get("warnings")
+    result, _out = run_tls_module(dict(glance=dict(cloud="mycloud", validate_certs=False)), capsys, monkeypatch)
+    assert result["warnings"] == ["glance.validate_certs is false: the TLS certificate of cloud mycloud is not "
+                                  "verified, so anyone on the network path can pose as it and see what is sent to it. "
+                                  "Give its CA (ca_path) instead."]
+
+
+def test_credentials_in_urls_never_reach_the_output(capsys, monkeypatch):
+    url = "https://bi-user:bi-s3cr3t@images.example.com/a.qcow2?X-Amz-Signature=bi-sig2"
+    result, out = run_tls_module(dict(url="https://bi-user:bi-s3cr3t@xen1", image=dict(url=url)), capsys, monkeypatch,
+                                 fail="Fetching image %s failed: timed out" % url)
+    assert result["failed"] and "https://***@images.example.com/a.qcow2?X-Amz-Signature=***" in result["msg"]
+    assert result["invocation"]["module_args"]["image"]["url"].startswith("https://***@images.example.com")
+    assert "bi-s3cr3t" not in out and "bi-sig2" not in out
+    result, out = run_tls_module(dict(image=dict(url=url)), capsys, monkeypatch)
+    assert result["image"]["id"] == "https://***@images.example.com/a.qcow2?X-Amz-Signature=***"
+    assert "bi-s3cr3t" not in out and "bi-sig2" not in out

@@ -19,6 +19,7 @@ import pytest
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import image_cache as img
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) is not installed")
 
@@ -62,8 +63,8 @@ def test_fetch_file_into_base_once_and_overlay_with_its_cluster_size(tmp_path, q
     assert first["path"] == str(tmp_path / "inst" / "_base" / img.base_name(image_file))
     assert not cache.ensure(ref)["fetched"]
     disk = str(tmp_path / "disk")
-    cache.create_overlay(first["path"], disk, size=16 * 1024 * 1024)
-    info = qimg.info(disk)
+    cache.create_overlay(img.base_name(image_file), Root(str(tmp_path), "t"), "disk", size=16 * 1024 * 1024)
+    info = qimg.info(disk, "qcow2")
     assert info["full-backing-filename"] == first["path"] and info["cluster-size"] == 131072
     assert info["virtual-size"] == 16 * 1024 * 1024
     qemu_io(disk, "read -P 0xab 0 1M")
@@ -75,8 +76,8 @@ def test_convert_to_raw(tmp_path, qimg, image_file):
     facts = cache.ensure(img.ImageRef(path=image_file, raw=True))
     assert facts["format"] == "raw" and facts["virtual_size"] == 8 * 1024 * 1024
     disk = str(tmp_path / "disk")
-    cache.create_overlay(facts["path"], disk)
-    assert qimg.info(disk)["cluster-size"] == 65536
+    cache.create_overlay(img.base_name(image_file), Root(str(tmp_path), "t"), "disk")
+    assert qimg.info(disk, "qcow2")["cluster-size"] == 65536
 
 
 def test_an_image_with_a_backing_file_is_refused_and_leaves_nothing(tmp_path, qimg):
@@ -182,14 +183,12 @@ def test_built_bases_are_published_once_and_a_failed_build_leaves_nothing(tmp_pa
     cache = img.ImageCache(str(tmp_path), qimg)
     calls = []
 
-    def build(part):
+    def build(out, part):
         calls.append(part)
-        with open(part, "wb") as handle:
-            handle.truncate(1024 * 1024)
+        out.truncate(1024 * 1024)
 
-    def broken(part):
-        with open(part, "wb") as handle:
-            handle.write(b"half")
+    def broken(out, _part):
+        out.write(b"half")
         raise NovaopsError("mkfs failed")
 
     with pytest.raises(NovaopsError, match="mkfs failed"):
@@ -203,13 +202,14 @@ def test_built_bases_are_published_once_and_a_failed_build_leaves_nothing(tmp_pa
 
 def test_the_lock_waits_with_a_timeout(tmp_path):
     lock = str(tmp_path / "x.lock")
-    with img.FileLock(lock, 1):
+    root = Root(str(tmp_path), "instances_path")
+    with img.FileLock(root, "x.lock", 1):
         with pytest.raises(WaitTimeout, match="image cache lock"):
             # a second open file description: flock conflicts even within one process
-            with img.FileLock(lock, 0.3):
+            with img.FileLock(root, "x.lock", 0.3):
                 pass
     assert not os.path.exists(lock)
-    with img.FileLock(lock, 0.3):
+    with img.FileLock(root, "x.lock", 0.3):
         assert os.path.exists(lock)
     assert not os.path.exists(lock)
 
@@ -218,13 +218,14 @@ def test_the_lock_excludes_although_its_file_is_removed_on_release(tmp_path):
     """Waiters that locked a file its holder just removed must not run alongside the holder of
     the new file: at most one thread is ever inside."""
     lock = str(tmp_path / "x.lock")
+    root = Root(str(tmp_path), "instances_path")
     inside, most, errors = [0], [0], []
     guard = threading.Lock()
 
     def worker():
         try:
             for _round in range(30):
-                with img.FileLock(lock, 30):
+                with img.FileLock(root, "x.lock", 30):
                     with guard:
                         inside[0] += 1
                         most[0] = max(most[0], inside[0])
@@ -247,21 +248,23 @@ def test_a_waiter_that_locked_the_removed_file_does_not_hold_the_lock(tmp_path):
     """The race the inode check closes: a waiter opened the lock file before its holder removed
     it, and gets a flock on that removed file - which must not count as holding the lock."""
     lock = str(tmp_path / "x.lock")
-    holder = img.FileLock(lock, 1).__enter__()
+    root = Root(str(tmp_path), "instances_path")
+    holder = img.FileLock(root, "x.lock", 1).__enter__()
     stale = os.open(lock, os.O_RDWR)
     holder.__exit__(None, None, None)
     try:
         fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert not img._names_inode(lock, stale)
-        with img.FileLock(lock, 0.3) as fresh:      # the new file is free: the stale flock guards nothing
-            assert img._names_inode(lock, fresh.fd)
+        assert not holder._names_inode(stale)
+        with img.FileLock(root, "x.lock", 0.3) as fresh:      # the new file is free: the stale flock guards nothing
+            assert fresh._names_inode(fresh.fd)
     finally:
         os.close(stale)
 
 
 def test_a_lock_file_left_by_a_killed_holder_is_taken_over(tmp_path):
     lock = str(tmp_path / "x.lock")
+    root = Root(str(tmp_path), "instances_path")
     open(lock, "w").close()     # what a killed holder leaves: the file, and no lock on it
-    with img.FileLock(lock, 0.3):
+    with img.FileLock(root, "x.lock", 0.3):
         pass
     assert not os.path.exists(lock)

@@ -31,32 +31,32 @@ def test_no_record_no_resize(idir):
 
 
 def test_the_record_follows_the_directory_through_the_phases(idir):
-    rr.write_old_xml(idir.path, "<domain/>")
-    rr.write(idir.path, dict(phase=rr.MIGRATING, prior_state="running", copied={}))
+    rr.write_old_xml(idir, idir.uuid, "<domain/>")
+    rr.write(idir, idir.uuid, dict(phase=rr.MIGRATING, prior_state="running", copied={}))
     where, record = rr.locate(idir)
-    assert where == idir.path and record["phase"] == rr.MIGRATING and record["format"] == rr.FORMAT
+    assert where == idir.uuid and record["phase"] == rr.MIGRATING and record["format"] == rr.FORMAT
 
     os.rename(idir.path, idir.resize_path)
     os.mkdir(idir.path)                      # the same-host copy takes the old place
     where, record = rr.locate(idir)
-    assert where == idir.resize_path
-    rr.mark_copied(where, "disk", 42)
-    rr.mark_copied(where, "disk.local", 7)
-    assert rr.set_phase(where, rr.MIGRATED)["copied"] == {"disk": 42, "disk.local": 7}
-    assert rr.read_old_xml(where) == "<domain/>"
+    assert where == idir.resize_name
+    rr.mark_copied(idir, where, "disk", 42)
+    rr.mark_copied(idir, where, "disk.local", 7)
+    assert rr.set_phase(idir, where, rr.MIGRATED)["copied"] == {"disk": 42, "disk.local": 7}
+    assert rr.read_old_xml(idir, where) == "<domain/>"
 
     os.rmdir(idir.path)
-    rr.set_phase(where, rr.REVERTING)
+    rr.set_phase(idir, where, rr.REVERTING)
     os.rename(idir.resize_path, idir.path)
     assert rr.locate(idir)[1]["phase"] == rr.REVERTING
-    rr.remove(idir.path)
+    rr.remove(idir, idir.uuid)
     assert rr.locate(idir) == (None, None)
     assert os.listdir(idir.path) == []
 
 
 def test_record_files_are_private(idir):
-    rr.write_old_xml(idir.path, "<domain><graphics passwd='secret'/></domain>")
-    rr.write(idir.path, dict(phase=rr.MIGRATING))
+    rr.write_old_xml(idir, idir.uuid, "<domain><graphics passwd='secret'/></domain>")
+    rr.write(idir, idir.uuid, dict(phase=rr.MIGRATING))
     for name in (rr.RECORD, rr.OLD_XML):
         assert stat.S_IMODE(os.stat(os.path.join(idir.path, name)).st_mode) == 0o600
 
@@ -77,13 +77,13 @@ def test_a_damaged_record_is_refused_clearly(idir, text):
 
 def test_a_missing_old_definition_is_a_clear_error(idir):
     with pytest.raises(NovaopsError, match="kept for revert"):
-        rr.read_old_xml(idir.path)
+        rr.read_old_xml(idir, idir.uuid)
 
 
 def test_discard_removes_the_record_last(idir, monkeypatch):
     os.mkdir(idir.resize_path)
-    rr.write(idir.resize_path, dict(phase=rr.MIGRATED))
-    rr.write_old_xml(idir.resize_path, "<domain/>")
+    rr.write(idir, idir.resize_name, dict(phase=rr.MIGRATED))
+    rr.write_old_xml(idir, idir.resize_name, "<domain/>")
     for name in ("disk", "disk.local"):
         with open(os.path.join(idir.resize_path, name), "wb") as handle:
             handle.write(b"x")
@@ -92,18 +92,18 @@ def test_discard_removes_the_record_last(idir, monkeypatch):
     real_unlink = os.unlink
     calls = []
 
-    def failing_unlink(path):
+    def failing_unlink(path, *args, **kwargs):
         calls.append(os.path.basename(path))
         if os.path.basename(path) == "disk.local":
             raise OSError(5, "Input/output error")
-        real_unlink(path)
+        real_unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", failing_unlink)
-    with pytest.raises(OSError):
-        rr.discard(idir.resize_path)
+    with pytest.raises(NovaopsError, match="Input/output error"):
+        rr.discard(idir, idir.resize_name)
     monkeypatch.setattr(os, "unlink", real_unlink)
     assert rr.locate(idir)[1]["phase"] == rr.MIGRATED     # interrupted: found again
-    rr.discard(idir.resize_path)
+    rr.discard(idir, idir.resize_name)
     assert not os.path.exists(idir.resize_path)
 
 
@@ -115,7 +115,7 @@ def test_discard_removes_the_record_last(idir, monkeypatch):
     (rr.REVERTING, False, "finish the revert (revert again) first"),
 ])
 def test_operations_are_refused_while_a_resize_is_not_over(idir, phase, moved, says):
-    rr.write(idir.path, dict(phase=phase, prior_state="running", copied={}))
+    rr.write(idir, idir.uuid, dict(phase=phase, prior_state="running", copied={}))
     if moved:
         os.rename(idir.path, idir.resize_path)
     with pytest.raises(NovaopsError, match=re.escape(says)) as refused:
@@ -125,3 +125,28 @@ def test_operations_are_refused_while_a_resize_is_not_over(idir, phase, moved, s
 
 def test_no_resize_nothing_refused(idir):
     rr.refuse_during(idir, "Domain web1", "a hard reboot")
+
+
+# -- links planted where the record lies (#18) ---------------------------------------------------
+def test_a_record_that_is_a_link_is_refused_and_its_target_never_written(idir, tmp_path):
+    canary = tmp_path / "canary"
+    canary.write_text("canary")
+    os.symlink(str(canary), os.path.join(idir.path, rr.RECORD))
+    with pytest.raises(NovaopsError, match="symbolic link"):
+        rr.locate(idir)
+    with pytest.raises(NovaopsError, match="symbolic link"):
+        rr.write(idir, idir.uuid, dict(phase=rr.MIGRATING))
+    assert canary.read_text() == "canary"
+
+
+def test_a_resize_dir_that_is_a_link_is_refused_and_nothing_behind_it_removed(idir, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / rr.RECORD).write_text('{"phase": "migrated"}')
+    (elsewhere / "precious").write_text("x")
+    os.symlink(str(elsewhere), idir.resize_path)
+    with pytest.raises(NovaopsError, match="not a directory|symbolic link"):
+        rr.locate(idir)
+    with pytest.raises(NovaopsError, match="symbolic link"):
+        rr.discard(idir, idir.resize_name)
+    assert sorted(os.listdir(elsewhere)) == ["precious", rr.RECORD]

@@ -94,17 +94,62 @@ def mode_of(path):
 def test_workspace_is_private_and_removed_even_on_failure(tmp_path):
     parent = tmp_path / "snapshots"
     with pytest.raises(RuntimeError):
-        with ls.SnapshotWorkspace(str(parent), "web1-vda-", owner=(os.getuid(), os.getgid())) as ws:
+        with ls.SnapshotWorkspace(str(parent), "web1-vda-") as ws:
             assert mode_of(str(parent)) == 0o711
             assert mode_of(ws.path) == 0o700
             assert os.path.basename(ws.path).startswith("web1-vda-")
-            path = ws.file("image.qcow2")
+            path = ws.reserve("image.qcow2")
             with open(path, "w") as handle:
                 handle.write("x")
-            ws.secure(path, give_to_owner=True)
+            ws.secure("image.qcow2")
             assert mode_of(path) == 0o600
             raise RuntimeError("half way")
     assert os.listdir(str(parent)) == []
+
+
+def test_a_live_workspace_is_roots_and_only_its_overlay_goes_to_qemu(tmp_path):
+    """QEMU's uid may open the overlay given to it, but owns nothing it could plant a link in (#18)."""
+    with ls.SnapshotWorkspace(str(tmp_path / "snapshots"), "web1-vda-", owner=(4242, 4243)) as ws:
+        assert mode_of(ws.path) == 0o711 and os.stat(ws.path).st_uid == os.getuid()
+        overlay = ws.reserve("overlay.qcow2", give_to_owner=True)
+        assert mode_of(overlay) == 0o600 and (os.stat(overlay).st_uid, os.stat(overlay).st_gid) == (4242, 4243)
+        image = ws.reserve("image.qcow2")
+        assert os.stat(image).st_uid == os.getuid()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dangling", "hardlink", "fifo"])
+def test_a_file_planted_in_the_workspace_is_refused_never_followed(tmp_path, kind):
+    canary = tmp_path / "canary"
+    canary.write_text("secret")
+    os.chmod(str(canary), 0o644)
+    with ls.SnapshotWorkspace(str(tmp_path / "snapshots"), "web1-vda-") as ws:
+        planted = ws.file("image.qcow2")
+        if kind == "symlink":
+            os.symlink(str(canary), planted)
+        elif kind == "dangling":
+            os.symlink(str(tmp_path / "nowhere"), planted)
+        elif kind == "hardlink":
+            os.link(str(canary), planted)
+        else:
+            os.mkfifo(planted)
+        with pytest.raises(NovaopsError):
+            ws.secure("image.qcow2")
+        with pytest.raises(NovaopsError):
+            ws.open("image.qcow2")
+        with pytest.raises(NovaopsError):
+            ws.reserve("image.qcow2")
+    assert canary.read_text() == "secret" and mode_of(str(canary)) == 0o644
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_snapshots_directory_that_is_a_link_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(str(elsewhere), str(tmp_path / "snapshots"))
+    with pytest.raises(NovaopsError, match="symbolic link"):
+        with ls.SnapshotWorkspace(str(tmp_path / "snapshots"), "web1-vda-"):
+            pass
+    assert os.listdir(str(elsewhere)) == []
 
 
 def test_workspace_needs_an_absolute_directory():
