@@ -58,6 +58,7 @@ TAR_PREFIX = "vdi"              # Xapi_globs.vdi_tar_export_dir
 CONTENT_TYPES = {"raw": "application/octet-stream", "vhd": "application/vhd", "tar": "application/x-tar"}
 KNOWN_FORMATS = ("raw", "vhd", "tar", "qcow2")
 DEVICE_IO = ("VDI_IO_ERROR", "Device I/O errors")
+DRAIN_LIMIT = 64 * MiB          # the most of a refused HTTP-chunked body read before answering
 
 
 class Unauthorised(Exception):
@@ -129,13 +130,27 @@ class Request:
         return data
 
     def drain(self):
-        """Read what the client declared and we did not use, so it sees our answer, not a reset."""
+        """Read what the client sent and we did not use, so that it reads our answer rather than
+        a connection reset (a socket closed with unread data resets).  A body in HTTP chunked
+        encoding, which is refused, is read up to DRAIN_LIMIT."""
         try:
+            if self.remaining is None and "chunked" in (self.h.headers.get("Transfer-Encoding") or "").lower():
+                self._drain_chunked()
             while self.remaining:
                 if not self.read(min(self.remaining, BLOCK)):
                     break
-        except OSError:
+        except (OSError, ValueError):
             pass
+
+    def _drain_chunked(self):
+        rfile, total = self.h.rfile, 0
+        while total < DRAIN_LIMIT:
+            size = int(rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while rfile.readline(1024).strip():      # trailer fields up to the empty line
+                    pass
+                return
+            total += len(rfile.read(size + 2))
 
 
 # ----------------------------------------------------------------------- tasks

@@ -140,6 +140,16 @@ def disk_bytes(blocks):
     return b"".join(pattern(i + 1, 2 * MiB) if b == "d" else bytes(2 * MiB) for i, b in enumerate(blocks))
 
 
+VHD_UTIL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bin", "vhd-util")
+
+
+def vhd_util_check(path, parents=False):
+    """The project's blktap-compatible ``vhd-util check`` (structure, checksums, batmap, locators)."""
+    argv = [VHD_UTIL, "check", "-n", path] + (["-p"] if parents else [])
+    out = subprocess.run(argv, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def vhdiinfo(path):
     tool = shutil.which("vhdiinfo")
     if not tool:
@@ -303,6 +313,7 @@ def test_vhd_export_of_a_chain_leaf_is_a_dynamic_vhd_with_the_chains_data(sim, x
         assert v.allocated_blocks() == [0, 1]
     info = vhdiinfo(out)
     assert info["Disk type"] == "Dynamic" and "(8388608 bytes)" in info["Media size"]
+    vhd_util_check(out)
 
 
 def test_base_gives_a_differencing_export(sim, xs, tmp_path):
@@ -327,7 +338,8 @@ def test_base_gives_a_differencing_export(sim, xs, tmp_path):
     with VHD.open(diff) as v:
         assert v.disk_type == "differencing" and v.parent_uuid == base_uuid
         assert v.allocated_blocks() == [1]
-    # beside the base's own flat export under its uuid, the diff reads as the leaf
+    # beside the base's own flat export under its uuid, the diff reads as the leaf (that export
+    # has a fresh footer uuid, as vhd-format's Footer.create gives it: the chain is by file name)
     with open(str(tmp_path / (base_uuid + ".vhd")), "wb") as fh:
         assert get(sim, x, base, fmt="vhd", out=fh)[0] == 200
     with VHD.open(diff) as v:
@@ -430,6 +442,7 @@ def test_256_mib_round_trips_in_raw_and_vhd(sim, xs, tmp_path):
     assert info["Disk type"] == "Dynamic" and "(268435456 bytes)" in info["Media size"]
     with VHD.open(vhd_out) as v:
         assert v.allocated_blocks() == data_blocks
+    vhd_util_check(vhd_out)
 
     again = new_vdi(x, size, "big-again")
     with open(vhd_out, "rb") as fh:
