@@ -1,15 +1,16 @@
 """Method registry and parameter types shared by the wire and the class families.
 
 A method is registered under its XenAPI name ("VM.start") with a parameter list
-[(name, type), ...] using the schema type notation plus:
+[(name, type), ...] (the session not counted) using the schema type notation plus:
 
     any         anything, unchecked
     ref?:C      a reference to C that may be OpaqueRef:NULL
     rec         a struct (record) checked by the implementation
 
-The dispatcher checks the count (MESSAGE_PARAMETER_COUNT_MISMATCH), the types
-(FIELD_TYPE_ERROR) and the handles (HANDLE_INVALID) before calling the function
-``fn(ctx, *args)``.
+The dispatcher checks the count (MESSAGE_PARAMETER_COUNT_MISMATCH) and unmarshals the
+arguments (FIELD_TYPE_ERROR, enumerations to their canonical case) before the session, as
+xapi's generated server does; the handles (HANDLE_INVALID) are looked up when the call runs,
+inside the task for an ``Async.`` call.  Then it calls ``fn(ctx, *args)``.
 """
 
 import datetime
@@ -17,7 +18,7 @@ import time
 import xmlrpc.client
 
 from .errors import XenAPIError
-from .schema import CLASSES, NULL
+from .schema import CLASSES, NULL, canonical_enum
 
 
 class I32(int):
@@ -43,10 +44,6 @@ class Method:
         self.async_ok = async_ok
         self.locked = locked
         self.optional = optional   # how many trailing params may be omitted
-
-    @property
-    def arity(self):
-        return len(self.params) + (1 if self.session else 0)
 
 
 class Registry(dict):
@@ -110,6 +107,11 @@ def coerce(value, typ, pname, store):
         if isinstance(value, bool):
             return value
         raise _type_error(pname)
+    if typ.startswith("e:"):
+        canonical = canonical_enum(typ[2:], value) if isinstance(value, str) else None
+        if canonical is None:
+            raise _type_error(pname)
+        return canonical
     if typ == "dt":
         if isinstance(value, xmlrpc.client.DateTime):
             return DT(value.value if value.value.endswith("Z") else value.value + "Z")
@@ -139,3 +141,17 @@ def coerce(value, typ, pname, store):
             raise _type_error(pname)
         return {str(k): coerce(v, typ[4:], pname, store) for k, v in value.items()}
     raise ValueError("unknown type %r" % typ)
+
+
+def check_handles(value, typ, store):
+    """HANDLE_INVALID for the first reference in an unmarshalled argument that names no object."""
+    if typ.startswith("ref:") or typ.startswith("ref?:"):
+        cls = typ.split(":", 1)[1]
+        if cls in CLASSES and not (value == NULL and typ.startswith("ref?:")) and not store.exists(cls, value):
+            raise XenAPIError("HANDLE_INVALID", cls, value)
+    elif typ.startswith("set:"):
+        for v in value:
+            check_handles(v, typ[4:], store)
+    elif typ.startswith("map:"):
+        for v in value.values():
+            check_handles(v, typ[4:], store)

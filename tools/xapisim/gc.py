@@ -5,9 +5,11 @@ written into P, X's children are re-parented onto P, X's file and VDI record go.
 VHD with no children at all is garbage and is deleted.  Each candidate waits ``delay``
 seconds (per SR: ``sim.gc_delay(sr_uuid, s)``, or SR other_config ``xapisim-gc-delay``,
 else the server's --gc-delay) from the moment it is first seen.  ``sim.gc_stall(true)``
-freezes the GC.
+freezes the GC; so does a disk transfer in progress (``hold()``), as SM's GC waits while a
+VDI of the SR is attached for an HTTP import or export.
 """
 
+import contextlib
 import logging
 import os
 import threading
@@ -22,6 +24,7 @@ class GC:
     def __init__(self, sim):
         self.sim = sim
         self.stalled = False
+        self.holds = 0            # transfers in progress: no coalesce under a reader or writer
         self.delays = {}
         self.seen = {}            # vdi uuid -> first time seen as a candidate
         self.wake = threading.Event()
@@ -42,6 +45,17 @@ class GC:
 
     def kick(self):
         self.wake.set()
+
+    @contextlib.contextmanager
+    def hold(self):
+        with self.sim.store.lock:
+            self.holds += 1
+        try:
+            yield
+        finally:
+            with self.sim.store.lock:
+                self.holds -= 1
+            self.kick()
 
     def reset(self):
         self.stalled = False
@@ -99,7 +113,7 @@ class GC:
         st = self.sim.store
         pending = False
         with st.lock:
-            if self.stalled:
+            if self.stalled or self.holds:
                 return bool(self.candidates())
             now = time.time()
             cands = self.candidates()

@@ -5,6 +5,8 @@ parameters and marshal results):
 
     s  string     i  int (64-bit, a decimal string on XML-RPC)   f  float
     b  bool       dt datetime ('YYYYMMDDTHH:MM:SSZ')
+    e:E           a value of enumeration E (ENUMS): matched case-insensitively on input,
+                  stored and answered in the datamodel's case ('disk' becomes 'Disk')
     ref:C         reference to an object of class C ('OpaqueRef:NULL' for none)
     set:T         list of T
     map:T         map string -> T
@@ -28,6 +30,43 @@ def _rev(name, cls, field):
     return (name, "set:ref:%s" % cls, REV, cls, field)
 
 
+# Enumerations the simulator's fields and parameters use, values in xapi's case (ocaml/idl/
+# datamodel.ml, datamodel_vm.ml, datamodel_host.ml).  xapi unmarshals an enum with
+# ppx_deriving_rpc, which matches the wire string case-insensitively, and marshals it back
+# as the datamodel spells it.
+ENUMS = {
+    "vdi_type": ("system", "user", "ephemeral", "suspend", "crashdump", "ha_statefile", "metadata",
+                 "redo_log", "rrd", "pvs_cache", "cbt_metadata"),
+    "on_boot": ("reset", "persist"),
+    "vbd_mode": ("RO", "RW"),
+    "vbd_type": ("CD", "Disk", "Floppy"),
+    "vif_locking_mode": ("network_default", "locked", "unlocked", "disabled"),
+    "vif_ipv4_configuration_mode": ("None", "Static", "DHCP"),
+    "vif_ipv6_configuration_mode": ("None", "Static", "Autoconf"),
+    "network_default_locking_mode": ("unlocked", "disabled"),
+    "network_purpose": ("nbd", "insecure_nbd"),
+    "ip_configuration_mode": ("None", "DHCP", "Static"),
+    "ipv6_configuration_mode": ("None", "DHCP", "Static", "Autoconf"),
+    "primary_address_type": ("IPv4", "IPv6"),
+    "pif_igmp_status": ("enabled", "disabled", "unknown"),
+    "vm_power_state": ("Halted", "Paused", "Running", "Suspended"),
+    "on_normal_exit": ("destroy", "restart"),
+    "on_crash_behaviour": ("destroy", "coredump_and_destroy", "restart", "coredump_and_restart", "preserve",
+                           "rename_restart"),
+    "domain_type": ("hvm", "pv", "pv_in_pvh", "pvh", "unspecified"),
+    "tristate_type": ("yes", "no", "unspecified"),
+    "console_protocol": ("vt100", "rfb", "rdp"),
+    "task_status_type": ("pending", "success", "failure", "cancelling", "cancelled"),
+    "host_display": ("enabled", "disable_on_reboot", "disabled", "enable_on_reboot"),
+}
+ENUM_CANONICAL = {name: {v.lower(): v for v in values} for name, values in ENUMS.items()}
+
+
+def canonical_enum(name, value):
+    """The datamodel's spelling of ``value`` in enumeration ``name``, or None if it is not one."""
+    return ENUM_CANONICAL[name].get(value.lower())
+
+
 def default_for(typ):
     if typ == "s":
         return ""
@@ -39,6 +78,8 @@ def default_for(typ):
         return False
     if typ == "dt":
         return EPOCH
+    if typ.startswith("e:"):
+        return ENUMS[typ[2:]][0]
     if typ.startswith("ref:"):
         return NULL
     if typ.startswith("set:"):
@@ -95,7 +136,7 @@ CLASSES = {
         _f("bios_strings", "map:s"), _f("power_on_mode", "s"), _f("power_on_config", "map:s"),
         _f("local_cache_sr", "ref:SR"), _f("chipset_info", "map:s"), _f("PCIs", "set:ref:PCI"),
         _f("PGPUs", "set:ref:PGPU"), _f("PUSBs", "set:ref:PUSB"), _f("ssl_legacy", "b"),
-        _f("guest_VCPUs_params", "map:s", None, True), _f("display", "s", "enabled", True),
+        _f("guest_VCPUs_params", "map:s", None, True), _f("display", "e:host_display", "enabled", True),
         _f("virtual_hardware_platform_versions", "set:i"), _f("control_domain", "ref:VM"),
         _f("updates_requiring_reboot", "set:ref:pool_update"), _f("features", "set:ref:Feature"),
         _f("iscsi_iqn", "s"), _f("multipathing", "b"), _f("uefi_certificates", "s"),
@@ -130,19 +171,19 @@ CLASSES = {
     "VDI": [
         _f("uuid", "s")] + NAMED + OPS + [
         _f("SR", "ref:SR"), _rev("VBDs", "VBD", "VDI"), _f("crash_dumps", "set:ref:crashdump"),
-        _f("virtual_size", "i"), _f("physical_utilisation", "i"), _f("type", "s", "user"),
+        _f("virtual_size", "i"), _f("physical_utilisation", "i"), _f("type", "e:vdi_type", "user"),
         _f("sharable", "b"), _f("read_only", "b"), _f("other_config", "map:s", None, True),
         _f("storage_lock", "b"), _f("location", "s"), _f("managed", "b", True), _f("missing", "b"),
         _f("parent", "ref:VDI"), _f("xenstore_data", "map:s"), _f("sm_config", "map:s", None, True),
         _f("is_a_snapshot", "b"), _f("snapshot_of", "ref:VDI"), _rev("snapshots", "VDI", "snapshot_of"),
         _f("snapshot_time", "dt"), _f("tags", "set:s", None, True), _f("allow_caching", "b"),
-        _f("on_boot", "s", "persist"), _f("metadata_of_pool", "ref:pool"), _f("metadata_latest", "b"),
+        _f("on_boot", "e:on_boot", "persist"), _f("metadata_of_pool", "ref:pool"), _f("metadata_latest", "b"),
         _f("is_tools_iso", "b"), _f("cbt_enabled", "b"),
     ],
     "VBD": [
         _f("uuid", "s")] + OPS + [
         _f("VM", "ref:VM"), _f("VDI", "ref:VDI"), _f("device", "s"), _f("userdevice", "s", "", True),
-        _f("bootable", "b", False, True), _f("mode", "s", "RW", True), _f("type", "s", "Disk", True),
+        _f("bootable", "b", False, True), _f("mode", "e:vbd_mode", "RW", True), _f("type", "e:vbd_type", "Disk", True),
         _f("unpluggable", "b", True, True), _f("storage_lock", "b"), _f("empty", "b"),
         _f("other_config", "map:s", None, True), _f("currently_attached", "b"), _f("status_code", "i"),
         _f("status_detail", "s"), _f("runtime_properties", "map:s"),
@@ -156,38 +197,42 @@ CLASSES = {
         _f("status_code", "i"), _f("status_detail", "s"), _f("runtime_properties", "map:s"),
         _f("qos_algorithm_type", "s", "", True), _f("qos_algorithm_params", "map:s", None, True),
         _f("qos_supported_algorithms", "set:s"), _f("metrics", "ref:VIF_metrics"),
-        _f("MAC_autogenerated", "b"), _f("locking_mode", "s", "network_default", True),
+        _f("MAC_autogenerated", "b"), _f("locking_mode", "e:vif_locking_mode", "network_default", True),
         _f("ipv4_allowed", "set:s", None, True), _f("ipv6_allowed", "set:s", None, True),
-        _f("ipv4_configuration_mode", "s", "None"), _f("ipv4_addresses", "set:s"),
-        _f("ipv4_gateway", "s"), _f("ipv6_configuration_mode", "s", "None"),
+        _f("ipv4_configuration_mode", "e:vif_ipv4_configuration_mode", "None"), _f("ipv4_addresses", "set:s"),
+        _f("ipv4_gateway", "s"), _f("ipv6_configuration_mode", "e:vif_ipv6_configuration_mode", "None"),
         _f("ipv6_addresses", "set:s"), _f("ipv6_gateway", "s"), _f("reserved_pci", "ref:PCI"),
     ],
     "network": [
         _f("uuid", "s")] + NAMED + OPS + [
         _rev("VIFs", "VIF", "network"), _rev("PIFs", "PIF", "network"), _f("MTU", "i", 1500, True),
         _f("other_config", "map:s", None, True), _f("bridge", "s"), _f("managed", "b", True),
-        _f("blobs", "map:s"), _f("tags", "set:s", None, True), _f("default_locking_mode", "s", "unlocked"),
-        _f("assigned_ips", "map:s"), _f("purpose", "set:s"),
+        _f("blobs", "map:s"), _f("tags", "set:s", None, True),
+        _f("default_locking_mode", "e:network_default_locking_mode", "unlocked"),
+        _f("assigned_ips", "map:s"), _f("purpose", "set:e:network_purpose"),
     ],
     "PIF": [
         _f("uuid", "s"), _f("device", "s"), _f("network", "ref:network"), _f("host", "ref:host"),
         _f("MAC", "s"), _f("MTU", "i", 1500), _f("VLAN", "i", -1), _f("metrics", "ref:PIF_metrics"),
-        _f("physical", "b", True), _f("currently_attached", "b", True), _f("ip_configuration_mode", "s", "None"),
+        _f("physical", "b", True), _f("currently_attached", "b", True),
+        _f("ip_configuration_mode", "e:ip_configuration_mode", "None"),
         _f("IP", "s"), _f("netmask", "s"), _f("gateway", "s"), _f("DNS", "s"),
         _f("bond_slave_of", "ref:Bond"), _f("bond_master_of", "set:ref:Bond"),
         _f("VLAN_master_of", "ref:VLAN"), _f("VLAN_slave_of", "set:ref:VLAN"), _f("management", "b"),
         _f("other_config", "map:s", None, True), _f("disallow_unplug", "b", False, True),
         _f("tunnel_access_PIF_of", "set:ref:tunnel"), _f("tunnel_transport_PIF_of", "set:ref:tunnel"),
-        _f("ipv6_configuration_mode", "s", "None"), _f("IPv6", "set:s"), _f("ipv6_gateway", "s"),
-        _f("primary_address_type", "s", "IPv4"), _f("managed", "b", True), _f("properties", "map:s"),
-        _f("capabilities", "set:s"), _f("igmp_snooping_status", "s", "unknown"),
+        _f("ipv6_configuration_mode", "e:ipv6_configuration_mode", "None"), _f("IPv6", "set:s"),
+        _f("ipv6_gateway", "s"),
+        _f("primary_address_type", "e:primary_address_type", "IPv4"), _f("managed", "b", True),
+        _f("properties", "map:s"),
+        _f("capabilities", "set:s"), _f("igmp_snooping_status", "e:pif_igmp_status", "unknown"),
         _f("sriov_physical_PIF_of", "set:ref:network_sriov"), _f("sriov_logical_PIF_of", "set:ref:network_sriov"),
         _f("PCI", "ref:PCI"),
     ],
     "VM": [
         _f("uuid", "s"), _f("allowed_operations", "set:s"), _f("current_operations", "map:s"),
         _f("name_label", "s", "", True), _f("name_description", "s", "", True),
-        _f("power_state", "s", "Halted"), _f("user_version", "i", 1, True),
+        _f("power_state", "e:vm_power_state", "Halted"), _f("user_version", "i", 1, True),
         _f("is_a_template", "b", False, True), _f("is_default_template", "b"),
         _f("suspend_VDI", "ref:VDI", None, True), _f("resident_on", "ref:host"),
         _f("scheduled_to_be_resident_on", "ref:host"), _f("affinity", "ref:host", None, True),
@@ -195,8 +240,9 @@ CLASSES = {
         _f("memory_static_max", "i", 1073741824), _f("memory_dynamic_max", "i", 1073741824),
         _f("memory_dynamic_min", "i", 1073741824), _f("memory_static_min", "i", 536870912),
         _f("VCPUs_params", "map:s", None, True), _f("VCPUs_max", "i", 1), _f("VCPUs_at_startup", "i", 1),
-        _f("actions_after_shutdown", "s", "destroy", True), _f("actions_after_reboot", "s", "restart", True),
-        _f("actions_after_crash", "s", "restart", True), _rev("consoles", "console", "VM"),
+        _f("actions_after_shutdown", "e:on_normal_exit", "destroy", True),
+        _f("actions_after_reboot", "e:on_normal_exit", "restart", True),
+        _f("actions_after_crash", "e:on_crash_behaviour", "restart", True), _rev("consoles", "console", "VM"),
         _rev("VIFs", "VIF", "VM"), _rev("VBDs", "VBD", "VM"), _f("VUSBs", "set:ref:VUSB"),
         _f("crash_dumps", "set:ref:crashdump"), _f("VTPMs", "set:ref:VTPM"),
         _f("PV_bootloader", "s", "", True), _f("PV_kernel", "s", "", True), _f("PV_ramdisk", "s", "", True),
@@ -220,30 +266,32 @@ CLASSES = {
         _f("attached_PCIs", "set:ref:PCI"), _f("suspend_SR", "ref:SR", None, True), _f("version", "i"),
         _f("generation_id", "s"), _f("hardware_platform_version", "i", 0, True),
         _f("has_vendor_device", "b", False, True), _f("requires_reboot", "b"), _f("reference_label", "s"),
-        _f("domain_type", "s", "hvm", True), _f("NVRAM", "map:s", None, True), _f("pending_guidances", "set:s"),
+        _f("domain_type", "e:domain_type", "hvm", True), _f("NVRAM", "map:s", None, True),
+        _f("pending_guidances", "set:s"),
     ],
     "VM_metrics": [
         _f("uuid", "s"), _f("memory_actual", "i"), _f("VCPUs_number", "i"), _f("VCPUs_utilisation", "map:f"),
         _f("VCPUs_CPU", "map:i"), _f("VCPUs_params", "map:s"), _f("VCPUs_flags", "map:s"),
         _f("state", "set:s"), _f("start_time", "dt"), _f("install_time", "dt"), _f("last_updated", "dt"),
         _f("other_config", "map:s", None, True), _f("hvm", "b", True), _f("nested_virt", "b"),
-        _f("nomigrate", "b"), _f("current_domain_type", "s", "unspecified"),
+        _f("nomigrate", "b"), _f("current_domain_type", "e:domain_type", "unspecified"),
     ],
     "VM_guest_metrics": [
         _f("uuid", "s"), _f("os_version", "map:s"), _f("PV_drivers_version", "map:s"),
         _f("PV_drivers_up_to_date", "b", True), _f("memory", "map:s"), _f("disks", "map:s"),
         _f("networks", "map:s"), _f("other", "map:s"), _f("last_updated", "dt"),
-        _f("other_config", "map:s", None, True), _f("live", "b", True), _f("can_use_hotplug_vbd", "s", "yes"),
-        _f("can_use_hotplug_vif", "s", "yes"), _f("PV_drivers_detected", "b", True),
+        _f("other_config", "map:s", None, True), _f("live", "b", True),
+        _f("can_use_hotplug_vbd", "e:tristate_type", "yes"),
+        _f("can_use_hotplug_vif", "e:tristate_type", "yes"), _f("PV_drivers_detected", "b", True),
     ],
     "console": [
-        _f("uuid", "s"), _f("protocol", "s", "rfb"), _f("location", "s"), _f("VM", "ref:VM"),
+        _f("uuid", "s"), _f("protocol", "e:console_protocol", "rfb"), _f("location", "s"), _f("VM", "ref:VM"),
         _f("other_config", "map:s", None, True),
     ],
     "task": [
         _f("uuid", "s")] + NAMED + [
         _f("allowed_operations", "set:s"), _f("current_operations", "map:s"),
-        _f("created", "dt"), _f("finished", "dt"), _f("status", "s", "pending"),
+        _f("created", "dt"), _f("finished", "dt"), _f("status", "e:task_status_type", "pending"),
         _f("resident_on", "ref:host"), _f("progress", "f"), _f("type", "s"), _f("result", "s"),
         _f("error_info", "set:s"), _f("other_config", "map:s", None, True), _f("subtask_of", "ref:task"),
         _rev("subtasks", "task", "subtask_of"), _f("backtrace", "s"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import faults as faults_mod
 from . import gc as gc_mod
-from . import inventory, plugins, storage, vm
+from . import http_vdi, inventory, plugins, storage, vm
 from .api import Registry
 from .store import Persister, Store, register_generic
 from .wire import Dispatcher, Sessions
@@ -63,6 +63,7 @@ class Sim:
         self.sessions = Sessions(self, config.session_timeout)
         self.ignore_shutdown = set()
         self.persister = None
+        self.http_routes = {}       # (method, path) -> fn(request handler), beside the RPC paths
         os.makedirs(config.state_dir, exist_ok=True)
         os.makedirs(config.device_dir, exist_ok=True)
         self.db_path = os.path.join(config.state_dir, "db.json")
@@ -72,6 +73,7 @@ class Sim:
         inventory.register(self.registry, self)
         vm.register(self.registry, self)
         storage.register(self.registry, self)
+        http_vdi.register(self)
         plugins.register(self.registry, self)
         faults_mod.register(self.registry, self)
         self.dispatcher = Dispatcher(self)

@@ -374,7 +374,7 @@ def register(reg, sim):
     add = reg.add
 
     VDI_CREATE_FIELDS = {"name_label": "s", "name_description": "s", "SR": "ref:SR", "virtual_size": "i",
-                         "type": "s", "sharable": "b", "read_only": "b", "other_config": "map:s",
+                         "type": "e:vdi_type", "sharable": "b", "read_only": "b", "other_config": "map:s",
                          "xenstore_data": "map:s", "sm_config": "map:s", "tags": "set:s"}
 
     @add("VDI.create", [("args", "rec")])
@@ -408,7 +408,7 @@ def register(reg, sim):
         return ""
 
     @add("VDI.introduce", [("uuid", "s"), ("name_label", "s"), ("name_description", "s"), ("SR", "ref:SR"),
-                           ("type", "s"), ("sharable", "b"), ("read_only", "b"), ("other_config", "map:s"),
+                           ("type", "e:vdi_type"), ("sharable", "b"), ("read_only", "b"), ("other_config", "map:s"),
                            ("location", "s"), ("xenstore_data", "map:s"), ("sm_config", "map:s"),
                            ("managed", "b"), ("virtual_size", "i"), ("physical_utilisation", "i"),
                            ("metadata_of_pool", "ref?:pool"), ("is_a_snapshot", "b"), ("snapshot_time", "dt"),
@@ -431,8 +431,8 @@ def register(reg, sim):
     add("PBD.unplug", [("self", "ref:PBD")])(lambda ctx, p: (st.update("PBD", p, currently_attached=False), "")[1])
 
     # ---------------------------------------------------------------- VBDs
-    VBD_FIELDS = {"VM": "ref:VM", "VDI": "ref?:VDI", "userdevice": "s", "bootable": "b", "mode": "s",
-                  "type": "s", "empty": "b", "unpluggable": "b", "other_config": "map:s",
+    VBD_FIELDS = {"VM": "ref:VM", "VDI": "ref?:VDI", "userdevice": "s", "bootable": "b", "mode": "e:vbd_mode",
+                  "type": "e:vbd_type", "empty": "b", "unpluggable": "b", "other_config": "map:s",
                   "qos_algorithm_type": "s", "qos_algorithm_params": "map:s"}
 
     @add("VBD.create", [("args", "rec")])

@@ -558,7 +558,7 @@ def register(reg, sim):
     mac_re = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
     VIF_FIELDS = {"device": "s", "network": "ref:network", "VM": "ref:VM", "MAC": "s", "MTU": "i",
                   "other_config": "map:s", "qos_algorithm_type": "s", "qos_algorithm_params": "map:s",
-                  "locking_mode": "s", "ipv4_allowed": "set:s", "ipv6_allowed": "set:s"}
+                  "locking_mode": "e:vif_locking_mode", "ipv4_allowed": "set:s", "ipv6_allowed": "set:s"}
 
     @add("VIF.create", [("args", "rec")])
     def vif_create(ctx, rec):
@@ -618,13 +618,15 @@ def register(reg, sim):
         st.delete("VIF", vif)
         return ""
 
-    @add("VIF.configure_ipv4", [("self", "ref:VIF"), ("mode", "s"), ("address", "s"), ("gateway", "s")])
+    @add("VIF.configure_ipv4", [("self", "ref:VIF"), ("mode", "e:vif_ipv4_configuration_mode"),
+                                ("address", "s"), ("gateway", "s")])
     def conf4(ctx, vif, mode, address, gateway):
         st.update("VIF", vif, ipv4_configuration_mode=mode, ipv4_addresses=[address] if address else [],
                   ipv4_gateway=gateway)
         return ""
 
-    @add("VIF.configure_ipv6", [("self", "ref:VIF"), ("mode", "s"), ("address", "s"), ("gateway", "s")])
+    @add("VIF.configure_ipv6", [("self", "ref:VIF"), ("mode", "e:vif_ipv6_configuration_mode"),
+                                ("address", "s"), ("gateway", "s")])
     def conf6(ctx, vif, mode, address, gateway):
         st.update("VIF", vif, ipv6_configuration_mode=mode, ipv6_addresses=[address] if address else [],
                   ipv6_gateway=gateway)

@@ -6,7 +6,6 @@ objects), nothing of VHD files.
 
 import json
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -14,10 +13,10 @@ import traceback
 import uuid as uuidlib
 import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from xml.sax.saxutils import escape
 
-from .api import DT, I32, Ctx, Method, coerce, now_dt
+from .api import DT, I32, Ctx, Method, check_handles, coerce, now_dt
 from .errors import XenAPIError
+from .marshal import json_response, json_value, xml_response, xml_value
 from .schema import NULL
 from .store import new_ref
 
@@ -25,53 +24,6 @@ log = logging.getLogger("xapisim.wire")
 
 
 # ------------------------------------------------------------------ marshalling
-def to_xmlrpc(v):
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, I32):
-        return int(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return v
-    if isinstance(v, DT):
-        return xmlrpc.client.DateTime(str(v))
-    if isinstance(v, str):
-        return v
-    if isinstance(v, dict):
-        return {str(k): to_xmlrpc(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, set)):
-        return [to_xmlrpc(x) for x in v]
-    return str(v)
-
-
-def to_json(v):
-    if v is None:
-        return ""
-    if isinstance(v, (bool, int, float)):
-        return v
-    if isinstance(v, str):
-        return str(v)
-    if isinstance(v, dict):
-        return {str(k): to_json(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, set)):
-        return [to_json(x) for x in v]
-    return str(v)
-
-
-def task_result_xml(v):
-    """The task.result string, as xapi writes it: the XML-RPC <value> of the return value."""
-    if v is None or v == "":
-        return ""
-    if isinstance(v, str) and not isinstance(v, DT):
-        return "<value>%s</value>" % escape(v)
-    body = xmlrpc.client.dumps((to_xmlrpc(v),), allow_none=True)
-    start, end = body.index("<value>"), body.rindex("</value>") + len("</value>")
-    return body[start:end]
-
-
 def from_wire(v):
     """Normalise decoded XML-RPC/JSON values (DateTime objects)."""
     if isinstance(v, xmlrpc.client.DateTime):
@@ -135,6 +87,9 @@ class Dispatcher:
 
     # ---- calling
     def call(self, name, params):
+        """One API call, checked in the order of xapi's generated server (ocaml/idl/ocaml_backend/
+        gen_server.ml): the method, the argument count (session not counted), the arguments'
+        types, the session, the async mode; the handles when the call runs."""
         sim = self.sim
         if not isinstance(name, str):
             raise XenAPIError("MESSAGE_METHOD_UNKNOWN", str(name))
@@ -143,25 +98,34 @@ class Dispatcher:
         is_async = name.startswith("Async.")
         base = name[6:] if is_async else name
         m = self.reg.get(base)
-        if m is None or (is_async and not m.async_ok):
-            raise XenAPIError("MESSAGE_METHOD_UNKNOWN", name)
-        n = len(params)
-        if not (m.arity - m.optional <= n <= m.arity):
-            raise XenAPIError("MESSAGE_PARAMETER_COUNT_MISMATCH", name, str(m.arity), str(n))
-        session = None
+        if m is None:
+            # xapi tries an unknown name as a host extension, which checks the session first
+            if params:
+                sim.sessions.check(params[0])
+            raise XenAPIError("MESSAGE_METHOD_UNKNOWN", base)
+        received = len(params) - (1 if m.session else 0)
+        required = len(m.params) - m.optional
+        # parameters with defaults are matched as "at least the required ones"; others exactly
+        if received < required or (not m.optional and received > required):
+            raise XenAPIError("MESSAGE_PARAMETER_COUNT_MISMATCH", base, str(required), str(received))
         args = list(params)
+        session = args.pop(0) if m.session else None
+        args = [coerce(a, t, pn, None) for a, (pn, t) in zip(args, m.params)]
         if m.session:
-            session = args.pop(0)
             if isinstance(session, str) and session not in ("", "*") and sim.faults.session_expires(name):
                 sim.sessions.expire(session)    # this one session only, as its timeout would
             sim.sessions.check(session)
-        with sim.store.lock:
-            args = [coerce(a, t, pn, sim.store) for a, (pn, t) in zip(args, m.params)]
+        if is_async and not m.async_ok:
+            # Server_helpers.do_dispatch: API.response_of_fault, i.e. ["Fault", text]
+            raise XenAPIError("Fault", "No async mode for this operation (rpc: %s)" % base)
         if is_async:
             return self.start_task(m, session, args)
         return self.execute(m, Ctx(sim, session), args)
 
     def execute(self, m, ctx, args):
+        with self.sim.store.lock:
+            for a, (_pn, t) in zip(args, m.params):
+                check_handles(a, t, self.sim.store)
         self.sim.faults.before(m.name, ctx)
         if m.locked:
             with self.sim.store.lock:
@@ -189,7 +153,7 @@ class Dispatcher:
                 with st.lock:
                     if st.exists("task", task):
                         st.update("task", task, status="success", progress=1.0, finished=now_dt(),
-                                  result=task_result_xml(value), allowed_operations=[])
+                                  result=xml_value(value), allowed_operations=[])
             except XenAPIError as e:
                 self._fail_task(task, e.description)
             except Exception as e:      # noqa: BLE001 - a bug becomes INTERNAL_ERROR, as in xapi
@@ -265,7 +229,8 @@ class Dispatcher:
         def task_set_status(ctx, task, value):
             st.update("task", task, status=value)
             return ""
-        reg.add("task.set_status", [("self", "ref:task"), ("value", "s")], async_ok=False)(task_set_status)
+        reg.add("task.set_status", [("self", "ref:task"), ("value", "e:task_status_type")],
+                async_ok=False)(task_set_status)
         reg.add("task.set_progress", [("self", "ref:task"), ("value", "f")], async_ok=False)(
             lambda ctx, t, v: (st.update("task", t, progress=v), "")[1])
 
@@ -360,13 +325,28 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
+    def _route(self, method):
+        """A handler another module registered for (method, path): the disk transfer handlers."""
+        return self.server.sim.http_routes.get((method, self.path.split("?", 1)[0]))
+
     def do_GET(self):
         path = self.path.split("?", 1)[0]
-        if path == "/console":
+        route = self._route("GET")
+        if route is not None:
+            route(self)
+        elif path == "/console":
             self._send(200, "xapisim console placeholder\n", "text/plain")
         elif path in ("/", "/RPC2"):
             self._send(200, "xapisim %s\n" % self.server.sim.config.name, "text/plain")
         else:
+            self._send(404, "not found\n", "text/plain")
+
+    def do_PUT(self):
+        route = self._route("PUT")
+        if route is not None:
+            route(self)
+        else:
+            self.close_connection = True
             self._send(404, "not found\n", "text/plain")
 
     def do_POST(self):
@@ -401,9 +381,12 @@ class Handler(BaseHTTPRequestHandler):
             params, name = xmlrpc.client.loads(body, use_datetime=False)
         except Exception as e:     # noqa: BLE001
             res = {"Status": "Failure", "ErrorDescription": ["XMLRPC_UNMARSHAL_FAILURE", "methodCall", str(e)]}
-            return xmlrpc.client.dumps((res,), methodresponse=True, allow_none=True)
+            return xml_response(res)
         res = self._envelope_call(disp, name, [from_wire(p) for p in params])
-        return xmlrpc.client.dumps((to_xmlrpc(res),), methodresponse=True, allow_none=True)
+        if name == "system.listMethods" and res["Status"] == "Success":
+            # xapi's Api_server.callback answers this one without the Status envelope
+            return xml_response(res["Value"])
+        return xml_response(res)
 
     def _jsonrpc(self, disp, body):
         try:
@@ -413,22 +396,15 @@ class Handler(BaseHTTPRequestHandler):
                                                                      "data": [str(e)]}})
         v2 = req.get("jsonrpc") == "2.0"
         rid = req.get("id")
-        res = self._envelope_call(disp, req.get("method"), list(req.get("params") or []))
+        name = req.get("method")
+        res = self._envelope_call(disp, name, list(req.get("params") or []))
         if res["Status"] == "Success":
-            out = {"result": to_json(res["Value"]), "id": rid}
-            if v2:
-                out["jsonrpc"] = "2.0"
-            else:
-                out["error"] = None
-        else:
-            desc = res["ErrorDescription"]
-            err = {"code": 1, "message": desc[0], "data": desc[1:]}
-            out = {"error": err, "id": rid}
-            if v2:
-                out["jsonrpc"] = "2.0"
-            else:
-                out["result"] = None
-        return json.dumps(out)
+            return json.dumps(json_response(v2, rid, True, json_value(res["Value"])))
+        desc = res["ErrorDescription"]
+        if v2 and name != "system.listMethods":
+            # Api_server.callback1: JSON-RPC 2.0 errors become {code: 1, message: CODE, data: [params]}
+            return json.dumps(json_response(v2, rid, False, {"code": 1, "message": desc[0], "data": desc[1:]}))
+        return json.dumps(json_response(v2, rid, False, desc))
 
     def _sim(self, name, body):
         try:
@@ -441,7 +417,7 @@ class Handler(BaseHTTPRequestHandler):
             return 400, json.dumps({"Status": "Failure", "ErrorDescription": ["FIELD_TYPE_ERROR", str(e)]})
         try:
             value = self.server.sim.sim_call(name, args)
-            return 200, json.dumps({"Status": "Success", "Value": to_json(value)})
+            return 200, json.dumps({"Status": "Success", "Value": json_value(value)})
         except XenAPIError as e:
             code = 404 if e.code == "MESSAGE_METHOD_UNKNOWN" else 200
             return code, json.dumps({"Status": "Failure", "ErrorDescription": e.description})

@@ -46,14 +46,17 @@ def test_async_success_result_xml(x):
 def test_async_void_and_failure(x):
     vm = new_vm(x)
     rec = wait_task(x, x.Async.VM.start(vm, False, False))
-    assert rec["status"] == "success" and rec["result"] == ""
+    assert rec["status"] == "success" and rec["result"] == "<value></value>"      # Rpc.String "" marshalled
     rec = wait_task(x, x.Async.VM.start(vm, False, False))
     assert rec["status"] == "failure"
     assert rec["error_info"] == ["VM_BAD_POWER_STATE", vm, "halted", "running"]
+    # a bad handle is found inside the task (xapi looks it up when the call runs)
+    rec = wait_task(x, x.Async.VM.start("OpaqueRef:bad", False, False))
+    assert rec["status"] == "failure" and rec["error_info"] == ["HANDLE_INVALID", "VM", "OpaqueRef:bad"]
     # an unmarshal error fails the call itself, before any task exists
     with pytest.raises(XenAPI.Failure) as ei:
-        x.Async.VM.start("OpaqueRef:bad", False, False)
-    assert ei.value.details == ["HANDLE_INVALID", "VM", "OpaqueRef:bad"]
+        x.Async.VM.start(vm, "no", False)
+    assert ei.value.details == ["FIELD_TYPE_ERROR", "start_paused"]
 
 
 def test_async_plugin_result_is_escaped(x):

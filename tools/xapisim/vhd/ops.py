@@ -72,6 +72,46 @@ def export_raw(vhd_path, raw_path):
             os.close(fd)
 
 
+def write_changed(v, offset, data, chain_has=None):
+    """Write ``data`` at virtual ``offset`` into v (open writable), only the 4 KiB pieces that
+    differ from what v's chain reads there: zeros over nothing allocate nothing.  ``chain_has``
+    (whether the chain holds data in that range) may be passed when already known.  Returns
+    the number of bytes written."""
+    length = len(data)
+    if length == 0:
+        return 0
+    a, b = offset // F.SECTOR, -(-(offset + length) // F.SECTOR)
+    if chain_has is None:
+        chain_has = v._chain_has_data(a, b)
+    # bytes, not memoryviews: bytes compare with memcmp, memoryviews item by item
+    new = data if isinstance(data, bytes) else bytes(data)
+    if chain_has:
+        skip = offset - a * F.SECTOR
+        old = bytes(memoryview(v._read_sectors(a, b))[skip:skip + length])
+    else:
+        old = _zeros(length)
+    if new == old:
+        return 0
+    view = memoryview(new)
+    written = 0
+    pos = 0
+    run = None
+    while pos < length:
+        n = min(COMPARE_CHUNK, length - pos)
+        if new[pos:pos + n] != old[pos:pos + n]:
+            if run is None:
+                run = pos
+        elif run is not None:
+            v.write(offset + run, view[run:pos])
+            written += pos - run
+            run = None
+        pos += n
+    if run is not None:
+        v.write(offset + run, view[run:length])
+        written += length - run
+    return written
+
+
 def import_raw(raw_path, vhd_path):
     """Write into the leaf vhd_path only what differs between raw_path and what
     the chain currently reads.  Returns the number of bytes written."""
@@ -101,35 +141,12 @@ def import_raw(raw_path, vhd_path):
                         new = new + bytes(length - len(new))
                 else:
                     new = _zeros(length)
-                if chain_has:
-                    old = bytes(v._read_sectors(a, b)[:length])
-                else:
-                    old = _zeros(length)
-                if new == old:
-                    continue
-                mv_new = memoryview(new)
-                mv_old = memoryview(old)
-                pos = 0
-                run = None
-                while pos < length:
-                    n = min(COMPARE_CHUNK, length - pos)
-                    if mv_new[pos:pos + n] != mv_old[pos:pos + n]:
-                        if run is None:
-                            run = pos
-                    elif run is not None:
-                        v.write(start + run, mv_new[run:pos])
-                        written += pos - run
-                        run = None
-                    pos += n
-                if run is not None:
-                    v.write(start + run, mv_new[run:length])
-                    written += length - run
+                written += write_changed(v, start, new, chain_has)
         finally:
             os.close(fd)
     return written
 
 
-# ------------------------------------------------------------------- check
 def _check_footer(f, raw, now, label):
     out = []
     if f.cookie != F.FOOTER_COOKIE:
