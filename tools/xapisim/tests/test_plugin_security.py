@@ -16,6 +16,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import ssl
 import tarfile
 import threading
@@ -553,6 +554,29 @@ def test_a_hard_linked_vhd_is_not_sent(pool, x, glance, canaries):
         assert os.stat(canaries.vhd).st_nlink == 2
     finally:
         os.unlink(link)
+
+
+def test_a_link_of_another_running_transfer_is_no_stray_link(pool, x, glance):
+    """A chain another transfer is staging (its link in <sr>/.novaops-staging/xfer-*/files) is sent;
+    a second name anywhere else is not."""
+    handler, url = glance
+    pool.sim("gc_stall", True)
+    _snap, chain, _data = layered_chain(x, pool.sr_dir())
+    other = os.path.join(staging_root(pool), "xfer-0123456789abcdef", "files")
+    os.makedirs(other)
+    os.link(os.path.join(pool.sr_dir(), chain[-1] + ".vhd"), os.path.join(other, "1.vhd"))
+    args = dict(sr_path=pool.sr_dir(), vdi_uuids=json.dumps(chain), image_id="img-1", glance_url=url, headers="{}")
+    try:
+        out = call(x, "glance", "upload_vhd", **args)
+        assert handler.puts == [(out["bytes"], out["checksum"])]
+        stray = os.path.join(staging_root(pool), "not-ours")
+        os.makedirs(stray)
+        os.link(os.path.join(pool.sr_dir(), chain[0] + ".vhd"), os.path.join(stray, "0.vhd"))
+        details = failure(x, "glance", "upload_vhd", **args)
+        assert details[0] == "NOVAOPS_PATH_REFUSED" and "hard links" in details[3], details
+        assert len(handler.puts) == 1
+    finally:
+        shutil.rmtree(staging_root(pool))
 
 
 def new_running_vm(x):
