@@ -920,6 +920,7 @@ class Domain(Manager):
         grow ``[(name, path, format, size)]`` and the swap disks made again ``[(name, path, role)]``."""
         for ref in (root_ref, rescue_ref):
             if ref is not None and not self.cache.present(ref):
+                ref.check_source()                                  # nor the image file one
                 self.cache.check_clear(base_name(ref.image_id))     # nothing planted where the fetch writes
                 plan.add("fetch_image", self.fetch, ref)
         if not self.idir.exists:

@@ -110,11 +110,8 @@ class ImageRef:
                 usable = False
             if not usable:
                 raise NovaopsError("%s.url %r is not an http(s) URL with a host." % (option, redact_url(url)))
-        if path:
-            if not os.path.isabs(path):
-                raise NovaopsError("%s.path %r is not absolute." % (option, path))
-            # a link, FIFO or hard-linked file there is refused now, before anything changes
-            check_plain_file(path, "%s.path" % option, missing_ok=True)
+        if path and not os.path.isabs(path):
+            raise NovaopsError("%s.path %r is not absolute." % (option, path))
         if checksum:
             check_checksum(checksum, "%s.checksum" % option)
 
@@ -134,6 +131,12 @@ class ImageRef:
     def image_id(self):
         """What the cache name is the sha1 of: the Glance ID, else the URL (without its credentials) or the path."""
         return self.glance_id or redact_url(self.url) or self.path
+
+    def check_source(self):
+        """Before a fetch is planned: an image file that is a link (anywhere in its path), a FIFO or a hard-linked
+        file is refused now, before anything changes (it is opened the same way when read)."""
+        if self.path:
+            check_plain_file(self.path, "%s.path" % self.option, missing_ok=True)
 
     @property
     def shown_url(self):

@@ -175,10 +175,11 @@ class LibvirtOperationLock(OperationLock):
     def release(self):
         for fd in self._fds:
             try:
-                path = os.readlink("/proc/self/fd/%d" % fd)    # where the directory is now
-                if os.path.samestat(os.fstat(fd), os.stat(path)):
-                    os.unlink(path)
-            except OSError:
+                root, name = _at(os.readlink("/proc/self/fd/%d" % fd))    # where the directory is now
+                seen = root.lstat(name)
+                if seen is not None and os.path.samestat(os.fstat(fd), seen):
+                    root.unlink(name)
+            except (OSError, NovaopsError):
                 pass     # removed with its directory (undefined with its disks, a confirmed resize)
             finally:
                 os.close(fd)

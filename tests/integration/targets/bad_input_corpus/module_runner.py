@@ -70,10 +70,13 @@ def preload(names):
             importlib.import_module(sdk)
         except ImportError:
             pass
-    for path in glob.glob(os.path.join(os.path.dirname(importlib.import_module(
-            "ansible_collections.novaops.compute.plugins.module_utils.common.errors").__file__), "*.py")):
-        importlib.import_module("ansible_collections.novaops.compute.plugins.module_utils." +
-                                os.path.basename(path)[:-3])
+    package = "ansible_collections.novaops.compute.plugins.module_utils"
+    root = os.path.dirname(importlib.import_module(package + ".common.errors").__file__)
+    root = os.path.dirname(root)     # module_utils/, whose folders group them by what they talk to
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.py"), recursive=True)):
+        name = os.path.relpath(path, root)[:-3].replace(os.sep, ".")
+        if not name.endswith("__init__"):
+            importlib.import_module("%s.%s" % (package, name))
     for name in names:
         load_spec(name)
 

@@ -350,6 +350,11 @@ def main():
             corpus.existing(words)
             corpus.file_options(words)
         finally:
+            # every domain of this run, also one a run killed at its timeout defined after our undefine
+            for name in virsh("list", "--all", "--name").stdout.split():
+                if name.startswith(TAG):
+                    virsh("destroy", name)
+                    virsh("undefine", "--nvram", "--managed-save", name)
             shutil.rmtree(WORK, ignore_errors=True)
     print("planted links: %d cases in %.0fs; %d failure(s)"
           % (corpus.cases, time.monotonic() - started, len(corpus.failures)), flush=True)
