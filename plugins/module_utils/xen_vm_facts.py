@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import fnmatch
 
+from ansible_collections.novaops.compute.plugins.module_utils import xen_markers as markers
 from ansible_collections.novaops.compute.plugins.module_utils.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import NULL_REF, UUID_RE
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
-# Markers the collection keeps in other_config (the fleet-repair playbook reads them too).
-OWNER_KEY = "novaops_owner_vm"           # VDI.other_config: uuid of the VM that owns the disk
-ATTACHED_KEY = "novaops_attached_vdis"   # VM.other_config: VDIs attached from elsewhere (never destroyed)
-DESIRED_KEY = "novaops_desired_state"    # VM.other_config: the state xen_vm last brought the VM to
+# Markers the collection keeps in other_config (xen_markers.py; the fleet-repair playbook reads them too).
+OWNER_KEY = markers.OWNER_VM
+ATTACHED_KEY = markers.ATTACHED_VDIS
+DESIRED_KEY = markers.DESIRED_STATE
 
 
 def quote(value):

@@ -190,7 +190,9 @@ from ansible_collections.novaops.compute.plugins.module_utils.marked_image impor
 from ansible_collections.novaops.compute.plugins.module_utils.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.xen_markers import SNAPSHOT_BY
 from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.xen_resize_leftovers import STALE_CLEANERS
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     NULL_REF, UUID_RE, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.vhd_chain import chain_uuids, sr_location, vdi_chain
@@ -200,7 +202,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.argspec import Arg
 
 MARKER_VALUE = "xen_snapshot"
 # on the snapshot VDI while a run needs it: what a failed destroy left is found by the next run
-SNAPSHOT_KEY = "novaops_snapshot_by"
+SNAPSHOT_KEY = SNAPSHOT_BY
 
 
 def argument_spec():
@@ -283,7 +285,8 @@ class Snapshot(Manager):
     def operation_lock(self, before):
         if self.params["state"] == "absent":
             return None          # images only: no instance is touched
-        return XenOperationLock(self.conn, "VM", self.vm_ref, "VM %s" % self.params["vm"], "xen_snapshot", self.params)
+        return XenOperationLock(self.conn, "VM", self.vm_ref, "VM %s" % self.params["vm"], "xen_snapshot", self.params,
+                                cleaners=STALE_CLEANERS)
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self, before, plan):
