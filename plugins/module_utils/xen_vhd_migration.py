@@ -82,6 +82,16 @@ def _read_file(path, what):
         raise NovaopsError("Cannot read the %s %s: %s" % (what, path, exc.strerror))
 
 
+def ssh_material(params):
+    """(private key, known_hosts lines) the source dom0 gets for the transfer, from the options or their files."""
+    p = params
+    key = p["ssh_private_key"] or (_read_file(p["ssh_private_key_file"], "ssh private key")
+                                   if p["ssh_private_key_file"] else None)
+    known_hosts = p["ssh_known_hosts"] or (_read_file(p["ssh_known_hosts_file"], "known_hosts file")
+                                           if p["ssh_known_hosts_file"] else None)
+    return key, known_hosts
+
+
 class Migration(Manager):
 
     def __init__(self, module, src, dst):
@@ -329,11 +339,7 @@ class Migration(Manager):
             raise
 
     def converge(self):
-        p = self.params
-        self.key = p["ssh_private_key"] or (_read_file(p["ssh_private_key_file"], "ssh private key")
-                                            if p["ssh_private_key_file"] else None)
-        self.known_hosts = p["ssh_known_hosts"] or (_read_file(p["ssh_known_hosts_file"], "known_hosts file")
-                                                    if p["ssh_known_hosts_file"] else None)
+        self.key, self.known_hosts = ssh_material(self.params)
         started = time.monotonic()
         result = super().converge()
         result["duration"] = round(time.monotonic() - started, 3)

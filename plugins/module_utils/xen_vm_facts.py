@@ -161,6 +161,12 @@ def find_one_vm(records, uuid=None, name=None):
     return next(iter(found.items()))
 
 
+def vms_named(records, name):
+    """The facts of the plain VMs named so (any number), in a stable order."""
+    found = find_vms(records, name=name)
+    return [vm_facts(records, ref, rec) for ref, rec in sorted(found.items(), key=lambda item: item[1]["uuid"])]
+
+
 def _size_gb(size):
     return round(float(size) / GIB, 3)
 

@@ -18,13 +18,14 @@ from ansible_collections.novaops.compute.plugins.module_utils.errors import Nova
 from ansible_collections.novaops.compute.plugins.module_utils.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.xen_operation_lock import XenOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.xen_resize_record import refuse_during
 from ansible_collections.novaops.compute.plugins.module_utils.xen_resize_leftovers import STALE_CLEANERS
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import (
     NULL_REF, UUID_RE, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xen_markers import (
     ATTACHED_VDIS as ATTACHED_KEY, DESIRED_STATE as DESIRED_KEY, OWNER_VM as OWNER_KEY)
 from ansible_collections.novaops.compute.plugins.module_utils.xen_vm_facts import (
-    Records, attached_list, check_uuid, find_one_vm,
+    Records, attached_list, check_uuid, find_one_vm, find_vms,
     public_facts, vm_facts)
 from ansible_collections.novaops.compute.plugins.module_utils import xen_vm_plan as vp
 
@@ -69,6 +70,7 @@ def argument_spec():
         bootlock=dict(type="bool"),
         force=dict(type="bool", default=False),
         timeout=dict(type="int", default=300),
+        resize_orig_suffix=dict(type="str", default="-orig"),
     ), required_one_of=[["uuid", "name"]])).merge(lock_argument_spec())
 
 
@@ -219,6 +221,8 @@ class VM(Manager):
             raise NovaopsError("No VM has UUID %s; a VM is created by name (with template), not by UUID." % p["uuid"])
         if p["uuid"]:
             check_uuid(p["uuid"])
+        if state == "rebooted":
+            self.refuse_during_resize(before)
         if state == "absent":
             return self.plan_absent(before, plan)
         disks = self.wanted_disks()
@@ -227,6 +231,15 @@ class VM(Manager):
         if before is None:
             after = self.plan_create(plan)
         return self.plan_changes(after, plan, disks, vifs)
+
+    def refuse_during_resize(self, before):
+        """Nova allowed no reboot in RESIZED: the original waits halted (renamed <name><resize_orig_suffix>) and the
+        resized copy runs; rebooting either would run one beside the other."""
+        p = self.params
+        vms = [before] if before is not None else [
+            vm_facts(self.records, ref, rec)
+            for ref, rec in find_vms(self.records, name=p["name"] + p["resize_orig_suffix"]).items()]
+        refuse_during(vms, p["name"] or before["name"], "a %s reboot" % p["reboot"])
 
     def plan_absent(self, before, plan):
         if before is None:
@@ -244,6 +257,9 @@ class VM(Manager):
 
     def plan_create(self, plan):
         p = self.params
+        if not p["template"] and p["state"] == "rebooted":
+            raise NovaopsError("No VM is named %r; there is nothing to reboot (give template to create and start it)."
+                               % p["name"])
         if not p["template"]:
             raise NovaopsError("No VM is named %r; give template to create it." % p["name"])
         template = self.find_template(p["template"])

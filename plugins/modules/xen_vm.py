@@ -56,7 +56,8 @@ options:
     description:
       - V(present) the VM exists (created halted if missing), its power state is left alone.
       - V(running), V(halted), V(suspended), V(paused) the VM exists in that power state.
-      - V(rebooted) the VM is rebooted (see O(reboot)); a halted VM is started. Always a change.
+      - V(rebooted) the VM is rebooted (see O(reboot)); a halted VM is started. Always a change. Refused while a
+        resize of the VM waits for confirm or revert (see O(resize_orig_suffix)).
       - V(absent) the VM is destroyed with the disks it owns. Disks attached from elsewhere
         (O(disks[].vdi)) are detached and left intact.
       - Halting a suspended VM discards its memory image and needs O(force).
@@ -189,6 +190,14 @@ options:
     description: Seconds each XenAPI operation (copy, provision, start, shutdown, ...) may take.
     type: int
     default: 300
+  resize_orig_suffix:
+    description:
+      - With O(state=rebooted) - the suffix a resize (M(novaops.compute.xen_resize)) gives the original's name until
+        confirm or revert. A reboot is refused while the VM, or (when no VM is named O(name)) a VM named
+        C(<name><suffix>), carries the marks of a resize that waits for confirm or revert, as Nova refused it in
+        C(RESIZED).
+    type: str
+    default: -orig
 notes:
   - O(state=absent) destroys the disks the VM owns - those it created or got from its template, marked in
     the VDI's C(other_config) - and, for VMs made by other tools, the unmarked disks that no other VM uses and
