@@ -189,12 +189,14 @@ import json
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import MARKER, plan_marked_image
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import SNAPSHOT_BY
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_leftovers import STALE_CLEANERS
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
     NULL_REF, XenAPIConnection, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import chain_uuids, sr_location, vdi_chain
@@ -204,7 +206,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 
 MARKER_VALUE = "xen_snapshot"
 # on the snapshot VDI while a run needs it: what a failed destroy left is found by the next run
-SNAPSHOT_KEY = "novaops_snapshot_by"
+SNAPSHOT_KEY = SNAPSHOT_BY
 
 
 def argument_spec():
@@ -287,7 +289,8 @@ class Snapshot(Manager):
     def operation_lock(self, before):
         if self.params["state"] == "absent":
             return None          # images only: no instance is touched
-        return XenOperationLock(self.conn, "VM", self.vm_ref, "VM %s" % self.params["vm"], "xen_snapshot", self.params)
+        return XenOperationLock(self.conn, "VM", self.vm_ref, "VM %s" % self.params["vm"], "xen_snapshot", self.params,
+                                cleaners=STALE_CLEANERS)
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self, before, plan):

@@ -17,6 +17,7 @@ from __future__ import annotations
 from ansible_collections.novaops.compute.plugins.module_utils.common import instance_health as health
 from ansible_collections.novaops.compute.plugins.module_utils.common import operation_lock
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_record import waiting
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import (
     DESIRED_KEY, Records, is_plain_vm, public_facts, vm_facts)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection
@@ -24,9 +25,6 @@ from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_inventory im
 
 CLASSES = ("VBD", "VDI", "SR", "VIF", "network")
 RESCUE_SUFFIX = "-rescue"
-# Set by the resize role on the original (its power state before, for revert) and on the resized copy.
-RESIZE_PRIOR_STATE_KEY = "novaops_resize_prior_state"
-RESIZE_OF_KEY = "novaops_resize_of"
 DISK_KEYS = ("userdevice", "device", "type", "bootable", "mode", "vdi_uuid", "vdi_name", "size", "sr_uuid",
              "sr_name", "owned", "vhd_parent", "currently_attached")
 VIF_KEYS = ("device", "uuid", "mac", "mtu", "network_uuid", "network_name", "bridge", "currently_attached")
@@ -60,7 +58,7 @@ def vm_instance(pool, pool_label, facts, rescue_names):
         power_state=health.xen_power_state(facts["power_state"]), state_reason=None,
         desired_state=health.xen_desired_state(recorded), desired_recorded=recorded,
         rescued=facts["name"] + RESCUE_SUFFIX in rescue_names, task=operation_lock.from_other_config(other),
-        resize=resize_mark(other),
+        resize=waiting(other),
         disks=[dict((k, d.get(k)) for k in DISK_KEYS) for d in public_facts(facts["disks"])],
         vifs=[dict((k, v.get(k)) for k in VIF_KEYS) for v in public_facts(facts["vifs"])],
         missing_base=[], missing_ports=[], connection=local_connection_vars(),
@@ -69,15 +67,6 @@ def vm_instance(pool, pool_label, facts, rescue_names):
                         vcpus=facts["vcpus"], memory_mb=facts["memory_mb"], bootlocked=facts["bootlocked"]),
         role_vars=dict(compute_driver="xenapi", instance_name=facts["name"], instance_uuid=facts["uuid"],
                        xenapi_url=pool.url, xenapi_validate_certs=pool.validate_certs, xenapi_ca_path=pool.ca_path))
-
-
-def resize_mark(other_config):
-    """What the resize role's marks say of a VM whose resize waits for confirm or revert, or None."""
-    if other_config.get(RESIZE_PRIOR_STATE_KEY):
-        return "the original, renamed; %s=%s" % (RESIZE_PRIOR_STATE_KEY, other_config[RESIZE_PRIOR_STATE_KEY])
-    if other_config.get(RESIZE_OF_KEY):
-        return "the resized copy; %s=%s" % (RESIZE_OF_KEY, other_config[RESIZE_OF_KEY])
-    return None
 
 
 def read_pool(pool, wanted=None):

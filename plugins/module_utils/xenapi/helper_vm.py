@@ -20,9 +20,10 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import HELPER_VBD
 
 HYPERVISOR_UUID_FILE = "/sys/hypervisor/uuid"
-HELPER_TAG = "novaops_helper_vbd"
+HELPER_TAG = HELPER_VBD
 
 
 def helper_vm_argument_spec():

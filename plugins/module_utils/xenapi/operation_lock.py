@@ -12,23 +12,24 @@ The mark is removed with ``remove_from_other_config`` only while it is still thi
 
 from __future__ import annotations
 
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import resize_leftovers as xen_resize_leftovers
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import (
     XENAPI_KEY, InstanceBusy, OperationLock, from_other_config, judged, to_json)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIError
 
-# operations whose killed runs leave work behind, and what clears it once their mark is cleared
-LEFTOVER_CLEANERS = {"xen_vdi_resize": xen_resize_leftovers.clean}
-
 
 class XenOperationLock(OperationLock):
-    """The mark in ``<cls>.other_config`` of ``ref`` (a VM, or a VDI); ref may come later (attach)."""
+    """The mark in ``<cls>.other_config`` of ``ref`` (a VM, or a VDI); ref may come later (attach).
 
-    def __init__(self, conn, cls, ref, label, operation, params, takeover=False):
+    cleaners: what the caller knows to clear once the stale mark of a killed run is cleared, by the
+    operation that left it: ``{operation: clean(conn, cls, ref) -> [what was done]}``.
+    """
+
+    def __init__(self, conn, cls, ref, label, operation, params, takeover=False, cleaners=None):
         super().__init__(label, operation, params, takeover)
         self.conn = conn
         self.cls = cls
         self.ref = ref
+        self.cleaners = dict(cleaners or {})
         self._written = None
 
     def _other_config(self):
@@ -79,7 +80,7 @@ class XenOperationLock(OperationLock):
     def after_stale_cleared(self, stale):
         done = []
         for task in stale:
-            clean = LEFTOVER_CLEANERS.get(str(task.get("operation")).split(" ", 1)[0])
+            clean = self.cleaners.get(str(task.get("operation")).split(" ", 1)[0])
             if clean is not None:
                 done.extend(clean(self.conn, self.cls, self.ref))
         if done:

@@ -14,11 +14,10 @@ leaves those VBDs plugged and the clone and the new VDI behind; the source is ne
 from __future__ import annotations
 
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.helper_vm import HELPER_TAG, release_vbd
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import RESIZE_CLONE_OF, RESIZED_FROM, RESIZED_TO
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import NULL_REF
 
-TAG_TO = "novaops_resized_to"
-TAG_FROM = "novaops_resized_from"
-CLONE_TAG = "novaops_resize_clone_of"
+TAG_TO, TAG_FROM, CLONE_TAG = RESIZED_TO, RESIZED_FROM, RESIZE_CLONE_OF
 
 
 def _sources(conn, cls, ref, vdis):
@@ -81,3 +80,7 @@ def clean(conn, cls, ref):
         conn.call("VDI.destroy", vdi)
         done.append("destroyed VDI %s (%s)" % (vdis[vdi]["uuid"], vdis[vdi].get("name_label")))
     return done
+
+
+# for XenOperationLock: what clears the leftovers of a killed run, by its operation
+STALE_CLEANERS = {"xen_vdi_resize": clean}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi import markers
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE, check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import NULL_REF
@@ -26,10 +27,10 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain i
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
-# Markers the collection keeps in other_config (the fleet-repair playbook reads them too).
-OWNER_KEY = "novaops_owner_vm"           # VDI.other_config: uuid of the VM that owns the disk
-ATTACHED_KEY = "novaops_attached_vdis"   # VM.other_config: VDIs attached from elsewhere (never destroyed)
-DESIRED_KEY = "novaops_desired_state"    # VM.other_config: the state xen_vm last brought the VM to
+# Markers the collection keeps in other_config (xen_markers.py; the fleet-repair playbook reads them too).
+OWNER_KEY = markers.OWNER_VM
+ATTACHED_KEY = markers.ATTACHED_VDIS
+DESIRED_KEY = markers.DESIRED_STATE
 
 
 def quote(value):
@@ -155,6 +156,12 @@ def find_one_vm(records, uuid=None, name=None):
     if not found:
         return None, None
     return next(iter(found.items()))
+
+
+def vms_named(records, name):
+    """The facts of the plain VMs named so (any number), in a stable order."""
+    found = find_vms(records, name=name)
+    return [vm_facts(records, ref, rec) for ref, rec in sorted(found.items(), key=lambda item: item[1]["uuid"])]
 
 
 def _size_gb(size):

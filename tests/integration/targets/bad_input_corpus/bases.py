@@ -34,7 +34,10 @@ SHARED_OPTIONS = {
     "libvirt_snapshot": ("glance",),                                                 # glance_argument_spec
     "vhd_migrate": ("ssh_host", "ssh_port", "ssh_user", "ssh_private_key", "ssh_private_key_file",
                     "ssh_known_hosts", "ssh_known_hosts_file", "insecure_ignore_host_key",
-                    "ssh_connect_timeout"),                                          # ssh_argument_spec
+                    "ssh_connect_timeout",                                           # ssh_argument_spec
+                    "dest_url", "dest_username", "dest_password", "dest_validate_certs",
+                    "dest_ca_path"),                                                 # destination_argument_spec
+    "xen_vdi_resize": ("helper_vm_uuid", "device_dir"),                              # helper_vm_argument_spec
     "xen_vm": ("clear_stale_lock", "stale_lock_age"),                                # the operation lock's
 }
 
@@ -79,6 +82,8 @@ class Bed:
         self.lv = "%s-lv" % self.tag
         self.lvx = "%s-lvx" % self.tag
         self.rs = "%s-rs" % self.tag
+        self.rq = "%s-rq" % self.tag      # the rescued instance
+        self.rz = "%s-rz" % self.tag      # the resized instance (within pool a)
         self.token = "bi-secret-token-%s" % secrets.token_hex(12)
         self.password_a = env["XENAPI_POOL_A_PASSWORD"]
         self.password_b = env["XENAPI_POOL_B_PASSWORD"]
@@ -211,6 +216,17 @@ class Bed:
                                 vifs=[dict(network=NETWORK, mac="02:bb:00:00:00:02")], other_config={"bi": "corpus"},
                                 description="bad input corpus", state="halted", timeout=120)),
             Base("xen_vm_info", dict(self.xen(), name=self.vm), setup=False),
+            Base("xen_vm", dict(self.xen(), name=self.rq, template=TEMPLATE, vcpus=1, memory_mb=256, state="running",
+                                timeout=120), label="xen_vm#rescue-instance", only=()),
+            Base("xen_rescue", dict(self.xen(), name=self.rq, template=TEMPLATE, state="rescued", timeout=120)),
+            Base("xen_vm", dict(self.xen(), name=self.rz, template=TEMPLATE, vcpus=1, memory_mb=256, state="running",
+                                vifs=[dict(network=NETWORK, mac="02:bb:00:00:00:05")], timeout=120),
+                 label="xen_vm#resize-instance", only=()),
+            Base("xen_resize", dict(self.xen(), **self.ssh(), ssh_private_key=self.private_key, name=self.rz,
+                                    template=TEMPLATE, flavor=dict(vcpus=2, memory_mb=256),
+                                    dest_sr_uuid=env["XENAPI_POOL_A_SR_UUID"],
+                                    helper_vm_uuid=env["XENAPI_POOL_A_HELPER_VM_UUID"],
+                                    device_dir=env["XENAPI_POOL_A_DEVICE_DIR"], shutdown_timeout=5, timeout=300)),
             Base("xen_vdi_resize", dict(self.xen(), vm=self.vm, userdevice="1", size="64MiB",
                                         helper_vm_uuid=env["XENAPI_POOL_A_HELPER_VM_UUID"],
                                         device_dir=env["XENAPI_POOL_A_DEVICE_DIR"], timeout=120)),
@@ -259,6 +275,10 @@ class Bed:
             ("libvirt_snapshot", dict(image_name=self.tag + "-lvsnap", state="absent", glance=self.glance())),
             ("xen_snapshot", dict(xen, image_name=self.tag + "-xsnap", state="absent", glance=self.glance())),
             ("xen_vm", dict(xen, name=self.vm, state="absent", force=True)),
+            ("xen_rescue", dict(xen, name=self.rq, state="unrescued")),
+            ("xen_vm", dict(xen, name=self.rq, state="absent", force=True)),
+            ("xen_resize", dict(xen, name=self.rz, state="reverted")),
+            ("xen_vm", dict(xen, name=self.rz, state="absent", force=True)),
             ("libvirt_domain", dict(name=self.lv, instances_path=self.instances, state="undefined", delete_disks=True,
                                     force=True)),
             ("libvirt_domain", dict(name=self.lvx, state="undefined", force=True)),

@@ -36,6 +36,9 @@ FREE_TEXT = {
                "xenstore_data": "xenstore_data entries are guest data, free strings",
                "disks[0].name": "a VDI name_label is free text"},
     "xen_vm_info": {"name": "a name_label looked for: no VM has it", "filters": "filters on record fields: none match"},
+    "xen_rescue": {"rescue_suffix": "the end of a XenAPI name_label (the rescue VM's), free text",
+                   "resize_orig_suffix": "the end of a XenAPI name_label (a resized original's), free text"},
+    "xen_resize": {"carrier_suffix": "the end of a XenAPI name_label (the carrier VM's), free text"},
     "libvirt_domain_info": {"name": "a domain name looked for: no domain has it"},
     "xen_snapshot": {"image_name": "a Glance image name is free text",
                      "properties": "Glance image properties are free strings"},
@@ -79,6 +82,19 @@ UNUSED = {
                        "helper_vm_uuid": "a resize to the same size plugs nothing into the helper VM"},
     "xen_vm": {"template": "the VM exists: the template is read only to create one"},
     "libvirt_resize": {"ssh_": "the resize is already migrated: nothing is sent over ssh"},
+    "xen_rescue": {"template": "the rescue VM exists: the template is read only to make one"},
+    "xen_resize": {"ssh_": "the resize is done (it waits for confirm or revert): nothing is sent over ssh",
+                   "template": "the resize is done: the template is read only to make the new VM",
+                   "dest_username": "without dest_url the destination is the source pool, on the source's session",
+                   "dest_password": "without dest_url the destination is the source pool, on the source's session",
+                   "dest_validate_certs": "without dest_url the destination is the source pool, on the source's session",
+                   "dest_ca_path": "without dest_url the destination is the source pool, on the source's session",
+                   "helper_vm_uuid": "the helper VM is used only to shrink the root disk; this resize does not",
+                   "device_dir": "the helper VM is used only to shrink the root disk; this resize does not",
+                   "dest_helper_vm_uuid": "the destination's helper VM is used only with grow_filesystem",
+                   "dest_device_dir": "the destination's helper VM is used only with grow_filesystem",
+                   "flavor.ephemeral_gb": "not used on XenAPI (accepted so that an instance's flavor fits as it is)",
+                   "flavor.swap_mb": "not used on XenAPI (accepted so that an instance's flavor fits as it is)"},
 }
 
 # Corner values with a documented meaning.
@@ -99,6 +115,8 @@ SPECIFIC = {
     "libvirt_snapshot": {"bandwidth": {"zero": "0 is no limit"}},
     "libvirt_resize": {"bwlimit": {"zero": "0 is no limit"}},
     "vhd_migrate": {"bwlimit": {"zero": "0 is no limit"}},
+    "xen_resize": {"flavor.root_gb": {"zero": "0 keeps the root disk's size, as Nova's flavors"},
+                   "flavor.root_mb": {"zero": "0 keeps the root disk's size, as Nova's flavors"}},
 }
 
 
