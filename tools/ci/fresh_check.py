@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""make fresh-check: the README's commands, as the very first ones on a fresh Debian 12 machine.
+
+  1. a minimal Debian 12 root: debootstrap --variant=minbase plus make, git and python3, from this
+     machine's Debian mirror; kept as a tarball in ~/.cache/novaops-compute/fresh-check/ (made again
+     when the recipe changes or after 30 days), unpacked afresh for every run
+  2. the checkout's committed HEAD cloned to /root/novaops-compute in it (root's home is mode 700,
+     as on a real machine: QEMU, running as libvirt-qemu, cannot enter it)
+  3. `make deps` in a chroot, with the network
+  4. `make demo` in the same chroot inside network, pid and mount namespaces of its own (loopback
+     up, nothing else): its beds' ports, bridges, taps and qdiscs cannot meet the host's; then
+     `make beds-stop`
+
+Nothing of the host's installed packages is used in the root.  Every mount is made in a mount
+namespace that ends with its phase, and every process in a pid namespace whose end kills them
+all, whatever happens (an error, ^C, a killed make).  The root itself (under /var/tmp) is
+removed after a pass, and kept after a failure for a look until the next run.  Downloads are
+cached (apt's .debs, pip's HTTP cache); pip's built wheels are not, so libvirt-python and uWSGI
+are built in the root every time against what bindep.txt installed there.
+
+    fresh_check.py [--keep]     --keep: leave the root after a pass too
+"""
+
+import argparse
+import fcntl
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = "bookworm"
+INCLUDE = ("make", "git", "python3")
+CACHE = Path.home() / ".cache" / "novaops-compute" / "fresh-check"
+WORK = Path("/var/tmp/novaops-fresh-check") / hashlib.sha1(str(REPO).encode()).hexdigest()[:8]
+CLONE = "root/novaops-compute"          # inside the root: /root/novaops-compute
+BASE_MAX_AGE = 30 * 86400
+# What a fresh machine has that debootstrap does not write.
+HOSTS = "127.0.0.1\tlocalhost\n127.0.1.1\tfresh-check\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+# No package's maintainer script starts a daemon in the root: the beds start them, as on a
+# machine where they are not running yet (and none of them may reach the host's network).
+POLICY_RC_D = "#!/bin/sh\nexit 101\n"
+ENV = ["HOME=/root", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
+       "TERM=dumb", "DEBIAN_FRONTEND=noninteractive"]
+
+
+def say(text):
+    print("fresh-check: %s" % text, flush=True)
+
+
+# -- this machine's Debian mirror --------------------------------------------------------------
+
+def debian_sources():
+    """The deb822 stanzas of /etc/apt that serve Debian (the mirror and its security suite)."""
+    stanzas = []
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", path.read_text()):
+            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M))
+            if fields.get("Types", "").split()[:1] == ["deb"] and SUITE in fields.get("Suites", "") \
+                    and "debian-archive-keyring" in fields.get("Signed-By", "debian-archive-keyring"):
+                stanzas.append(stanza.strip())
+    legacy = Path("/etc/apt/sources.list")
+    lines = [line for line in (legacy.read_text().splitlines() if legacy.exists() else [])
+             if re.match(r"deb\s+(\[[^]]*\]\s+)?\S+\s+%s" % SUITE, line)]
+    if not stanzas and not lines:
+        raise SystemExit("fresh-check: no Debian %s source in /etc/apt/sources.list{,.d}" % SUITE)
+    return stanzas, lines
+
+
+def mirror(stanzas, lines):
+    """The URI of the main suite, for debootstrap."""
+    for stanza in stanzas:
+        fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M))
+        if SUITE in fields["Suites"].split():
+            return fields["URIs"].split()[0]
+    for line in lines:
+        words = re.sub(r"\[[^]]*\]", "", line).split()
+        if words[2] == SUITE:
+            return words[1]
+    raise SystemExit("fresh-check: no source of the suite %s itself" % SUITE)
+
+
+def apt_settings():
+    """The host's Acquire::Check-* lines (a snapshot mirror's Release files are past Valid-Until)."""
+    found = []
+    for path in sorted(Path("/etc/apt/apt.conf.d").glob("*")):
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        found += re.findall(r'^\s*Acquire::Check-[A-Za-z-]+\s+"[^"]*";', text, re.M)
+    return "".join(line.strip() + "\n" for line in found)
+
+
+# -- the base root -----------------------------------------------------------------------------
+
+def base_tarball(uri):
+    key = hashlib.sha1(repr((SUITE, "minbase", INCLUDE, uri, HOSTS, POLICY_RC_D)).encode()).hexdigest()[:12]
+    tarball = CACHE / ("base-%s-%s.tar" % (SUITE, key))
+    if tarball.exists() and time.time() - tarball.stat().st_mtime < BASE_MAX_AGE:
+        return tarball, False
+    for old in CACHE.glob("base-*.tar"):
+        old.unlink()
+    return tarball, True
+
+
+def make_base(root, uri, tarball):
+    say("debootstrap --variant=minbase --include=%s %s from %s" % (",".join(INCLUDE), SUITE, uri))
+    log = WORK / "debootstrap.log"
+    with open(log, "w") as out:
+        done = subprocess.run(["debootstrap", "--variant=minbase", "--include=" + ",".join(INCLUDE),
+                               SUITE, str(root), uri], stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode:
+        raise SystemExit("fresh-check: debootstrap failed (%s):\n%s" % (log, tail(log)))
+    (root / "etc" / "hosts").write_text(HOSTS)
+    (root / "etc" / "hostname").write_text("fresh-check\n")
+    policy = root / "usr" / "sbin" / "policy-rc.d"
+    policy.write_text(POLICY_RC_D)
+    policy.chmod(0o755)
+    shutil.rmtree(root / "var" / "cache" / "apt" / "archives", ignore_errors=True)
+    (root / "var" / "cache" / "apt" / "archives" / "partial").mkdir(parents=True)
+    partial = tarball.with_suffix(".partial")
+    subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."], check=True)
+    partial.rename(tarball)
+
+
+def unpack_base(root, tarball):
+    root.mkdir(parents=True)
+    subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-xpf", str(tarball)], check=True)
+
+
+def configure_root(root, stanzas, lines):
+    """This run's network settings: the host's Debian mirror and resolver."""
+    etc = root / "etc"
+    legacy = etc / "apt" / "sources.list"
+    legacy.write_text("".join(line + "\n" for line in lines))
+    (etc / "apt" / "sources.list.d" / "debian.sources").write_text("\n\n".join(stanzas) + "\n" if stanzas else "")
+    (etc / "apt" / "apt.conf.d" / "99fresh-check").write_text(apt_settings())
+    resolv = etc / "resolv.conf"
+    if resolv.is_symlink():
+        resolv.unlink()
+    shutil.copy("/etc/resolv.conf", resolv)
+
+
+def clone(root):
+    head = git("rev-parse", "HEAD").strip()
+    dirty = git("status", "--porcelain").strip()
+    if dirty:
+        say("checks the committed HEAD %s; the uncommitted changes are not in it" % head[:12])
+    dest = root / CLONE
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", "--no-checkout", str(REPO), str(dest)], check=True)
+    subprocess.run(["git", "-C", str(dest), "checkout", "-q", "--detach", head], check=True)
+    return head
+
+
+def git(*argv):
+    return subprocess.run(["git", "-C", str(REPO)] + list(argv), check=True, capture_output=True, text=True).stdout
+
+
+# -- running in the root -----------------------------------------------------------------------
+
+def namespace_script(root, command, isolated):
+    """bash run as pid 1 of the new namespaces: the mounts a booted machine has, then the command."""
+    r = shlex.quote(str(root))
+    archives, pip = shlex.quote(str(CACHE / "apt-archives")), shlex.quote(str(CACHE / "pip"))
+    steps = [
+        "set -e",
+        "mount -t proc proc %s/proc" % r,
+        # a sysfs mounted from inside the new network namespace shows its devices, not the host's
+        "mount -t sysfs -o ro,nosuid,nodev,noexec sysfs %s/sys" % r,
+        # a /dev of its own: what the beds change in it (/dev/kvm's group) stays in it
+        "mount -t tmpfs -o mode=755,nosuid,size=1m dev %s/dev" % r,
+        "mkdir %s/dev/pts %s/dev/shm %s/dev/net" % (r, r, r),
+        "mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts %s/dev/pts" % r,
+        "mount -t tmpfs -o mode=1777,nosuid,nodev shm %s/dev/shm" % r,
+        "ln -s pts/ptmx %s/dev/ptmx" % r,
+        "ln -s /proc/self/fd %s/dev/fd" % r,
+    ]
+    for name, target in (("stdin", 0), ("stdout", 1), ("stderr", 2)):
+        steps.append("ln -s /proc/self/fd/%d %s/dev/%s" % (target, r, name))
+    for path in ("null", "zero", "full", "random", "urandom", "tty", "net/tun", "kvm", "loop-control") + \
+            tuple("loop%d" % i for i in range(8)):
+        host = Path("/dev") / path
+        if host.exists():
+            st = host.stat()
+            kind = "b" if (st.st_mode & 0o170000) == 0o060000 else "c"
+            mode = {"kvm": "660", "loop-control": "660", "net/tun": "666"}.get(path, "666" if kind == "c" else "660")
+            steps.append("mknod -m %s %s/dev/%s %s %d %d" % (mode, r, path, kind, os.major(st.st_rdev),
+                                                            os.minor(st.st_rdev)))
+    steps += [
+        "mount -t tmpfs -o mode=755,nosuid,nodev run %s/run" % r,
+        "mkdir -p %s/run/lock && chmod 1777 %s/run/lock" % (r, r),
+        "mount --bind %s %s/var/cache/apt/archives" % (archives, r),
+        "mkdir -p %s/root/.cache/pip && mount --bind %s %s/root/.cache/pip" % (r, pip, r),
+    ]
+    if isolated:
+        steps.append("ip link set lo up")
+    steps += [
+        "set +e",
+        "chroot %s /usr/bin/env -i %s /bin/bash -c %s" % (r, " ".join(ENV), shlex.quote(command)),
+        "status=$?",
+    ]
+    return "\n".join(steps) + "\n"
+
+
+def run_phase(name, root, command, isolated, after=None):
+    """One phase in fresh namespaces; its output goes to WORK/<name>.log (and the demo's to ours)."""
+    script = namespace_script(root, command + ("; s=$?; %s; exit $s" % after if after else ""), isolated)
+    script += "exit $status\n"
+    argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"]
+    if isolated:
+        argv.append("--net")
+    log = WORK / ("%s.log" % name)
+    started = time.monotonic()
+    say("%s (%s) ..." % (name, "own network, pid and mount namespaces" if isolated else "with the network"))
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv + ["/bin/bash", "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            for line in proc.stdout:
+                out.write(line.decode(errors="replace"))
+                out.flush()
+                if name == "demo":
+                    sys.stdout.write(line.decode(errors="replace"))
+                    sys.stdout.flush()
+            status = proc.wait()
+        finally:
+            if proc.poll() is None:       # interrupted: its pid namespace dies with unshare
+                proc.kill()
+                proc.wait()
+    seconds = time.monotonic() - started
+    say("%s: %s in %.0fs (log %s)" % (name, "ok" if status == 0 else "FAILED (exit %d)" % status, seconds, log))
+    if status and name != "demo":
+        print(tail(log, 40))
+    return status, seconds
+
+
+def tail(path, lines=20):
+    return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+
+
+# -- leaving nothing behind --------------------------------------------------------------------
+
+def mounts_under(path):
+    prefix = str(path).rstrip("/") + "/"
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if (point + "/").startswith(prefix):
+            found.append(point)
+    return found
+
+
+def processes_in(root):
+    """Processes whose root directory is our chroot (none, once the pid namespaces ended)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.readlink(proc / "root") == str(root):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def leave_nothing(root):
+    """After every phase's namespaces ended: no process in the root, no mount under it."""
+    for pid in processes_in(root):
+        say("killing pid %d, still running in the root" % pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for point in sorted(mounts_under(WORK), key=len, reverse=True):
+        say("unmounting %s" % point)
+        subprocess.run(["umount", "-l", point], check=False)
+    return not processes_in(root) and not mounts_under(WORK)
+
+
+def remove_root(root):
+    if mounts_under(WORK):
+        raise SystemExit("fresh-check: mounts remain under %s, not removing it: %s" % (WORK, mounts_under(WORK)))
+    subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=True)
+
+
+# -- the check ---------------------------------------------------------------------------------
+
+def check(keep):
+    for tool in ("debootstrap", "unshare", "git", "tar", "mknod", "chroot"):
+        if shutil.which(tool) is None:
+            raise SystemExit("fresh-check: %s is not installed (make apt installs bindep.txt's packages)" % tool)
+    stanzas, lines = debian_sources()
+    uri = mirror(stanzas, lines)
+    for path in (WORK, CACHE / "apt-archives" / "partial", CACHE / "pip"):
+        path.mkdir(parents=True, exist_ok=True)
+    # pip's built wheels would hide a missing build dependency: only downloads are kept
+    shutil.rmtree(CACHE / "pip" / "wheels", ignore_errors=True)
+    root = WORK / "root"
+    if not leave_nothing(root):
+        raise SystemExit("fresh-check: the last run's root %s is still in use" % root)
+    if root.exists():
+        remove_root(root)
+    times = {}
+    started = time.monotonic()
+    tarball, stale = base_tarball(uri)
+    if stale:
+        make_base(root, uri, tarball)
+        times["debootstrap"] = time.monotonic() - started
+    else:
+        unpack_base(root, tarball)
+        times["unpack cached base"] = time.monotonic() - started
+    configure_root(root, stanzas, lines)
+    head = clone(root)
+    say("clone of %s in /%s" % (head[:12], CLONE))
+    ok = False
+    try:
+        status, times["make deps"] = run_phase("deps", root, "cd /%s && make deps" % CLONE, isolated=False)
+        if status == 0:
+            status, times["make demo"] = run_phase("demo", root, "cd /%s && make demo" % CLONE, isolated=True,
+                                                   after="make beds-stop")
+        ok = status == 0
+    finally:
+        clean = leave_nothing(root)
+        times["total"] = time.monotonic() - started
+        say("times: %s" % ", ".join("%s %.0fs" % item for item in times.items()))
+        if not clean:
+            say("WARNING: something of the root is left running or mounted: see %s" % root)
+        elif ok and not keep:
+            remove_root(root)
+        elif not ok:
+            say("the root is kept for a look: %s (removed by the next run)" % root)
+    say("PASSED: make deps and make demo on a fresh %s root" % SUITE if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the root after a pass too")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("fresh-check: run it as root (debootstrap, chroot and namespaces need it)")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # one fresh-check at a time on this machine: they share the caches (and two cores)
+    lock = open(CACHE / ".lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return check(args.keep)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
