@@ -603,9 +603,11 @@ def main(argv):
                 continue
             bed.prepare_host()
             was = bed.running()
+            started = time.monotonic()
             if not was:
                 bed.start()
-            print("bed %-8s %s" % (bed.name, "already running" if was else "started"))
+            print("bed %-8s %s" % (bed.name, "already running" if was else
+                                   "started in %.1fs" % (time.monotonic() - started)), flush=True)
         write_env()
         print("wrote %s" % (BEDS / "env.sh"))
     elif command == "stop":

@@ -47,7 +47,7 @@ HOSTS = "127.0.0.1\tlocalhost\n127.0.1.1\tfresh-check\n::1\tlocalhost ip6-localh
 # machine where they are not running yet (and none of them may reach the host's network).
 POLICY_RC_D = "#!/bin/sh\nexit 101\n"
 ENV = ["HOME=/root", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
-       "TERM=dumb", "DEBIAN_FRONTEND=noninteractive"]
+       "TERM=dumb", "PYTHONUNBUFFERED=1"]
 
 
 def say(text):
@@ -136,7 +136,9 @@ def unpack_base(root, tarball):
 
 
 def configure_root(root, stanzas, lines):
-    """This run's network settings: the host's Debian mirror and resolver."""
+    """This run's network settings, as this machine has them: its Debian mirror, its resolver, and
+    the certificates it trusts (its HTTPS goes through a proxy whose CA only the host's bundle
+    has), given to pip the way /etc/pip.conf gives them to the host's."""
     etc = root / "etc"
     legacy = etc / "apt" / "sources.list"
     legacy.write_text("".join(line + "\n" for line in lines))
@@ -146,6 +148,12 @@ def configure_root(root, stanzas, lines):
     if resolv.is_symlink():
         resolv.unlink()
     shutil.copy("/etc/resolv.conf", resolv)
+    bundle = Path(os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or
+                  "/etc/ssl/certs/ca-certificates.crt")
+    if bundle.exists():
+        (etc / "ssl").mkdir(exist_ok=True)
+        shutil.copy(bundle, etc / "ssl" / "fresh-check-host-ca.crt")
+        (etc / "pip.conf").write_text("[global]\ncert = /etc/ssl/fresh-check-host-ca.crt\n")
 
 
 def clone(root):
@@ -171,6 +179,10 @@ def namespace_script(root, command, isolated):
     archives, pip = shlex.quote(str(CACHE / "apt-archives")), shlex.quote(str(CACHE / "pip"))
     steps = [
         "set -e",
+        # the root is a mount point, as / is on a machine: libvirt makes it a slave mount in the
+        # mount namespace it gives each QEMU, which fails with EINVAL on a plain directory
+        "mount --bind %s %s" % (r, r),
+        "hostname fresh-check",
         "mount -t proc proc %s/proc" % r,
         # a sysfs mounted from inside the new network namespace shows its devices, not the host's
         "mount -t sysfs -o ro,nosuid,nodev,noexec sysfs %s/sys" % r,
@@ -213,7 +225,7 @@ def run_phase(name, root, command, isolated, after=None):
     """One phase in fresh namespaces; its output goes to WORK/<name>.log (and the demo's to ours)."""
     script = namespace_script(root, command + ("; s=$?; %s; exit $s" % after if after else ""), isolated)
     script += "exit $status\n"
-    argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"]
+    argv = ["unshare", "--mount", "--propagation", "private", "--uts", "--pid", "--fork", "--kill-child"]
     if isolated:
         argv.append("--net")
     log = WORK / ("%s.log" % name)
@@ -313,6 +325,7 @@ def check(keep):
         make_base(root, uri, tarball)
         times["debootstrap"] = time.monotonic() - started
     else:
+        say("unpacking the cached base %s" % tarball)
         unpack_base(root, tarball)
         times["unpack cached base"] = time.monotonic() - started
     configure_root(root, stanzas, lines)
