@@ -527,7 +527,7 @@ class XapiSim(Bed):
                 sys.executable, "-m", "xapisim", "serve", "--name", "pool-%s" % pool,
                 "--host", "127.0.0.1", "--port", str(http), "--https-port", str(https),
                 "--cert", str(ca / "server.pem"), "--key", str(ca / "server.key"),
-                "--state-dir", str(state), "--user", "root", "--password", password,
+                "--state-dir", str(state), "--user", "root", "--password=" + password,  # it may start with "-"
                 "--plugin-dir", str(REPO / "files" / "xapi.d" / "plugins")], env=env)
             _wait("xapisim pool-%s" % pool, ready.exists, 60, proc=proc, log=self.dir / ("pool-%s.log" % pool))
 
