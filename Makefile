@@ -117,7 +117,7 @@ lint: collection
 FRESH_ROOTS  := bindep.txt:requirements.txt:requirements-test.txt:Makefile:tools/beds:tools/demo:tools/ci/fresh_check.py
 FRESH_PASSED := $(HOME)/.cache/novaops-compute/passed
 fresh-check: apt
-	@$(call PASSED_IF,fresh-check,$(FRESH_ROOTS),,$(FRESH_PASSED)) \
+	@$(call PASSED_IF,fresh-check,$(FRESH_ROOTS),$(FRESH_ARGS),$(FRESH_PASSED)) \
 	python3 tools/ci/fresh_check.py $(FRESH_ARGS) || exit $$?; \
 	if [ -z "$$(git status --porcelain -- $(subst :, ,$(FRESH_ROOTS)))" ]; then touch $$stamp; \
 	else echo "fresh-check: passed on HEAD; not recorded, as $(subst :, ,$(FRESH_ROOTS)) have uncommitted changes"; fi

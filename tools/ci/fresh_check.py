@@ -18,7 +18,10 @@ removed after a pass, and kept after a failure for a look until the next run.  D
 cached (apt's .debs, pip's HTTP cache); pip's built wheels are not, so libvirt-python and uWSGI
 are built in the root every time against what bindep.txt installed there.
 
-    fresh_check.py [--keep]     --keep: leave the root after a pass too
+    fresh_check.py [--keep] [--rev REV]
+        --keep       leave the root after a pass too
+        --rev REV    check this commit instead of HEAD (e.g. one made with `git commit-tree`
+                     to see the check fail without a package of bindep.txt)
 """
 
 import argparse
@@ -156,13 +159,14 @@ def configure_root(root, stanzas, lines):
         (etc / "pip.conf").write_text("[global]\ncert = /etc/ssl/fresh-check-host-ca.crt\n")
 
 
-def clone(root):
-    head = git("rev-parse", "HEAD").strip()
-    dirty = git("status", "--porcelain").strip()
-    if dirty:
+def clone(root, rev):
+    head = git("rev-parse", "--verify", rev + "^{commit}").strip()
+    if rev == "HEAD" and git("status", "--porcelain").strip():
         say("checks the committed HEAD %s; the uncommitted changes are not in it" % head[:12])
     dest = root / CLONE
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", "--no-checkout", str(REPO), str(dest)], check=True)
+    if subprocess.run(["git", "-C", str(dest), "cat-file", "-e", head], capture_output=True).returncode:
+        subprocess.run(["git", "-C", str(dest), "fetch", "-q", "origin", head], check=True)
     subprocess.run(["git", "-C", str(dest), "checkout", "-q", "--detach", head], check=True)
     return head
 
@@ -303,7 +307,7 @@ def remove_root(root):
 
 # -- the check ---------------------------------------------------------------------------------
 
-def check(keep):
+def check(keep, rev):
     for tool in ("debootstrap", "unshare", "git", "tar", "mknod", "chroot"):
         if shutil.which(tool) is None:
             raise SystemExit("fresh-check: %s is not installed (make apt installs bindep.txt's packages)" % tool)
@@ -329,7 +333,7 @@ def check(keep):
         unpack_base(root, tarball)
         times["unpack cached base"] = time.monotonic() - started
     configure_root(root, stanzas, lines)
-    head = clone(root)
+    head = clone(root, rev)
     say("clone of %s in /%s" % (head[:12], CLONE))
     ok = False
     try:
@@ -348,13 +352,14 @@ def check(keep):
             remove_root(root)
         elif not ok:
             say("the root is kept for a look: %s (removed by the next run)" % root)
-    say("PASSED: make deps and make demo on a fresh %s root" % SUITE if ok else "FAILED")
+    say("PASSED: make deps and make demo of %s on a fresh %s root" % (head[:12], SUITE) if ok else "FAILED")
     return 0 if ok else 1
 
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the root after a pass too")
+    parser.add_argument("--rev", default="HEAD", help="the commit to check (default HEAD)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("fresh-check: run it as root (debootstrap, chroot and namespaces need it)")
@@ -364,7 +369,7 @@ def main(argv):
     # one fresh-check at a time on this machine: they share the caches (and two cores)
     lock = open(CACHE / ".lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
-    return check(args.keep)
+    return check(args.keep, args.rev)
 
 
 if __name__ == "__main__":
