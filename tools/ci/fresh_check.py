@@ -6,10 +6,12 @@
      when the recipe changes or after 30 days), unpacked afresh for every run
   2. the checkout's committed HEAD cloned to /root/novaops-compute in it (root's home is mode 700,
      as on a real machine: QEMU, running as libvirt-qemu, cannot enter it)
-  3. `make deps` in a chroot, with the network
-  4. `make demo` in the same chroot inside network, pid and mount namespaces of its own (loopback
-     up, nothing else): its beds' ports, bridges, taps and qdiscs cannot meet the host's; then
-     `make beds-stop`
+  3. `make deps` in it, with the network
+  4. `make demo` in it inside a network namespace of its own (loopback up, nothing else): its
+     beds' ports, bridges, taps and qdiscs cannot meet the host's; then `make beds-stop`
+
+Each phase runs in new mount, pid and UTS namespaces whose root is the root (pivot_root, not
+only chroot: see namespace_script), with a /dev, /run, /proc and sysfs of its own.
 
 Nothing of the host's installed packages is used in the root.  Every mount is made in a mount
 namespace that ends with its phase, and every process in a pid namespace whose end kills them
@@ -32,6 +34,7 @@ import re
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -178,13 +181,19 @@ def git(*argv):
 # -- running in the root -----------------------------------------------------------------------
 
 def namespace_script(root, command, isolated):
-    """bash run as pid 1 of the new namespaces: the mounts a booted machine has, then the command."""
+    """bash run as pid 1 of the new namespaces: the mounts a booted machine has, the root made
+    the namespace's own root (pivot_root), then the command.
+
+    A chroot is not enough: libvirtd enters each QEMU's mount namespace (setns) to make its
+    device nodes, and setns puts a process at the namespace's root, which for a chroot is the
+    host's /: libvirt then wrote the root's /dev/kvm owner into the host's /dev.
+    """
     r = shlex.quote(str(root))
     archives, pip = shlex.quote(str(CACHE / "apt-archives")), shlex.quote(str(CACHE / "pip"))
     steps = [
         "set -e",
-        # the root is a mount point, as / is on a machine: libvirt makes it a slave mount in the
-        # mount namespace it gives each QEMU, which fails with EINVAL on a plain directory
+        # the root is a mount point, as / is on a machine (pivot_root needs it, and libvirt
+        # makes / a slave mount in each QEMU's mount namespace, EINVAL on a plain directory)
         "mount --bind %s %s" % (r, r),
         "hostname fresh-check",
         "mount -t proc proc %s/proc" % r,
@@ -193,9 +202,9 @@ def namespace_script(root, command, isolated):
         # a /dev of its own: what the beds change in it (/dev/kvm's group) stays in it
         "mount -t tmpfs -o mode=755,nosuid,size=1m dev %s/dev" % r,
         "mkdir %s/dev/pts %s/dev/shm %s/dev/net" % (r, r, r),
-        "mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts %s/dev/pts" % r,
+        "mount -t devpts -o newinstance,ptmxmode=000,mode=620,gid=5 devpts %s/dev/pts" % r,
         "mount -t tmpfs -o mode=1777,nosuid,nodev shm %s/dev/shm" % r,
-        "ln -s pts/ptmx %s/dev/ptmx" % r,
+        "mknod -m 666 %s/dev/ptmx c 5 2" % r,          # as devtmpfs has it: the devpts beside it serves it
         "ln -s /proc/self/fd %s/dev/fd" % r,
     ]
     for name, target in (("stdin", 0), ("stdout", 1), ("stderr", 2)):
@@ -205,10 +214,10 @@ def namespace_script(root, command, isolated):
         host = Path("/dev") / path
         if host.exists():
             st = host.stat()
-            kind = "b" if (st.st_mode & 0o170000) == 0o060000 else "c"
-            mode = {"kvm": "660", "loop-control": "660", "net/tun": "666"}.get(path, "666" if kind == "c" else "660")
-            steps.append("mknod -m %s %s/dev/%s %s %d %d" % (mode, r, path, kind, os.major(st.st_rdev),
-                                                            os.minor(st.st_rdev)))
+            kind = "b" if stat.S_ISBLK(st.st_mode) else "c"
+            mode = "660" if kind == "b" or path in ("kvm", "loop-control") else "666"
+            steps.append("mknod -m %s %s/dev/%s %s %d %d"
+                         % (mode, r, path, kind, os.major(st.st_rdev), os.minor(st.st_rdev)))
     steps += [
         "mount -t tmpfs -o mode=755,nosuid,nodev run %s/run" % r,
         "mkdir -p %s/run/lock && chmod 1777 %s/run/lock" % (r, r),
@@ -218,8 +227,10 @@ def namespace_script(root, command, isolated):
     if isolated:
         steps.append("ip link set lo up")
     steps += [
+        # from here on the host's tree is out of reach: / is the root, the old / is unmounted
+        "cd %s && pivot_root . mnt && cd / && umount -l /mnt" % r,
         "set +e",
-        "chroot %s /usr/bin/env -i %s /bin/bash -c %s" % (r, " ".join(ENV), shlex.quote(command)),
+        "/usr/bin/env -i %s /bin/bash -c %s" % (" ".join(ENV), shlex.quote(command)),
         "status=$?",
     ]
     return "\n".join(steps) + "\n"
@@ -274,7 +285,7 @@ def mounts_under(path):
 
 
 def processes_in(root):
-    """Processes whose root directory is our chroot (none, once the pid namespaces ended)."""
+    """Processes whose root directory is the root (none, once the pid namespaces ended)."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -308,7 +319,7 @@ def remove_root(root):
 # -- the check ---------------------------------------------------------------------------------
 
 def check(keep, rev):
-    for tool in ("debootstrap", "unshare", "git", "tar", "mknod", "chroot"):
+    for tool in ("debootstrap", "unshare", "git", "tar", "mknod", "pivot_root"):
         if shutil.which(tool) is None:
             raise SystemExit("fresh-check: %s is not installed (make apt installs bindep.txt's packages)" % tool)
     stanzas, lines = debian_sources()
@@ -362,7 +373,7 @@ def main(argv):
     parser.add_argument("--rev", default="HEAD", help="the commit to check (default HEAD)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        raise SystemExit("fresh-check: run it as root (debootstrap, chroot and namespaces need it)")
+        raise SystemExit("fresh-check: run it as root (debootstrap, mounts and namespaces need it)")
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
     CACHE.mkdir(parents=True, exist_ok=True)
