@@ -195,8 +195,13 @@ class Libvirt(Bed):
         return all(self._daemon_running(pidfile) for _name, pidfile in self.daemons) and self._answers()
 
     def _answers(self):
-        return subprocess.run(["virsh", "-c", LIBVIRT_URI, "version"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode == 0
+        # virsh waits as long as libvirtd takes to accept the connection: bounded, so that the
+        # start's wait ends in time and shows libvirtd's log
+        try:
+            return subprocess.run(["virsh", "-c", LIBVIRT_URI, "version"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def prepare_host(self):
         self._kvm_device_as_debian_ships_it()
@@ -252,7 +257,7 @@ class Libvirt(Bed):
             _run([name, "-d"], env=env)
             _wait(name, lambda p=pidfile: self._daemon_running(p), 30, log=log)
             Owned(self.name).add(name, _read_pidfile(pidfile))
-        _wait("libvirtd answering on %s" % LIBVIRT_URI, self._answers, 60)
+        _wait("libvirtd answering on %s" % LIBVIRT_URI, self._answers, 60, log=BEDS / self.name / "libvirtd.log")
 
     def env(self):
         return dict(LIBVIRT_DEFAULT_URI=LIBVIRT_URI, NOVAOPS_INSTANCES_DIR=str(INSTANCES))
