@@ -27,6 +27,7 @@ are built in the root every time against what bindep.txt installed there.
 """
 
 import argparse
+import ctypes
 import fcntl
 import hashlib
 import os
@@ -236,6 +237,27 @@ def namespace_script(root, command, isolated):
     return "\n".join(steps) + "\n"
 
 
+PID_NAMESPACES = []      # of every phase run: no process may be left in one
+
+
+def _die_with_us():
+    """unshare gets SIGKILL when this process dies, however it dies; its --kill-child passes it on
+    to the phase's pid 1, and the kernel ends the rest of the pid namespace with it."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+
+
+def _pid_namespace_of_child(pid, timeout=10):
+    """The pid namespace unshare made: that of its child (the phase's pid 1)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            child = int(Path("/proc/%d/task/%d/children" % (pid, pid)).read_text().split()[0])
+            return os.readlink("/proc/%d/ns/pid" % child)
+        except (OSError, IndexError, ValueError):
+            time.sleep(0.05)
+    return None
+
+
 def run_phase(name, root, command, isolated, after=None):
     """One phase in fresh namespaces; its output goes to WORK/<name>.log (and the demo's to ours)."""
     script = namespace_script(root, command + ("; s=$?; %s; exit $s" % after if after else ""), isolated)
@@ -248,7 +270,8 @@ def run_phase(name, root, command, isolated, after=None):
     say("%s (%s) ..." % (name, "own network, pid and mount namespaces" if isolated else "with the network"))
     with open(log, "w") as out:
         proc = subprocess.Popen(argv + ["/bin/bash", "-c", script], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_us)
+        PID_NAMESPACES.append(_pid_namespace_of_child(proc.pid))
         try:
             for line in proc.stdout:
                 out.write(line.decode(errors="replace"))
@@ -284,22 +307,22 @@ def mounts_under(path):
     return found
 
 
-def processes_in(root):
-    """Processes whose root directory is the root (none, once the pid namespaces ended)."""
+def processes_left():
+    """Processes in the phases' pid namespaces (none: the kernel ends them with their pid 1)."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if os.readlink(proc / "root") == str(root):
+            if os.readlink(proc / "ns" / "pid") in PID_NAMESPACES:
                 found.append(int(proc.name))
         except OSError:
             continue
     return found
 
 
-def leave_nothing(root):
-    """After every phase's namespaces ended: no process in the root, no mount under it."""
-    for pid in processes_in(root):
-        say("killing pid %d, still running in the root" % pid)
+def leave_nothing():
+    """After every phase ended: no process of its namespaces, no mount under WORK on the host."""
+    for pid in processes_left():
+        say("killing pid %d, still running in a phase's pid namespace" % pid)
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -307,7 +330,7 @@ def leave_nothing(root):
     for point in sorted(mounts_under(WORK), key=len, reverse=True):
         say("unmounting %s" % point)
         subprocess.run(["umount", "-l", point], check=False)
-    return not processes_in(root) and not mounts_under(WORK)
+    return not processes_left() and not mounts_under(WORK)
 
 
 def remove_root(root):
@@ -329,8 +352,8 @@ def check(keep, rev):
     # pip's built wheels would hide a missing build dependency: only downloads are kept
     shutil.rmtree(CACHE / "pip" / "wheels", ignore_errors=True)
     root = WORK / "root"
-    if not leave_nothing(root):
-        raise SystemExit("fresh-check: the last run's root %s is still in use" % root)
+    if not leave_nothing():
+        raise SystemExit("fresh-check: mounts of the last run remain under %s" % WORK)
     if root.exists():
         remove_root(root)
     times = {}
@@ -354,7 +377,7 @@ def check(keep, rev):
                                                    after="make beds-stop")
         ok = status == 0
     finally:
-        clean = leave_nothing(root)
+        clean = leave_nothing()
         times["total"] = time.monotonic() - started
         say("times: %s" % ", ".join("%s %.0fs" % item for item in times.items()))
         if not clean:
