@@ -63,27 +63,38 @@ def say(text):
 
 # -- this machine's Debian mirror --------------------------------------------------------------
 
-def debian_sources():
-    """The deb822 stanzas of /etc/apt that serve Debian (the mirror and its security suite)."""
+def _debian_suite(suite):
+    return suite == SUITE or suite.startswith(SUITE + "-")
+
+
+def debian_sources(apt=Path("/etc/apt")):
+    """The host's sources of Debian itself (its mirror, updates, security), in deb822 stanzas and
+    one-line entries; third-party ones are left out (their keys are not in the root)."""
     stanzas = []
-    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+    for path in sorted((apt / "sources.list.d").glob("*.sources")):
         for stanza in re.split(r"\n\s*\n", path.read_text()):
-            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M))
-            if fields.get("Types", "").split()[:1] == ["deb"] and SUITE in fields.get("Suites", "") \
+            fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
+            if "deb" in fields.get("Types", "").split() and fields.get("Suites") \
+                    and all(_debian_suite(suite) for suite in fields["Suites"].split()) \
                     and "debian-archive-keyring" in fields.get("Signed-By", "debian-archive-keyring"):
                 stanzas.append(stanza.strip())
-    legacy = Path("/etc/apt/sources.list")
-    lines = [line for line in (legacy.read_text().splitlines() if legacy.exists() else [])
-             if re.match(r"deb\s+(\[[^]]*\]\s+)?\S+\s+%s" % SUITE, line)]
+    lines = []
+    legacy = apt / "sources.list"
+    for line in legacy.read_text().splitlines() if legacy.exists() else []:
+        options = re.findall(r"\[([^]]*)\]", line)
+        words = re.sub(r"\[[^]]*\]", "", line).split()
+        if len(words) >= 3 and words[0] == "deb" and _debian_suite(words[2]) \
+                and "signed-by" not in " ".join(options).replace("debian-archive-keyring", ""):
+            lines.append(line.strip())
     if not stanzas and not lines:
-        raise SystemExit("fresh-check: no Debian %s source in /etc/apt/sources.list{,.d}" % SUITE)
+        raise SystemExit("fresh-check: no Debian %s source in %s/sources.list{,.d}" % (SUITE, apt))
     return stanzas, lines
 
 
 def mirror(stanzas, lines):
-    """The URI of the main suite, for debootstrap."""
+    """The URI of the suite itself (not -updates or -security), for debootstrap."""
     for stanza in stanzas:
-        fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M))
+        fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
         if SUITE in fields["Suites"].split():
             return fields["URIs"].split()[0]
     for line in lines:
