@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help deps apt venv collection beds beds-stop beds-status beds-check sanity unit \
-        unit-collection unit-tools integration test demo bench dist dist-check ee-check changelog lint
+        unit-collection unit-tools integration test demo bench dist dist-check ee-check changelog lint \
+        fresh-check
 
 REPO      := $(abspath .)
 VENV      ?= $(HOME)/.cache/novaops-compute/venv
@@ -24,9 +25,12 @@ TEST_ENV  := set -a; source $(BEDS_ENV); set +a; export PATH=$(BIN):$$PATH ANSIB
 help:
 	@echo "make demo   - install, start the beds, run the main job end to end, print a summary"
 	@echo "make test   - install, start the beds, run sanity, unit and integration tests"
-	@echo "other targets: deps beds beds-stop beds-status sanity unit integration bench dist changelog lint"
+	@echo "other targets: deps beds beds-stop beds-status sanity unit integration fresh-check bench dist changelog lint"
 
 # ---- dependencies ------------------------------------------------------------------------
+# Everything that needs the venv reaches it through $(STAMP), and $(STAMP) runs apt first (an
+# order-only prerequisite: checked every time, without making the venv out of date): pip builds
+# libvirt-python and uWSGI against bindep's packages, and `python3 -m venv` needs python3-venv.
 deps: apt $(STAMP)
 
 apt:
@@ -37,8 +41,8 @@ apt:
 	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): requirements.txt requirements-test.txt
-	@test -x $(PY) || python3 -m venv $(VENV)
+$(STAMP): requirements.txt requirements-test.txt | apt
+	@test -x $(BIN)/pip || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt -r requirements.txt
 	@$(PY) tools/ci/get_pip_stub.py
 	@rm -f $(VENV)/.deps-* && touch $@
@@ -73,12 +77,13 @@ beds-check: beds
 	$(PY) -m pytest -q -p no:cacheprovider tools/beds/tests
 
 # ---- tests -------------------------------------------------------------------------------
-# sanity and unit are not run again on a tree (and tools, and arguments) they passed on before:
-# $(PASSED)/<what>-<hash> records a pass (tools/ci/tree_hash.py); FORCE=1 runs them anyway
+# sanity, unit and fresh-check are not run again on a tree (and tools, and arguments) they passed on
+# before: <dir>/<what>-<hash> records a pass (tools/ci/tree_hash.py); FORCE=1 runs them anyway.
+# $(call PASSED_IF,<what>,<roots>,<words>[,<dir>]); <dir> is $(PASSED) unless given.
 PASSED    := $(BUILD)/.passed
-PASSED_IF = stamp=$(PASSED)/$(1)-$$($(PY) tools/ci/tree_hash.py $(2) $(1) $(REQ_HASH) $(3)); \
+PASSED_IF = stamp=$(or $(4),$(PASSED))/$(1)-$$(python3 tools/ci/tree_hash.py $(2) $(1) $(REQ_HASH) $(3)); \
 	if [ -e $$stamp ] && [ -z "$(FORCE)" ]; then echo "$(1): passed on this very tree before ($$stamp), not run again"; exit 0; fi; \
-	mkdir -p $(PASSED);
+	mkdir -p $(or $(4),$(PASSED));
 sanity: collection
 	@$(call PASSED_IF,sanity,$(COLL),$(SANITY_ARGS)) \
 	$(ANSIBLE_TEST) sanity --venv --python 3.11 --requirements --color no $(SANITY_ARGS) && touch $$stamp
@@ -103,7 +108,21 @@ integration: collection beds
 lint: collection
 	cd $(COLL) && ANSIBLE_COLLECTIONS_PATH=$(BUILD) $(BIN)/ansible-lint --profile production roles playbooks
 
-test: deps beds-check dist-check ee-check lint sanity unit integration
+# ---- a fresh machine ---------------------------------------------------------------------
+# `make deps` then `make demo` from a clone in /root of a minimal Debian 12 root (debootstrap),
+# the demo in network, pid and mount namespaces of its own (tools/ci/fresh_check.py).  Its stamp
+# is kept per machine, not per checkout, and covers only what decides how a fresh machine is set
+# up: a fresh clone (CI) runs it when one of these changed since its last pass on this machine.
+# It checks the committed HEAD: a pass is recorded only when these files have no uncommitted change.
+FRESH_ROOTS  := bindep.txt:requirements.txt:requirements-test.txt:Makefile:tools/beds:tools/demo:tools/ci/fresh_check.py
+FRESH_PASSED := $(HOME)/.cache/novaops-compute/passed
+fresh-check: apt
+	@$(call PASSED_IF,fresh-check,$(FRESH_ROOTS),$(FRESH_ARGS),$(FRESH_PASSED)) \
+	python3 tools/ci/fresh_check.py $(FRESH_ARGS) || exit $$?; \
+	if [ -z "$$(git status --porcelain -- $(subst :, ,$(FRESH_ROOTS)))" ]; then touch $$stamp; \
+	else echo "fresh-check: passed on HEAD; not recorded, as $(subst :, ,$(FRESH_ROOTS)) have uncommitted changes"; fi
+
+test: deps beds-check dist-check ee-check lint sanity unit fresh-check integration
 	@echo "make test: all green"
 
 changelog: $(STAMP)

@@ -11,12 +11,19 @@ netdev datapath), glance (Glance v2 under uwsgi, sqlite, file store, no keystone
 exists).  State and logs live under $NOVAOPS_BEDS_DIR (default <repo>/.beds).  Ports come
 from NOVAOPS_GLANCE_PORT, NOVAOPS_SSHD_PORT, NOVAOPS_XAPISIM_PORT (pool a; pool b is +1,
 HTTPS +260).  Run it with the project's venv python: Glance and uwsgi are found beside it.
+
+Instance files QEMU opens go to $NOVAOPS_INSTANCES_DIR (default /var/lib/novaops-beds/<hash of the
+beds directory>): QEMU runs as libvirt-qemu, which cannot enter a checkout under /root (mode 700).
+The libvirt bed makes it and refuses to start, naming the cure, when QEMU cannot reach it.
 """
 
 import fcntl
 import grp
+import hashlib
 import json
 import os
+import pwd
+import re
 import secrets
 import shlex
 import shutil
@@ -37,6 +44,9 @@ GLANCE_PORT = int(os.environ.get("NOVAOPS_GLANCE_PORT", "19292"))
 SSHD_PORT = int(os.environ.get("NOVAOPS_SSHD_PORT", "2222"))
 XAPISIM_PORT = int(os.environ.get("NOVAOPS_XAPISIM_PORT", "8181"))
 LIBVIRT_URI = "qemu:///system"
+INSTANCES = Path(os.environ.get("NOVAOPS_INSTANCES_DIR") or
+                 Path("/var/lib/novaops-beds") / hashlib.sha1(str(BEDS).encode()).hexdigest()[:12])
+QEMU_CONF = Path("/etc/libvirt/qemu.conf")
 
 
 # -- processes we own -------------------------------------------------------------------------
@@ -185,11 +195,39 @@ class Libvirt(Bed):
         return all(self._daemon_running(pidfile) for _name, pidfile in self.daemons) and self._answers()
 
     def _answers(self):
-        return subprocess.run(["virsh", "-c", LIBVIRT_URI, "version"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode == 0
+        # virsh waits as long as libvirtd takes to accept the connection: bounded, so that the
+        # start's wait ends in time and shows libvirtd's log
+        try:
+            return subprocess.run(["virsh", "-c", LIBVIRT_URI, "version"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def prepare_host(self):
         self._kvm_device_as_debian_ships_it()
+        self._instances_dir_qemu_can_reach()
+
+    @staticmethod
+    def _instances_dir_qemu_can_reach():
+        """Make $NOVAOPS_INSTANCES_DIR; stop with the cure when QEMU's user cannot enter it.
+
+        Otherwise the first domain fails deep in libvirt ("Cannot access storage file ...
+        Permission denied"), far from the setting that caused it.
+        """
+        if not INSTANCES.is_absolute():
+            raise SystemExit("bed: NOVAOPS_INSTANCES_DIR must be an absolute path, not %s" % INSTANCES)
+        for path in reversed([INSTANCES] + [p for p in INSTANCES.parents if not p.exists()]):
+            path.mkdir(mode=0o755, exist_ok=True)
+        closed = qemu_cannot_enter(INSTANCES)
+        if closed is None:
+            return
+        user, _group = qemu_user()
+        st = os.stat(closed)
+        raise SystemExit(
+            "bed: QEMU runs as %s and cannot enter %s (mode %04o, owner %s), so it cannot open the instance "
+            "files under %s. Cure: point NOVAOPS_INSTANCES_DIR at a directory it can reach (unset, it is "
+            "/var/lib/novaops-beds/<hash>), or let it through with `setfacl -m u:%s:x %s`."
+            % (user, closed, stat.S_IMODE(st.st_mode), _owner(st.st_uid), INSTANCES, user, closed))
 
     @staticmethod
     def _kvm_device_as_debian_ships_it():
@@ -219,10 +257,57 @@ class Libvirt(Bed):
             _run([name, "-d"], env=env)
             _wait(name, lambda p=pidfile: self._daemon_running(p), 30, log=log)
             Owned(self.name).add(name, _read_pidfile(pidfile))
-        _wait("libvirtd answering on %s" % LIBVIRT_URI, self._answers, 60)
+        _wait("libvirtd answering on %s" % LIBVIRT_URI, self._answers, 60, log=BEDS / self.name / "libvirtd.log")
 
     def env(self):
-        return dict(LIBVIRT_DEFAULT_URI=LIBVIRT_URI)
+        return dict(LIBVIRT_DEFAULT_URI=LIBVIRT_URI, NOVAOPS_INSTANCES_DIR=str(INSTANCES))
+
+
+def qemu_user():
+    """The user and group libvirt runs QEMU as (qemu.conf; Debian's default libvirt-qemu)."""
+    text = QEMU_CONF.read_text() if QEMU_CONF.exists() else ""
+    found = dict(re.findall(r'^\s*(user|group)\s*=\s*"([^"]+)"', text, re.M))
+    return found.get("user", "libvirt-qemu"), found.get("group", "libvirt-qemu")
+
+
+def qemu_cannot_enter(path):
+    """The first directory on the way to path that QEMU's user cannot search, or None.
+
+    Asked of the kernel as that user (uid, gid and supplementary groups, as libvirt starts QEMU),
+    so modes, ACLs and group memberships all count.
+    """
+    user, group = qemu_user()
+    try:
+        account = pwd.getpwnam(user)
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        return None                     # no such user here: libvirt's own error says more
+    uid = int(user) if user.isdigit() else account.pw_uid
+    steps = [str(p) for p in reversed(Path(path).parents)] + [str(path)]
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:                        # the child becomes QEMU's user and tries each step
+        try:
+            os.close(reader)
+            os.setgroups(os.getgrouplist(account.pw_name, gid))
+            os.setgid(gid)
+            os.setuid(uid)
+            closed = next((step for step in steps if not os.access(step, os.X_OK)), "")
+            os.write(writer, closed.encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        closed = answer.read().decode()
+    os.waitpid(pid, 0)
+    return closed or None
+
+
+def _owner(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 class OpenVSwitch(Bed):
@@ -447,7 +532,7 @@ class XapiSim(Bed):
                 sys.executable, "-m", "xapisim", "serve", "--name", "pool-%s" % pool,
                 "--host", "127.0.0.1", "--port", str(http), "--https-port", str(https),
                 "--cert", str(ca / "server.pem"), "--key", str(ca / "server.key"),
-                "--state-dir", str(state), "--user", "root", "--password", password,
+                "--state-dir", str(state), "--user", "root", "--password=" + password,  # it may start with "-"
                 "--plugin-dir", str(REPO / "files" / "xapi.d" / "plugins")], env=env)
             _wait("xapisim pool-%s" % pool, ready.exists, 60, proc=proc, log=self.dir / ("pool-%s.log" % pool))
 
@@ -523,9 +608,11 @@ def main(argv):
                 continue
             bed.prepare_host()
             was = bed.running()
+            started = time.monotonic()
             if not was:
                 bed.start()
-            print("bed %-8s %s" % (bed.name, "already running" if was else "started"))
+            print("bed %-8s %s" % (bed.name, "already running" if was else
+                                   "started in %.1fs" % (time.monotonic() - started)), flush=True)
         write_env()
         print("wrote %s" % (BEDS / "env.sh"))
     elif command == "stop":

@@ -30,6 +30,9 @@ from roles_lib import Playbooks, disk, write_inventory  # noqa: E402
 
 E = os.environ
 WORK = REPO / ".beds" / "demo"
+# What QEMU opens (the instance's files, the rescue image) lives where it can reach it: the
+# libvirt bed's instances directory, outside the checkout (QEMU cannot enter /root, mode 700).
+QEMU_WORK = Path(E["NOVAOPS_INSTANCES_DIR"]) / "demo"
 LV = "demo-lv-1"
 XEN = "demo-xen-1"
 BRIDGE = "br-novaops-demo"
@@ -68,27 +71,28 @@ def clean(everything=True):
         for image_id in disk("glance-images", name)["ids"]:
             disk("glance-delete", image_id)
     sh("ovs-vsctl", "--if-exists", "del-br", BRIDGE)
-    shutil.rmtree(WORK if everything else WORK / "instances", ignore_errors=True)
+    shutil.rmtree(QEMU_WORK, ignore_errors=True)
+    if everything:
+        shutil.rmtree(WORK, ignore_errors=True)
 
 
 def prepare():
     """A Glance image with files for libvirt, a small template on both pools, an OVS bridge."""
-    (WORK / "instances").mkdir(parents=True)
-    for path in (WORK, WORK / "instances"):
-        path.chmod(0o755)                       # QEMU runs as libvirt-qemu
-    WORK.parent.chmod(WORK.parent.stat().st_mode | 0o711)
+    WORK.mkdir(parents=True)
+    (QEMU_WORK / "instances").mkdir(mode=0o755, parents=True)
     sh("ovs-vsctl", "add-br", BRIDGE, "--", "set", "bridge", BRIDGE, "datapath_type=netdev")
     image = WORK / "image.qcow2"
     disk("lv-image", image, 64, 8)
     image_id = disk("glance-upload", image, "novaops-demo-image", "qcow2")["id"]
-    rescue = WORK / "rescue.qcow2"
+    rescue = QEMU_WORK / "rescue.qcow2"
     sh("qemu-img", "create", "-q", "-f", "qcow2", str(rescue), "8M")
     for pool in ("A", "B"):
         disk("xen-template", pool, TEMPLATE, 64)
     ssh = dict(host=E["NOVAOPS_SSH_HOST"], port=int(E["NOVAOPS_SSH_PORT"]), user=E["NOVAOPS_SSH_USER"],
                private_key_file=E["NOVAOPS_SSH_KEY"], known_hosts_file=E["NOVAOPS_SSH_KNOWN_HOSTS"])
     return write_inventory(str(WORK / "inventory.json"), {
-        LV: dict(compute_driver="libvirt", libvirt_virt_type="qemu", libvirt_instances_path=str(WORK / "instances"),
+        LV: dict(compute_driver="libvirt", libvirt_virt_type="qemu",
+                 libvirt_instances_path=str(QEMU_WORK / "instances"),
                  instance_flavor=dict(vcpus=1, memory_mb=64, root_gb=1), instance_image=dict(id=image_id),
                  instance_rescue_image=dict(path=str(rescue)),
                  instance_vifs=[dict(id=str(uuid.uuid4()), bridge=BRIDGE, ips=["10.99.0.5"])],
