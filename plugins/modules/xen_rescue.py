@@ -216,6 +216,13 @@ class Rescue(Manager):
             return self.plan_unrescued(before, plan)
         return self.plan_rescued(before, plan)
 
+    def name_hint(self):
+        """For a name that matches no VM: where it came from."""
+        if self.instances:
+            return ""
+        return (" Check the instance's name (for the rescue role rescue_name - the inventory variable instance_name, "
+                "else the inventory host name).")
+
     def check_rescue_vm(self, instance):
         """A VM of the rescue name, if any, is this instance's rescue VM: it holds the instance's root disk at
         userdevice 1 - or it is marked as its rescue VM and holds nothing there yet (a rescue that stopped
@@ -234,9 +241,9 @@ class Rescue(Manager):
         instance = self.instances[0] if len(self.instances) == 1 else None
         root = root_disk(instance) if instance else None
         if root is None:
-            raise NovaopsError("%d VMs named %s with %d root disks (userdevice 0) found; rescue needs one. Nothing was "
-                               "changed." % (len(self.instances), self.name,
-                                             sum(1 for vm in self.instances if root_disk(vm))))
+            raise NovaopsError("%d VMs named %s with %d root disks (userdevice 0) found; rescue needs one.%s Nothing "
+                               "was changed." % (len(self.instances), self.name,
+                                                 sum(1 for vm in self.instances if root_disk(vm)), self.name_hint()))
         self.check_rescue_vm(instance)
         halt = dict(uuid=instance["uuid"], state="halted", force=True, bootlock=True)
         if self.steps.vm_would_change(self.conn, halt):
@@ -259,8 +266,8 @@ class Rescue(Manager):
         UNRESCUE_PENDING from before the rescue VM goes until it runs again: a re-run after a failed start
         resumes there (the rescue VM is gone by then)."""
         if len(self.instances) != 1:
-            raise NovaopsError("%d VMs are named %s; unrescue needs one. Nothing was changed."
-                               % (len(self.instances), self.name))
+            raise NovaopsError("%d VMs are named %s; unrescue needs one.%s Nothing was changed."
+                               % (len(self.instances), self.name, self.name_hint()))
         instance = self.instances[0]
         if not self.rescue_vms and not before["unrescue_pending"]:
             raise NovaopsError("VM %s is not in rescue (no VM is named %s); there is nothing to unrescue. Nothing was "

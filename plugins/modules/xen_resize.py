@@ -22,13 +22,18 @@ description:
     is made from the copies (it owns them; marked C(novaops_resize_of) with the original's uuid) from O(template),
     with the original's VIFs and the new flavor, its root disk grown (M(novaops.compute.xen_vdi_resize)), and
     started when the original ran.
+  - Refused before anything changes, saying why - no VM or several of the name, a template, a flavor or a VIF's
+    network the new VM could not be made with, unreadable ssh key files, and a resize down whose root filesystem
+    does not fit the smaller disk, also while the original runs - its minimum size is read from a snapshot of the
+    root disk, plugged read-only into the helper VM and destroyed again.
   - A failure in a run that started the resize removes what it made (found by its marks only) and gives the
     original its name and power state back. A resize done before the run (it waits for confirm or revert) is only
     finished (a failed grow or start) and never undone on its own; a resize to another flavor is then refused.
   - V(confirmed) - the resized instance is kept, its mark cleared; the original is destroyed with the disks it owns.
   - V(reverted) - the resized instance is destroyed with the copies it owns; the original gets its name and its
     power state back - its disks never changed. Its note of the power state goes last, so a failed start is resumed.
-  - Nothing to confirm or revert is no change. Every state is idempotent; a second run changes nothing.
+  - Nothing to confirm or revert is no change, and RV(msg) says so; a name that no VM on either pool has is an
+    error. Every state is idempotent; a second run changes nothing.
   - While a resize waits for confirm or revert (Nova's C(RESIZED)), a hard reboot (M(novaops.compute.xen_vm)) and
     a rescue (M(novaops.compute.xen_rescue)) of the instance are refused, and the fleet inventory counts it busy.
 author: novaops.compute maintainers (@novaops)
@@ -39,7 +44,8 @@ attributes:
   check_mode:
     description:
       - Reports the steps it would take and the resize it expects; changes nothing. The steps of a new resize
-        are planned whole (what they make is not known before they run).
+        are planned whole (what they make is not known before they run). For a resize down the root filesystem is
+        checked as for a real run, on a snapshot that is destroyed again.
     support: full
   diff_mode:
     description: Shows the resize (status, the original, the resized instance, a carrier) before and after.
@@ -271,6 +277,11 @@ operation_lock:
       source: other_config
       stale: false
       stale_reason: null
+msg:
+  description: With V(confirmed) or V(reverted) and no resize pending, what was found (nothing was to be done).
+  returned: when there was nothing to confirm or revert
+  type: str
+  sample: No resize of web01 waits for confirm or revert (none is pending); there was nothing to confirm.
 bytes_transferred:
   description: Bytes of VHD this run sent to the destination.
   returned: always
@@ -291,16 +302,18 @@ duration:
 '''
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import DiskCommands
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import ssh_argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.helper_vm import helper_vm_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.helper_vm import HelperVM, helper_vm_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import (
     RESIZE_CARRIER_OF, RESIZE_OF, RESIZE_PRIOR_STATE)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import resize_record as record
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps import XenSteps
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vdi_resizer import check_shrink_fits
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import (
     destination_argument_spec, destination_connection, ssh_material)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records, vms_named
@@ -366,6 +379,7 @@ class Resize(Manager):
         self.original = None
         self.resumed = False       # the resize was done before this run: a failure leaves it as it is
         self.made = {}             # what this run's steps made: shrunk VDI, carrier, copied disks, new VM
+        self.note = None           # what a run that had nothing to do says
         self.step = None           # the step of a resize that runs (a failure names it)
         self.bytes = 0
 
@@ -391,6 +405,8 @@ class Resize(Manager):
 
     def result(self, facts):
         out = dict(resize=facts, bytes_transferred=self.bytes)
+        if self.note:
+            out["msg"] = self.note
         if self.steps.lock_report:
             out["operation_lock"] = self.steps.lock_report
         return out
@@ -405,11 +421,23 @@ class Resize(Manager):
                 raise NovaopsError("%s must not be empty: the instance and the VM it names would have one name."
                                    % option)
         state = self.params["state"]
+        if state != "resized" and self.rec.nothing_found:
+            raise NovaopsError("No VM is named %s or %s on the source pool, and none %s on the destination pool: there "
+                               "is no such instance. Check its name (for the resize role resize_name - the inventory "
+                               "variable instance_name, else the inventory host name). Nothing was changed."
+                               % (self.name, self.rec.orig_name, self.name))
         if state == "confirmed":
             return self.plan_confirmed(before, plan)
         if state == "reverted":
             return self.plan_reverted(before, plan)
         return self.plan_resized(before, plan)
+
+    def nothing_pending(self, before, plan, action):
+        """Confirm or revert with no resize pending: no change, and a message that says so."""
+        if not plan:
+            self.note = ("No resize of %s waits for confirm or revert (%s); there was nothing to %s."
+                         % (self.name, "it is half done: run the resize again, or revert it"
+                            if before["status"] == "resizing" else "none is pending", action))
 
     def wanted(self, original):
         """(vcpus, memory_mb, root size in bytes) of the new flavor; unset values are the original's."""
@@ -441,7 +469,7 @@ class Resize(Manager):
             self.made["resized"] = self.rec.resized[0]["uuid"]
             self.plan_finish(plan, vcpus, memory_mb, size, down, prior)
         else:
-            self.check_before_anything(original, vcpus, memory_mb, down)
+            self.check_before_anything(original, vcpus, memory_mb, size, down)
             self.add(plan, "rename_original", self.rename_original, original)
             if down:
                 self.add(plan, "shut_down_original", self.steps.vm, self.src,
@@ -469,15 +497,28 @@ class Resize(Manager):
         self.step = name
         return run(*args, **kwargs)
 
-    def check_before_anything(self, original, vcpus, memory_mb, down):
+    def check_before_anything(self, original, vcpus, memory_mb, size, down):
         """What the steps of a new resize would refuse half way, refused before the first: the new VM (template,
         flavor, the VIFs' networks on the destination) and a carrier as xen_vm would plan them, the ssh key and
-        known_hosts files."""
+        known_hosts files, and a root filesystem that does not fit the smaller disk."""
         self.original = original
         self.steps.vm_would_change(self.dst, self.resized_vm_params(vcpus, memory_mb, vifs=_vifs(original)))
         if down:
             self.steps.vm_would_change(self.src, self.carrier_params(original, []))
         ssh_material(self.params)
+        if down:
+            self.check_fits(original, size)
+
+    def check_fits(self, original, size):
+        """The root filesystem's minimum size, read from a snapshot (the original may run): a shrink it does not
+        fit is refused before anything changes."""
+        try:
+            check_shrink_fits(self.src, HelperVM.from_params(self.src, self.params),
+                              DiskCommands.from_module(self.module), record.root_disk(original)["_vdi_ref"], size,
+                              self.params["timeout"])
+        except NovaopsError as exc:
+            raise NovaopsError("Resizing %s down to a %d-byte root disk is refused: %s Nothing was changed."
+                               % (self.name, size, exc.msg.rstrip()), **exc.facts)
 
     def check_same_flavor(self, resized, vcpus, memory_mb, size, down):
         """A resize that waits for confirm or revert is to this flavor (a re-run), not to another."""
@@ -521,6 +562,7 @@ class Resize(Manager):
             plan.add("drop_carrier", self.steps.vm, self.src, dict(uuid=carrier["uuid"], state="absent"))
         if resized is not None:
             plan.add("clear_resize_mark", self.steps.vm, self.dst, dict(uuid=resized["uuid"], other_config={RESIZE_OF: ""}))
+        self.nothing_pending(before, plan, "confirm")
         after = dict(before, status="none", carrier=None)
         if resized is not None:
             after.update(original=None, resized=None)
@@ -547,6 +589,7 @@ class Resize(Manager):
             plan.add("drop_carrier", self.steps.vm, self.src, dict(uuid=carrier["uuid"], state="absent"))
         for original in rec.reverting():
             plan.add("restore_original", self.restore_original, original)
+        self.nothing_pending(before, plan, "revert")
         after = dict(before, status="none", resized=None, carrier=None)
         if before["original"] is not None and rec.reverting():
             after["original"] = dict(before["original"], name=self.name, prior_state=None,

@@ -83,6 +83,7 @@ class ResizeRecord:
         self.orig_name = orig_name
         self.originals = renamed + [vm for vm in named if not vm["other_config"].get(RESIZE_OF)]
         self.resized = [vm for vm in on_dest if vm["other_config"].get(RESIZE_OF)]
+        self.on_dest = on_dest
         self.carriers = [vm for vm in carriers if RESIZE_CARRIER_OF in vm["other_config"]]
 
     @classmethod
@@ -111,6 +112,11 @@ class ResizeRecord:
         its end (their mark of the power state is still there)."""
         return [vm for vm in self.originals
                 if vm["name"] == self.orig_name or vm["other_config"].get(RESIZE_PRIOR_STATE)]
+
+    @property
+    def nothing_found(self):
+        """No VM of the instance's names on either pool: a name that matches nothing."""
+        return not (self.originals or self.on_dest or self.carriers)
 
     @property
     def status(self):

@@ -29,6 +29,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session imp
     xenapi_argument_spec)
 
 GRANULE = 2 * 1024 * 1024
+FIT_CHECK_LABEL = "novaops resize fit check"
 SECTOR = diskops.SECTOR
 
 
@@ -61,6 +62,44 @@ def parse_size(value):
     if size <= 0:
         raise NovaopsError("size must be larger than zero (got %s); a disk cannot be resized to nothing." % value)
     return size
+
+
+def inspect_disk(helper, commands, vdi_ref):
+    """Plug the VDI read-only into the helper VM: its partition table and ext facts. Writes nothing."""
+    with helper.attached(vdi_ref, read_only=True, purpose="inspect") as device:
+        layout = diskops.read_disk_layout(commands, device)
+        part = diskops.single_ext_partition(layout)
+        if layout["label"] == "gpt":
+            commands.require("sgdisk", "gdisk", "Resizing a disk with a GPT")
+        ext = diskops.ext_facts(commands, diskops.partition_path(device, part, layout["sector_size"]))
+    if layout["sector_size"] != SECTOR:
+        raise NovaopsError("The disk has %d-byte sectors; only 512-byte sectors are supported." % layout["sector_size"])
+    return dict(layout=layout, partition=part, ext=ext)
+
+
+def shrink_geometry(info, size):
+    """Where partition 1 of an inspected disk ends once shrunk to size (rounded up to GRANULE); a NovaopsError
+    saying by how much when its filesystem does not fit."""
+    target = -(-size // GRANULE) * GRANULE
+    return diskops.shrink_geometry(info["layout"], info["partition"], size, target, info["ext"]["min_size"],
+                                   granule=GRANULE)
+
+
+def check_shrink_fits(conn, helper, commands, vdi_ref, size, timeout):
+    """Refuse a shrink of the disk to size that its filesystem does not fit, read from a snapshot of it so that
+    its VM may run and nothing of it changes: the snapshot is plugged read-only into the helper VM and destroyed,
+    always.  Returns the geometry of the shrink."""
+    snapshot = conn.run_async("VDI.snapshot", vdi_ref, {}, timeout=timeout)
+    try:
+        conn.call("VDI.set_name_label", snapshot, FIT_CHECK_LABEL)
+        return shrink_geometry(inspect_disk(helper, commands, snapshot), size)
+    finally:
+        try:
+            conn.call("VDI.destroy", snapshot)
+        except NovaopsError as exc:
+            raise NovaopsError("The snapshot %s that checked whether the filesystem fits could not be destroyed (%s); "
+                               "destroy it (VDI %s), then run again. Nothing else was changed."
+                               % (FIT_CHECK_LABEL, exc.msg, conn.call("VDI.get_uuid", snapshot)), **exc.facts)
 
 
 class VDIResize(Manager):
@@ -141,17 +180,7 @@ class VDIResize(Manager):
     def _inspect(self):
         """Plug the VDI read-only into the helper VM: partition table and ext facts. Writes nothing."""
         if self._inspected is None:
-            commands = self.commands
-            with self.helper.attached(self.vdi_ref, read_only=True, purpose="inspect") as device:
-                layout = diskops.read_disk_layout(commands, device)
-                part = diskops.single_ext_partition(layout)
-                if layout["label"] == "gpt":
-                    commands.require("sgdisk", "gdisk", "Resizing a disk with a GPT")
-                ext = diskops.ext_facts(commands, diskops.partition_path(device, part, layout["sector_size"]))
-            if layout["sector_size"] != SECTOR:
-                raise NovaopsError("The disk has %d-byte sectors; only 512-byte sectors are supported."
-                                   % layout["sector_size"])
-            self._inspected = dict(layout=layout, partition=part, ext=ext)
+            self._inspected = inspect_disk(self.helper, self.commands, self.vdi_ref)
         return self._inspected
 
     @property
@@ -203,9 +232,7 @@ class VDIResize(Manager):
         if before["attached"]:
             raise NovaopsError("VDI %s is plugged in somewhere; a disk being shrunk must not be in use."
                                % before["vdi"]["uuid"])
-        info = self._inspect()
-        geometry = diskops.shrink_geometry(info["layout"], info["partition"], size, target, info["ext"]["min_size"],
-                                           granule=GRANULE)
+        geometry = shrink_geometry(self._inspect(), size)
         self.new_end = geometry["new_end"]
         plan.add("clone_vdi", self._clone)
         plan.add("create_vdi", self._create, target)

@@ -34,7 +34,9 @@ FREE_TEXT = {
                "description": "a XenAPI name_description is free text",
                "other_config": "a XenAPI other_config map of free strings",
                "xenstore_data": "xenstore_data entries are guest data, free strings",
-               "disks[0].name": "a VDI name_label is free text"},
+               "disks[0].name": "a VDI name_label is free text",
+               "resize_orig_suffix": "the end of a XenAPI name_label (a resized original's, looked for to refuse a "
+                                     "reboot during a resize), free text"},
     "xen_vm_info": {"name": "a name_label looked for: no VM has it", "filters": "filters on record fields: none match"},
     "xen_rescue": {"rescue_suffix": "the end of a XenAPI name_label (the rescue VM's), free text",
                    "resize_orig_suffix": "the end of a XenAPI name_label (a resized original's), free text"},

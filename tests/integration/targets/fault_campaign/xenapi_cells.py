@@ -385,7 +385,13 @@ def scenario(c, pools, beds, proxy):
     c.cell("resize up", "grow the root disk (xen_vdi_resize)", "resize", SimFault("B", "VDI.resize"), extra=up, **on_b)
     c.cell("resize revert", "destroy the resized instance's disk", "resize", SimFault("B", "VDI.destroy"), extra=revert,
            fault_where=orig, **on_a)
-    c.cell("resize down", "shrink the root disk (unplug from the helper)", "resize", SimFault("A", "VBD.unplug"),
+    # a resize down first reads the filesystem's minimum from a snapshot of the root disk plugged into the helper
+    # (VBD.unplug #1), then the shrink inspects the disk itself (#2)
+    c.cell("resize down", "check that the filesystem fits (the snapshot unplugged from the helper)", "resize",
+           SimFault("A", "VBD.unplug"), extra=down, **on_b)
+    c.cell("resize revert", "destroy the resized instance (after the resize down)", "resize",
+           SimFault("B", "VM.destroy"), extra=revert, fault_where=orig, **on_a)
+    c.cell("resize down", "shrink the root disk (unplug from the helper)", "resize", SimFault("A", "VBD.unplug", 2),
            extra=down, **on_b)
     c.cell("resize confirm", "destroy the original", "resize", SimFault("A", "VM.destroy"), extra=confirm,
            where="B", fault_where="B", runs=("B", NAME))
@@ -394,7 +400,8 @@ def scenario(c, pools, beds, proxy):
     back = dict(xenapi_url=E["XENAPI_POOL_B_URL"], resize_dest_sr=E["XENAPI_POOL_A_SR_UUID"],
                 resize_dest_xenapi=dict(url=E["XENAPI_POOL_A_URL"], password=pools["A"].password),
                 resize_helper=dict(vm_uuid=E["XENAPI_POOL_B_HELPER_VM_UUID"], device_dir=E["XENAPI_POOL_B_DEVICE_DIR"]))
-    c.cell("resize down", "drop the shrink's clone after the copy", "resize", SimFault("B", "VDI.destroy"),
+    # (VDI.destroy #1 on pool b is that of the snapshot the fit check read)
+    c.cell("resize down", "drop the shrink's clone after the copy", "resize", SimFault("B", "VDI.destroy", 2),
            extra=dict(back, flavor=dict(vcpus=1, memory_mb=256, root_mb=40)), where="A", fault_where="B",
            runs=("A", NAME))
     c.cell("resize confirm", "destroy the original's disk", "resize", SimFault("B", "VDI.destroy"),

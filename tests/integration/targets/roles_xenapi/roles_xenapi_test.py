@@ -6,8 +6,10 @@
 boot (check mode, twice), snapshot into Glance (twice; the image's files), rescue and unrescue
 (twice each; unrescue of an instance not in rescue fails), hard reboot of a running and of a
 halted VM, a resize whose copy fails (the original runs again, nothing left on pool b), resize
-up to pool b (twice), hard reboot and rescue refused while it waits for confirm, and revert (twice), resize down to pool b and confirm (twice), the dom0
-plugins installed (twice), bad input.
+up to pool b (twice), hard reboot and rescue refused while it waits for confirm, and revert (twice), a resize down
+that the filesystem does not fit (refused, the VM's whole record and bytes as they were), resize down to pool b and
+confirm (twice), confirm and revert of a misspelled name (an error naming instance_name) and with nothing pending (a
+message, no change), the dom0 plugins installed (twice), bad input.
 """
 
 from __future__ import annotations
@@ -46,6 +48,29 @@ def vm_info(pool, name):
                capture_output=True, text=True, check=False)
     out = proc.stdout
     return json.loads(out[out.index("{"):]) if "{" in out else {}
+
+
+def vm_whole(pool, name):
+    """The VM's whole record as xen_vm_info shows it (a disk's vhd-parent apart: a snapshot's base copy waits for
+    the GC)."""
+    url = E["XENAPI_POOL_%s_URL" % pool]
+    proc = run(["ansible", "localhost", "-m", "novaops.compute.xen_vm_info", "-o",
+                "-a", "name=%s url=%s chains=false password=%s" % (name, url, E["XENAPI_POOL_%s_PASSWORD" % pool])],
+               capture_output=True, text=True, check=False)
+    out = proc.stdout
+    facts = (json.loads(out[out.index("{"):]) if "{" in out else {}).get("vm") or {}
+    for disk_facts in facts.get("disks", []):
+        disk_facts.pop("vhd_parent", None)
+    return facts
+
+
+def result_msgs(playbook_run):
+    """The msg of every task result of a run, failed or not."""
+    with open(playbook_run.log) as handle:
+        text = handle.read().split("\n--- stderr\n")[0]
+    data = json.loads(text[text.index("{"):])
+    return [str(result.get("msg")) for play in data.get("plays", []) for task in play.get("tasks", [])
+            for result in task.get("hosts", {}).values() if result.get("msg")]
 
 
 def sh(*argv):
@@ -189,6 +214,17 @@ def scenario(pb):
           "the original runs again, on its own disk, with its flavor")
     same_bytes("after the revert", ref)
 
+    # ---- a resize down that the filesystem does not fit: refused before anything changes, while the VM runs
+    before = vm_whole("A", NAME)
+    r = pb.run("resize", extra=dict(flavor=dict(vcpus=1, memory_mb=256, root_mb=4)))
+    check.run_failed(r, "a resize down that the filesystem does not fit", "The filesystem does not fit")
+    check(r.changed == 0, "it reports no change", r.changed)
+    after = vm_whole("A", NAME)
+    check(after == before and after.get("power_state") == "running",
+          "the VM's whole record (name, power state, other_config, consoles, ...) is what it was",
+          [key for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)])
+    same_bytes("after the refused shrink", ref)
+
     # ---- resize down to pool b, confirm
     down = dict(flavor=dict(vcpus=1, memory_mb=256, root_mb=48))
     check.run_ok(pb.run("resize", extra=down), "resize down to pool b", changed=True)
@@ -200,6 +236,13 @@ def scenario(pb):
     check.run_ok(pb.run("resize", extra=dict(action="confirm")), "confirm again", changed=False)
     check(not vm_info("A", NAME + "-orig").get("exists") and not disk("xen-vdis", "A", NAME)["vdis"],
           "the original and every disk of it are gone from pool a")
+    for action in ("confirm", "revert"):
+        check.run_failed(pb.run("resize", extra=dict(action=action, instance_name=NAME + "x")),
+                         "%s of a misspelled instance name" % action, "inventory variable instance_name")
+        r = pb.run("resize", extra=dict(action=action))
+        check.run_ok(r, "%s with nothing pending" % action, changed=False)
+        check(any("there was nothing to %s" % action in msg for msg in result_msgs(r)),
+              "its result says that nothing was pending", result_msgs(r))
 
     # ---- the dom0 plugins, installed into a directory standing for /etc/xapi.d/plugins
     installed = os.path.join(E.get("OUTPUT_DIR", "/tmp"), TAG + "-xapi.d")

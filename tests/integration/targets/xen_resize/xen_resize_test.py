@@ -6,8 +6,10 @@ disk, their sum checked after every step.
 
 Bad input refused before anything changes; resize up to pool b in check mode (nothing changes), with a diff,
 again (no change), to another flavor while it waits (refused), confirm and revert in check mode, revert and
-again; resize down within pool a and again, confirm and again; a resize that stopped after the rename is
-finished; confirm and revert with nothing pending change nothing.
+again; a resize down whose filesystem does not fit, refused before anything changes while the instance runs
+(its whole record and its disk's bytes compared); resize down within pool a and again, confirm and again; a
+resize that stopped after the rename is finished; confirm and revert of a name no VM has (an error naming the
+inventory variable) and with nothing pending (no change, a message that says so).
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ def xen_vm(pool="A", **args):
     return module_run("xen_vm", dict(POOL[pool], **args))
 
 
-def vm(pool, name):
-    """The VM as xen_vm_info shows it, or {} when there is none."""
-    return module_run("xen_vm_info", dict(POOL[pool], name=name, record=False, chains=False)).get("vm") or {}
+def vm(pool, name, whole=False):
+    """The VM as xen_vm_info shows it (whole: its XenAPI record and disk chains too), or {} when there is none."""
+    return module_run("xen_vm_info", dict(POOL[pool], name=name, record=whole, chains=whole)).get("vm") or {}
 
 
 def ok(result, what, changed, actions=None):
@@ -78,8 +80,10 @@ def main():
         ref = disk("xen-fill", "A", NAME, 4)["sum"]
         bad_input()
         up_and_revert(ref)
+        refused_shrink(ref)
         down_and_confirm(ref)
         resumed(ref)
+        nothing_to_do()
     finally:
         for pool in "AB":
             for name in (NAME, NAME + "-orig", NAME + "-resize"):
@@ -141,6 +145,37 @@ def up_and_revert(ref):
     ok(resize(state="reverted", **TO_B), "revert again", False, [])
     untouched("after the revert")
     same_bytes("after the revert", ref)
+
+
+def refused_shrink(ref):
+    """A shrink whose filesystem does not fit is refused before anything changes, on a running VM: its minimum is
+    read from a snapshot of the root disk. The VM's whole record (name, power state, other_config, consoles,
+    VBDs, ...) and the bytes of its files are what they were."""
+    before = vm("A", NAME, whole=True)
+    got = resize(flavor=dict(vcpus=1, memory_mb=256, root_mb=4), **SSH)
+    refused(got, "a resize down to 4 MiB, which the filesystem does not fit", "The filesystem does not fit")
+    check("Nothing was changed" in got.get("msg", ""), "the refusal says that nothing was changed", got.get("msg"))
+    after = vm("A", NAME, whole=True)
+    for disk_facts in before.get("disks", []) + after.get("disks", []):
+        disk_facts.pop("chain", None)       # the snapshot's base copy may wait for the GC to coalesce it
+        disk_facts.pop("vhd_parent", None)
+    check(after == before and after.get("power_state") == "running",
+          "the VM's whole record is what it was, and it runs (console %s)" % (after.get("consoles") or {}).get("rfb"),
+          [key for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)])
+    check(not vm("A", NAME + "-orig") and not vm("A", NAME + "-resize"), "no -orig, no carrier")
+    same_bytes("after the refused shrink", ref, size=64 * MIB)
+    planned = resize(check_mode=True, flavor=dict(vcpus=1, memory_mb=256, root_mb=4), **SSH)
+    refused(planned, "the same in check mode", "The filesystem does not fit")
+
+
+def nothing_to_do():
+    for state in ("confirmed", "reverted"):
+        typo = module_run("xen_resize", dict(POOL["A"], name=NAME + "-typo", state=state, **TO_B))
+        refused(typo, "%s of a name no VM has" % state[:-2], "inventory variable instance_name")
+        idle = resize(state=state, **TO_B)
+        ok(idle, "%s with nothing pending" % state[:-2], False, [])
+        check("nothing to %s" % state[:-2] in idle.get("msg", ""), "its message says nothing was pending",
+              idle.get("msg"))
 
 
 def down_and_confirm(ref):

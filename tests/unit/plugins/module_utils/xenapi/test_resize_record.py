@@ -77,3 +77,9 @@ def test_status_and_carriers_by_their_mark():
     assert [c["uuid"] for c in rec.carriers] == ["c1"] and rec.status == "resizing"
     assert rr.made_for(rec.carriers, RESIZE_CARRIER_OF, "u1") == rec.carriers
     assert rr.root_disk(vm("web1", "u1", root=False)) is None
+
+
+def test_a_name_that_matches_nothing_on_either_pool():
+    assert record().nothing_found
+    assert not record(on_dest=[vm("web1", "confirmed")]).nothing_found      # a confirmed resize lives there
+    assert not record(renamed=[vm("web1-orig", "u1", "halted")]).nothing_found
