@@ -79,6 +79,8 @@ def destination_connection(params):
 
 def _read_file(path, what):
     """The text of a file an option names, read without following a link (confined.py)."""
+    if not os.path.lexists(path):
+        raise NovaopsError("Cannot read the %s %s: it does not exist." % (what, path))
     try:
         with os.fdopen(open_plain_file(path, what), "r") as fh:
             return fh.read()
