@@ -92,10 +92,6 @@ class HelperVM:
                 raise NovaopsError("The plugged disk did not appear as %s within %ss; is device_dir right?"
                                    % (path, self.timeout))
             time.sleep(0.1)
-        if os.path.islink(path):
-            # a device node of the helper VM is never a link; a link there points elsewhere (#18)
-            raise NovaopsError("device_dir: %s is a symbolic link, not the plugged disk; refusing it." % path,
-                               path=path)
 
 
 def release_vbd(conn, vbd, plugged, quiet=False):
