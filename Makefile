@@ -98,12 +98,19 @@ unit-tools: $(STAMP)
 	@$(call PASSED_IF,unit-tools,$(REPO)/tools:$(REPO)/files,$(TOOLS_ARGS)) \
 	PYTHONPATH=$(REPO)/tools $(PY) -m pytest -q -p no:cacheprovider -n 2 --ignore=tools/beds tools $(TOOLS_ARGS) && touch $$stamp
 
-# the per-target times (slowest first) are printed after ansible-test, also when a target failed
+# All targets: in LANES lanes at once (tools/ci/integration_lanes.py says what may run beside
+# what); targets named in INTEGRATION_ARGS: one ansible-test run, as before.  The per-target
+# times (slowest first) are printed at the end, also when a target failed.
+LANES     ?= 2
 integration: collection beds
 	@$(PY) tools/ci/integration_config.py $(REPO)/.beds $(COLL)
-	@mkdir -p $(COLL)/tests/output/data && touch $(COLL)/tests/output/data/.integration-started
-	status=0; ( $(TEST_ENV) $(ANSIBLE_TEST) integration --python 3.11 --color no $(INTEGRATION_ARGS) ) || status=$$?; \
-	$(PY) tools/ci/integration_times.py $(COLL) $(COLL)/tests/output/data/.integration-started; exit $$status
+	@if [ -z "$(INTEGRATION_ARGS)" ]; then \
+	  $(TEST_ENV) $(PY) tools/ci/integration_lanes.py $(COLL) $(LANES) $(LANES_ARGS); \
+	else \
+	  mkdir -p $(COLL)/tests/output/data && touch $(COLL)/tests/output/data/.integration-started; \
+	  status=0; ( $(TEST_ENV) $(ANSIBLE_TEST) integration --python 3.11 --color no $(INTEGRATION_ARGS) ) || status=$$?; \
+	  $(PY) tools/ci/integration_times.py $(COLL) $(COLL)/tests/output/data/.integration-started; exit $$status; \
+	fi
 
 lint: collection
 	cd $(COLL) && ANSIBLE_COLLECTIONS_PATH=$(BUILD) $(BIN)/ansible-lint --profile production roles playbooks

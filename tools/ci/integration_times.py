@@ -27,9 +27,12 @@ def times(path):
                   key=lambda item: (-item[1], item[0]))
 
 
-def table(rows):
+def table(rows, lanes=None):
+    """rows: [(target, seconds)]; lanes: {target: lane number}, when the targets ran in lanes."""
     width = max([len(name) for name, _seconds in rows] + [len("total")])
-    lines = ["%-*s %6d s" % (width, name, seconds) for name, seconds in rows]
+    lanes = lanes or {}
+    lines = ["%-*s %6d s%s" % (width, name, seconds, "  lane %d" % lanes[name] if name in lanes else "")
+             for name, seconds in rows]
     lines.append("%-*s %6d s  (%d targets; %.1f min)" % (width, "total", sum(s for _n, s in rows), len(rows),
                                                          sum(s for _n, s in rows) / 60.0))
     return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""integration_lanes.py: what may run beside what, and lanes filled longest first."""
+
+from ci import integration_lanes as lanes
+
+WEIGHTS = {"campaign_lv": 300, "corpus": 680, "roles": 200, "quiet_a": 150, "quiet_b": 120, "quiet_c": 90,
+           "ovs_a": 20, "ovs_b": 30, "dom": 170, "dom_info": 20}
+TAGS = {
+    "campaign_lv": {"needs/root", lanes.STOPS_OVSDB, "needs/target/setup_compute_roles"},
+    "corpus": {"needs/target/setup_compute_roles"},
+    "roles": {"needs/target/setup_compute_roles"},
+    "quiet_a": {lanes.NO_OVSDB},
+    "quiet_b": {lanes.NO_OVSDB},
+    "quiet_c": {lanes.NO_OVSDB},
+    "ovs_a": {"needs/target/setup_ovs_veth"},
+    "ovs_b": {"needs/target/setup_ovs_veth"},
+    "dom": {"needs/target/setup_libvirt_domain"},
+    "dom_info": {"needs/target/setup_libvirt_domain"},
+}
+
+
+def make_plan(count):
+    return lanes.plan(sorted(TAGS), TAGS, count, WEIGHTS.get)
+
+
+def test_the_ovsdb_stopper_runs_beside_no_ovsdb_targets_only():
+    first, second = make_plan(2)
+    assert first[0] == ["campaign_lv"]
+    beside = [t for lane in first[1:] for t in lane]
+    assert beside and all(lanes.NO_OVSDB in TAGS[t] for t in beside)
+    assert sum(WEIGHTS[t] for t in beside) <= WEIGHTS["campaign_lv"]
+    assert "campaign_lv" not in [t for lane in second for t in lane]
+
+
+def test_every_target_runs_once():
+    for count in (1, 2, 3):
+        ran = [t for phase in make_plan(count) for lane in phase for t in lane]
+        assert sorted(ran) == sorted(TAGS)
+
+
+def test_targets_of_one_stateful_setup_share_a_lane():
+    for count in (2, 3):
+        where = {t: number for number, lane in enumerate(make_plan(count)[-1]) for t in lane}
+        assert where["ovs_a"] == where["ovs_b"] and where["dom"] == where["dom_info"]
+
+
+def test_one_lane_runs_the_stopper_alone_then_the_rest():
+    first, second = make_plan(1)
+    assert first == [["campaign_lv"]]
+    assert len(second) == 1
+
+
+def test_lanes_are_balanced_longest_first():
+    loads = [sum(WEIGHTS[t] for t in lane) for lane in make_plan(2)[-1]]
+    assert max(loads) - min(loads) <= max(WEIGHTS.values())
