@@ -636,6 +636,7 @@ class Domain(Manager):
         self.image_result = None
         self.pending_restart = False
         self._file_facts = {}
+        self._image_infos = {}
         self._ovs = None
         self.idir = None
         self.desired = None
@@ -668,14 +669,17 @@ class Domain(Manager):
         dom = self.lookup()
         facts = dict(name=p["name"], uuid=None, state="undefined", config=None, desired=None,
                      live=None, managed_save=False, autostart=None, persistent=None)
+        self.read_xml = (None, None)        # (live, inactive): the operation lock looks for marks in them
         if dom is not None:
             state, _reason = domain_state(dom)
-            inactive = dx.parse_domain_xml(dom.XMLDesc(2))
+            self.read_xml = (None, dom.XMLDesc(2))
+            inactive = dx.parse_domain_xml(self.read_xml[1])
             facts.update(name=dom.name(), uuid=dom.UUIDString(), state=state, config=dx.config_view(inactive),
                          desired=inactive.get("metadata"), managed_save=state == "saved",
                          autostart=bool(dom.autostart()), persistent=bool(dom.isPersistent()))
             if state in ACTIVE:
-                live = dx.parse_domain_xml(dom.XMLDesc(0))
+                self.read_xml = (dom.XMLDesc(0), self.read_xml[1])
+                live = dx.parse_domain_xml(self.read_xml[0])
                 facts["live"] = dx.config_view(live)
                 facts["vnc"] = live.get("vnc")
                 facts["vifs"] = live.get("vifs")
@@ -720,12 +724,21 @@ class Domain(Manager):
             info = {}
             if formats.get(name) and idir.has(name):
                 try:
-                    info = self.qemu_img.info(path, formats[name])
+                    info = self._image_info(path, formats[name])
                 except NovaopsError:
                     pass
             files.append(dict(name=name, path=path, format=info.get("format"),
                               virtual_size=info.get("virtual-size"), backing=backing_file_of(info)))
         return files
+
+    def _image_info(self, path, fmt):
+        """qemu-img info of a disk file, run again only when the file changed since this run last read it
+        (a run reads its instance up to three times: before, under the lock, after)."""
+        seen = os.stat(path)
+        key = (path, fmt, seen.st_dev, seen.st_ino, seen.st_size, seen.st_mtime_ns, seen.st_ctime_ns)
+        if key not in self._image_infos:
+            self._image_infos[key] = self.qemu_img.info(path, fmt)
+        return self._image_infos[key]
 
     def _with_ovs_ports(self, vifs):
         out = []
@@ -866,7 +879,8 @@ class Domain(Manager):
         return LibvirtOperationLock(
             self.conn, "Domain %s" % (before["name"] or before["uuid"]),
             "libvirt_domain hard_reboot" if p["hard_reboot"] else "libvirt_domain %s" % p["state"], p,
-            instance_dir=before.get("instance_dir"), uuid=before["uuid"], takeover=p["hard_reboot"])
+            instance_dir=before.get("instance_dir"), uuid=before["uuid"], takeover=p["hard_reboot"],
+            xml=self.read_xml)
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, before, plan):

@@ -143,6 +143,13 @@ def register(reg, sim):
     add("gc_delay", [("sr_uuid", "s"), ("seconds", "f")], gc_delay)
     add("gc_wait", [("timeout", "f")], lambda ctx, t: sim.gc.wait_idle(t))
 
+    def gc_history(ctx):
+        """The coalesces the GC has done: vdi (merged away), parent, children (now under parent) and
+        finished_at (seconds since the epoch) - when a reader could first see the chain whole again."""
+        with sim.store.lock:
+            return [dict(h) for h in sim.gc.history]
+    add("gc_history", [], gc_history)
+
     def guest_ignores_shutdown(ctx, vm_uuid, on):
         with sim.store.lock:
             sim.store.by_uuid("VM", vm_uuid)          # UUID_INVALID for an unknown VM

@@ -32,6 +32,7 @@ class GC:
         self.idle = threading.Event()
         self.thread = None
         self.last_error = None
+        self.history = []         # coalesces done: {vdi, parent, child, finished_at} (wall clock)
 
     def start(self):
         self.thread = threading.Thread(target=self._run, name="gc", daemon=True)
@@ -61,6 +62,7 @@ class GC:
         self.stalled = False
         self.delays = {}
         self.seen = {}
+        self.history = []
 
     def set_delay(self, sr_uuid, seconds):
         self.delays[sr_uuid or "*"] = float(seconds)
@@ -162,8 +164,9 @@ class GC:
         child_path = self._path(r)
         parent_path = self._path(parent)
         coalesce(child_path)
-        for k in [x for x, c in st.objs["VDI"].items()
-                  if c["SR"] == sr and c["sm_config"].get("vhd-parent") == o["uuid"]]:
+        children = [x for x, c in st.objs["VDI"].items()
+                    if c["SR"] == sr and c["sm_config"].get("vhd-parent") == o["uuid"]]
+        for k in children:
             with VHD.open(self._path(k), writable=True) as v:
                 v.set_parent(parent_path)
             sm = dict(st.objs["VDI"][k]["sm_config"])
@@ -178,6 +181,9 @@ class GC:
         else:
             st.touch("VDI", parent)
         st.touch("SR", sr)
+        # when the chain was whole again (the store's lock is held: readers see it from now on)
+        self.history.append(dict(vdi=o["uuid"], parent=parent_u, finished_at=time.time(),
+                                 children=[st.objs["VDI"][k]["uuid"] for k in children]))
 
     def _run(self):
         while not self.stopped:

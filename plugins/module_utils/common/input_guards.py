@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -150,6 +149,9 @@ def file_option_problem(spec, params):
             continue
         if not os.path.isabs(value):
             return "%s %s is not an absolute path." % (label, value)
+        # imported here: every module runs these checks, few have a file option, and a module's
+        # code is compiled again on each run (AnsiballZ imports from a zip, without .pyc files)
+        from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file
         try:
             check_plain_file(value, label, missing_ok=True)
         except NovaopsError as exc:

@@ -281,6 +281,10 @@ class OperationLock:
     def after_stale_cleared(self, stale):
         """Clean up what the killed run of a stale mark left behind."""
 
+    def seen(self, view):
+        """The module's own read of the instance at the end of its work (Manager.lock_view): a
+        holder that can check its mark there before it releases saves a read of its own."""
+
     # the rules
     def found(self):
         """The marks on the instance, judged: (live ones, stale ones)."""

@@ -81,6 +81,10 @@ class Manager:
     diff shows.
     """
 
+    # Read the facts after the change while the lock is still held: that read is then also the
+    # lock's check before it releases (lock_view), and after_release() shows what the release did.
+    AFTER_READ_UNDER_LOCK = False
+
     def __init__(self, module):
         self.module = module
         self.params = module.params
@@ -103,9 +107,30 @@ class Manager:
         libvirt_operation_lock), or None when the resource has none."""
         return None
 
+    def lock_view(self, facts):
+        """What the lock checks before it releases, taken from the facts read at the end (AFTER_READ_UNDER_LOCK)."""
+        return None
+
+    def after_release(self, facts):
+        """The facts read at the end under the lock, as the release left the instance."""
+        return facts
+
     def apply(self, plan):
         """Run the plan (a subclass wraps it to undo a failed plan while the lock is still held)."""
         return plan.apply()
+
+    def _apply_under_lock(self, plan):
+        """Plan again and apply while the lock is held; the facts read at the end (AFTER_READ_UNDER_LOCK) or None."""
+        after = None
+        with self.lock.held():
+            # planned again under the lock: another run may have changed the instance meanwhile
+            plan.actions = []
+            self.plan(copy.deepcopy(self.read()), plan)
+            self.apply(plan)
+            if self.AFTER_READ_UNDER_LOCK:
+                after = self.read()
+                self.lock.seen(self.lock_view(after))
+        return self.after_release(after) if self.AFTER_READ_UNDER_LOCK else None
 
     def converge(self):
         started = time.monotonic()
@@ -118,12 +143,9 @@ class Manager:
             if self.lock is None:
                 self.apply(plan)
             else:
-                with self.lock.held():
-                    # planned again under the lock: another run may have changed the instance meanwhile
-                    plan = Plan()
-                    self.plan(copy.deepcopy(self.read()), plan)
-                    self.apply(plan)
-            after = self.read()
+                after = self._apply_under_lock(plan)
+            if self.lock is None or not self.AFTER_READ_UNDER_LOCK:
+                after = self.read()
         elif plan or lock_actions:
             after = expected
         else:

@@ -11,9 +11,12 @@ which the kernel drops when its process dies, so a lock file that nobody holds i
 run's.  The file exists exactly while a run works (fleet repair looks for it over ssh), holds
 the run's mark as JSON, and is removed at the end.  A resize moves the instance directory to
 ``<uuid>_resize`` and back: the open file moves with the directory, the lock with it, and
-both places are looked at.  The metadata element (live and persistent definition) is for
-readers elsewhere; libvirt cannot test-and-set it, so where there is no instance directory
-the mark is advisory only.
+both places are looked at.  The metadata element (live and persistent definition) marks a
+domain that has no instance directory (libvirt cannot test-and-set it, so there the mark is
+advisory only); where the lock file is, the metadata is not written - readers (fleet repair)
+look for the lock file - so a run pays for its lock in no round trip to libvirtd.  A stale
+metadata mark (of a run before this rule, or without a directory) is still found and cleared.
+The admission reads the marks in the domain XML the module has just read (``xml=``).
 """
 
 from __future__ import annotations
@@ -82,13 +85,14 @@ def nova_instance_dir(disk_path, uuid):
 class LibvirtOperationLock(OperationLock):
     """The lock file(s) of an instance directory plus the metadata element of the domain with ``uuid``."""
 
-    def __init__(self, conn, label, operation, params, instance_dir=None, uuid=None, takeover=False):
+    def __init__(self, conn, label, operation, params, instance_dir=None, uuid=None, takeover=False, xml=None):
         super().__init__(label, operation, params, takeover)
         self.conn = conn
         self.instance_dir = instance_dir
         self.uuid = uuid
         self._fds = []
         self._marked = False
+        self._xml = xml         # (live XML or None, inactive XML) the module has just read
 
     def _dirs(self):
         if not self.instance_dir:
@@ -106,17 +110,27 @@ class LibvirtOperationLock(OperationLock):
             seen = probe(lock_file_path(directory))
             if seen is not None:
                 found.append((from_lock_file(True, seen[1]), seen[0]))
-        dom = self._domain()
-        if dom is not None:
-            task = _libvirt(lambda: from_domain_xml(dom.XMLDesc(0)) or
-                            (from_domain_xml(dom.XMLDesc(XML_INACTIVE)) if dom.isActive() else None))
-            if task is not None:
-                found.append((task, None))
+        task = self._metadata_mark()
+        if task is not None:
+            found.append((task, None))
         return found
 
+    def _metadata_mark(self):
+        xml, self._xml = self._xml, None
+        if xml is not None:
+            return next((t for t in (from_domain_xml(x) for x in xml if x) if t is not None), None)
+        dom = self._domain()
+        if dom is None:
+            return None
+        return _libvirt(lambda: from_domain_xml(dom.XMLDesc(0)) or
+                        (from_domain_xml(dom.XMLDesc(XML_INACTIVE)) if dom.isActive() else None))
+
     def take(self, mark, stale):
+        self._xml = None
         try:
             self._lock_files(mark, bool(stale))
+            if stale and any(t.get("source") == "metadata" for t in stale):
+                self._clear_metadata()
             self._set_metadata(mark)
         except BaseException:
             self.release()
@@ -153,12 +167,13 @@ class LibvirtOperationLock(OperationLock):
                 raise InstanceBusy(self.label, judged(from_lock_file(True, text), False, self.stale_after))
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, to_json(mark).encode("utf-8"))
-            os.fsync(fd)
+            os.write(fd, to_json(mark).encode("utf-8"))      # no fsync: a crash drops the flock anyway
             return fd
         raise NovaopsError("The lock file %s was replaced %d times while this run tried to lock it." % (path, ATTEMPTS))
 
     def _set_metadata(self, mark):
+        if self._fds:
+            return          # the lock file marks it (and is the lock)
         dom = self._domain()
         if dom is not None:
             _libvirt(lambda: dom.setMetadata(METADATA_ELEMENT, metadata_xml(mark), LIBVIRT_PREFIX,
@@ -187,8 +202,12 @@ class LibvirtOperationLock(OperationLock):
         if self._marked and self.uuid and _lost(self.conn.conn):
             # libvirtd restarted while the run worked: the mark must not outlive the run
             self.conn.reconnect(RECONNECT_TIMEOUT)
-        dom = self._domain() if self._marked else None     # a refused run leaves the other's mark alone
-        self._marked = False
+        if self._marked:                                   # a refused run leaves the other's mark alone
+            self._marked = False
+            self._clear_metadata()
+
+    def _clear_metadata(self):
+        dom = self._domain()
         if dom is not None:
             _libvirt(lambda: _unmark(dom))
 

@@ -7,7 +7,13 @@
 
 xapi's ``add_to_other_config`` refuses a key that is there already (MAP_DUPLICATE_KEY), so the
 mark is taken in one atomic call: of two runs that both saw the VM free, the second is refused.
-The mark is removed with ``remove_from_other_config`` only while it is still this run's own.
+The mark is removed only while it is still this run's own.
+
+What the lock costs a run is one call to take the mark and one to remove it: the marks are
+checked in the ``other_config`` the module has just read (``other_config=`` for the admission,
+seen() for the release - a module that reads the object again at the end, under the lock),
+and a module that writes ``other_config`` anyway hands that write to the release (ride()): one
+``set_other_config`` then writes it and drops the mark.
 """
 
 from __future__ import annotations
@@ -24,29 +30,49 @@ class XenOperationLock(OperationLock):
     operation that left it: ``{operation: clean(conn, cls, ref) -> [what was done]}``.
     """
 
-    def __init__(self, conn, cls, ref, label, operation, params, takeover=False, cleaners=None):
+    def __init__(self, conn, cls, ref, label, operation, params, takeover=False, cleaners=None, other_config=None):
         super().__init__(label, operation, params, takeover)
         self.conn = conn
         self.cls = cls
         self.ref = ref
         self.cleaners = dict(cleaners or {})
         self._written = None
+        self._seen = None if other_config is None else dict(other_config)
+        self._riding = None
+        self.final_other_config = None      # other_config as the release left it (when it knows)
 
     def _other_config(self):
         return self.conn.call("%s.get_other_config" % self.cls, self.ref) or {}
 
+    def seen(self, view):
+        """The object's other_config as the module has just read it (view): the next check looks there."""
+        self._seen = None if view is None else dict(view)
+
+    def _checked_other_config(self):
+        seen, self._seen = self._seen, None
+        return seen if seen is not None else self._other_config()
+
     def marks(self):
         if self.ref is None:
             return []
-        task = from_other_config(self._other_config())
+        task = from_other_config(self._checked_other_config())
         return [(task, None)] if task else []
 
     def take(self, mark, stale):
+        self._seen = None
         if self.ref is None:
             return          # a VM this run creates: marked by attach() as soon as it exists
         if stale:
             self.conn.call("%s.remove_from_other_config" % self.cls, self.ref, XENAPI_KEY)
         self._add(mark)
+
+    def ride(self, ref, keys):
+        """Write these other_config keys with the release instead of now; False when the lock cannot
+        (it holds no mark on ref), and the caller writes them itself."""
+        if ref != self.ref or self._written is None:
+            return False
+        self._riding = dict(self._riding or {}, **dict((k, str(v)) for k, v in keys.items()))
+        return True
 
     def _add(self, mark):
         value = to_json(mark)
@@ -70,9 +96,17 @@ class XenOperationLock(OperationLock):
         if self.ref is None or self._written is None:
             return
         written, self._written = self._written, None
+        riding, self._riding = self._riding, None
         try:
-            if self._other_config().get(XENAPI_KEY) == written:
+            current = self._checked_other_config()
+            final = dict(current, **(riding or {}))
+            if final.get(XENAPI_KEY) == written:
+                del final[XENAPI_KEY]       # still this run's own: dropped (another's is left alone)
+            if riding:
+                self.conn.call("%s.set_other_config" % self.cls, self.ref, final)
+            elif XENAPI_KEY in current and XENAPI_KEY not in final:
                 self.conn.call("%s.remove_from_other_config" % self.cls, self.ref, XENAPI_KEY)
+            self.final_other_config = final
         except XenAPIError as exc:
             if exc.code != "HANDLE_INVALID":      # destroyed by this run, with its mark
                 raise

@@ -91,6 +91,8 @@ def _diff_view(facts):
 
 class VM(Manager):
 
+    AFTER_READ_UNDER_LOCK = True      # the lock checks its mark in that read before it releases
+
     def __init__(self, module, conn):
         super().__init__(module)
         self.conn = conn
@@ -136,7 +138,17 @@ class VM(Manager):
         name = before["name"] if before else p["new_name"] or p["name"]
         return XenOperationLock(self.conn, "VM", self.ref if before else None, "VM %s" % name,
                                 "xen_vm hard_reboot" if hard else "xen_vm %s" % p["state"], p, takeover=hard,
-                                cleaners=STALE_CLEANERS)
+                                cleaners=STALE_CLEANERS, other_config=before["other_config"] if before else None)
+
+    def lock_view(self, facts):
+        return facts["other_config"] if facts else None
+
+    def after_release(self, facts):
+        final = self.lock.final_other_config
+        if facts and final is not None:
+            facts = dict(facts, other_config=dict(final), desired_state=final.get(DESIRED_KEY))
+            self.live["other_config"] = dict(final)
+        return facts
 
     def diff_view(self, facts):
         return _diff_view(public_facts(facts) if facts else None)
@@ -500,9 +512,12 @@ class VM(Manager):
     def set_map(self, field, wanted):
         current = self.conn.call("VM.get_%s" % field, self.ref) if self.live is None else self.live[field]
         value = vp.merged(current, wanted)
-        if value is not None:
+        if value is None:
+            return
+        # other_config written by the call that drops the operation lock's mark at the end: no call of its own
+        if not (field == "other_config" and self.lock is not None and self.lock.ride(self.ref, wanted)):
             self._vm_call("VM.set_%s" % field, value)
-            self.live[field] = value
+        self.live[field] = value
 
     def bootlock_on(self):
         blocked = dict(self.live["blocked_operations"])

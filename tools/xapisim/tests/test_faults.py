@@ -97,6 +97,17 @@ def test_gc_stall_and_delay(sim, x):
     sim.sim("gc_delay", "", 0.3)
 
 
+def test_gc_history_says_when_a_coalesce_finished(sim, x):
+    sim.sim("gc_delay", sim.sr_uuid, 0.5)
+    started = time.time()
+    vdi, parent = _snapshot_pair(x)
+    assert sim.sim("gc_wait", 10.0) is True
+    done = [h for h in sim.sim("gc_history") if h["parent"] == parent and x.VDI.get_uuid(vdi) in h["children"]]
+    assert len(done) == 1 and started + 0.5 <= done[0]["finished_at"] <= time.time()
+    assert x.VDI.get_sm_config(vdi)["vhd-parent"] == parent
+    sim.sim("gc_delay", "", 0.3)
+
+
 def test_reset(sim, x):
     helper_uuid = sim.helper_uuid
     x.VM.clone(x.VM.get_by_name_label("Other install media")[0], "temp")

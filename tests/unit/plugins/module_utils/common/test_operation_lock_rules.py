@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -414,3 +415,38 @@ def test_the_domain_is_marked_while_held_and_a_refused_run_leaves_the_other_mark
             with late.held():
                 pass
         assert dom.task_xml == other           # its failed take did not remove the other's mark
+
+
+class CountingDomain(FakeDomain):
+    """A FakeDomain that counts the metadata writes (round trips to libvirtd)."""
+
+    def __init__(self, task_xml=None):
+        super().__init__(task_xml)
+        self.writes = 0
+
+    def setMetadata(self, *args):  # pylint: disable=invalid-name,arguments-differ
+        self.writes += 1
+        super().setMetadata(*args)
+
+
+def test_where_the_lock_file_is_no_metadata_is_written(tmp_path):
+    (tmp_path / "u1").mkdir()
+    dom = CountingDomain()
+    held = LibvirtOperationLock(FakeConnection(dom), "Domain d1", "libvirt_domain paused", {},
+                                instance_dir=str(tmp_path / "u1"), uuid="u1", xml=(None, dom.XMLDesc(2)))
+    assert held.admit(True) == []
+    with held.held():
+        assert json.loads(open(lock.lock_file_path(str(tmp_path / "u1"))).read())["owner"] == lock.owner_name()
+    assert dom.writes == 0 and dom.task_xml is None
+
+
+def test_a_stale_metadata_mark_is_found_in_the_xml_read_and_cleared(tmp_path):
+    (tmp_path / "u1").mkdir()
+    dom = CountingDomain(lock.metadata_xml(mark(owner="hv9:1", started=time.time() - 2 * lock.STALE_AFTER)))
+    clearing = LibvirtOperationLock(FakeConnection(dom), "Domain d1", "libvirt_domain paused",
+                                    dict(clear_stale_lock=True), instance_dir=str(tmp_path / "u1"), uuid="u1",
+                                    xml=(dom.XMLDesc(0), dom.XMLDesc(2)))
+    assert clearing.admit(False) == ["clear_stale_lock"]
+    with clearing.held():
+        assert dom.task_xml is None            # cleared as the lock was taken, not rewritten
+    assert clearing.report["cleared"][0]["owner"] == "hv9:1" and dom.task_xml is None
