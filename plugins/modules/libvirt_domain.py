@@ -907,7 +907,9 @@ class Domain(Manager):
         state = self.plan_state(plan, state, p["state"], hard=change.hard_reboot)
         self.plan_wiring(plan, desired, before, state)
         if change.hard_reboot:
-            self.repair = (before, plan)
+            unplugged = [v.get("mac") for v in before.get("vifs") or [] if "ovs_port" in v and v["ovs_port"] is None]
+            self.repair = (dict(name=desired["name"], state=before["state"], unplugged=unplugged,
+                                had_config=before["config"] is not None), plan)
         if p["autostart"] is not None and p["autostart"] != before.get("autostart"):
             plan.add("set_autostart", self.set_autostart, p["autostart"])
         expected = dict(before)
@@ -1397,13 +1399,11 @@ class Domain(Manager):
             out["summary"] = self.repair_summary(*self.repair)
         return out
 
-    def repair_summary(self, before, plan):
-        """What the hard reboot found broken and what it did, in one line."""
-        unplugged = [v.get("mac") for v in before.get("vifs") or [] if "ovs_port" in v and v["ovs_port"] is None]
-        differed = "define" in plan.names and before["config"] is not None and before["state"] != "undefined"
-        found = repairs.findings(before["state"], plan.names, unplugged, differed)
-        return repairs.summary("Domain %s" % (self.desired or before)["name"], found, plan.names,
-                               self.module.check_mode)
+    def repair_summary(self, seen, plan):
+        """What the hard reboot found broken (``seen`` before it) and what it did, in one line."""
+        differed = "define" in plan.names and seen["had_config"] and seen["state"] != "undefined"
+        found = repairs.findings(seen["state"], plan.names, seen["unplugged"], differed)
+        return repairs.summary("Domain %s" % seen["name"], found, plan.names, self.module.check_mode)
 
     def public(self, facts):
         view = dict((k, v) for k, v in facts.items() if k not in ("live", "persistent"))

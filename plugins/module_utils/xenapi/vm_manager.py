@@ -228,7 +228,8 @@ class VM(Manager):
         if state == "rebooted":
             self.refuse_during_resize(before)
             if p["reboot"] == "hard" and before is not None:
-                self.repair = (before, plan)
+                # taken now: planning updates before in place to what the VM will be
+                self.repair = (dict(name=before["name"], power_state=before["power_state"]), plan)
         if state == "absent":
             return self.plan_absent(before, plan)
         disks = self.wanted_disks()
