@@ -481,6 +481,14 @@ pending_restart:
   description: The defined configuration differs from the running one; it applies at the next start.
   returned: always
   type: bool
+summary:
+  description:
+    - With O(hard_reboot=true) - one line of what was found broken before the restart (power state, a missing
+      image base, disk or definition, a VIF without its Open vSwitch port) and what was done, or that nothing was
+      broken.
+  returned: with O(hard_reboot=true)
+  type: str
+  sample: "Domain web1: nothing was broken; restarted as asked (destroy, start, wire_vifs)."
 image:
   description: What the image cache did (C(fetched), C(bytes), C(duration), C(verified_by)) when it fetched.
   returned: when an image was fetched
@@ -513,6 +521,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.common import repair_summary as repairs
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.vif_wiring import VifWiring, check_vif, tap_name
 from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file, plain_file
 from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact_url
@@ -634,6 +643,7 @@ class Domain(Manager):
         self.bases = LocalBases(self.cache, module.run_command,
                                 lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]))
         self.image_result = None
+        self.repair = None          # (before, plan) of a hard reboot, for its summary
         self.pending_restart = False
         self._file_facts = {}
         self._image_infos = {}
@@ -910,6 +920,10 @@ class Domain(Manager):
             plan.add("remove_rescue_files", self.remove_rescue_files)
         state = self.plan_state(plan, state, p["state"], hard=change.hard_reboot)
         self.plan_wiring(plan, desired, before, state)
+        if change.hard_reboot:
+            unplugged = [v.get("mac") for v in before.get("vifs") or [] if "ovs_port" in v and v["ovs_port"] is None]
+            self.repair = (dict(name=desired["name"], state=before["state"], unplugged=unplugged,
+                                had_config=before["config"] is not None), plan)
         if p["autostart"] is not None and p["autostart"] != before.get("autostart"):
             plan.add("set_autostart", self.set_autostart, p["autostart"])
         expected = dict(before)
@@ -1395,7 +1409,15 @@ class Domain(Manager):
         out = dict(domain=self.public(facts), pending_restart=self.pending_restart)
         if self.image_result:
             out["image"] = self.image_result
+        if self.repair is not None:
+            out["summary"] = self.repair_summary(*self.repair)
         return out
+
+    def repair_summary(self, seen, plan):
+        """What the hard reboot found broken (``seen`` before it) and what it did, in one line."""
+        differed = "define" in plan.names and seen["had_config"] and seen["state"] != "undefined"
+        found = repairs.findings(seen["state"], plan.names, seen["unplugged"], differed)
+        return repairs.summary("Domain %s" % seen["name"], found, plan.names, self.module.check_mode)
 
     def public(self, facts):
         view = dict((k, v) for k, v in facts.items() if k not in ("live", "persistent"))

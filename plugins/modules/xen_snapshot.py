@@ -188,7 +188,7 @@ actions:
 import json
 import time
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, instance_name_hint
 from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import MARKER, plan_marked_image
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
@@ -243,9 +243,13 @@ class Snapshot(Manager):
         vm = self.params["vm"]
         if UUID_RE.match(vm):
             return self.conn.find("VM", uuid=vm, what="VM")[0]
-        return self.conn.find("VM", name=vm, what="VM",
-                              where=lambda r: not r["is_a_template"] and not r["is_control_domain"]
-                              and not r["is_a_snapshot"])[0]
+        ref = self.conn.find("VM", name=vm, what="VM", required=False,
+                             where=lambda r: not r["is_a_template"] and not r["is_control_domain"]
+                             and not r["is_a_snapshot"])[0]
+        if ref is None:
+            raise NovaopsError("No VM is named %r; there is nothing to snapshot. %s Nothing was changed."
+                               % (vm, instance_name_hint("snapshot", "snapshot_name")))
+        return ref
 
     def vm_disks(self):
         """[(userdevice, vdi_ref)] of the disks to snapshot, root first."""

@@ -366,6 +366,13 @@ operation_lock:
         source: other_config
         stale: true
         stale_reason: its owner, process 4242 on this host, is gone
+summary:
+  description:
+    - With O(state=rebooted) and O(reboot=hard) - one line of what was found broken before the restart (a halted,
+      paused or suspended VM) and what was done, or that nothing was broken.
+  returned: with O(state=rebooted) and O(reboot=hard), for a VM that exists
+  type: str
+  sample: "VM web1: nothing was broken; restarted as asked (hard_reboot)."
 xenapi_error:
   description: The XenAPI failure behind an error.
   returned: on a XenAPI failure

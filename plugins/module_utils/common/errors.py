@@ -35,5 +35,12 @@ class WaitTimeout(NovaopsError):
         super().__init__("Timed out after %ss waiting for %s." % (_fmt(timeout), what), timeout=timeout, **facts)
 
 
+def instance_name_hint(role, option):
+    """Where a name that matches no instance came from, for the message that says so: the operator set the
+    inventory variable, not the role's option or the module's."""
+    return ("Check the instance's name (for the %s role %s - the inventory variable instance_name, else the inventory "
+            "host name)." % (role, option))
+
+
 def _fmt(seconds):
     return ("%.1f" % seconds).rstrip("0").rstrip(".")

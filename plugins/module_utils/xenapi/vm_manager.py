@@ -14,9 +14,10 @@ import copy
 import xml.etree.ElementTree as ET
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout, instance_name_hint
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.common import repair_summary as repairs
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE, check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_record import refuse_during
@@ -99,6 +100,7 @@ class VM(Manager):
         self.records = Records(conn)
         self.ref = None
         self.live = None      # facts (with refs) of the VM as it is, refreshed after create
+        self.repair = None    # (before, plan) of a hard reboot, for its summary
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -130,7 +132,12 @@ class VM(Manager):
         return copy.deepcopy(self.live)
 
     def result(self, facts):
-        return dict(vm=public_facts(facts) if facts is not None else None)
+        out = dict(vm=public_facts(facts) if facts is not None else None)
+        if self.repair is not None:
+            before, plan = self.repair
+            out["summary"] = repairs.summary("VM %s" % before["name"], repairs.findings(before["power_state"], plan.names),
+                                             plan.names, self.module.check_mode)
+        return out
 
     def operation_lock(self, before):
         p = self.params
@@ -232,6 +239,9 @@ class VM(Manager):
             check_uuid(p["uuid"], "VM")
         if state == "rebooted":
             self.refuse_during_resize(before)
+            if p["reboot"] == "hard" and before is not None:
+                # taken now: planning updates before in place to what the VM will be
+                self.repair = (dict(name=before["name"], power_state=before["power_state"]), plan)
         if state == "absent":
             return self.plan_absent(before, plan)
         disks = self.wanted_disks()
@@ -267,10 +277,11 @@ class VM(Manager):
     def plan_create(self, plan):
         p = self.params
         if not p["template"] and p["state"] == "rebooted":
-            raise NovaopsError("No VM is named %r; there is nothing to reboot (give template to create and start it)."
-                               % p["name"])
+            raise NovaopsError("No VM is named %r; there is nothing to reboot (give template to create and start it). "
+                               "%s Nothing was changed." % (p["name"], instance_name_hint("hard_reboot", "hard_reboot_name")))
         if not p["template"]:
-            raise NovaopsError("No VM is named %r; give template to create it." % p["name"])
+            raise NovaopsError("No VM is named %r; give template to create it (for the boot role boot_template - the "
+                               "inventory variable instance_template). Nothing was changed." % p["name"])
         template = self.find_template(p["template"])
         sr = self._sr(p["sr"]) if (p["sr"] or p["create_mode"] == "copy") else None
         tref, trec = template

@@ -156,16 +156,22 @@ def scenario(pb, place, ref, ssh):
     same_bytes("after the unrescue", ref, place.disk())
 
     # ---- hard reboot repairs each breakage
-    check.run_ok(pb.run("hard_reboot"), "hard reboot of a healthy instance", changed=True)
-    breakages = [
-        ("QEMU SIGKILLed", kill_qemu),
-        ("the _base file deleted", lambda: os.unlink(os.path.join(place.inst, "_base", sha1(place.image_id)))),
-        ("the OVS port removed", lambda: sh("ovs-vsctl", "del-port", BRIDGE, domain()["vifs"][0]["ovs_port"])),
-        ("the domain undefined, its disks left", lambda: undefine(place)),
+    r = pb.run("hard_reboot", plain=True)
+    check.run_ok(r, "hard reboot of a healthy instance", changed=True)
+    check.shown(r, "its summary", "nothing was broken; restarted as asked")
+    breakages = [       # each with what the hard reboot's summary line says it found
+        ("QEMU SIGKILLed", kill_qemu, ": found it "),
+        ("the _base file deleted", lambda: os.unlink(os.path.join(place.inst, "_base", sha1(place.image_id))),
+         "found its image was missing from _base"),
+        ("the OVS port removed", lambda: sh("ovs-vsctl", "del-port", BRIDGE, domain()["vifs"][0]["ovs_port"]),
+         "had no Open vSwitch port"),
+        ("the domain undefined, its disks left", lambda: undefine(place), "found it was not defined"),
     ]
-    for what, breakage in breakages:
+    for what, breakage, found in breakages:
         breakage()
-        check.run_ok(pb.run("hard_reboot"), "hard reboot after %s" % what, changed=True)
+        r = pb.run("hard_reboot", plain=True)
+        check.run_ok(r, "hard reboot after %s" % what, changed=True)
+        check.shown(r, "its summary", found)
         wired("repaired after " + what)
         same_bytes("after " + what, ref, place.disk())
 
@@ -209,10 +215,14 @@ def scenario(pb, place, ref, ssh):
     same_bytes("finally", ref, place.disk(place.host2))
 
     # ---- bad input: refused before anything happens
-    check.run_failed(pb.run("boot", extra=dict(instance_flavor=dict(memory_mb=64))), "boot with a flavor without vcpus",
-                     "vcpus")
-    check.run_failed(pb.run("rescue", extra=dict(compute_driver="")), "rescue without a driver",
-                     "value of rescue_driver must be one of")
+    # as the operator sees them: naming the inventory variables, no dump of the role's argument spec
+    for what, playbook, extra, text in (
+            ("boot with a flavor without vcpus", "boot", dict(instance_flavor=dict(memory_mb=64)),
+             "instance_flavor has no vcpus"),
+            ("rescue without a driver", "rescue", dict(compute_driver=""), "compute_driver is not set")):
+        r = pb.run(playbook, extra=extra, plain=True)
+        check(r.failed and "argument_spec_data" not in r.text, "%s fails, with no argument spec dump" % what, r.log)
+        check.shown(r, what, text)
     check.run_failed(pb.run("hard_reboot", "-e", "instance_name=%s-none" % TAG), "hard reboot of no instance",
                      "does not exist")
 

@@ -9,7 +9,8 @@ halted VM, a resize whose copy fails (the original runs again, nothing left on p
 up to pool b (twice), hard reboot and rescue refused while it waits for confirm, and revert (twice), a resize down
 that the filesystem does not fit (refused, the VM's whole record and bytes as they were), resize down to pool b and
 confirm (twice), confirm and revert of a misspelled name (an error naming instance_name) and with nothing pending (a
-message, no change), the dom0 plugins installed (twice), bad input.
+message, no change), the dom0 plugins installed (twice), bad input (its messages as shown at the default verbosity,
+naming the inventory variables). The hard reboots' summary lines as shown at the default verbosity.
 """
 
 from __future__ import annotations
@@ -169,12 +170,16 @@ def scenario(pb):
     same_bytes("after the unrescue", ref)
 
     # ---- hard reboot: running, then left halted
-    check.run_ok(pb.run("hard_reboot"), "hard reboot of a running VM", changed=True)
+    r = pb.run("hard_reboot", plain=True)
+    check.run_ok(r, "hard reboot of a running VM", changed=True)
+    check.shown(r, "its summary", "nothing was broken; restarted as asked")
     disk_uuid = back["disks"][0]["vdi_uuid"]
     run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a",
          "name=%s state=halted force=true" % NAME], capture_output=True, check=False)
     check((vm_info("A", NAME).get("vm") or {}).get("power_state") == "halted", "the VM was left halted")
-    check.run_ok(pb.run("hard_reboot"), "hard reboot of a halted VM", changed=True)
+    r = pb.run("hard_reboot", plain=True)
+    check.run_ok(r, "hard reboot of a halted VM", changed=True)
+    check.shown(r, "its summary", "found it was halted")
     check((vm_info("A", NAME).get("vm") or {}).get("power_state") == "running", "it runs again")
     same_bytes("after the hard reboots", ref)
 
@@ -258,8 +263,22 @@ def scenario(pb):
                      "xapi_plugins on a host without a command", "vhd-util-nowhere is not on the host's PATH")
 
     # ---- bad input: refused before anything happens
-    check.run_failed(pb.run("boot", extra=dict(compute_driver="vmware")), "boot with an unknown driver",
-                     "value of boot_driver must be one of: libvirt, xenapi")
+    # as the operator sees them: naming what the operator set, no dump of the role's argument spec
+    for what, playbook, extra, text in (
+            ("boot with an unknown driver", "boot", dict(compute_driver="vmware"), "compute_driver is 'vmware'"),
+            ("boot with a flavor without memory_mb", "boot", dict(instance_flavor=dict(vcpus=1)),
+             "instance_flavor has no memory_mb"),
+            ("a new VM's boot without a template", "boot", dict(instance_name=NAME + "-new", instance_template=""),
+             "the inventory variable instance_template"),
+            ("hard reboot of a misspelled instance name", "hard_reboot", dict(instance_name=NAME + "x"),
+             "the inventory variable instance_name"),
+            ("snapshot of a misspelled instance name", "snapshot", dict(instance_name=NAME + "x", image_name=TAG + "-x"),
+             "the inventory variable instance_name")):
+        r = pb.run(playbook, extra=extra, plain=True)
+        check(r.failed and r.changed == 0 and "argument_spec_data" not in r.text,
+              "%s fails, changing nothing, with no argument spec dump" % what, r.log)
+        check.shown(r, what, text)
+    check(not vm_info("A", NAME + "-new").get("exists"), "no VM was made without a template")
     check.run_failed(pb.run("resize", extra=dict(flavor=dict(vcpus="many"))), "resize to a flavor of 'many' vcpus",
                      "resize_flavor")
     check.run_failed(pb.run("snapshot", extra=dict(image_name="")), "snapshot without an image name",

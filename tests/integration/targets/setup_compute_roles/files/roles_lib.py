@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,14 +24,17 @@ TOOL = os.path.join(HERE, "instance_disk.py")
 class Run:
     """One ansible-playbook run: rc, seconds, per-host stats, changed count, failure messages."""
 
-    def __init__(self, name, rc, seconds, output, log):
+    def __init__(self, name, rc, seconds, output, log, plain=False):
         self.name, self.rc, self.seconds, self.log = name, rc, seconds, log
+        self.text = output if plain else ""      # what an operator sees at the default verbosity
         try:
-            data = json.loads(output[output.index("{"):])
+            data = {} if plain else json.loads(output[output.index("{"):])
         except ValueError:
             data = {}
         self.stats = data.get("stats", {})
         self.changed = sum(host.get("changed", 0) for host in self.stats.values())
+        if plain:
+            self.changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output))
         self.failed = rc != 0
         self.messages = []
         for play in data.get("plays", []):
@@ -59,7 +63,8 @@ class Playbooks:
         self.count = 0
         os.makedirs(log_dir, exist_ok=True)
 
-    def run(self, playbook, *args, check=False, extra=None):
+    def run(self, playbook, *args, check=False, extra=None, plain=False):
+        """``plain``: with the default callback, as an operator sees it (Run.text), not as JSON."""
         self.count += 1
         argv = ["ansible-playbook", "-i", self.inventory,
                 playbook if "/" in playbook else "novaops.compute.%s" % playbook]
@@ -69,14 +74,15 @@ class Playbooks:
             argv += ["-e", json.dumps(extra)]
         argv += list(args)
         started = time.monotonic()
-        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env, check=False)
+        env = dict(self.env, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default") if plain else self.env
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
         seconds = time.monotonic() - started
         log = os.path.join(self.log_dir, "%02d-%s.json" % (self.count, os.path.basename(playbook)))
         with open(log, "w") as handle:
             handle.write(proc.stdout)
             if proc.stderr:
                 handle.write("\n--- stderr\n" + proc.stderr)
-        return Run(playbook, proc.returncode, seconds, proc.stdout, log)
+        return Run(playbook, proc.returncode, seconds, proc.stdout, log, plain)
 
 
 def disk(*args):
@@ -109,6 +115,11 @@ class Checks:
         ok = not run.failed and (changed is None or (run.changed > 0) == changed)
         return self(ok, "%s (rc %d, changed %d, %.1fs)" % (what, run.rc, run.changed, run.seconds),
                     None if ok else "%s; log %s" % (run.msg[:1500], run.log))
+
+    def shown(self, run, what, text):
+        """A run whose output at the default verbosity shows ``text``."""
+        return self(text in run.text, "%s shows %r at the default verbosity (rc %d)" % (what, text, run.rc),
+                    None if text in run.text else "log %s" % run.log)
 
     def run_failed(self, run, what, message):
         ok = run.failed and message in run.msg

@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Check a role's driver and flavor on the controller, naming the inventory variables.
+
+An action plugin, not a module: it looks only at values the controller already has, so
+shipping a module to the host would only cost time on every role run.
+"""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.novaops.compute.plugins.plugin_utils.instance_inputs import problems
+
+ARGS = dict(role=dict(type="str", required=True),
+            driver=dict(type="raw"),
+            flavor=dict(type="raw"))
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _spec, args = self.validate_argument_spec(argument_spec=ARGS)
+        found = problems(args["role"], args["driver"], args["flavor"] if "flavor" in self._task.args else None)
+        result["changed"] = False
+        if found:
+            result.update(failed=True, msg=" ".join(found))
+        return result
