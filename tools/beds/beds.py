@@ -358,7 +358,11 @@ class SecondLibvirtHost(Bed):
         Owned(self.name).stop()    # a half of it left from before (its sshd without its libvirtd)
         self._network()
         self._configure()
-        binds = [(self.dir / name, target) for name, target in self.BINDS] + [(self.instances, INSTANCES)]
+        # its host name must resolve without DNS (none answers here: libvirtd's every look-up of it took 20 s)
+        hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
+        (self.dir / "hosts").write_text(hosts + "\n%s novaops-host2\n" % self.address)
+        binds = [(self.dir / name, target) for name, target in self.BINDS] + [
+            (self.instances, INSTANCES), (self.dir / "hosts", "/etc/hosts")]
         script = " && ".join(["hostname novaops-host2"] + ["mount --bind %s %s" % (shlex.quote(str(source)), target)
                                                           for source, target in binds])
         script += " && exec libvirtd --listen --config %s --pid-file %s" % (
