@@ -96,6 +96,13 @@ options:
         the migration is switched to post-copy (O(post_copy)) or aborted. V(0) for none.
     type: int
     default: 800
+  rollback_timeout:
+    description:
+      - When the destination's libvirtd stopped answering during a failed migration (killed, restarted), how
+        many seconds to wait for it to answer again, to remove what of the instance is there. Past it, what
+        could not be removed is named in RV(destination_leftovers).
+    type: int
+    default: 60
 '''
 
 EXAMPLES = r'''
@@ -174,6 +181,11 @@ completion_timeout:
   description: The completion timeout in seconds, after scaling by the data to move.
   returned: when the instance was still on this host
   type: int
+destination_leftovers:
+  description: What of the instance could not be removed from the destination after a failure (empty when none).
+  returned: failure
+  type: list
+  elements: str
 destination:
   description: The instance on the destination - C(state), C(persistent), C(host_uuid).
   returned: success
@@ -194,7 +206,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt import liv
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_checks as checks
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import remote_files
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
-    LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors)
+    LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, no_domain, quiet_libvirt_errors)
 
 try:
     import libvirt
@@ -216,7 +228,17 @@ def argument_spec():
         downtime_steps=dict(type="int", default=10),
         downtime_delay=dict(type="int", default=75),
         completion_timeout=dict(type="int", default=800),
+        rollback_timeout=dict(type="int", default=60),
     ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec())
+
+
+def _alive(connection):
+    try:
+        return bool(connection.conn.isAlive())
+    except Exception as exc:  # pylint: disable=broad-except
+        if is_libvirt_error(exc):
+            return False
+        raise
 
 
 def where(conn, dom):
@@ -355,6 +377,12 @@ class Migrate:
     def _fail(self, exc, uuid, name, changes, facts, run):
         """Put everything back: the guest running here, nothing of it on the destination."""
         left = []
+        if not _alive(self.dst):
+            # the destination's libvirtd died (or restarted) under the migration: wait for it to clean up there
+            try:
+                changes.conn = self.dst.reconnect(self.params["rollback_timeout"])
+            except NovaopsError as lost:
+                left.append("everything: %s" % lost.msg)
         try:
             there = self.dst.lookup(uuid=uuid)
             if there is not None:
@@ -365,7 +393,8 @@ class Migrate:
         except Exception as cleanup:  # pylint: disable=broad-except
             if not is_libvirt_error(cleanup):
                 raise
-            left.append("domain %s: %s" % (name, cleanup.get_error_message()))
+            if not no_domain(cleanup):      # gone meanwhile: a restarted libvirtd ends an incoming migration itself
+                left.append("domain %s: %s" % (name, cleanup.get_error_message()))
         left += changes.undo()
         state = None
         try:

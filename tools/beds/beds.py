@@ -285,7 +285,11 @@ class SecondLibvirtHost(Bed):
         tag = hashlib.sha1(str(BEDS).encode()).hexdigest()
         self.netns = "novaops-h2-%s" % tag[:8]
         self.veth_host, self.veth_guest = "nvh2%sh" % tag[:6], "nvh2%sg" % tag[:6]   # at most 15 characters
-        subnet = os.environ.get("NOVAOPS_LIBVIRT2_SUBNET", "10.251.%d" % (int(tag[:2], 16)))
+        # the /30 it was first started with stays its own (a restart must not move it)
+        remembered = self.dir / "subnet"
+        subnet = remembered.read_text().strip() if remembered.exists() else \
+            os.environ.get("NOVAOPS_LIBVIRT2_SUBNET", "10.251.%d" % (int(tag[:2], 16)))
+        self.subnet = subnet
         self.host_address, self.address = subnet + ".1", subnet + ".2"
         self.uri = "qemu+tcp://%s/system" % self.address
         self.instances = Path(str(INSTANCES) + "-host2")      # its own disks, bound over INSTANCES in there
@@ -317,6 +321,8 @@ class SecondLibvirtHost(Bed):
 
     def _network(self):
         """The namespace, the veth pair and the addresses, made once; a second call finds them."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "subnet").write_text(self.subnet + "\n")
         if self.netns not in _run(["ip", "netns", "list"]).stdout.split():
             _run(["ip", "netns", "add", self.netns])
         inside = ["ip", "netns", "exec", self.netns]

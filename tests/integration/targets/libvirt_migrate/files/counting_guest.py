@@ -4,15 +4,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A guest whose memory keeps changing, laid out as the boot path lays out an instance.
 
-    counting_guest.py boot <instances_dir> <name> <uuid>   _base/<name>-base (raw), <uuid>/disk (qcow2 on it),
-                                                           domain defined and started on qemu:///system
+    counting_guest.py boot <instances_dir> <name> <uuid> [MiB]   _base/<name>-base (raw), <uuid>/disk (qcow2 on
+                                                  it, MiB of its own: 2), domain defined and started on qemu:///system
     counting_guest.py counts <console.log>                 the counts the guest printed, as JSON numbers
     counting_guest.py remove <uri> <uuid>                  destroy and undefine it there, if it is there
 
 The disk's boot sector is a 71-byte real-mode program: it counts in a dword of RAM (0x7e00) and
 prints the count in hex on the serial port every 2^18 steps, so a guest that was moved live goes
 on from where it was, and one that was restarted begins again at 00040000. The rest of the base
-is random bytes, and the overlay holds 2 MiB of its own, for a byte-for-byte comparison after a
+is random bytes, and the overlay holds some MiB of its own, for a byte-for-byte comparison after a
 block migration.
 
     cli; xor ax,ax; mov ds,ax; mov dword [0x7e00],0
@@ -46,7 +46,7 @@ DOMAIN = """<domain type='qemu'>
 </domain>"""
 
 
-def boot(instances, name, uuid):
+def boot(instances, name, uuid, overlay_mib="2"):
     base = os.path.join(instances, "_base", name + "-base")
     inst = os.path.join(instances, uuid)
     os.makedirs(os.path.dirname(base), mode=0o755, exist_ok=True)
@@ -57,7 +57,8 @@ def boot(instances, name, uuid):
     disk = os.path.join(inst, "disk")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, disk, str(DISK_SIZE)],
                    check=True)
-    subprocess.run(["qemu-io", "-c", "write -P 0x5a 4M 2M", disk], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["qemu-io", "-c", "write -P 0x5a 4M %dM" % int(overlay_mib), disk], check=True,
+                   stdout=subprocess.DEVNULL)
     xml = os.path.join(inst, "domain.xml")
     with open(xml, "w") as handle:
         handle.write(DOMAIN.format(name=name, uuid=uuid, dir=inst))
@@ -81,7 +82,7 @@ def remove(uri, uuid):
 
 if __name__ == "__main__":
     if sys.argv[1] == "boot":
-        boot(*sys.argv[2:5])
+        boot(*sys.argv[2:6])
     elif sys.argv[1] == "counts":
         print(json.dumps(counts(sys.argv[2])))
     else:
