@@ -61,11 +61,12 @@ options:
     choices: [shared, block]
   migrate_uri:
     description:
-      - Where the destination's QEMU listens for the guest, for example C(tcp://10.0.0.2). Omitted, the
-        destination's libvirt names it (its C(migration_host), else its host name).
+      - Where the destination's QEMU listens for the guest, C(tcp://HOST[:PORT]) or C(rdma://HOST[:PORT]), for
+        example C(tcp://10.0.0.2). Omitted, the destination's libvirt names it (its C(migration_host), else its
+        host name).
     type: str
   bandwidth:
-    description: Maximum bandwidth of the migration in MiB/s; V(0) for no limit.
+    description: Maximum bandwidth of the migration in MiB/s; V(0) for no limit (at most libvirt's INT64_MAX bytes/s).
     type: int
     default: 0
   auto_converge:
@@ -79,15 +80,18 @@ options:
     type: bool
     default: false
   max_downtime:
-    description: The maximum downtime in ms the last step may reach (Nova's C(live_migration_downtime)).
+    description:
+      - The maximum downtime in ms the last step may reach (Nova's C(live_migration_downtime)); 1 to 2000000
+        (QEMU's limit, 2000 s).
     type: int
     default: 500
   downtime_steps:
-    description: In how many steps the allowed downtime rises to O(max_downtime).
+    description: In how many steps (1 to 1000) the allowed downtime rises to O(max_downtime).
     type: int
     default: 10
   downtime_delay:
-    description: Seconds between two steps, per GiB of data to move (Nova's C(live_migration_downtime_delay)).
+    description:
+      - Seconds between two steps, per GiB of data to move (Nova's C(live_migration_downtime_delay)); at least 1.
     type: int
     default: 75
   completion_timeout:
@@ -204,6 +208,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.errors impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import live_migration as lm
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_checks as checks
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_options
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import remote_files
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, no_domain, quiet_libvirt_errors)
@@ -261,9 +266,6 @@ class Migrate:
 
     def run(self):
         p = self.params
-        if p["downtime_steps"] < 1 or p["max_downtime"] < 1:
-            raise NovaopsError("downtime_steps and max_downtime must be at least 1 (they are %d and %d)."
-                               % (p["downtime_steps"], p["max_downtime"]))
         other_host = checks.same_host(self.src, self.dst)     # first: on one host the domain is 'on both'
         dom = self._find(self.src)
         there = self.dst.lookup(uuid=dom.UUIDString()) if dom is not None else self._find(self.dst)
@@ -433,6 +435,7 @@ def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     quiet_libvirt_errors()
     with module.failing_clearly():
+        migration_options.check(module.params)
         with LibvirtConnection.from_params(module.params) as src:
             try:
                 dst = LibvirtConnection(module.params["dest_uri"]).__enter__()
