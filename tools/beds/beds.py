@@ -5,7 +5,8 @@
     beds.py stop [BED ...]     stop only the processes these beds started (by pid + start time)
     beds.py status             one line per bed
 
-Beds: libvirt (libvirtd + virtlogd, QEMU in TCG mode), ovs (ovsdb-server + ovs-vswitchd,
+Beds: libvirt (libvirtd + virtlogd, QEMU in TCG mode), libvirt2 (a second libvirt host for
+live migration: libvirtd + sshd in namespaces of their own, URI in NOVAOPS_LIBVIRT2_URI), ovs (ovsdb-server + ovs-vswitchd,
 netdev datapath), glance (Glance v2 under uwsgi, sqlite, file store, no keystone), sshd
 (loopback, generated key pair), xapisim (two XenAPI simulator pools, when tools/xapisim
 exists).  State and logs live under $NOVAOPS_BEDS_DIR (default <repo>/.beds).  Ports come
@@ -261,6 +262,164 @@ class Libvirt(Bed):
 
     def env(self):
         return dict(LIBVIRT_DEFAULT_URI=LIBVIRT_URI, NOVAOPS_INSTANCES_DIR=str(INSTANCES))
+
+
+class SecondLibvirtHost(Bed):
+    """A second libvirt host on this machine, for live migration: its own libvirtd in namespaces of its own.
+
+    A network namespace with a veth pair gives it its own address (libvirtd on TCP there, QEMU
+    migrating over TCP to it); a UTS namespace its own host name; a mount namespace binds
+    directories of its own over /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt,
+    /var/log/libvirt (so it neither sees nor touches the first host's domains) and over the
+    instances directory (a block migration really copies disks). libvirtd.conf gives it its own
+    host_uuid: libvirt refuses a migration whose two ends share one ("Attempt to migrate guest to
+    the same host"). NOVAOPS_SHARED_INSTANCES_DIR is seen by both hosts alike: shared instance storage.
+    An sshd in the same namespaces lets Ansible reach the host as a host of its own.
+    """
+    name = "libvirt2"
+    BINDS = (("etc", "/etc/libvirt"), ("run", "/run/libvirt"), ("lib", "/var/lib/libvirt"),
+             ("cache", "/var/cache/libvirt"), ("log", "/var/log/libvirt"))
+
+    def __init__(self):
+        self.dir = BEDS / self.name
+        tag = hashlib.sha1(str(BEDS).encode()).hexdigest()
+        self.netns = "novaops-h2-%s" % tag[:8]
+        self.veth_host, self.veth_guest = "nvh2%sh" % tag[:6], "nvh2%sg" % tag[:6]   # at most 15 characters
+        # the /30 it was first started with stays its own (a restart must not move it)
+        remembered = self.dir / "subnet"
+        subnet = remembered.read_text().strip() if remembered.exists() else \
+            os.environ.get("NOVAOPS_LIBVIRT2_SUBNET", "10.251.%d" % (int(tag[:2], 16)))
+        self.subnet = subnet
+        self.host_address, self.address = subnet + ".1", subnet + ".2"
+        self.uri = "qemu+tcp://%s/system" % self.address
+        self.instances = Path(str(INSTANCES) + "-host2")      # its own disks, bound over INSTANCES in there
+        self.shared = Path(str(INSTANCES) + "-shared")        # the same directory on both hosts
+
+    def available(self):
+        return shutil.which("libvirtd") is not None and shutil.which("unshare") is not None
+
+    def _pid(self):
+        for item in Owned(self.name).live():
+            if item["name"] == "libvirtd":
+                return item["pid"]
+        return None
+
+    def running(self):
+        return self._pid() is not None and self._answers()
+
+    def _answers(self):
+        try:
+            return subprocess.run(["virsh", "-c", self.uri, "version"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    def prepare_host(self):
+        for path in (INSTANCES, self.instances, self.shared):
+            path.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self._network()
+
+    def _network(self):
+        """The namespace, the veth pair and the addresses, made once; a second call finds them."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "subnet").write_text(self.subnet + "\n")
+        if self.netns not in _run(["ip", "netns", "list"]).stdout.split():
+            _run(["ip", "netns", "add", self.netns])
+        inside = ["ip", "netns", "exec", self.netns]
+        if subprocess.run(["ip", "link", "show", self.veth_host], capture_output=True).returncode:
+            _run(["ip", "link", "add", self.veth_host, "type", "veth", "peer", "name", self.veth_guest])
+            _run(["ip", "link", "set", self.veth_guest, "netns", self.netns])
+            _run(["ip", "addr", "add", self.host_address + "/30", "dev", self.veth_host])
+            _run(inside + ["ip", "addr", "add", self.address + "/30", "dev", self.veth_guest])
+        _run(["ip", "link", "set", self.veth_host, "up"])
+        _run(inside + ["ip", "link", "set", "lo", "up"])
+        _run(inside + ["ip", "link", "set", self.veth_guest, "up"])
+        # the way back to the first host's other addresses (its QEMU and libvirtd, for migrating back)
+        _run(inside + ["ip", "route", "replace", "default", "via", self.host_address])
+
+    def _host_uuid(self):
+        path = self.dir / "host_uuid"
+        if not path.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(str(__import__("uuid").uuid4()))
+        return path.read_text().strip()
+
+    def _configure(self):
+        for name, _target in self.BINDS:
+            (self.dir / name).mkdir(parents=True, exist_ok=True)
+        (self.dir / "etc" / "qemu").mkdir(exist_ok=True)
+        (self.dir / "sock").mkdir(exist_ok=True)
+        (self.dir / "etc" / "libvirtd.conf").write_text(
+            'unix_sock_dir = "{d}/sock"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n'
+            'listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "{addr}"\nauth_tcp = "none"\n'
+            'host_uuid = "{uuid}"\nlog_outputs = "3:file:{d}/libvirtd.log"\n'.format(
+                d=self.dir, addr=self.address, uuid=self._host_uuid()))
+        # no virtlogd in there; no confinement or cgroups to share with the first host's daemon;
+        # migration_host: the address its QEMU tells the source to send the guest to
+        (self.dir / "etc" / "qemu.conf").write_text(
+            'stdio_handler = "file"\nsecurity_driver = "none"\ncgroup_controllers = [ ]\n'
+            'migration_host = "%s"\n' % self.address)
+
+    def start(self):
+        Owned(self.name).stop()    # a half of it left from before (its sshd without its libvirtd)
+        self._network()
+        self._configure()
+        # its host name must resolve without DNS (none answers here: libvirtd's every look-up of it took 20 s)
+        hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
+        (self.dir / "hosts").write_text(hosts + "\n%s novaops-host2\n" % self.address)
+        binds = [(self.dir / name, target) for name, target in self.BINDS] + [
+            (self.instances, INSTANCES), (self.dir / "hosts", "/etc/hosts")]
+        script = " && ".join(["hostname novaops-host2"] + ["mount --bind %s %s" % (shlex.quote(str(source)), target)
+                                                          for source, target in binds])
+        script += " && exec libvirtd --listen --config %s --pid-file %s" % (
+            shlex.quote(str(self.dir / "etc" / "libvirtd.conf")), shlex.quote(str(self.dir / "libvirtd.pid")))
+        proc = _spawn(self.name, "libvirtd", ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts",
+                                              "--propagation", "private", "sh", "-c", script])
+        _wait("the second libvirt host on %s" % self.uri, self._answers, 60, proc=proc,
+              log=self.dir / "libvirtd.log")
+        self._sshd(proc.pid)
+
+    def _sshd(self, pid):
+        """sshd inside the host's namespaces, with the sshd bed's keys (made here if that bed has not run)."""
+        keys = Sshd()
+        keys._keys()  # pylint: disable=protected-access
+        config = self.dir / "sshd_config"
+        config.write_text("""Port 22
+ListenAddress {addr}
+HostKey {k}/ssh_host_ed25519_key
+PidFile none
+AuthorizedKeysFile {k}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+MaxStartups 64:30:128
+Subsystem sftp internal-sftp
+""".format(addr=self.address, k=keys.dir))
+        host_pub = (keys.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+        (self.dir / "known_hosts").write_text("%s %s\n" % (self.address, " ".join(host_pub)))
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        proc = _spawn(self.name, "sshd", ["nsenter", "-t", str(pid), "-n", "-m", "-u",
+                                          "/usr/sbin/sshd", "-D", "-e", "-f", str(config)])
+        _wait("sshd of the second libvirt host on %s:22" % self.address, lambda: _port_open(22, self.address), 30,
+              proc=proc, log=self.dir / "sshd.log")
+
+    def stop(self):
+        stopped = Owned(self.name).stop()
+        # the namespace goes with its last process (a domain left running there keeps it, and its address)
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        if self.netns in listed and not subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True,
+                                                       text=True).stdout.split():
+            subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True)
+        return stopped
+
+    def env(self):
+        return dict(NOVAOPS_LIBVIRT2_URI=self.uri, NOVAOPS_LIBVIRT2_ADDRESS=self.address,
+                    NOVAOPS_LIBVIRT2_HOST_ADDRESS=self.host_address, NOVAOPS_LIBVIRT2_NETNS=self.netns,
+                    NOVAOPS_LIBVIRT2_INSTANCES_DIR=str(self.instances),
+                    NOVAOPS_LIBVIRT2_KNOWN_HOSTS=str(self.dir / "known_hosts"),
+                    NOVAOPS_SHARED_INSTANCES_DIR=str(self.shared))
 
 
 def qemu_user():
@@ -564,7 +723,7 @@ class XapiSim(Bed):
         return values
 
 
-ALL = [Libvirt(), OpenVSwitch(), Glance(), Sshd(), XapiSim()]
+ALL = [Libvirt(), SecondLibvirtHost(), OpenVSwitch(), Glance(), Sshd(), XapiSim()]
 
 
 def _select(names):

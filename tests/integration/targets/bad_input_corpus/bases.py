@@ -43,14 +43,17 @@ SHARED_OPTIONS = {
 
 
 class Base:
-    """A module's valid base call; ``only`` limits the corpus to those options (a second base)."""
+    """A module's valid base call; ``only`` limits the corpus to those options (a second base).
+    ``check_mode``: the base itself runs in check mode only (a move whose converged state, the
+    instance on the other host, would end every case at "already there" before its options are read)."""
 
-    def __init__(self, module, args, label=None, only=None, setup=True):
+    def __init__(self, module, args, label=None, only=None, setup=True, check_mode=False):
         self.module = module
         self.args = args
         self.label = label or module
         self.only = only
         self.setup = setup
+        self.check_mode = check_mode
 
     def sampled(self):
         """The shared options whose full corpus another module runs."""
@@ -84,6 +87,9 @@ class Bed:
         self.rs = "%s-rs" % self.tag
         self.rq = "%s-rq" % self.tag      # the rescued instance
         self.rz = "%s-rz" % self.tag      # the resized instance (within pool a)
+        self.lm = "%s-lm" % self.tag      # the running instance libvirt_migrate's base would move
+        # the second libvirt host (bed libvirt2); /tmp is the same directory on both hosts (shared storage)
+        self.host2_uri = env.get("NOVAOPS_LIBVIRT2_URI") or "qemu+tcp://no-libvirt2-bed.invalid/system"
         self.token = "bi-secret-token-%s" % secrets.token_hex(12)
         self.password_a = env["XENAPI_POOL_A_PASSWORD"]
         self.password_b = env["XENAPI_POOL_B_PASSWORD"]
@@ -165,9 +171,10 @@ class Bed:
                         log("teardown: VDI %s on pool b: %s" % (vdi_uuid, exc))
         _sh(["ovs-vsctl", "--if-exists", "del-br", self.bridge], check=False)
         _sh(["ip", "link", "del", self.veth], check=False)
-        for name in (self.lv, self.lvx, self.rs):
-            _sh(["virsh", "-c", "qemu:///system", "destroy", name], check=False)
-            _sh(["virsh", "-c", "qemu:///system", "undefine", "--managed-save", "--nvram", name], check=False)
+        for uri, names in (("qemu:///system", (self.lv, self.lvx, self.rs, self.lm)), (self.host2_uri, (self.lm,))):
+            for name in names:
+                _sh(["virsh", "-c", uri, "destroy", name], check=False)
+                _sh(["virsh", "-c", uri, "undefine", "--managed-save", "--nvram", name], check=False)
         self.logout()
         shutil.rmtree(self.work, ignore_errors=True)
 
@@ -248,6 +255,13 @@ class Bed:
             Base("libvirt_domain", dict(name=self.rs, instances_path=self.instances, virt_type="qemu",
                                         flavor=self.flavor(), image=dict(path=self.image), state="shutdown", timeout=60),
                  label="libvirt_domain#resize-source", only=()),
+            Base("libvirt_domain", dict(name=self.lm, instances_path=self.instances, virt_type="qemu",
+                                        flavor=dict(self.flavor(), ephemeral_gb=0, swap_mb=0), image=dict(path=self.image),
+                                        state="running", timeout=60),
+                 label="libvirt_domain#migrate-source", only=()),
+            Base("libvirt_migrate", dict(name=self.lm, dest_uri=self.host2_uri, storage="shared", bandwidth=8,
+                                         max_downtime=300, downtime_steps=3, downtime_delay=5, completion_timeout=60,
+                                         rollback_timeout=5), check_mode=True),
             Base("libvirt_domain_info", dict(name=self.lv, ovs=True), setup=False),
             Base("libvirt_snapshot", dict(name=self.lv, image_name=self.tag + "-lvsnap", mode="cold", format="qcow2",
                                           snapshots_directory=self.snapshots, properties={"bi": "corpus"},
@@ -283,6 +297,8 @@ class Bed:
                                     force=True)),
             ("libvirt_domain", dict(name=self.lvx, state="undefined", force=True)),
             ("libvirt_domain", dict(name=self.rs, instances_path=self.instances, state="undefined", delete_disks=True,
+                                    force=True)),
+            ("libvirt_domain", dict(name=self.lm, instances_path=self.instances, state="undefined", delete_disks=True,
                                     force=True)),
             ("ovs_qos_queue", dict(port=self.veth, state="absent")),
             ("ovs_vif", dict(port=self.vif_port, state="absent")),

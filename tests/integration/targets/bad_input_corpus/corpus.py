@@ -107,14 +107,19 @@ def judge(case, checked, real, report):
 
 
 def run_base(base, report, work, results, check_idempotence=True):
-    """The base call for real (it converges), and again: it must succeed and then change nothing."""
+    """The base call for real (it converges), and again: it must succeed and then change nothing.
+    A check-mode base (a move) must succeed in check mode and predict its change."""
     started = time.monotonic()
-    first = module_runner.run(base.module, base.args, timeout=600, workdir=work)
+    first = module_runner.run(base.module, base.args, check_mode=base.check_mode, timeout=600, workdir=work)
     if not report.scan("base %s" % base.label, first) or first.failed:
         report.fail("base %s failed: %s" % (base.label, (first.result or {}).get("msg")))
         return False
     results[base.label] = first.result
-    if check_idempotence:
+    if base.check_mode and not first.result.get("changed"):
+        report.fail("base %s (check mode) predicts no change: the instance is not where the base needs it"
+                    % base.label)
+        return False
+    if check_idempotence and not base.check_mode:
         again = module_runner.run(base.module, base.args, timeout=600, workdir=work)
         if again.failed or again.result.get("changed"):
             report.fail("base %s is not idempotent: second run changed=%s actions=%s msg=%s" % (

@@ -116,6 +116,7 @@ SPECIFIC = {
     "xen_vm": {"disks": {"element_empty_dict": "an entry without keys is the disk at its index, nothing asked of it"}},
     "libvirt_snapshot": {"bandwidth": {"zero": "0 is no limit"}},
     "libvirt_resize": {"bwlimit": {"zero": "0 is no limit"}},
+    "libvirt_migrate": {"bandwidth": {"zero": "0 is no limit"}},
     "vhd_migrate": {"bwlimit": {"zero": "0 is no limit"}},
     "xen_resize": {"flavor.root_gb": {"zero": "0 keeps the root disk's size, as Nova's flavors"},
                    "flavor.root_mb": {"zero": "0 keeps the root disk's size, as Nova's flavors"}},

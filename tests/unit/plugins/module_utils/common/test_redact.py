@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import random
+import time
+
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.redact import (
-    redact, redact_text, redact_url, url_secrets)
+    URL_IN_TEXT, redact, redact_text, redact_url, url_secrets)
 
 
 @pytest.mark.parametrize("url, shown", [
@@ -40,3 +43,21 @@ def test_urls_in_text_and_in_results():
                                  "(GET http://***@127.0.0.1:1/v2/images/x).")
     result = dict(msg="ok", image=dict(id="https://u:pw@h/i"), list=["https://u:pw@h/j", 3, None], n=1)
     assert redact(result) == dict(msg="ok", image=dict(id="https://***@h/i"), list=["https://***@h/j", 3, None], n=1)
+
+
+def test_redact_text_finds_what_the_url_pattern_matches():
+    rng = random.Random(25)
+    pieces = ["://", "http", "https", "u:p@", "@", "h", "1", "+", ".", "-", " ", "'", "?token=t", "&a=1", "#f", "/",
+              "x", "é"]
+    for _case in range(3000):
+        text = "".join(rng.choice(pieces) for _piece in range(rng.randint(1, 14)))
+        expected = URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+        assert redact_text(text) == expected, text
+
+
+def test_redact_text_of_a_long_name_before_a_url_takes_no_time():
+    # the pattern alone tries every start in the run of name characters: minutes for 100 kB
+    text = "No domain 'bi-%s' on qemu+tcp://u:p@hv2/system." % ("x" * 100000)
+    started = time.monotonic()
+    assert redact_text(text).endswith("qemu+tcp://***@hv2/system.")
+    assert time.monotonic() - started < 1

@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The live migration's options checked before any connection: each bad value a refusal naming it.
+
+The bounds are libvirt's and QEMU's own (what they would refuse only once the migration has begun), or
+keep the downtime schedule (one entry per step) small.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import check_domain_name
+
+# libvirt's QEMU_DOMAIN_MIG_BANDWIDTH_MAX: INT64_MAX bytes/s in MiB/s
+BANDWIDTH_MAX = (2 ** 63 - 1) // (1024 * 1024)
+# QEMU's MAX_MIGRATE_DOWNTIME_SECONDS (2000 s), in ms
+DOWNTIME_MAX = 2000 * 1000
+STEPS_MAX = 1000
+# tcp://host[:port] or rdma://host[:port]; host a DNS name, an IPv4 address or a bracketed IPv6 one
+MIGRATE_URI = re.compile(r"^(tcp|rdma)://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])"
+                         r"(?::(?P<port>[0-9]{1,5}))?/?$")
+
+
+def _within(params, name, low, high=None):
+    value = params[name]
+    if value < low or (high is not None and value > high):
+        raise NovaopsError("%s must be %s (it is %d)." % (
+            name, ("at least %d" % low) if high is None else ("between %d and %d" % (low, high)), value))
+
+
+def check(params):
+    """Raise NovaopsError naming the first option out of its range or form; the UUID in lower case."""
+    if params.get("uuid") is not None:
+        params["uuid"] = check_uuid(params["uuid"], "uuid")
+    if params.get("name") is not None:
+        check_domain_name(params["name"])
+    _within(params, "bandwidth", 0, BANDWIDTH_MAX)
+    _within(params, "max_downtime", 1, DOWNTIME_MAX)
+    _within(params, "downtime_steps", 1, STEPS_MAX)
+    _within(params, "downtime_delay", 1)
+    _within(params, "completion_timeout", 0)
+    _within(params, "rollback_timeout", 0)
+    uri = params.get("migrate_uri")
+    if uri is not None:
+        match = MIGRATE_URI.match(uri)
+        if not match or (match.group("port") and not 0 < int(match.group("port")) < 65536):
+            raise NovaopsError("migrate_uri must be tcp://HOST[:PORT] or rdma://HOST[:PORT] (it is %r)." % uri[:200])

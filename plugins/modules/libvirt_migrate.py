@@ -1,0 +1,452 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: libvirt_migrate
+short_description: Live-migrate a running libvirt instance to another host, as Nova's libvirt driver did
+version_added: 0.1.0
+description:
+  - Moves a running domain from this host (O(uri)) to another libvirt host (O(dest_uri)) while it runs, with
+    Nova's flags C(LIVE|PEER2PEER|PERSIST_DEST|UNDEFINE_SOURCE); afterwards the destination has it, persistent
+    and running, and this host no longer has it.
+  - O(storage=shared) moves the memory only; the instance directory must be the same directory on both hosts.
+  - O(storage=block) also copies the disks (C(NON_SHARED_INC) with the explicit list of the guest's disks). The
+    destination is prepared first through its own libvirt connection (storage API), as a boot would lay it out -
+    the instance directory, the C(_base) backing files it lacks (the source's copy, streamed) and empty qcow2
+    overlays of each disk's virtual size on them - so that only the overlays' data crosses.
+  - Before anything changes it checks, each a clear refusal - the destination is another host (libvirt's host
+    UUID), it answers, its libvirt and QEMU are not older, the guest's CPU is one its hypervisor runs
+    (C(compareHypervisorCPU)), its free memory holds the guest, and the storage really is shared (a test file
+    written in the instance directory here is found there) or really is not, for a block migration.
+  - While it runs it reads C(jobStats) (data processed and remaining, dirty rate, iterations), raises the maximum
+    downtime in Nova's steps and, when the completion timeout (scaled by the memory, and the disks of a block
+    migration) runs out, switches to post-copy when O(post_copy) allows it, else aborts.
+  - Any failure leaves the instance running on this host, and nothing of it on the destination (its domain and
+    what the preparation made there are removed).
+  - Idempotent; a second run finds the instance on the destination and changes nothing.
+author: novaops.compute maintainers (@novaops)
+extends_documentation_fragment:
+  - novaops.compute.libvirt
+attributes:
+  check_mode:
+    support: full
+    description: Runs the pre-checks (the shared-storage test file is written and removed) and reports the plan.
+  diff_mode:
+    support: full
+    description: Shows which host has the instance, and its state there, before and after.
+options:
+  name:
+    description: The domain's name on this host.
+    type: str
+  uuid:
+    description: The domain's UUID.
+    type: str
+  dest_uri:
+    description:
+      - libvirt URI of the destination host as this host's libvirtd reaches it (the migration is peer to peer),
+        for example C(qemu+tcp://hv2/system) or C(qemu+ssh://root@hv2/system).
+    type: str
+    required: true
+  storage:
+    description:
+      - V(shared) - the instance directory is shared storage; only the memory moves.
+      - V(block) - the disks are copied to the destination's own instance directory (block migration).
+    type: str
+    required: true
+    choices: [shared, block]
+  migrate_uri:
+    description:
+      - Where the destination's QEMU listens for the guest, C(tcp://HOST[:PORT]) or C(rdma://HOST[:PORT]), for
+        example C(tcp://10.0.0.2). Omitted, the destination's libvirt names it (its C(migration_host), else its
+        host name).
+    type: str
+  bandwidth:
+    description: Maximum bandwidth of the migration in MiB/s; V(0) for no limit (at most libvirt's INT64_MAX bytes/s).
+    type: int
+    default: 0
+  auto_converge:
+    description: Let QEMU throttle the guest's vCPUs when its memory changes faster than it is copied.
+    type: bool
+    default: false
+  post_copy:
+    description:
+      - Allow post-copy; when the completion timeout runs out the migration switches to it (the guest runs on the
+        destination and fetches the pages it lacks) instead of being aborted.
+    type: bool
+    default: false
+  max_downtime:
+    description:
+      - The maximum downtime in ms the last step may reach (Nova's C(live_migration_downtime)); 1 to 2000000
+        (QEMU's limit, 2000 s).
+    type: int
+    default: 500
+  downtime_steps:
+    description: In how many steps (1 to 1000) the allowed downtime rises to O(max_downtime).
+    type: int
+    default: 10
+  downtime_delay:
+    description:
+      - Seconds between two steps, per GiB of data to move (Nova's C(live_migration_downtime_delay)); at least 1.
+    type: int
+    default: 75
+  completion_timeout:
+    description:
+      - Seconds per GiB of data to move (memory, plus disks for a block migration, at least 2 GiB) after which
+        the migration is switched to post-copy (O(post_copy)) or aborted. V(0) for none.
+    type: int
+    default: 800
+  rollback_timeout:
+    description:
+      - When the destination's libvirtd stopped answering during a failed migration (killed, restarted), how
+        many seconds to wait for it to answer again, to remove what of the instance is there. Past it, what
+        could not be removed is named in RV(destination_leftovers).
+    type: int
+    default: 60
+'''
+
+EXAMPLES = r'''
+- name: Move the instance to hv2, copying its disks
+  novaops.compute.libvirt_migrate:
+    uuid: 6b1e5b2e-8f3a-4a8e-9f47-1c6f7f1f2a10
+    dest_uri: qemu+tcp://hv2/system
+    storage: block
+    auto_converge: true
+  register: moved
+
+- name: Move it back over shared storage, with post-copy if it does not converge in time
+  novaops.compute.libvirt_migrate:
+    uri: qemu+tcp://hv2/system
+    uuid: 6b1e5b2e-8f3a-4a8e-9f47-1c6f7f1f2a10
+    dest_uri: qemu+tcp://hv1/system
+    storage: shared
+    post_copy: true
+    completion_timeout: 200
+  async: 3600
+  poll: 10
+'''
+
+RETURN = r'''
+changed:
+  description: Whether the instance moved.
+  returned: always
+  type: bool
+actions:
+  description: What was done (or would be, in check mode) - C(prepare_destination), C(migrate).
+  returned: always
+  type: list
+  elements: str
+  sample: [prepare_destination, migrate]
+checks:
+  description: The pre-checks passed, each with what it found.
+  returned: when the instance was still on this host
+  type: dict
+  sample: {same_host: "host uuid 8e0d... -> 6678...", memory: "64 MiB needed, 3120 MiB free"}
+flags:
+  description: The migration flags used.
+  returned: when the instance was still on this host
+  type: list
+  elements: str
+  sample: [LIVE, PEER2PEER, PERSIST_DEST, UNDEFINE_SOURCE, NON_SHARED_INC]
+disks:
+  description: The guest disks migrated (C(migrate_disks) of a block migration), by target device.
+  returned: when the instance was still on this host
+  type: list
+  elements: str
+  sample: [vda]
+prepared:
+  description: What the preparation made on the destination (volumes and directories) and the bytes streamed.
+  returned: block migration
+  type: dict
+job_stats:
+  description: The completed job's statistics from libvirt (bytes, C(downtime) in ms, C(time_elapsed)).
+  returned: success
+  type: dict
+progress:
+  description: C(jobStats) samples while it ran (C(at) seconds, C(data_processed), C(data_remaining),
+    C(memory_dirty_rate), C(memory_iteration)...), at most 60.
+  returned: when a migration ran
+  type: list
+  elements: dict
+events:
+  description: Downtime steps taken, and what the completion timeout did.
+  returned: when a migration ran
+  type: list
+  elements: dict
+completion:
+  description: V(completed), V(post-copy) or V(aborted).
+  returned: when a migration ran
+  type: str
+completion_timeout:
+  description: The completion timeout in seconds, after scaling by the data to move.
+  returned: when the instance was still on this host
+  type: int
+destination_leftovers:
+  description: What of the instance could not be removed from the destination after a failure (empty when none).
+  returned: failure
+  type: list
+  elements: str
+destination:
+  description: The instance on the destination - C(state), C(persistent), C(host_uuid).
+  returned: success
+  type: dict
+duration:
+  description: Seconds the module took.
+  returned: always
+  type: float
+'''
+
+import os
+import time
+
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import live_migration as lm
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_checks as checks
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_options
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import remote_files
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
+    LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, no_domain, quiet_libvirt_errors)
+
+try:
+    import libvirt
+except ImportError:
+    pass        # LibvirtConnection reports the missing binding
+
+
+def argument_spec():
+    return ArgumentSpec(dict(
+        name=dict(type="str"),
+        uuid=dict(type="str"),
+        dest_uri=dict(type="str", required=True),
+        storage=dict(type="str", required=True, choices=["shared", "block"]),
+        migrate_uri=dict(type="str"),
+        bandwidth=dict(type="int", default=0),
+        auto_converge=dict(type="bool", default=False),
+        post_copy=dict(type="bool", default=False),
+        max_downtime=dict(type="int", default=500),
+        downtime_steps=dict(type="int", default=10),
+        downtime_delay=dict(type="int", default=75),
+        completion_timeout=dict(type="int", default=800),
+        rollback_timeout=dict(type="int", default=60),
+    ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec())
+
+
+def _alive(connection):
+    try:
+        return bool(connection.conn.isAlive())
+    except Exception as exc:  # pylint: disable=broad-except
+        if is_libvirt_error(exc):
+            return False
+        raise
+
+
+def where(conn, dom):
+    if dom is None:
+        return None
+    return dict(host_uuid=conn.host_uuid(), state=domain_state(dom)[0], persistent=bool(dom.isPersistent()))
+
+
+class Migrate:
+    def __init__(self, module, src, dst):
+        self.module = module
+        self.params = module.params
+        self.src = src
+        self.dst = dst
+        self.started = time.monotonic()
+        self.was_running = False
+
+    def _find(self, conn):
+        return conn.lookup(name=self.params["name"], uuid=self.params["uuid"])
+
+    def run(self):
+        p = self.params
+        other_host = checks.same_host(self.src, self.dst)     # first: on one host the domain is 'on both'
+        dom = self._find(self.src)
+        there = self.dst.lookup(uuid=dom.UUIDString()) if dom is not None else self._find(self.dst)
+        before = dict(source=where(self.src, dom), destination=where(self.dst, there))
+        if dom is None:
+            if there is not None and there.isActive() and there.isPersistent():
+                return self._result(False, [], before, before)
+            raise NovaopsError("No domain %s on this host (%s) nor running on %s." % (
+                p["uuid"] or repr(p["name"]), self.src.uri, self.dst.uri))
+        if there is not None:
+            raise NovaopsError("Domain %s is defined on both hosts (state %s here, %s on %s): a leftover of an "
+                               "earlier migration? Remove the copy that should not be there first."
+                               % (dom.name(), before["source"]["state"], before["destination"]["state"], self.dst.uri))
+        if before["source"]["state"] not in ("running", "paused"):
+            raise NovaopsError("Domain %s is %s: a live migration moves a running instance (a shut-off one moves "
+                               "with libvirt_resize, cold)." % (dom.name(), before["source"]["state"]))
+        self.was_running = before["source"]["state"] == "running"
+        block = p["storage"] == "block"
+        disks = lm.guest_disks(dom)
+        self._check_disks(dom, disks, block)
+        found = dict(same_host=other_host, versions=checks.versions(self.src, self.dst),
+                     cpu=checks.cpu(dom, self.dst), memory=checks.memory(dom, self.dst))
+        if disks:
+            found["storage"] = checks.storage(os.path.dirname(disks[0]["path"]), self.dst, block)
+        gib = lm.data_gib(dom.maxMemory() * 1024, disks, block)
+        flag_value, flag_names = lm.flags(block, p["auto_converge"], p["post_copy"], unsafe=not block and bool(disks))
+        actions = (["prepare_destination"] if block else []) + ["migrate"]
+        facts = dict(checks=found, flags=flag_names, disks=[d["dev"] for d in disks],
+                     completion_timeout=int(p["completion_timeout"] * gib))
+        if self.module.check_mode:
+            after = dict(source=None, destination=dict(before["source"], host_uuid=self.dst.host_uuid(),
+                                                       persistent=True))
+            return self._result(True, actions, before, after, **facts)
+        changes = remote_files.Changes(self.dst.conn)
+        uuid, name = dom.UUIDString(), dom.name()
+        try:
+            if block:
+                self._prepare(disks, changes)
+            params = {}
+            if block:
+                params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = [d["dev"] for d in disks]
+            if p["bandwidth"]:
+                params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = p["bandwidth"]
+            if p["migrate_uri"]:
+                params[libvirt.VIR_MIGRATE_PARAM_URI] = p["migrate_uri"]
+            schedule = lm.downtime_steps(p["max_downtime"], p["downtime_steps"], p["downtime_delay"], gib)
+            run = lm.LiveMigration(dom, self.dst.uri, flag_value, params, schedule, facts["completion_timeout"],
+                                   p["post_copy"])
+            ran = run.run()
+        except Exception as exc:
+            if not isinstance(exc, NovaopsError) and not is_libvirt_error(exc) and not isinstance(exc, OSError):
+                raise
+            landed = self._landed(uuid)
+            if landed is None:
+                self._fail(exc, uuid, name, changes, facts, run if "run" in locals() else None)
+            ran = dict(duration=round(time.monotonic() - self.started, 3), completion="completed despite: %s" % exc,
+                       progress=[], events=[])
+        there = self.dst.lookup(uuid=uuid, required=True)
+        facts.update(ran, job_stats=lm.completed_stats(there),
+                     prepared=dict(changes.made(), bytes_uploaded=changes.bytes_uploaded) if block else None)
+        if facts["prepared"] is None:
+            del facts["prepared"]
+        after = dict(source=where(self.src, self.src.lookup(uuid=uuid)), destination=where(self.dst, there))
+        return self._result(True, actions, before, after, **facts)
+
+    def _check_disks(self, dom, disks, block):
+        if not block:
+            return
+        if not disks:
+            raise NovaopsError("Domain %s has no file disk to copy: a block migration needs the explicit list of its "
+                               "disks (never an empty one, which would copy every disk). Use storage=shared."
+                               % dom.name())
+        for disk in disks:
+            if disk["backing"] and disk["backing"]["deeper"]:
+                raise NovaopsError("Disk %s (%s) has a backing chain deeper than one overlay on a _base file, which "
+                                   "the boot path never makes; flatten it first." % (disk["dev"], disk["path"]))
+
+    def _prepare(self, disks, changes):
+        """The destination's instance directory, missing _base files and empty overlays, as a boot lays them out."""
+        for disk in disks:
+            backing = disk["backing"]
+            if backing:
+                base_dir, base_name = os.path.split(backing["path"])
+                with remote_files.Directory(self.dst.conn, base_dir, build=True) as bases:
+                    if bases.built:
+                        changes.directories.append(bases.path)
+                    if bases.volume(base_name) is None:
+                        changes.volumes.append((bases.path, base_name))
+                        changes.bytes_uploaded += bases.upload(base_name, backing["path"], backing["format"])
+            directory, file_name = os.path.split(disk["path"])
+            with remote_files.Directory(self.dst.conn, directory, build=True) as instance:
+                if instance.built:
+                    changes.directories.append(instance.path)
+                remote_files.require_absent(instance, file_name, self.dst.uri)
+                changes.volumes.append((instance.path, file_name))
+                instance.create(file_name, disk["capacity"], disk["format"],
+                                backing=backing and backing["path"], backing_format=backing and backing["format"])
+
+    def _landed(self, uuid):
+        """The destination's domain when the migration did complete after all (the source no longer has it)."""
+        try:
+            if self.src.lookup(uuid=uuid) is not None:
+                return None
+            there = self.dst.lookup(uuid=uuid)
+            return there if there is not None and there.isActive() else None
+        except Exception as exc:  # pylint: disable=broad-except
+            if is_libvirt_error(exc):
+                return None
+            raise
+
+    def _fail(self, exc, uuid, name, changes, facts, run):
+        """Put everything back: the guest running here, nothing of it on the destination."""
+        left = []
+        if not _alive(self.dst):
+            # the destination's libvirtd died (or restarted) under the migration: wait for it to clean up there
+            try:
+                changes.conn = self.dst.reconnect(self.params["rollback_timeout"])
+            except NovaopsError as lost:
+                left.append("everything: %s" % lost.msg)
+        try:
+            there = self.dst.lookup(uuid=uuid)
+            if there is not None:
+                if there.isActive():
+                    there.destroy()
+                if there.isPersistent():
+                    there.undefine()
+        except Exception as cleanup:  # pylint: disable=broad-except
+            if not is_libvirt_error(cleanup):
+                raise
+            if not no_domain(cleanup):      # gone meanwhile: a restarted libvirtd ends an incoming migration itself
+                left.append("domain %s: %s" % (name, cleanup.get_error_message()))
+        left += changes.undo()
+        state = None
+        try:
+            dom = self.src.lookup(uuid=uuid)
+            if dom is not None and domain_state(dom)[0] == "paused" and self.was_running:
+                dom.resume()
+            state = domain_state(dom)[0] if dom is not None else "gone"
+        except Exception as check:  # pylint: disable=broad-except
+            if not is_libvirt_error(check):
+                raise
+            state = "unknown (%s)" % check.get_error_message()
+        detail = exc.get_error_message() if is_libvirt_error(exc) else str(exc)
+        outcome = getattr(exc, "novaops_outcome", None)
+        msg = "The live migration of %s to %s failed%s: %s. The instance is %s on this host; %s" % (
+            name, self.dst.uri, " (completion timeout: %s)" % outcome if outcome else "", detail, state,
+            "nothing of it is left on the destination." if not left else
+            "these could not be removed from the destination: %s." % "; ".join(left))
+        extra = dict(facts, source_state=state, destination_leftovers=left,
+                     progress=run.progress if run else [],
+                     events=[dict(at=at, what=what) for at, what in run.events] if run else [])
+        if is_libvirt_error(exc):
+            extra["libvirt_error"] = dict(code=exc.get_error_code(), domain=exc.get_error_domain(), message=detail)
+        raise NovaopsError(msg, **extra) from exc
+
+    def _result(self, changed, actions, before, after, **facts):
+        result = dict(changed=changed, actions=actions, duration=round(time.monotonic() - self.started, 3))
+        result.update(facts)
+        if after.get("destination"):
+            result["destination"] = after["destination"]
+        if self.module._diff:
+            result["diff"] = dict(before=before, after=after)
+        return result
+
+
+def main():
+    module = argument_spec().create_ansible_module(NovaopsModule)
+    quiet_libvirt_errors()
+    with module.failing_clearly():
+        migration_options.check(module.params)
+        with LibvirtConnection.from_params(module.params) as src:
+            try:
+                dst = LibvirtConnection(module.params["dest_uri"]).__enter__()
+            except NovaopsError as exc:
+                raise NovaopsError("The destination does not answer: %s" % exc.msg, **exc.facts) from exc
+            try:
+                result = Migrate(module, src, dst).run()
+            finally:
+                dst.__exit__(None, None, None)
+        module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
