@@ -188,6 +188,12 @@ class _Fake(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self.mode == "cut" and self.path.endswith("/file"):    # Glance killed mid-stream
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            self.connection.close()
+            return
         self.wfile.write(body)
 
 
@@ -421,3 +427,21 @@ def test_download_scan_failure_leaves_no_file_in_the_sr(pool, x, fake):
     assert staging_left(pool) == []
     got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
     assert len(set(sr_vhds(pool)) - set(before)) == len(got["chain"]) == len(chain)
+
+
+def test_download_cut_mid_stream_leaves_nothing(pool, x, fake):
+    """#24: Glance dies half way through the image data: a clear failure, nothing in the SR, the staging area
+    empty; the run again imports it."""
+    handler, url = fake
+    _snap, chain, _data = make_chain(pool, x)
+    handler.payload = chain_tarball(pool, chain)
+    handler.record = {"checksum": hashlib.md5(handler.payload).hexdigest()}
+    handler.mode = "cut"
+    before = sr_vhds(pool)
+    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert details[0] == "NOVAOPS_GLANCE_DOWNLOAD_FAILED", details
+    assert sr_vhds(pool) == before
+    assert staging_left(pool) == []
+    handler.mode = "serve"
+    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert len(got["chain"]) == len(chain)
