@@ -170,11 +170,11 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.uuids impor
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.glance.plugin_args import plugin_glance_args
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.image_cache import (
-    cache_facts, cached_images, dependents, users)
+    cache_facts, cached_images, dependents, find_sr, users)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import (
     IMAGE_CACHED_AT, IMAGE_CHECKSUM, IMAGE_ID)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
-    NULL_REF, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+    XenAPIConnection, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.snapshot import destroy_vdi
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import MAX_DEPTH, sr_location
 
@@ -219,17 +219,6 @@ class ImageCache(Manager):
         self.download = dict(chain=[], bytes=0, download_duration=0.0)
 
     # -- reading ------------------------------------------------------------------------------
-    def find_sr(self):
-        if self.params["sr"]:
-            if UUID_RE.match(self.params["sr"]):
-                return self.conn.find("SR", uuid=self.params["sr"], what="SR")
-            return self.conn.find("SR", name=self.params["sr"], what="SR")
-        pool = self.conn.call("pool.get_all")[0]
-        ref = self.conn.call("pool.get_default_SR", pool)
-        if not ref or ref == NULL_REF:
-            raise NovaopsError("The pool has no default SR; give sr.")
-        return ref, self.conn.call("SR.get_record", ref)
-
     def find_image(self):
         given = self.params["image"]
         if self.glance is None:
@@ -240,7 +229,7 @@ class ImageCache(Manager):
 
     def read(self):
         if self.sr_ref is None:
-            self.sr_ref, sr_rec = self.find_sr()
+            self.sr_ref, sr_rec = find_sr(self.conn, self.params["sr"])
             self.sr_uuid = sr_rec["uuid"]
             if self.params["state"] == "present" or not UUID_RE.match(self.params["image"]):
                 self.image = self.find_image()

@@ -15,10 +15,25 @@ ancestors.  Whoever shares an ancestor with the cached VDI depends on the image'
 
 from __future__ import annotations
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import (
     IMAGE_CACHED_AT, IMAGE_CHECKSUM, IMAGE_ID)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import NULL_REF
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import MAX_DEPTH, vhd_parent
+
+
+def find_sr(conn, ident, option="sr"):
+    """``(ref, record)`` of the SR named or with the UUID ``ident``; the pool's default SR when it is empty."""
+    if ident:
+        if UUID_RE.match(ident):
+            return conn.find("SR", uuid=ident, what="SR")
+        return conn.find("SR", name=ident, what="SR")
+    pool = conn.call("pool.get_all")[0]
+    ref = conn.call("pool.get_default_SR", pool)
+    if not ref or ref == NULL_REF:
+        raise NovaopsError("The pool has no default SR; give %s." % option)
+    return ref, conn.call("SR.get_record", ref)
 
 
 def cached_images(vdis, sr_ref, image_id=None):

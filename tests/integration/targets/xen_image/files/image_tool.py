@@ -6,6 +6,8 @@
   gets <image_id>                  GETs of the image's data in Glance's access log
   corrupt <image_id>               change one byte of guest data in the image's tarball in Glance's file store
   record <vdi_uuid>                its other_config and name_label
+  vm_snapshot <vm name>            VM.snapshot; its uuid
+  vm_destroy <vm uuid>             destroy a (snapshot) VM and its disks
 """
 
 import hashlib
@@ -95,6 +97,24 @@ def cmd_record(vdi_uuid):
     x = session()
     rec = x.VDI.get_record(x.VDI.get_by_uuid(vdi_uuid))
     return {"other_config": rec["other_config"], "name_label": rec["name_label"]}
+
+
+def cmd_vm_snapshot(vm_name):
+    """VM.snapshot of a VM (its disks' snapshots read the cached image too); the snapshot's uuid."""
+    x = session()
+    vm = x.VM.get_by_name_label(vm_name)[0]
+    return {"uuid": x.VM.get_uuid(x.VM.snapshot(vm, vm_name + "-snap"))}
+
+
+def cmd_vm_destroy(vm_uuid):
+    """A (snapshot) VM and its disks."""
+    x = session()
+    vm = x.VM.get_by_uuid(vm_uuid)
+    vdis = [x.VBD.get_VDI(vbd) for vbd in x.VM.get_VBDs(vm) if x.VBD.get_type(vbd) == "Disk"]
+    x.VM.destroy(vm)
+    for vdi in vdis:
+        x.VDI.destroy(vdi)
+    return {}
 
 
 if __name__ == "__main__":
