@@ -138,6 +138,8 @@ options:
             O(disks[].size_gb) when that is larger - an instance's root disk from the cached image VDI of
             M(novaops.compute.xen_image), as Nova's C(use_cow_images). The clone is the VM's own (destroyed with it).
           - Only used to create the disk; an existing disk at that userdevice is left as it is.
+          - In check mode an empty string predicts the clone of an image not cached yet (what the C(boot) role
+            passes before M(novaops.compute.xen_image) has downloaded it); outside check mode it is an error.
         type: str
       adopt:
         description:

@@ -175,7 +175,13 @@ class VM(Manager):
             if spec["vdi"] and spec["clone_of"]:
                 raise NovaopsError("disks[%d]: give vdi (attach that VDI) or clone_of (a clone of it), not both."
                                    % index)
-            if spec["clone_of"]:
+            if spec["clone_of"] == "" and self.module.check_mode:
+                # check mode of an image boot whose image is not cached yet: the clone is predicted
+                want.update(clone_ref=None, clone_uuid="(the image, once cached)", clone_size=0)
+                self._with_sr(want, spec["sr"] or self.params["sr"])
+            elif spec["clone_of"] == "":
+                raise NovaopsError("disks[%d]: clone_of is empty; give the UUID or name of the VDI to clone." % index)
+            elif spec["clone_of"]:
                 src_ref, src = self._vdi(spec["clone_of"], index)
                 want.update(clone_ref=src_ref, clone_uuid=src["uuid"], clone_size=int(src["virtual_size"]),
                             sr_ref=src["SR"], sr_uuid=self.records.get("SR", src["SR"])["uuid"],
