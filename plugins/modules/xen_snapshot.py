@@ -190,6 +190,7 @@ import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, instance_name_hint
 from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import MARKER, plan_marked_image
+from ansible_collections.novaops.compute.plugins.module_utils.glance.plugin_args import plugin_glance_args
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
@@ -343,13 +344,7 @@ class Snapshot(Manager):
             image = self.glance.create_image(name, disk_format="vhd", container_format="ovf",
                                              visibility=self.params["visibility"], **props)
             args = dict(sr_path=sr_path, vdi_uuids=json.dumps(chain), image_id=image["id"],
-                        glance_url=self.glance.endpoint, headers=json.dumps(self.glance.auth_headers()),
-                        compress=str(self.params["compress"]).lower(),
-                        validate_certs=str(self.glance.validate_certs).lower(),
-                        timeout=str(self.glance.timeout))
-            ca_pem = _ca_pem(self.glance)
-            if ca_pem:
-                args["ca_cert"] = ca_pem
+                        compress=str(self.params["compress"]).lower(), **plugin_glance_args(self.glance))
             started = time.monotonic()
             out = json.loads(conn.run_async("host.call_plugin", host, "glance", "upload_vhd", args,
                                             timeout=self.params["upload_timeout"]))
@@ -402,17 +397,6 @@ class Snapshot(Manager):
 def _image_facts(img, userdevice=None):
     return dict(id=img.get("id"), name=img.get("name"), status=img.get("status"), size=img.get("size"),
                 checksum=img.get("checksum"), userdevice=userdevice or img.get("novaops_userdevice"))
-
-
-def _ca_pem(glance):
-    """The CA bundle Glance is verified against, as PEM text for the dom0 plugin (None: the system's CAs)."""
-    if not glance.ca_path or not glance.validate_certs:
-        return None
-    try:
-        with open(glance.ca_path) as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NovaopsError("glance.ca_path %r cannot be read for the dom0 plugin: %s" % (glance.ca_path, exc))
 
 
 def _plugin_sentence(exc):

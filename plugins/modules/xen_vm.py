@@ -109,7 +109,8 @@ options:
   disks:
     description:
       - Disks the VM must have, by O(disks[].userdevice). Disks not listed are left alone.
-      - A missing disk is created (O(disks[].size_gb) or O(disks[].size_mb)) or attached (O(disks[].vdi)).
+      - A missing disk is created (O(disks[].size_gb) or O(disks[].size_mb)), cloned (O(disks[].clone_of)) or
+        attached (O(disks[].vdi)).
         An existing disk grows to a larger size (never shrinks), online when the VM runs.
     type: list
     elements: dict
@@ -130,6 +131,15 @@ options:
         description:
           - UUID or name of an existing VDI to attach at O(disks[].userdevice). The module never
             destroys it, not even with O(state=absent).
+        type: str
+      clone_of:
+        description:
+          - UUID or name of a VDI a missing disk is made from by C(VDI.clone) (copy-on-write), then grown to
+            O(disks[].size_gb) when that is larger - an instance's root disk from the cached image VDI of
+            M(novaops.compute.xen_image), as Nova's C(use_cow_images). The clone is the VM's own (destroyed with it).
+          - Only used to create the disk; an existing disk at that userdevice is left as it is.
+          - In check mode an empty string predicts the clone of an image not cached yet (what the C(boot) role
+            passes before M(novaops.compute.xen_image) has downloaded it); outside check mode it is an error.
         type: str
       adopt:
         description:

@@ -4,17 +4,20 @@
 One instance per driver goes through Nova's operations with the collection's playbooks, run as
 a user runs them (``ansible-playbook -i <inventory> novaops.compute.<name>``):
 
-  libvirt  boot from a Glance image, snapshot (live) into Glance, resize to a bigger flavor and
-           confirm, rescue, unrescue, hard reboot after its QEMU was SIGKILLed
-  xenapi   boot from a template on pool a, snapshot into Glance, resize up to pool b (vhd_migrate
+  libvirt  boot from a Glance image, snapshot (live) into Glance, boot a NEW instance from the
+           snapshot, resize to a bigger flavor and confirm, rescue, unrescue, hard reboot after its
+           QEMU was SIGKILLed
+  xenapi   boot from a template on pool a, snapshot into Glance, boot a NEW instance from the
+           snapshot (the image cached in the SR, its root a clone), resize up to pool b (vhd_migrate
            over the sshd bed) and confirm, rescue, unrescue, hard reboot after it was left halted
 
 The instance's disk holds files (an ext4 partition); their checksum is taken after every step
-and must stay the one it had after the boot. The summary says what ran, how long it took and
+and must stay the one it had after the boot - the NEW instance's too, booted from the snapshot. The summary says what ran, how long it took and
 the checksum at each step. The instances are removed at the end (DEMO_KEEP=1 keeps them), and
 a second `make demo` starts from a clean slate.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -61,6 +64,7 @@ class Step:
 
 def clean(everything=True):
     """What a demo left: the domain, the VMs on both pools, the images, the bridge (and the logs)."""
+    remove_restored()
     sh("virsh", "-c", "qemu:///system", "destroy", LV)
     sh("virsh", "-c", "qemu:///system", "undefine", "--managed-save", LV)
     for pool in ("A", "B"):
@@ -105,8 +109,8 @@ def prepare():
         dict(glance=GLANCE))
 
 
-def lv_sum():
-    out = sh("virsh", "-c", "qemu:///system", "domblklist", LV).stdout.split()
+def lv_sum(name=LV):
+    out = sh("virsh", "-c", "qemu:///system", "domblklist", name).stdout.split()
     path = next(p for p in out if p.endswith("/disk"))
     return disk("lv-sum", path)["sum"]
 
@@ -162,12 +166,45 @@ def driver_job(pb, driver, name, summer, moved, breakage):
         s.sum = summer()
         steps.append(s)
     ok = ok and step("snapshot", "snapshot")
+    ok = ok and restore(pb, driver, name, steps)
     ok = ok and step("resize", "resize", extra=dict(flavor=flavor))
     ok = ok and step("resize confirm", "resize", extra=dict(action="confirm"))
     ok = ok and step("rescue", "rescue", extra=moved)
     ok = ok and step("unrescue", "unrescue", extra=moved)
     ok = ok and step("hard reboot (%s)" % breakage[0], "hard_reboot", extra=moved, before=breakage[1])
     return steps
+
+
+def restore(pb, driver, name, steps):
+    """The round trip: a NEW instance booted from the snapshot image; its files' checksum is the original's.
+    It is removed at once (on XenAPI with the image's cached VDI), so the job goes on with the original."""
+    restored = name + "-restored"
+    ids = disk("glance-images", name + "-snapshot")["ids"]
+    extra = dict(instance_name=restored, instance_image=dict(id=ids[0] if ids else "none"), instance_vifs=[])
+    if driver == "xenapi":
+        extra.update(instance_template="")
+    run = pb.run("boot", "--limit", name, extra=extra)
+    s = Step(driver, "boot NEW from snapshot", run)
+    if not run.failed:
+        try:
+            s.sum = lv_sum(restored) if driver == "libvirt" else disk("xen-sum", "A", restored)["sum"]
+        except (RuntimeError, StopIteration) as exc:
+            s.outcome = "FAILED reading the disk: %s" % exc
+    steps.append(s)
+    print("%-8s %-26s %s" % (driver, s.name, s.outcome), flush=True)
+    remove_restored()
+    return not run.failed
+
+
+def remove_restored():
+    sh("virsh", "-c", "qemu:///system", "destroy", LV + "-restored")
+    sh("virsh", "-c", "qemu:///system", "undefine", LV + "-restored")
+    sh("ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a", "name=%s-restored state=absent force=true url=%s "
+       "password=%s" % (XEN, E["XENAPI_POOL_A_URL"], E["XENAPI_POOL_A_PASSWORD"]))
+    for image_id in disk("glance-images", XEN + "-snapshot")["ids"]:
+        sh("ansible", "localhost", "-m", "novaops.compute.xen_image", "-a", json.dumps(dict(
+            image=image_id, state="absent", url=E["XENAPI_POOL_A_URL"], password=E["XENAPI_POOL_A_PASSWORD"],
+            glance=GLANCE)))
 
 
 def main():

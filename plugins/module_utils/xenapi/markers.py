@@ -37,6 +37,10 @@ MIGRATED_FROM = "novaops_migrated_from"        # an imported chain's leaf: the s
 MIGRATED_CHAIN = "novaops_migrated_chain"      # ... the source chain, leaf first, comma-separated
 MIGRATED_INSTANCE = "novaops_instance"         # ... the instance it was moved for
 SNAPSHOT_BY = "novaops_snapshot_by"            # a snapshot VDI a run of xen_snapshot still needs
+# a cached Glance image (xen_image): the leaf of the imported chain, cloned for each instance's root
+IMAGE_ID = "novaops_image_id"                  # the Glance image it holds
+IMAGE_CHECKSUM = "novaops_image_checksum"      # ... Glance's md5 checksum of that image's data
+IMAGE_CACHED_AT = "novaops_image_cached_at"    # ... when it was imported (UTC, ISO 8601): the cache's age
 
 # -- VBD.other_config ------------------------------------------------------------------------------
 HELPER_VBD = "novaops_helper_vbd"              # a VBD that plugs a disk into the helper VM (its purpose)

@@ -58,6 +58,7 @@ def argument_spec():
             size_mb=dict(type="int"),
             sr=dict(type="str"),
             vdi=dict(type="str"),
+            clone_of=dict(type="str"),
             adopt=dict(type="bool", default=False),
             name=dict(type="str"),
             bootable=dict(type="bool"),
@@ -190,7 +191,26 @@ class VM(Manager):
                         mode=spec["mode"], name=spec["name"], vdi_uuid=None, adopt=bool(spec["adopt"]))
             if spec["adopt"] and not spec["vdi"]:
                 raise NovaopsError("disks[%d]: adopt takes over an existing VDI; give vdi." % index)
-            if spec["vdi"]:
+            if spec["vdi"] and spec["clone_of"]:
+                raise NovaopsError("disks[%d]: give vdi (attach that VDI) or clone_of (a clone of it), not both."
+                                   % index)
+            if spec["clone_of"] == "" and self.module.check_mode:
+                # check mode of an image boot whose image is not cached yet: the clone is predicted
+                want.update(clone_ref=None, clone_uuid="(the image, once cached)", clone_size=0)
+                self._with_sr(want, spec["sr"] or self.params["sr"])
+            elif spec["clone_of"] == "":
+                raise NovaopsError("disks[%d]: clone_of is empty; give the UUID or name of the VDI to clone." % index)
+            elif spec["clone_of"]:
+                src_ref, src = self._vdi(spec["clone_of"], index)
+                want.update(clone_ref=src_ref, clone_uuid=src["uuid"], clone_size=int(src["virtual_size"]),
+                            sr_ref=src["SR"], sr_uuid=self.records.get("SR", src["SR"])["uuid"],
+                            sr_name=self.records.get("SR", src["SR"])["name_label"])
+                if want["size"] and vp.round_vhd(want["size"]) < want["clone_size"]:
+                    # as Nova's FlavorDiskSmallerThanImage: a clone never shrinks
+                    raise NovaopsError("disks[%d]: VDI %s to clone is %d bytes, more than the %d bytes asked; give "
+                                       "a larger size (the flavor's root_gb) or none." % (
+                                           index, src["uuid"], want["clone_size"], want["size"]))
+            elif spec["vdi"]:
                 vdi_ref, vdi = self._vdi(spec["vdi"], index)
                 want.update(vdi_uuid=vdi["uuid"], vdi_ref=vdi_ref, vdi_size=int(vdi["virtual_size"]),
                             vdi_name=vdi["name_label"], sr_ref=vdi["SR"])
@@ -436,6 +456,14 @@ class VM(Manager):
                                            mode=want["mode"] or "RW", vdi_uuid=None, size=size,
                                            size_gb=round(size / float(vp.GIB), 3), sr_uuid=want["sr_uuid"],
                                            sr_name=want["sr_name"], owned=True, currently_attached=running))
+            elif op == "clone":
+                size = max(vp.round_vhd(want["size"]) if want.get("size") else 0, want["clone_size"])
+                plan.add("clone_disk_%s" % dev, self.clone_disk, want, size, running,
+                         detail="clone of %s, %d bytes" % (want["clone_uuid"], size))
+                after["disks"].append(dict(userdevice=dev, type="Disk", bootable=bool(want["bootable"]),
+                                           mode=want["mode"] or "RW", vdi_uuid=None, size=size,
+                                           size_gb=round(size / float(vp.GIB), 3), sr_uuid=want["sr_uuid"],
+                                           sr_name=want["sr_name"], owned=True, currently_attached=running))
             elif op == "attach":
                 plan.add("attach_disk_%s" % dev, self.attach_disk, want, running, detail=want["vdi_uuid"])
                 size = want["vdi_size"]
@@ -560,6 +588,26 @@ class VM(Manager):
             virtual_size=str(want["size"]), type="user", sharable=False, read_only=False,
             other_config={OWNER_KEY: self.live["uuid"]}, xenstore_data={}, sm_config={}, tags=[]))
         try:
+            self._new_vbd(vdi, want, running)
+        except NovaopsError:
+            self.conn.call("VDI.destroy", vdi)   # leave no orphan behind
+            raise
+
+    def clone_disk(self, want, size, running):
+        """The disk as a copy-on-write clone of another VDI (a cached image), the VM's own, grown to size."""
+        vdi = self.conn.run_async("VDI.clone", want["clone_ref"], {}, timeout=self.params["timeout"])
+        try:
+            name = want["name"] or "%s %s" % (self.live["name"] if self.live else self.params["name"],
+                                              want["userdevice"])
+            self.conn.call("VDI.set_name_label", vdi, name)
+            self.conn.call("VDI.set_name_description", vdi, "clone of %s by novaops.compute.xen_vm" % want["clone_uuid"])
+            other = dict(self.conn.call("VDI.get_other_config", vdi) or {})
+            for key in [k for k in other if k.startswith("novaops_image_")]:
+                other.pop(key)          # the clone is an instance's disk, not another cached image
+            other[OWNER_KEY] = self.live["uuid"]
+            self.conn.call("VDI.set_other_config", vdi, other)
+            if size > want["clone_size"]:
+                self.conn.run_async("VDI.resize", vdi, str(size), timeout=self.params["timeout"])
             self._new_vbd(vdi, want, running)
         except NovaopsError:
             self.conn.call("VDI.destroy", vdi)   # leave no orphan behind

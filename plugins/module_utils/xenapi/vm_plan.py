@@ -136,7 +136,7 @@ def disk_size(spec, index):
 def disk_changes(current_disks, wanted_disks):
     """Compare wanted disks (normalised: userdevice, size, vdi_uuid, bootable, mode) with the VM's.
 
-    Returns [(op, wanted, current)] with op in create, attach, adopt, resize, set_bootable, set_mode.
+    Returns [(op, wanted, current)] with op in create, clone, attach, adopt, resize, set_bootable, set_mode.
     Disks the VM has but the list does not name are left alone.  An attached disk wanted with
     adopt=True that the VM does not own yet is adopted (marked as the VM's own).
     """
@@ -145,7 +145,9 @@ def disk_changes(current_disks, wanted_disks):
     for want in wanted_disks:
         cur = by_device.get(want["userdevice"])
         if cur is None:
-            if want.get("vdi_uuid"):
+            if want.get("clone_uuid"):
+                changes.append(("clone", want, None))
+            elif want.get("vdi_uuid"):
                 changes.append(("attach", want, None))
             elif want.get("size"):
                 changes.append(("create", want, None))

@@ -188,6 +188,12 @@ class _Fake(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self.mode == "cut" and self.path.endswith("/file"):    # Glance killed mid-stream
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            self.connection.close()
+            return
         self.wfile.write(body)
 
 
@@ -355,3 +361,87 @@ def test_download_refuses_gaps(pool, x, fake):
     details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
     assert details[0] == "NOVAOPS_STAGING_INVALID" and "gaps" in details[2], details
     assert staging_left(pool) == []
+
+
+def chain_tarball(pool, chain):
+    """The tarball xen_snapshot would send of ``chain`` (leaf first), built here from the SR's files."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for seq, vdi_uuid in enumerate(chain):
+            tar.add(os.path.join(pool.sr_dir(), vdi_uuid + ".vhd"), arcname="%d.vhd" % seq)
+    return buf.getvalue()
+
+
+def sr_vhds(pool):
+    return sorted(n for n in os.listdir(pool.sr_dir()) if n.endswith(".vhd"))
+
+
+def corrupted(payload):
+    """The payload with one byte of VHD data changed (past the first member's header and footer copy)."""
+    data = bytearray(payload)
+    data[2048 + 512 * 8] ^= 0xFF
+    return bytes(data)
+
+
+@pytest.mark.parametrize("what", ["checksum", "os_hash_value", "size"])
+def test_download_refuses_data_glance_did_not_record(pool, x, fake, what):
+    """#24: the data changed under Glance's checksum (or os_hash_value, or size): refused before any of it
+    reaches the SR, the staging area empty; the untouched data imports."""
+    handler, url = fake
+    _snap, chain, _data = make_chain(pool, x)
+    good = chain_tarball(pool, chain)
+    handler.record = {"checksum": hashlib.md5(good).hexdigest(), "os_hash_algo": "sha512",
+                      "os_hash_value": hashlib.sha512(good).hexdigest()}
+    if what == "checksum":
+        handler.payload = corrupted(good)
+    elif what == "os_hash_value":
+        handler.payload = good
+        handler.record = dict(handler.record, os_hash_value=hashlib.sha512(b"other").hexdigest())
+    else:
+        handler.payload = good + bytes(tarfile.RECORDSIZE)      # more end blocks than Glance's size says
+        handler.record = dict(handler.record, size=len(good))
+    before = sr_vhds(pool)
+    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert details[0] in ("NOVAOPS_IMAGE_CORRUPT", "NOVAOPS_IMAGE_TOO_LARGE"), details
+    if what != "size":
+        assert details[1:3] == ["img", what], details
+    assert sr_vhds(pool) == before
+    assert staging_left(pool) == []
+    handler.payload, handler.record = good, {"checksum": hashlib.md5(good).hexdigest()}
+    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert got["checksum"] == handler.record["checksum"] and len(got["chain"]) == len(chain)
+
+
+def test_download_scan_failure_leaves_no_file_in_the_sr(pool, x, fake):
+    """#24: SR.scan fails after the chain moved into the SR: its files are taken out again (no VDI a
+    later scan would find unmarked); the run again imports it."""
+    handler, url = fake
+    _snap, chain, _data = make_chain(pool, x)
+    handler.payload = chain_tarball(pool, chain)
+    handler.record = {"checksum": hashlib.md5(handler.payload).hexdigest()}
+    before = sr_vhds(pool)
+    pool.sim("fault_add", "SR.scan", ["SR_BACKEND_FAILURE_40", "", "The SR scan failed", ""], 1, 1)
+    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert "SR_BACKEND_FAILURE_40" in json.dumps(details), details
+    assert sr_vhds(pool) == before
+    assert staging_left(pool) == []
+    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert len(set(sr_vhds(pool)) - set(before)) == len(got["chain"]) == len(chain)
+
+
+def test_download_cut_mid_stream_leaves_nothing(pool, x, fake):
+    """#24: Glance dies half way through the image data: a clear failure, nothing in the SR, the staging area
+    empty; the run again imports it."""
+    handler, url = fake
+    _snap, chain, _data = make_chain(pool, x)
+    handler.payload = chain_tarball(pool, chain)
+    handler.record = {"checksum": hashlib.md5(handler.payload).hexdigest()}
+    handler.mode = "cut"
+    before = sr_vhds(pool)
+    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert details[0] == "NOVAOPS_GLANCE_DOWNLOAD_FAILED", details
+    assert sr_vhds(pool) == before
+    assert staging_left(pool) == []
+    handler.mode = "serve"
+    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert len(got["chain"]) == len(chain)

@@ -9,7 +9,8 @@ not in rescue fails), hard reboot repairing each breakage - QEMU SIGKILLed, the 
 deleted, the OVS port removed, the domain undefined with its disks left - resize on the same host
 (twice), a snapshot refused while it waits for confirm, and revert (twice), a resize whose copy fails
 (the original runs again), resize to a second "host" (another instances path over the sshd bed), hard
-reboot, rescue and another resize refused while it waits, and confirm (twice), bad input.
+reboot, rescue and another resize refused while it waits, and confirm (twice), bad input; the round trip: a NEW
+instance booted from the snapshot image holds the same files.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from roles_lib import Checks, Playbooks, disk, write_inventory
 E = os.environ
 TAG = "ntrol" + "".join(random.choice(string.ascii_lowercase) for _letter in range(4))
 NAME = TAG + "-1"
+NAME2 = TAG + "-2"      # booted from NAME's snapshot
 BRIDGE = "br" + TAG
 UPLINK = TAG + "u"
 IP = "10.77.0.5"
@@ -60,8 +62,8 @@ class Place:
             os.chmod(path, 0o755)
         self.images = []
 
-    def disk(self, inst=None):
-        return os.path.join(inst or self.inst, domain()["uuid"], "disk")
+    def disk(self, inst=None, name=NAME):
+        return os.path.join(inst or self.inst, domain(name)["uuid"], "disk")
 
 
 def setup(place):
@@ -137,6 +139,12 @@ def scenario(pb, place, ref, ssh):
     place.images += ids
     check(len(ids) == 1 and disk("glance-sum", ids[0])["sum"] == ref, "the image in Glance holds the instance's files")
     check(domain().get("state") == "running", "the domain still runs")
+    # the round trip (issue 24): a NEW instance booted from the snapshot image holds the same files
+    check.run_ok(pb.run("boot", extra=dict(instance_name=NAME2, instance_image=dict(id=ids[0]), instance_vifs=[])),
+                 "boot a new instance from the snapshot image", changed=True)
+    same_bytes("the new instance, booted from the snapshot", ref, place.disk(name=NAME2))
+    sh("virsh", "-c", "qemu:///system", "destroy", NAME2)
+    sh("virsh", "-c", "qemu:///system", "undefine", NAME2)
 
     # ---- rescue, unrescue
     check.run_ok(pb.run("rescue", check=True), "rescue, check mode, predicts a change", changed=True)
@@ -266,8 +274,9 @@ def sha1(text):
 
 
 def cleanup(place):
-    sh("virsh", "-c", "qemu:///system", "destroy", NAME)
-    sh("virsh", "-c", "qemu:///system", "undefine", "--managed-save", NAME)
+    for name in (NAME, NAME2):
+        sh("virsh", "-c", "qemu:///system", "destroy", name)
+        sh("virsh", "-c", "qemu:///system", "undefine", "--managed-save", name)
     for image_id in place.images:
         try:
             disk("glance-delete", image_id)

@@ -10,7 +10,8 @@ up to pool b (twice), hard reboot and rescue refused while it waits for confirm,
 that the filesystem does not fit (refused, the VM's whole record and bytes as they were), resize down to pool b and
 confirm (twice), confirm and revert of a misspelled name (an error naming instance_name) and with nothing pending (a
 message, no change), the dom0 plugins installed (twice), bad input (its messages as shown at the default verbosity,
-naming the inventory variables). The hard reboots' summary lines as shown at the default verbosity.
+naming the inventory variables), the hard reboots' summary lines as shown at the default verbosity; and the round
+trip: two NEW instances booted from the snapshot image (cached in the SR once, each root a clone) hold the same files.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from roles_lib import Checks, Playbooks, disk, write_inventory
 E = os.environ
 TAG = "nt-ro-x" + "".join(random.choice(string.ascii_lowercase) for _letter in range(4))
 NAME = TAG + "-1"
+NAME2, NAME3 = TAG + "-2", TAG + "-3"      # booted from NAME's snapshot
 TEMPLATE = "nt-ro-tmpl-64"
 BRIDGE, VIF_PORT, UPLINK = "brx" + TAG[-4:], "vx" + TAG[-4:], "ux" + TAG[-4:]   # dom0's OVS, standing in
 IP, QUEUE = "10.78.0.5", 13948
@@ -146,6 +148,7 @@ def scenario(pb):
     got = disk("xen-glance-sum", ids[0])
     check(got["sum"] == ref, "the image in Glance holds the instance's files", got)
     same_bytes("after the snapshot", ref)
+    boot_from_snapshot(pb, ids[0], ref)
 
     # ---- rescue, unrescue
     check.run_ok(pb.run("rescue", check=True), "rescue, check mode, predicts a change", changed=True)
@@ -285,6 +288,55 @@ def scenario(pb):
                      "give the image a name")
 
 
+def glance_gets(image_id):
+    """GETs of the image's data in Glance's access log (uwsgi's request log)."""
+    with open(os.path.join(E["NOVAOPS_BEDS_DIR"], "glance", "uwsgi.log"), errors="replace") as handle:
+        return sum(1 for line in handle if "GET /v2/images/%s/file " % image_id in line)
+
+
+def boot_from_snapshot(pb, image_id, ref):
+    """The round trip (issue 24): a NEW instance booted from the snapshot image holds the same files; the image is
+    downloaded into the SR once (the second instance's boot asks Glance for no data), each root a clone grown to
+    the flavor's root_gb; the cache is refused while they use it and goes after them."""
+    gets = glance_gets(image_id)
+    new = dict(instance_image=dict(id=image_id), instance_template="", instance_vifs=[],
+               instance_flavor=dict(vcpus=1, memory_mb=256, root_gb=1))
+    check.run_ok(pb.run("boot", check=True, extra=dict(new, instance_name=NAME2)),
+                 "boot from the snapshot image, check mode, predicts a change", changed=True)
+    check(glance_gets(image_id) == gets and not vm_info("A", NAME2).get("exists"),
+          "check mode downloaded nothing and made no VM")
+    check.run_ok(pb.run("boot", extra=dict(new, instance_name=NAME2)), "boot a new instance from the snapshot image",
+                 changed=True)
+    check(glance_gets(image_id) == gets + 1, "Glance sent the image's data once", glance_gets(image_id) - gets)
+    check.run_ok(pb.run("boot", extra=dict(new, instance_name=NAME2)), "boot it again", changed=False)
+    got = same_bytes("the new instance, booted from the snapshot", ref, name=NAME2)
+    check(got["size"] == 1 << 30, "its root disk is grown to the flavor's 1 GiB", got["size"])
+    check.run_ok(pb.run("boot", extra=dict(new, instance_name=NAME3)), "boot a second instance from it", changed=True)
+    check(glance_gets(image_id) == gets + 1, "the second instance's boot asked Glance for no data",
+          glance_gets(image_id) - gets)
+    same_bytes("the second instance", ref, name=NAME3)
+    roots = [(vm_info("A", name).get("vm") or {}).get("disks", [{}])[0].get("vdi_uuid") for name in (NAME2, NAME3)]
+    check(len(set(roots)) == 2 and None not in roots, "each instance has a root disk of its own", roots)
+    r = cache("absent", image_id)
+    check(r.get("failed") and NAME2 in r.get("msg", "") and NAME3 in r.get("msg", ""),
+          "the cached image is refused removal, naming the two instances that use it", r.get("msg"))
+    for name in (NAME2, NAME3):
+        run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a", "name=%s state=absent force=true" % name],
+            capture_output=True, check=False)
+    r = cache("absent", image_id)
+    check(r.get("changed") and not r.get("failed"), "with the instances gone the cache goes", r.get("msg"))
+
+
+def cache(state, image_id):
+    proc = run(["ansible", "localhost", "-o", "-m", "novaops.compute.xen_image", "-a",
+                "image=%s state=%s glance='{\"project_id\": \"nt-ro\", \"roles\": [\"admin\"]}'" % (image_id, state)],
+               capture_output=True, text=True, check=False)
+    out = proc.stdout
+    result = json.loads(out[out.index("{"):]) if "{" in out else dict(msg=proc.stderr)
+    result["failed"] = proc.returncode != 0          # the one-line output says FAILED! outside its JSON
+    return result
+
+
 def resize_verify(pb, ref):
     """Nova's RESIZED: only confirm and revert. A hard reboot by the instance's UUID started the halted
     original beside the resized copy; by name, and a rescue, found no VM and said nothing of the resize."""
@@ -310,7 +362,7 @@ def collection_root():
 
 def cleanup(pb):
     for pool in ("A", "B"):
-        for name in (NAME, NAME + "-orig", NAME + "-rescue", NAME + "-resize"):
+        for name in (NAME, NAME + "-orig", NAME + "-rescue", NAME + "-resize", NAME2, NAME3):
             where = "url=%s password=%s" % (E["XENAPI_POOL_%s_URL" % pool], E["XENAPI_POOL_%s_PASSWORD" % pool])
             run(["ansible", "localhost", "-m", "novaops.compute.xen_vm", "-a", "name=%s state=absent %s" % (name, where)],
                 capture_output=True, check=False)

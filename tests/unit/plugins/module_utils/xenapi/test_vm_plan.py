@@ -130,6 +130,14 @@ def test_disk_changes_adopt():
     assert [(op, w["userdevice"]) for op, w, _c in vp.disk_changes(current, wanted)] == [("adopt", "0"), ("attach", "2")]
 
 
+def test_disk_changes_clone():
+    """A missing disk with clone_of is cloned (its size included); once there it is only grown, never again cloned."""
+    wanted = [dict(userdevice="0", size=2 * GIB, clone_uuid="img", bootable=True, mode=None)]
+    assert [op for op, _w, _c in vp.disk_changes([], wanted)] == ["clone"]
+    assert vp.disk_changes([_disk("0", size=2 * GIB, bootable=True)], wanted) == []
+    assert [op for op, _w, _c in vp.disk_changes([_disk("0", bootable=True)], wanted)] == ["resize"]
+
+
 def test_disk_changes_no_change_within_vhd_rounding():
     current = [_disk("0", size=vp.round_vhd(1000 * 1024 * 1024 + 1))]
     assert vp.disk_changes(current, [dict(userdevice="0", size=1000 * 1024 * 1024 + 1)]) == []

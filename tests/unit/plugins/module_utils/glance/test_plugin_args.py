@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""xen_snapshot hands the dom0 glance plugin the CA bundle Glance is verified against, as content
+"""xen_snapshot and xen_image hand the dom0 glance plugin the CA bundle Glance is verified against, as content
 (the plugin's use of it runs on the simulator: tools/xapisim/tests/test_plugin_security.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient
-from ansible_collections.novaops.compute.plugins.modules.xen_snapshot import _ca_pem
+from ansible_collections.novaops.compute.plugins.module_utils.glance.plugin_args import ca_pem as _ca_pem
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Caching a Glance image in an SR (what xen_image and an image boot on XenAPI use) against `curl | tar x`,
+and the second boot from the cache against the first.
+
+A 256 MiB chain (a base copy full of data under a small snapshot leaf) on the simulator's pool a is put
+into Glance as the VHD tarball xen_snapshot uploads.  Then, best of three each, alternating:
+
+- ours: ``glance.download_vhd`` streams it into the SR's staging area (hashed as it comes, checked
+  against Glance's checksum and os_hash_value), imports the chain (fresh UUIDs, re-linked, vhd-util
+  check, moved into the SR, SR.scan);
+- peer: ``curl`` of the same image piped into ``tar x`` in a directory on the SR's filesystem.
+
+Prints ``RATIO image download: <curl time / ours>`` (the target is >= 0.8), and
+``RATIO second boot / first: <ratio>`` - the root disk of a first boot is the download plus a
+``VDI.clone`` of the cached VDI, of a second boot the cache look-up (one VDI.get_all_records) plus
+the clone (the target is < 0.3).  Everything it creates is deleted.  Needs `make beds`; the pool a of
+the process environment (XENAPI_POOL_A_URL, _SR_UUID, _SR_DIR) wins over .beds/env.sh, so a private
+simulator running a changed plugin can be measured.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from xapisim.testkit import MiB, beds_env, login, pool_chain  # noqa: E402
+
+SIZE = 256 * MiB
+HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "novaops-bench"}
+try:
+    E = beds_env()
+except LookupError as exc:
+    sys.exit(str(exc))
+
+
+def glance(method, path, body=None):
+    req = urllib.request.Request(E["NOVAOPS_GLANCE_URL"] + path, method=method, headers=dict(HEADERS))
+    if body is not None:
+        req.data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        out = resp.read()
+    return json.loads(out) if out else None
+
+
+def main():
+    from xapisim.vhd import VHD
+
+    session = login("A", E, "bench-xen_image")
+    x = session.xenapi
+    sr = x.SR.get_by_uuid(E["XENAPI_POOL_A_SR_UUID"])
+    sr_dir = E["XENAPI_POOL_A_SR_DIR"]
+    host = x.host.get_all()[0]
+    image, vdis, tarball, peer_dir = None, [], None, None
+    try:
+        vdi = x.VDI.create({"name_label": "bench-xen_image", "name_description": "", "SR": sr,
+                            "virtual_size": str(SIZE + 64 * MiB), "type": "user", "sharable": False,
+                            "read_only": False, "other_config": {}})
+        vdis.append(vdi)
+        block = os.urandom(2 * MiB)
+        with VHD.open(os.path.join(sr_dir, x.VDI.get_uuid(vdi) + ".vhd"), writable=True) as v:
+            for off in range(0, SIZE, 2 * MiB):
+                v.write(off, block[off % 4096:] + block[:off % 4096])
+        snap = x.VDI.snapshot(vdi, {})
+        vdis.insert(0, snap)
+        chain = pool_chain(x, x.VDI.get_uuid(snap))
+        fd, tarball = tempfile.mkstemp(prefix="bench-xen_image-", suffix=".tar")
+        os.close(fd)
+        with tarfile.open(tarball, "w", format=tarfile.GNU_FORMAT) as tar:
+            for seq, vdi_uuid in enumerate(chain):
+                tar.add(os.path.join(sr_dir, vdi_uuid + ".vhd"), arcname="%d.vhd" % seq)
+        image = glance("POST", "/v2/images", {"name": "bench-xen_image", "disk_format": "vhd",
+                                              "container_format": "ovf"})["id"]
+        subprocess.run(["curl", "-sS", "-f", "-T", tarball, "-X", "PUT", "-H", "Content-Type: application/octet-stream"]
+                       + [a for k, v in HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
+                       + ["%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image)], check=True)
+        size = glance("GET", "/v2/images/%s" % image)["size"]
+
+        def ours():
+            args = {"sr_path": sr_dir, "image_id": image, "glance_url": E["NOVAOPS_GLANCE_URL"],
+                    "headers": json.dumps(HEADERS)}
+            started = time.monotonic()
+            out = json.loads(x.host.call_plugin(host, "glance", "download_vhd", args))
+            took = time.monotonic() - started
+            return took, out["root"]["uuid"]
+
+        def peer():
+            target = tempfile.mkdtemp(prefix=".bench-curl-", dir=sr_dir)
+            argv = ["curl", "-sS", "-f"] + [a for k, v in HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
+            argv.append("%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image))
+            started = time.monotonic()
+            curl = subprocess.Popen(argv, stdout=subprocess.PIPE)
+            subprocess.run(["tar", "x", "-C", target], stdin=curl.stdout, check=True)
+            curl.stdout.close()
+            if curl.wait():
+                raise SystemExit("curl failed")
+            took = time.monotonic() - started
+            shutil.rmtree(target)
+            return took
+
+        def forget(leaf_uuid):
+            ref = x.VDI.get_by_uuid(leaf_uuid)
+            x.VDI.destroy(ref)
+
+        best = {"ours": None, "curl": None}
+        first_boot, second_boot = None, None
+        for _ in range(3):
+            took = peer()
+            print("  curl|tar x %d bytes in %.2fs" % (size, took), flush=True)
+            best["curl"] = min(best["curl"] or took, took)
+            took, leaf = ours()
+            print("  ours       %d bytes in %.2fs" % (size, took), flush=True)
+            best["ours"] = min(best["ours"] or took, took)
+            # the first boot's root: the download just made plus its clone; the second: look-up plus clone
+            started = time.monotonic()
+            clone = x.VDI.clone(x.VDI.get_by_uuid(leaf), {})
+            first = took + time.monotonic() - started
+            started = time.monotonic()
+            found = [ref for ref, rec in x.VDI.get_all_records().items() if rec["uuid"] == leaf]
+            clone2 = x.VDI.clone(found[0], {})
+            second = time.monotonic() - started
+            first_boot = min(first_boot or first, first)
+            second_boot = min(second_boot or second, second)
+            for ref in (clone, clone2):
+                x.VDI.destroy(ref)
+            forget(leaf)
+        print("image: %d bytes, chain of %d VHDs" % (size, len(chain)))
+        print("RATIO image download: %.2f (curl|tar x %.2fs / ours %.2fs, 256 MiB chain; target >= 0.8)"
+              % (best["curl"] / best["ours"], best["curl"], best["ours"]))
+        print("RATIO second boot / first: %.3f (%.3fs / %.2fs; target < 0.3)"
+              % (second_boot / first_boot, second_boot, first_boot))
+    finally:
+        if image:
+            try:
+                glance("DELETE", "/v2/images/%s" % image)
+            except Exception:  # noqa: BLE001 - best effort cleanup
+                pass
+        for vdi in vdis:
+            try:
+                x.VDI.destroy(vdi)
+            except Exception:  # noqa: BLE001
+                pass
+        if tarball and os.path.exists(tarball):
+            os.unlink(tarball)
+        if peer_dir:
+            shutil.rmtree(peer_dir, ignore_errors=True)
+        session.xenapi.session.logout()
+
+
+if __name__ == "__main__":
+    main()
