@@ -341,10 +341,10 @@ def resize_verify(pb, ref):
     """Nova's RESIZED: only confirm and revert. A hard reboot by the instance's UUID started the halted
     original beside the resized copy; by name, and a rescue, found no VM and said nothing of the resize."""
     orig = vm_info("A", NAME + "-orig").get("vm") or {}
-    for what, run in (("hard reboot", pb.run("hard_reboot")),
+    for what, outcome in (("hard reboot", pb.run("hard_reboot")),
                       ("hard reboot by UUID", pb.run("hard_reboot", extra=dict(instance_uuid=orig.get("uuid")))),
                       ("rescue", pb.run("rescue"))):
-        check.run_failed(run, "%s while the resize waits for confirm" % what, "confirm or revert the resize first")
+        check.run_failed(outcome, "%s while the resize waits for confirm" % what, "confirm or revert the resize first")
     check((vm_info("A", NAME + "-orig").get("vm") or {}).get("power_state") == "halted" and
           not vm_info("A", NAME + "-rescue").get("exists") and
           (vm_info("B", NAME).get("vm") or {}).get("power_state") == "running",
