@@ -310,6 +310,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt import dom
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import instance_dir as inst
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record as record
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.disk_transfer import DiskTransfer, remove_scratch
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
@@ -344,7 +345,11 @@ def argument_spec():
         bwlimit=dict(type="int", default=0),
         shutdown_timeout=dict(type="int", default=60),
         timeout=dict(type="int", default=120),
-    ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec()).merge(ssh_argument_spec()).merge(
+    ), required_one_of=[("name", "uuid")],
+        input_rules={"uuid": rules.Uuid(), "flavor.memory_mb": rules.AMOUNT, "flavor.root_gb": rules.AMOUNT,
+                     "flavor.ephemeral_gb": rules.AMOUNT, "flavor.swap_mb": rules.AMOUNT, "bwlimit": rules.AMOUNT,
+                     "shutdown_timeout": rules.SECONDS, "timeout": rules.SECONDS},
+    ).merge(libvirt_argument_spec()).merge(ssh_argument_spec()).merge(
         lock_argument_spec())
 
 

@@ -307,6 +307,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.uuids impor
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import qemu_leftovers
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
@@ -343,7 +344,9 @@ def argument_spec():
         visibility=dict(type="str", default="private", choices=["private", "shared", "community", "public"]),
         timeout=dict(type="int", default=600),
         upload_timeout=dict(type="int", default=3600),
-    ), required_if=[("state", "present", ("name", "uuid"), True)])
+    ), required_if=[("state", "present", ("name", "uuid"), True)],
+        input_rules={"uuid": rules.Uuid(), "bandwidth": rules.AMOUNT, "timeout": rules.SECONDS_AT_LEAST_ONE,
+                     "upload_timeout": rules.SECONDS_AT_LEAST_ONE})
     return spec.merge(libvirt_argument_spec()).merge(glance_argument_spec()).merge(lock_argument_spec())
 
 
@@ -366,8 +369,6 @@ class DiskSnapshot(Manager):
         if p["compress"] and p["format"] != "qcow2":
             raise NovaopsError("compress needs format=qcow2 (qemu-img compresses qcow2 clusters only); "
                                "the format is %s." % p["format"])
-        if p["bandwidth"] < 0 or p["timeout"] <= 0 or p["upload_timeout"] <= 0:
-            raise NovaopsError("bandwidth must be 0 or more, timeout and upload_timeout more than 0.")
         if not os.path.isabs(p["snapshots_directory"]):
             raise NovaopsError("snapshots_directory %r is not absolute." % p["snapshots_directory"])
 

@@ -210,6 +210,7 @@ duration:
 """
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
@@ -245,7 +246,9 @@ def argument_spec():
         flow_table=dict(type="int", default=0),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         timeout=dict(type="int", default=10),
-    ))
+    ), input_rules={"max_rate": rules.AMOUNT, "queues.max_rate": rules.AMOUNT, "queues.min_rate": rules.AMOUNT,
+                    "queues.burst": rules.AMOUNT, "flow_priority": rules.Between(0, 65535),
+                    "flow_table": rules.Between(0, 254), "timeout": rules.SECONDS_AT_LEAST_ONE})
 
 
 def _int_or_none(value):
@@ -270,14 +273,8 @@ class QoSQueues(Manager):
     # -- input ---------------------------------------------------------------------------
     def _validate(self):
         p = self.params
-        if p["timeout"] is not None and p["timeout"] < 1:
-            raise NovaopsError("timeout must be at least 1 second, not %s." % p["timeout"])
         if p["max_rate"] is not None and p["max_rate"] <= 0:
             raise NovaopsError("max_rate must be a positive number of bits per second, not %s." % p["max_rate"])
-        if not 0 <= p["flow_table"] <= 254:
-            raise NovaopsError("flow_table must be between 0 and 254, not %s." % p["flow_table"])
-        if not 0 <= p["flow_priority"] <= 65535:
-            raise NovaopsError("flow_priority must be between 0 and 65535, not %s." % p["flow_priority"])
         queues = {}
         owner = {}
         for q in p["queues"] or []:

@@ -161,6 +161,7 @@ found:
 """
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
@@ -183,6 +184,7 @@ def argument_spec():
         ),
         mutually_exclusive=[["port", "interface", "ip"]],
         required_one_of=[["port", "interface", "ip"]],
+        input_rules={"timeout": rules.SECONDS},
     )
 
 

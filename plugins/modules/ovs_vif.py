@@ -180,6 +180,7 @@ import os
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS, as_list, as_one, check_device_name, cookie_mask
@@ -209,6 +210,7 @@ def argument_spec():
             timeout=dict(type="int", default=10),
         ),
         required_if=[["state", "present", ["bridge"]]],
+        input_rules={"next_table": rules.Between(1, 254), "timeout": rules.SECONDS_AT_LEAST_ONE},
     )
 
 
@@ -233,10 +235,6 @@ class VIF(Manager):
 
     def _validate(self):
         p = self.params
-        if p["timeout"] < 1:
-            raise NovaopsError("timeout must be at least 1 second, not %s." % p["timeout"])
-        if p["next_table"] is not None and not 1 <= p["next_table"] <= 254:
-            raise NovaopsError("next_table must be between 1 and 254, not %s." % p["next_table"])
         if p["state"] != "present":
             return
         check_device_name(p["port"], "port")    # the interface this makes is a netdev of that name

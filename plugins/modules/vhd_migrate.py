@@ -28,6 +28,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.xen_destination
   - novaops.compute.operation_lock
 attributes:
   check_mode:
@@ -66,21 +67,6 @@ options:
       - Names the staging directories (C(instance<uuid>)) and is recorded on the imported VDIs.
         Defaults to the VM's UUID, or the source VDI's.
     type: str
-  dest_url:
-    description: XenAPI URL of the destination pool; defaults to O(url) (a move within the pool).
-    type: str
-  dest_username:
-    description: Destination pool user; defaults to O(username).
-    type: str
-  dest_password:
-    description: Destination pool password; defaults to O(password).
-    type: str
-  dest_validate_certs:
-    description: Verify the destination's TLS certificate; defaults to O(validate_certs).
-    type: bool
-  dest_ca_path:
-    description: CA bundle for the destination; defaults to O(ca_path).
-    type: path
   dest_sr_uuid:
     description: Destination SR; defaults to the destination pool's default SR.
     type: str
@@ -94,40 +80,6 @@ options:
     description: The destination host as the source host's dom0 reaches it by ssh.
     type: str
     required: true
-  ssh_port:
-    description: Its ssh port.
-    type: int
-    default: 22
-  ssh_user:
-    description: The user the source dom0 logs in as.
-    type: str
-    default: root
-  ssh_private_key:
-    description: The private key (its contents) for that login; passed to the plugin, never logged.
-    type: str
-  ssh_private_key_file:
-    description: A file on the managed node holding the private key (read and passed like O(ssh_private_key)).
-    type: path
-  ssh_known_hosts:
-    description:
-      - known_hosts lines for the destination host, the only ones the source dom0 then trusts for this
-        transfer (C(UserKnownHostsFile), C(StrictHostKeyChecking=yes)).
-      - Without it or O(ssh_known_hosts_file), the source dom0's own known_hosts files are used, still strictly;
-        an unknown or changed host key fails the transfer before anything is sent. Keys are never added.
-    type: str
-  ssh_known_hosts_file:
-    description: A file on the managed node holding those known_hosts lines.
-    type: path
-  insecure_ignore_host_key:
-    description:
-      - Do not check the destination's host key (C(StrictHostKeyChecking=no), C(UserKnownHostsFile=/dev/null)).
-        The explicit opt-out, for lab setups; it cannot be combined with O(ssh_known_hosts) or O(ssh_known_hosts_file).
-    type: bool
-    default: false
-  ssh_connect_timeout:
-    description: Seconds the source dom0's ssh may take to connect to the destination.
-    type: int
-    default: 30
   bwlimit:
     description: rsync bandwidth limit in KiB/s (0 is none).
     type: int
@@ -211,20 +163,13 @@ actions:
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import (  # noqa: F401 pylint: disable=unused-import
-    OC_CHAIN, OC_FROM, Migration, argument_spec, destination_connection)
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection
+    OC_CHAIN, OC_FROM, Migration, argument_spec, converge_between_pools)
 
 
 def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     with module.failing_clearly():
-        with XenAPIConnection.from_params(module.params) as src:
-            dest = destination_connection(module.params)
-            if dest is None:
-                result = Migration(module, src, src).converge()
-            else:
-                with dest as dst:
-                    result = Migration(module, src, dst).converge()
+        result = converge_between_pools(module, Migration)
         module.exit_json(**result)
 
 

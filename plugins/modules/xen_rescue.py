@@ -51,6 +51,11 @@ options:
   template:
     description: Name or UUID of the template the rescue VM is made from (a rescue system). Needed to make it.
     type: str
+  name_from:
+    description:
+      - Where O(name) came from, said in the failure when no VM has that name (a role names its variable and where
+        that comes from). Without it the failure says to check O(name).
+    type: str
   rescue_suffix:
     description: The rescue VM is named C(<name><suffix>) (Nova's convention).
     type: str
@@ -141,6 +146,7 @@ duration:
 '''
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
@@ -157,10 +163,11 @@ def argument_spec():
         name=dict(type="str", required=True),
         state=dict(type="str", default="rescued", choices=["rescued", "unrescued"]),
         template=dict(type="str"),
+        name_from=dict(type="str"),
         rescue_suffix=dict(type="str", default="-rescue"),
         resize_orig_suffix=dict(type="str", default="-orig"),
         timeout=dict(type="int", default=300),
-    )))
+    ), input_rules={"timeout": rules.SECONDS}))
 
 
 def _held(vm):
@@ -220,8 +227,8 @@ class Rescue(Manager):
         """For a name that matches no VM: where it came from."""
         if self.instances:
             return ""
-        return (" Check the instance's name (for the rescue role rescue_name - the inventory variable instance_name, "
-                "else the inventory host name).")
+        return " Check the option name (%s)." % self.params["name_from"] if self.params["name_from"] else \
+            " Check the option name."
 
     def check_rescue_vm(self, instance):
         """A VM of the rescue name, if any, is this instance's rescue VM: it holds the instance's root disk at

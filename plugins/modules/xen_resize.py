@@ -39,6 +39,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.xen_destination
   - novaops.compute.operation_lock
 attributes:
   check_mode:
@@ -94,6 +95,11 @@ options:
       - Name or UUID of the template the new VM (and a carrier VM) is made from, without its disks. Required for
         V(resized).
     type: str
+  name_from:
+    description:
+      - Where O(name) came from, said in the failure when no VM has that name (a role names its variable and where
+        that comes from). Without it the failure says to check O(name).
+    type: str
   orig_suffix:
     description: The original is renamed C(<name><suffix>) until confirm or revert.
     type: str
@@ -102,21 +108,6 @@ options:
     description: The VM that carries a shrunk root disk to the destination is named C(<name><suffix>).
     type: str
     default: -resize
-  dest_url:
-    description: XenAPI URL of the destination pool's master; defaults to O(url) (a resize within the pool).
-    type: str
-  dest_username:
-    description: Destination pool user; defaults to O(username).
-    type: str
-  dest_password:
-    description: Destination pool password; defaults to O(password).
-    type: str
-  dest_validate_certs:
-    description: Verify the destination's TLS certificate; defaults to O(validate_certs).
-    type: bool
-  dest_ca_path:
-    description: CA bundle for the destination; defaults to O(ca_path).
-    type: path
   dest_sr_uuid:
     description: The destination SR; defaults to the destination pool's default SR.
     type: str
@@ -125,36 +116,6 @@ options:
       - The destination host as the source host's dom0 reaches it by ssh (the migration plugin's rsync). Required
         for V(resized).
     type: str
-  ssh_port:
-    description: Its ssh port.
-    type: int
-    default: 22
-  ssh_user:
-    description: The user the source dom0 logs in as.
-    type: str
-    default: root
-  ssh_private_key:
-    description: The private key (its contents) for that login; passed to the plugin, never logged.
-    type: str
-  ssh_private_key_file:
-    description: A file on the managed node holding the private key (read and passed like O(ssh_private_key)).
-    type: path
-  ssh_known_hosts:
-    description:
-      - known_hosts lines for the destination host, the only ones the source dom0 then trusts for the transfer.
-        Without them or O(ssh_known_hosts_file), the source dom0's own known_hosts files are used, strictly.
-    type: str
-  ssh_known_hosts_file:
-    description: A file on the managed node holding those known_hosts lines.
-    type: path
-  insecure_ignore_host_key:
-    description: Do not check the destination's host key (an explicit opt-out, for lab setups).
-    type: bool
-    default: false
-  ssh_connect_timeout:
-    description: Seconds the source dom0's ssh may take to connect to the destination.
-    type: int
-    default: 30
   helper_vm_uuid:
     description:
       - The helper VM on the source pool a shrink runs in (the machine the module runs on), into which disks are
@@ -302,6 +263,7 @@ duration:
 '''
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import DiskCommands
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
@@ -315,9 +277,9 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi import resi
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps import XenSteps
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vdi_resizer import check_shrink_fits
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import (
-    destination_argument_spec, destination_connection, ssh_material)
+    converge_between_pools, destination_argument_spec, ssh_material)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records, vms_named
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection, xenapi_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import xenapi_argument_spec
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -351,11 +313,16 @@ def argument_spec():
         dest_helper_vm_uuid=dict(type="str"),
         dest_device_dir=dict(type="path"),
         grow_filesystem=dict(type="bool", default=False),
+        name_from=dict(type="str"),
         orig_suffix=dict(type="str", default="-orig"),
         carrier_suffix=dict(type="str", default="-resize"),
         shutdown_timeout=dict(type="int", default=60),
         timeout=dict(type="int", default=600),
-    ), required_if=[("state", "resized", ["template", "ssh_host"])]))
+    ), required_if=[("state", "resized", ["template", "ssh_host"])],
+        input_rules={"flavor.vcpus": rules.Between(1), "flavor.memory_mb": rules.POSITIVE_AMOUNT,
+                     "flavor.root_gb": rules.AMOUNT, "flavor.root_mb": rules.AMOUNT,
+                     "flavor.ephemeral_gb": rules.AMOUNT, "flavor.swap_mb": rules.AMOUNT,
+                     "shutdown_timeout": rules.SECONDS, "timeout": rules.SECONDS}))
 
 
 def _vifs(original):
@@ -422,10 +389,10 @@ class Resize(Manager):
                                    % option)
         state = self.params["state"]
         if state != "resized" and self.rec.nothing_found:
+            source = " (%s)" % self.params["name_from"] if self.params["name_from"] else ""
             raise NovaopsError("No VM is named %s or %s on the source pool, and none %s on the destination pool: there "
-                               "is no such instance. Check its name (for the resize role resize_name - the inventory "
-                               "variable instance_name, else the inventory host name). Nothing was changed."
-                               % (self.name, self.rec.orig_name, self.name))
+                               "is no such instance. Check the option name%s. Nothing was changed."
+                               % (self.name, self.rec.orig_name, self.name, source))
         if state == "confirmed":
             return self.plan_confirmed(before, plan)
         if state == "reverted":
@@ -446,9 +413,6 @@ class Resize(Manager):
         if root is None:
             raise NovaopsError("The original %s has no root disk (userdevice 0); there is nothing to resize. Nothing "
                                "was changed." % original["name"])
-        for key in ("vcpus", "memory_mb"):
-            if flavor.get(key) is not None and flavor[key] < 1:
-                raise NovaopsError("flavor.%s must be at least 1, not %d. Nothing was changed." % (key, flavor[key]))
         size = root["size"]
         if (flavor.get("root_mb") or 0) > 0:
             size = flavor["root_mb"] * MIB
@@ -711,13 +675,7 @@ class Resize(Manager):
 def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     with module.failing_clearly():
-        with XenAPIConnection.from_params(module.params) as src:
-            dest = destination_connection(module.params)
-            if dest is None:
-                result = Resize(module, src, src).converge()
-            else:
-                with dest as dst:
-                    result = Resize(module, src, dst).converge()
+        result = converge_between_pools(module, Resize)
         module.exit_json(**result)
 
 

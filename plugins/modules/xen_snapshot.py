@@ -204,6 +204,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain i
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.snapshot import destroy_vdi, wait_for_coalesce
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 
 MARKER_VALUE = "xen_snapshot"
 # on the snapshot VDI while a run needs it: what a failed destroy left is found by the next run
@@ -221,7 +222,8 @@ def argument_spec():
         compress=dict(type="bool", default=False),
         coalesce_timeout=dict(type="int", default=600),
         upload_timeout=dict(type="int", default=3600),
-    ), required_if=[("state", "present", ["vm"])])
+    ), required_if=[("state", "present", ["vm"])],
+        input_rules={"coalesce_timeout": rules.SECONDS, "upload_timeout": rules.SECONDS})
     return xenapi_argument_spec().merge(glance_argument_spec()).merge(lock_argument_spec()).merge(spec)
 
 
@@ -343,18 +345,11 @@ class Snapshot(Manager):
                           "novaops_userdevice": userdevice, "novaops_vdi_uuid": record["uuid"]})
             image = self.glance.create_image(name, disk_format="vhd", container_format="ovf",
                                              visibility=self.params["visibility"], **props)
-            args = dict(sr_path=sr_path, vdi_uuids=json.dumps(chain), image_id=image["id"],
-                        compress=str(self.params["compress"]).lower(), **plugin_glance_args(self.glance))
             started = time.monotonic()
-            out = json.loads(conn.run_async("host.call_plugin", host, "glance", "upload_vhd", args,
+            out = json.loads(conn.run_async("host.call_plugin", host, "glance", "upload_vhd",
+                                            self.plugin_args(sr_path, chain, image["id"]),
                                             timeout=self.params["upload_timeout"]))
-            uploaded = self.glance.wait_for_status(image["id"], ("active",), self.glance.timeout)
-            if uploaded.get("checksum") and uploaded["checksum"] != out["checksum"]:
-                raise NovaopsError("Image %s: Glance's checksum %s is not the md5 %s of what the plugin sent."
-                                   % (image["id"], uploaded["checksum"], out["checksum"]))
-            if uploaded.get("size") != out["bytes"]:
-                raise NovaopsError("Image %s: Glance holds %s bytes, the plugin sent %s."
-                                   % (image["id"], uploaded.get("size"), out["bytes"]))
+            self.check_uploaded(image["id"], out)
             self.uploads[image["id"]] = dict(bytes=out["bytes"], chain_length=len(chain), coalesce=coalesce,
                                              upload_duration=round(time.monotonic() - started, 3))
         except BaseException as exc:
@@ -377,6 +372,21 @@ class Snapshot(Manager):
                                    % leftover)
             if leftover and isinstance(failure, NovaopsError):
                 failure.facts["snapshot_cleanup_error"] = leftover
+
+    def plugin_args(self, sr_path, chain, image_id):
+        """The glance plugin's upload_vhd arguments: the chain's files, and Glance as this module reaches it."""
+        return dict(sr_path=sr_path, vdi_uuids=json.dumps(chain), image_id=image_id,
+                    compress=str(self.params["compress"]).lower(), **plugin_glance_args(self.glance))
+
+    def check_uploaded(self, image_id, out):
+        """Glance holds what the plugin sent: its checksum (where it keeps one) and size."""
+        uploaded = self.glance.wait_for_status(image_id, ("active",), self.glance.timeout)
+        if uploaded.get("checksum") and uploaded["checksum"] != out["checksum"]:
+            raise NovaopsError("Image %s: Glance's checksum %s is not the md5 %s of what the plugin sent."
+                               % (image_id, uploaded["checksum"], out["checksum"]))
+        if uploaded.get("size") != out["bytes"]:
+            raise NovaopsError("Image %s: Glance holds %s bytes, the plugin sent %s."
+                               % (image_id, uploaded.get("size"), out["bytes"]))
 
     # -- results ------------------------------------------------------------------------------
     def result(self, facts):

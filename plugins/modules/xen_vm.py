@@ -34,7 +34,9 @@ attributes:
 options:
   uuid:
     description:
-      - UUID of the VM. Identifies the VM; with O(name) as well, O(name) is the name it should have.
+      - UUID of the VM. Identifies the VM; with O(name) as well, O(name) is the name it should have - except
+        for O(state=rebooted), which reboots the VM of this UUID as it is, O(name) only naming it in messages.
+        An empty string is O(uuid) not given.
       - A VM given by UUID that does not exist cannot be created (XenServer chooses UUIDs).
     type: str
   name:

@@ -206,8 +206,8 @@ xenapi_error:
 '''
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection, xenapi_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import (
     Records, match_filters, public_facts, vm_facts)
@@ -226,12 +226,11 @@ def argument_spec():
         include_control_domain=dict(type="bool", default=False),
         chains=dict(type="bool", default=True),
         record=dict(type="bool", default=True),
-    ), mutually_exclusive=[["uuid", "name"]]))
+    ), mutually_exclusive=[["uuid", "name"]], input_rules={"uuid": rules.Uuid("VM")}))
 
 
 def select(records, params):
     if params["uuid"]:
-        check_uuid(params["uuid"], "VM")
         return records.where("VM", "uuid", params["uuid"])
     if params["name"] is not None:
         found = records.where("VM", "name_label", params["name"])

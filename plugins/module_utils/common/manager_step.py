@@ -8,7 +8,7 @@
 An operation such as a XenAPI resize is a sequence of what single modules do (xen_vm,
 xen_vdi_resize, vhd_migrate), each step idempotent on its own, so that the whole resumes where
 it stopped.  A step gets the parameters its module would get from a task - checked against that
-module's argument spec, defaults and environment fallbacks filled, an option left out as
+module's argument spec and its input rules, defaults and environment fallbacks filled, an option left out as
 ``omit`` leaves it - and the caller's check mode and warnings; it returns that module's result.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
 
 
 class StepModule:
@@ -35,6 +36,9 @@ class StepModule:
             # the caller builds these parameters from its own, already checked: a programming error
             raise NovaopsError("A step was given parameters its module refuses: %s" % "; ".join(checked.error_messages))
         self.params = checked.validated_parameters
+        problem, _warnings = check_rules(spec.input_rules, self.params)    # the module's declared rules too
+        if problem:
+            raise NovaopsError(problem)
         self.check_mode = check_mode
         self._diff = False
         self._caller = module

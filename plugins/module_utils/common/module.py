@@ -4,8 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """AnsibleModule with the collection's one failure shape (after amazon.aws's fail_json_aws),
-the input checks of input_guards.py run on every module's options, a warning for every TLS
-verification turned off, and every URL in what it shows (messages, warnings, results, its own
+an explicit null taken as an option not given, the input checks of input_guards.py on every
+option, the rules each module declares beside its argument spec (input_rules.py) - with a
+warning for every TLS verification turned off - and every URL in what it shows (messages, warnings, results, its own
 arguments) without the credentials in it (redact.py)."""
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import contextlib
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_guards as guards
+from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact, redact_text
 
 
 class NovaopsModule(AnsibleModule):
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, input_rules=None, **kwargs):
         try:
             super().__init__(*args, **kwargs)
         except (TypeError, AttributeError, ValueError) as exc:
@@ -30,18 +32,27 @@ class NovaopsModule(AnsibleModule):
                 raise
             self.fail_json(msg=guards.malformed_dict_option(self.argument_spec, self.params) or
                            "The options could not be validated (%s); check each option's type." % exc)
-        problem = guards.nul_problem(self.params) or \
-            guards.null_rule_problem(self.params, kwargs.get("required_one_of"), kwargs.get("required_if"),
-                                     kwargs.get("required_together")) or \
-            guards.timeout_problem(self.argument_spec, self.params) or \
-            guards.file_option_problem(self.argument_spec, self.params) or \
-            guards.int_range_problem(self.argument_spec, self.params) or \
-            guards.negative_problem(self.argument_spec, self.params)
+        problem, warnings = check_rules(input_rules or {}, self.params)
+        problem = guards.nul_problem(self.params) or problem or \
+            guards.int_range_problem(self.argument_spec, self.params)
         if problem:
             self.fail_json(msg=problem)
-        for option, endpoint in guards.unverified_tls(self.argument_spec, self.params):
-            self.warn("%s is false: the TLS certificate of %s is not verified, so anyone on the network path can "
-                      "pose as it and see what is sent to it. Give its CA (ca_path) instead." % (option, endpoint))
+        for warning in warnings:
+            self.warn(warning)
+
+    def _load_params(self):
+        """An explicit null of an option with no default is that option not given.
+
+        ansible-core counts it as given: ``vm: null`` satisfied required_one_of and required_if, and
+        the module met a None it never expected.  Dropped here, ansible-core's own rules see it.
+        """
+        super()._load_params()
+        no_default = set()
+        for name, option in self.argument_spec.items():
+            if option.get("default") is None:
+                no_default.update([name] + list(option.get("aliases") or []))
+        self.params = dict((key, value) for key, value in self.params.items()
+                           if value is not None or key not in no_default)
 
     def warn(self, warning, **kwargs):
         super().warn(redact_text(warning), **kwargs)

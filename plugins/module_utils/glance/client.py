@@ -40,6 +40,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.tls import client_context
 from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact_url
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 
 try:
     import yaml
@@ -74,7 +75,8 @@ def glance_argument_spec():
             ca_path=dict(type="path"),
             timeout=dict(type="int", default=300),
         )),
-    ))
+    ), input_rules={"glance.validate_certs": rules.TlsSwitch(("url", "cloud")), "glance.ca_path": rules.PLAIN_FILE,
+                    "glance.timeout": rules.SECONDS})
 
 
 class GlanceError(NovaopsError):

@@ -216,42 +216,48 @@ def parse_domain_xml(xml):
     devices = root.find("devices")
     if devices is None:
         devices = ET.Element("devices")
-    for disk in devices.findall("disk"):
-        src = disk.find("source")
-        driver = disk.find("driver")
-        target = disk.find("target")
-        facts["disks"].append(dict(
-            device=disk.get("device") or "disk", type=disk.get("type"),
-            path=(src.get("file") or src.get("dev") or src.get("name")) if src is not None else None,
-            format=driver.get("type") if driver is not None else None,
-            target=target.get("dev") if target is not None else None,
-            bus=target.get("bus") if target is not None else None,
-            backing_chain=_backing_chain(disk)))
-    for iface in devices.findall("interface"):
-        vif = dict(type=iface.get("type"), mac=None, bridge=None, virtualport=None, id=None, model=None,
-                   target=None, mtu=None)
-        mac = iface.find("mac")
-        if mac is not None:
-            vif["mac"] = (mac.get("address") or "").lower()
-        src = iface.find("source")
-        if src is not None:
-            vif["bridge"] = src.get("bridge") or src.get("network")
-        vport = iface.find("virtualport")
-        if vport is not None:
-            vif["virtualport"] = vport.get("type")
-            params = vport.find("parameters")
-            if params is not None:
-                vif["id"] = params.get("interfaceid")
-        model = iface.find("model")
-        if model is not None:
-            vif["model"] = model.get("type")
-        target = iface.find("target")
-        if target is not None:
-            vif["target"] = target.get("dev")
-        mtu = iface.find("mtu")
-        if mtu is not None:
-            vif["mtu"] = _int(mtu.get("size"))
-        facts["vifs"].append(vif)
+    facts["disks"] = [_disk_facts(disk) for disk in devices.findall("disk")]
+    facts["vifs"] = [_vif_facts(iface) for iface in devices.findall("interface")]
+    facts["vnc"] = _vnc_facts(devices)
+    return facts
+
+
+def _child_attr(element, tag, attr):
+    """``attr`` of ``element``'s first ``tag`` child, or None when there is no such child."""
+    child = element.find(tag)
+    return child.get(attr) if child is not None else None
+
+
+def _disk_facts(disk):
+    src = disk.find("source")
+    return dict(
+        device=disk.get("device") or "disk", type=disk.get("type"),
+        path=(src.get("file") or src.get("dev") or src.get("name")) if src is not None else None,
+        format=_child_attr(disk, "driver", "type"), target=_child_attr(disk, "target", "dev"),
+        bus=_child_attr(disk, "target", "bus"), backing_chain=_backing_chain(disk))
+
+
+def _vif_facts(iface):
+    vif = dict(type=iface.get("type"), mac=None, bridge=None, virtualport=None, id=None,
+               model=_child_attr(iface, "model", "type"), target=_child_attr(iface, "target", "dev"), mtu=None)
+    mac = iface.find("mac")
+    if mac is not None:
+        vif["mac"] = (mac.get("address") or "").lower()
+    src = iface.find("source")
+    if src is not None:
+        vif["bridge"] = src.get("bridge") or src.get("network")
+    vport = iface.find("virtualport")
+    if vport is not None:
+        vif["virtualport"] = vport.get("type")
+        vif["id"] = _child_attr(vport, "parameters", "interfaceid")
+    mtu = iface.find("mtu")
+    if mtu is not None:
+        vif["mtu"] = _int(mtu.get("size"))
+    return vif
+
+
+def _vnc_facts(devices):
+    """The first VNC console: where it listens, its port (-1 until it runs with autoport)."""
     for graphics in devices.findall("graphics"):
         if graphics.get("type") != "vnc":
             continue
@@ -259,10 +265,9 @@ def parse_domain_xml(xml):
         listen_el = graphics.find("listen")
         if listen_el is not None and listen_el.get("address"):
             listen = listen_el.get("address")
-        facts["vnc"] = dict(listen=listen, port=_int(graphics.get("port"), -1),
-                            autoport=graphics.get("autoport", "no") == "yes")
-        break
-    return facts
+        return dict(listen=listen, port=_int(graphics.get("port"), -1),
+                    autoport=graphics.get("autoport", "no") == "yes")
+    return None
 
 
 def vif_kind(vif):

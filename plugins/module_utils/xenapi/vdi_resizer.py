@@ -16,6 +16,7 @@ from ansible.module_utils.common.text.formatters import human_to_bytes
 
 from ansible_collections.novaops.compute.plugins.module_utils.disks import diskops
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
@@ -45,7 +46,8 @@ def argument_spec():
         grow_filesystem=dict(type="bool", default=False),
         replace_in_vm=dict(type="bool", default=True),
         timeout=dict(type="float", default=600),
-    ), required_one_of=[["vdi_uuid", "vm"]], mutually_exclusive=[["vdi_uuid", "vm"]]))
+    ), required_one_of=[["vdi_uuid", "vm"]], mutually_exclusive=[["vdi_uuid", "vm"]],
+        input_rules={"timeout": rules.SECONDS}))
 
 
 def parse_size(value):

@@ -31,6 +31,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_left
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
     NULL_REF, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 
 PLUGIN = "migration"
 OC_FROM, OC_CHAIN, OC_INSTANCE = MIGRATED_FROM, MIGRATED_CHAIN, MIGRATED_INSTANCE
@@ -50,7 +51,8 @@ def argument_spec():
         dest_sr_uuid=dict(type="str"),
         staging_root=dict(type="str"),
         bwlimit=dict(type="int", default=0),
-    ), mutually_exclusive=[["vdi_uuid", "vm_uuid", "vm_name"]], required_one_of=[["vdi_uuid", "vm_uuid", "vm_name"]])
+    ), mutually_exclusive=[["vdi_uuid", "vm_uuid", "vm_name"]], required_one_of=[["vdi_uuid", "vm_uuid", "vm_name"]],
+        input_rules={"shutdown_timeout": rules.SECONDS, "timeout": rules.SECONDS, "bwlimit": rules.AMOUNT})
     ).merge(destination_argument_spec())
 
 
@@ -62,7 +64,8 @@ def destination_argument_spec():
         dest_password=dict(type="str", no_log=True),
         dest_validate_certs=dict(type="bool"),
         dest_ca_path=dict(type="path"),
-    ))
+    ), input_rules={"dest_validate_certs": rules.TlsSwitch(("dest_url",), inherits="validate_certs"),
+                    "dest_ca_path": rules.PLAIN_FILE})
 
 
 def destination_connection(params):
@@ -75,6 +78,17 @@ def destination_connection(params):
         p["dest_password"] if p["dest_password"] is not None else p["password"],
         p["validate_certs"] if p["dest_validate_certs"] is None else p["dest_validate_certs"],
         p["dest_ca_path"] or p["ca_path"])
+
+
+def converge_between_pools(module, manager_class):
+    """``manager_class(module, src, dst).converge()`` with sessions to the source pool and the destination's
+    (the source's own when no dest_url is given), logged out again whatever happens."""
+    with XenAPIConnection.from_params(module.params) as src:
+        dest = destination_connection(module.params)
+        if dest is None:
+            return manager_class(module, src, src).converge()
+        with dest as dst:
+            return manager_class(module, src, dst).converge()
 
 
 def _read_file(path, what):

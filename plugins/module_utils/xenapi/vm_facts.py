@@ -192,9 +192,33 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
     vdi_refs = [vbd["VDI"] for vbd in vbds.values() if vbd["VDI"] != NULL_REF]
     records.prefetch([("VDI", r) for r in vdi_refs],
                      (["SR"] if vdi_refs else []) + (["network"] if vifs_found else []))
+    memory = dict((key, int(rec.get("memory_%s" % key, 0)))
+                  for key in ("static_min", "static_max", "dynamic_min", "dynamic_max"))
+    blocked = dict(rec.get("blocked_operations") or {})
+    facts = dict(
+        uuid=rec["uuid"], name=rec["name_label"], description=rec.get("name_description", ""),
+        power_state=str(rec["power_state"]).lower(),
+        is_a_template=bool(rec.get("is_a_template")), is_a_snapshot=bool(rec.get("is_a_snapshot")),
+        vcpus=int(rec.get("VCPUs_at_startup", 0)), vcpus_max=int(rec.get("VCPUs_max", 0)),
+        memory_mb=memory["static_max"] // MIB, memory=memory,
+        other_config=dict(rec.get("other_config") or {}), xenstore_data=dict(rec.get("xenstore_data") or {}),
+        blocked_operations=blocked, bootlocked="start" in blocked,
+        desired_state=(rec.get("other_config") or {}).get(DESIRED_KEY),
+        disks=_disk_facts(records, rec, vbds, vdi_refs, chain), vifs=_vif_facts(records, vifs_found), _ref=ref,
+    )
+    if consoles:
+        facts["consoles"] = _console_facts(records, rec)
+    if snapshots:
+        facts["snapshots"] = _snapshot_facts(records, rec)
+    if record:
+        facts["record"] = public_record(rec)
+    return facts
+
+
+def _disk_facts(records, rec, vbds, vdi_refs, chain):
+    """The VM's disks (VBDs with their VDI and SR, once prefetched), by userdevice."""
     known = records.cache.get("VDI", {})
     vdis = dict((r, known[r]) for r in vdi_refs if r in known)
-    srs = records.cache.get("SR", {})
     by_uuid = {}
     if chain and vdis:
         for sr_ref in set(vdi["SR"] for vdi in vdis.values()):
@@ -210,65 +234,61 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
                     owned=False, _vbd_ref=vbd_ref, _vdi_ref=None)
         vdi = vdis.get(vbd["VDI"])
         if vdi is not None:
-            sr = srs.get(vdi["SR"], {})
-            other = vdi.get("other_config") or {}
-            owner = other.get(OWNER_KEY)
-            shared = [v for v in vdi.get("VBDs", []) if v != vbd_ref]
-            owned = (owner == rec["uuid"] or
-                     (owner is None and vbd["type"] == "Disk" and vdi["uuid"] not in attached and not shared
-                      and not vdi.get("read_only") and not vdi.get("sharable")))
-            disk.update(vdi_uuid=vdi["uuid"], vdi_name=vdi["name_label"], size=int(vdi["virtual_size"]),
-                        size_gb=_size_gb(vdi["virtual_size"]), sr_uuid=sr.get("uuid"), sr_name=sr.get("name_label"),
-                        owned=bool(owned), vdi_other_config=dict(other),
-                        vhd_parent=(vdi.get("sm_config") or {}).get("vhd-parent"), _vdi_ref=vbd["VDI"],
-                        _sr_ref=vdi["SR"])
+            disk.update(_vdi_facts(records, rec, vbd_ref, vbd, vdi, attached))
             if chain:
                 disk["chain"] = vhd_chain(vdi, by_uuid)
         disks.append(disk)
     disks.sort(key=lambda d: (int(d["userdevice"]) if str(d["userdevice"]).isdigit() else 999, d["userdevice"]))
+    return disks
 
+
+def _vdi_facts(records, rec, vbd_ref, vbd, vdi, attached):
+    """What a disk's VDI adds to it, ``owned`` included: the VM's own (marked so, or a plain disk no one
+    else holds) is deleted with it."""
+    sr = records.cache.get("SR", {}).get(vdi["SR"], {})
+    other = vdi.get("other_config") or {}
+    owner = other.get(OWNER_KEY)
+    shared = [v for v in vdi.get("VBDs", []) if v != vbd_ref]
+    owned = (owner == rec["uuid"] or
+             (owner is None and vbd["type"] == "Disk" and vdi["uuid"] not in attached and not shared
+              and not vdi.get("read_only") and not vdi.get("sharable")))
+    return dict(vdi_uuid=vdi["uuid"], vdi_name=vdi["name_label"], size=int(vdi["virtual_size"]),
+                size_gb=_size_gb(vdi["virtual_size"]), sr_uuid=sr.get("uuid"), sr_name=sr.get("name_label"),
+                owned=bool(owned), vdi_other_config=dict(other),
+                vhd_parent=(vdi.get("sm_config") or {}).get("vhd-parent"), _vdi_ref=vbd["VDI"],
+                _sr_ref=vdi["SR"])
+
+
+def _vif_facts(records, vifs_found):
     vifs = []
-    if vifs_found:
-        networks = records.cache.get("network", {})
-        for vif_ref, vif in vifs_found.items():
-            net = networks.get(vif["network"], {})
-            vifs.append(dict(device=vif["device"], uuid=vif["uuid"], mac=vif["MAC"], mtu=int(vif.get("MTU", 0)),
-                             network_uuid=net.get("uuid"), network_name=net.get("name_label"),
-                             bridge=net.get("bridge"), currently_attached=bool(vif.get("currently_attached")),
-                             _vif_ref=vif_ref, _network_ref=vif["network"]))
-        vifs.sort(key=lambda v: (int(v["device"]) if str(v["device"]).isdigit() else 999, v["device"]))
+    networks = records.cache.get("network", {})
+    for vif_ref, vif in vifs_found.items():
+        net = networks.get(vif["network"], {})
+        vifs.append(dict(device=vif["device"], uuid=vif["uuid"], mac=vif["MAC"], mtu=int(vif.get("MTU", 0)),
+                         network_uuid=net.get("uuid"), network_name=net.get("name_label"),
+                         bridge=net.get("bridge"), currently_attached=bool(vif.get("currently_attached")),
+                         _vif_ref=vif_ref, _network_ref=vif["network"]))
+    vifs.sort(key=lambda v: (int(v["device"]) if str(v["device"]).isdigit() else 999, v["device"]))
+    return vifs
 
-    memory = dict((key, int(rec.get("memory_%s" % key, 0)))
-                  for key in ("static_min", "static_max", "dynamic_min", "dynamic_max"))
-    blocked = dict(rec.get("blocked_operations") or {})
-    facts = dict(
-        uuid=rec["uuid"], name=rec["name_label"], description=rec.get("name_description", ""),
-        power_state=str(rec["power_state"]).lower(),
-        is_a_template=bool(rec.get("is_a_template")), is_a_snapshot=bool(rec.get("is_a_snapshot")),
-        vcpus=int(rec.get("VCPUs_at_startup", 0)), vcpus_max=int(rec.get("VCPUs_max", 0)),
-        memory_mb=memory["static_max"] // MIB, memory=memory,
-        other_config=dict(rec.get("other_config") or {}), xenstore_data=dict(rec.get("xenstore_data") or {}),
-        blocked_operations=blocked, bootlocked="start" in blocked,
-        desired_state=(rec.get("other_config") or {}).get(DESIRED_KEY),
-        disks=disks, vifs=vifs, _ref=ref,
-    )
-    if consoles:
-        facts["consoles"] = {}
-        for con_ref in rec.get("consoles", []):
-            con = records.cache.get("console", {}).get(con_ref)
-            if con is not None:
-                facts["consoles"][con["protocol"]] = con["location"]
-    if snapshots:
-        facts["snapshots"] = []
-        for snap_ref in rec.get("snapshots", []):
-            snap = records.cache.get("VM", {}).get(snap_ref)
-            if snap is not None:
-                facts["snapshots"].append(dict(uuid=snap["uuid"], name=snap["name_label"],
-                                               time=str(snap.get("snapshot_time", ""))))
-            facts["snapshots"].sort(key=lambda s: s["time"])
-    if record:
-        facts["record"] = public_record(rec)
-    return facts
+
+def _console_facts(records, rec):
+    found = {}
+    for con_ref in rec.get("consoles", []):
+        con = records.cache.get("console", {}).get(con_ref)
+        if con is not None:
+            found[con["protocol"]] = con["location"]
+    return found
+
+
+def _snapshot_facts(records, rec):
+    found = []
+    for snap_ref in rec.get("snapshots", []):
+        snap = records.cache.get("VM", {}).get(snap_ref)
+        if snap is not None:
+            found.append(dict(uuid=snap["uuid"], name=snap["name_label"], time=str(snap.get("snapshot_time", ""))))
+    found.sort(key=lambda s: s["time"])
+    return found
 
 
 def public_record(rec):

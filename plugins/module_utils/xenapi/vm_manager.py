@@ -14,11 +14,12 @@ import copy
 import xml.etree.ElementTree as ET
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout, instance_name_hint
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common import repair_summary as repairs
-from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE, check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_record import refuse_during
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_leftovers import STALE_CLEANERS
@@ -75,7 +76,10 @@ def argument_spec():
         force=dict(type="bool", default=False),
         timeout=dict(type="int", default=300),
         resize_orig_suffix=dict(type="str", default="-orig"),
-    ), required_one_of=[["uuid", "name"]])).merge(lock_argument_spec())
+    ), required_one_of=[["uuid", "name"]],
+        input_rules={"uuid": rules.Uuid("VM"), "vcpus": rules.Between(1), "memory_mb": rules.POSITIVE_AMOUNT,
+                     "disks.size_mb": rules.AMOUNT, "timeout": rules.SECONDS_AT_LEAST_ONE},
+    )).merge(lock_argument_spec())
 
 
 def _diff_view(facts):
@@ -247,16 +251,8 @@ class VM(Manager):
     def plan(self, before, plan):
         p = self.params
         state = p["state"]
-        if p["vcpus"] is not None and p["vcpus"] < 1:
-            raise NovaopsError("vcpus must be at least 1, not %d." % p["vcpus"])
-        if p["memory_mb"] is not None and p["memory_mb"] < 1:
-            raise NovaopsError("memory_mb must be positive, not %d." % p["memory_mb"])
-        if p["timeout"] <= 0:
-            raise NovaopsError("timeout must be positive, not %d." % p["timeout"])
         if before is None and p["uuid"] and state != "absent":
             raise NovaopsError("No VM has UUID %s; a VM is created by name (with template), not by UUID." % p["uuid"])
-        if p["uuid"]:
-            check_uuid(p["uuid"], "VM")
         if state == "rebooted":
             self.refuse_during_resize(before)
             if p["reboot"] == "hard" and before is not None:
@@ -350,11 +346,8 @@ class VM(Manager):
 
     def plan_changes(self, after, plan, disks, vifs):
         p = self.params
-        state = p["state"]
-        current_power = after["power_state"]
-        needs_off = []
-
         # settings that need the VM halted
+        needs_off = []
         if p["vcpus"] is not None and (after["vcpus"] != p["vcpus"] or after["vcpus_max"] != p["vcpus"]):
             needs_off.append("vcpus %d -> %d" % (after["vcpus"], p["vcpus"]))
         limits = vp.memory_limits(after["memory"], p["memory_mb"]) if p["memory_mb"] is not None else None
@@ -365,7 +358,39 @@ class VM(Manager):
             if op == "set_mode":
                 needs_off.append("disk %s mode" % want["userdevice"])
         vif_ops = vp.vif_changes(after["vifs"], vifs)
+        steps_off, steps_on, power = self.power_route(after, needs_off)
 
+        # 1. unlock first, so that a start later in the plan is allowed
+        if p["bootlock"] is False and "start" in after["blocked_operations"]:
+            plan.add("bootlock_off", self._vm_call, "VM.remove_from_blocked_operations", "start")
+            after["blocked_operations"].pop("start")
+        for step in steps_off:
+            plan.add(step, self.power, step)
+        self.plan_names(plan, after)            # 2. name, description
+        self.plan_sizing(plan, after, limits)   # 3. VCPUs and memory
+        self.plan_maps(plan, after, disk_ops)   # 4. other_config (with the collection's markers), xenstore_data
+        # 5. disks and VIFs
+        running_after_off = power == "running"
+        self.plan_disks(plan, after, disk_ops, running_after_off)
+        self.plan_vifs(plan, after, vif_ops, running_after_off)
+        # 6. power
+        for step in steps_on:
+            plan.add(step, self.power, step)
+            power = vp.STEP_RESULT[step]
+        after["power_state"] = power
+        # 7. lock last (it blocks starts only)
+        if p["bootlock"] and "start" not in after["blocked_operations"]:
+            plan.add("bootlock_on", self.bootlock_on)
+            after["blocked_operations"]["start"] = ""
+        after["bootlocked"] = "start" in after["blocked_operations"]
+        after["desired_state"] = after["other_config"].get(DESIRED_KEY)
+        return after
+
+    def power_route(self, after, needs_off):
+        """(steps to halt, steps to the wanted state after the changes, the power state in between)."""
+        p = self.params
+        state = p["state"]
+        current_power = after["power_state"]
         power = current_power
         steps_off = []
         if needs_off and current_power != "halted":
@@ -380,15 +405,14 @@ class VM(Manager):
         if state == "rebooted" and steps_off:
             steps_on = vp.power_steps("halted", "running")
         vp.check_bootlock(steps_on, after["blocked_operations"], p["bootlock"])
+        return steps_off, steps_on, power
 
-        # 1. unlock first, so that a start later in the plan is allowed
-        if p["bootlock"] is False and "start" in after["blocked_operations"]:
-            plan.add("bootlock_off", self._vm_call, "VM.remove_from_blocked_operations", "start")
-            after["blocked_operations"].pop("start")
-        for step in steps_off:
-            plan.add(step, self.power, step)
-        # 2. name, description
-        wanted_name = p["new_name"] or (p["name"] if p["uuid"] else None)
+    def plan_names(self, plan, after):
+        p = self.params
+        # with uuid, name is the name the VM should have - but not for a reboot, an act on the VM as it is
+        # (the hard_reboot role passes both: the instance's uuid where it is known, its name always)
+        renames = p["uuid"] and p["state"] != "rebooted"
+        wanted_name = p["new_name"] or (p["name"] if renames else None)
         if wanted_name is not None and wanted_name != after["name"] and after.get("_ref") is not None:
             plan.add("rename", self._vm_call, "VM.set_name_label", wanted_name, detail=wanted_name)
         if wanted_name is not None:
@@ -396,7 +420,9 @@ class VM(Manager):
         if p["description"] is not None and p["description"] != after["description"]:
             plan.add("set_description", self._vm_call, "VM.set_name_description", p["description"])
             after["description"] = p["description"]
-        # 3. VCPUs and memory
+
+    def plan_sizing(self, plan, after, limits):
+        p = self.params
         if p["vcpus"] is not None and (after["vcpus"] != p["vcpus"] or after["vcpus_max"] != p["vcpus"]):
             plan.add("set_vcpus", self.set_vcpus, p["vcpus"], detail=str(p["vcpus"]))
             after.update(vcpus=p["vcpus"], vcpus_max=p["vcpus"])
@@ -405,9 +431,11 @@ class VM(Manager):
             after["memory"] = dict(static_min=limits[0], static_max=limits[1], dynamic_min=limits[2],
                                    dynamic_max=limits[3])
             after["memory_mb"] = p["memory_mb"]
-        # 4. other_config (with the collection's markers) and xenstore_data
+
+    def plan_maps(self, plan, after, disk_ops):
+        p = self.params
         wanted_other = dict(p["other_config"] or {})
-        desired = {"rebooted": "running"}.get(state, state)
+        desired = {"rebooted": "running"}.get(p["state"], p["state"])
         if desired != "present":
             wanted_other[DESIRED_KEY] = desired
         # VDIs attached from elsewhere are listed (never destroyed), unless the VM adopts them
@@ -425,22 +453,6 @@ class VM(Manager):
         if new_xs is not None:
             plan.add("set_xenstore_data", self.set_map, "xenstore_data", dict(p["xenstore_data"]))
             after["xenstore_data"] = new_xs
-        # 5. disks and VIFs
-        running_after_off = power == "running"
-        self.plan_disks(plan, after, disk_ops, running_after_off)
-        self.plan_vifs(plan, after, vif_ops, running_after_off)
-        # 6. power
-        for step in steps_on:
-            plan.add(step, self.power, step)
-            power = vp.STEP_RESULT[step]
-        after["power_state"] = power
-        # 7. lock last (it blocks starts only)
-        if p["bootlock"] and "start" not in after["blocked_operations"]:
-            plan.add("bootlock_on", self.bootlock_on)
-            after["blocked_operations"]["start"] = ""
-        after["bootlocked"] = "start" in after["blocked_operations"]
-        after["desired_state"] = after["other_config"].get(DESIRED_KEY)
-        return after
 
     def plan_disks(self, plan, after, disk_ops, running):
         by_device = dict((d["userdevice"], d) for d in after["disks"])

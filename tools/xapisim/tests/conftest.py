@@ -2,6 +2,7 @@
 (HTTP and HTTPS, with a CA made by ``make-ca``), reached only through the XenAPI SDK and
 plain HTTP for /sim."""
 
+import http.server
 import json
 import os
 import signal
@@ -149,3 +150,27 @@ def session(sim):
 @pytest.fixture
 def x(session):
     return session.xenapi
+
+
+def wait_task(x, task, timeout=30):
+    """The record of an async task once it is no longer pending."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rec = x.task.get_record(task)
+        if rec["status"] not in ("pending", "cancelling"):
+            return rec
+        time.sleep(0.05)
+    raise AssertionError("task still pending")
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A fake HTTP service's handler: no request log, ``_answer`` a whole response."""
+
+    def log_message(self, *a):
+        pass
+
+    def _answer(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

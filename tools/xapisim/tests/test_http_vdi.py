@@ -20,12 +20,12 @@ import ssl
 import struct
 import subprocess
 import tarfile
-import time
 import urllib.parse
 
 import pytest
 import XenAPI
 
+from conftest import wait_task
 from xapisim.testkit import layered_chain, pattern
 from xapisim.vhd import VHD, create_differencing, create_dynamic
 from xapisim.xxh64 import xxh64_python
@@ -123,16 +123,6 @@ def leaf(sim, x, vdi):
 def allocated_blocks(path):
     with VHD.open(path) as v:
         return v.allocated_blocks()
-
-
-def wait_task(x, task, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        rec = x.task.get_record(task)
-        if rec["status"] not in ("pending", "cancelling"):
-            return rec
-        time.sleep(0.05)
-    raise AssertionError("task still pending")
 
 
 def disk_bytes(blocks):

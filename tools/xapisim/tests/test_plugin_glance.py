@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import plugin_call, plugin_failure, plugin_pool_fixtures
+from conftest import QuietHandler, plugin_call, plugin_failure, plugin_pool_fixtures
 from xapisim.testkit import MiB, beds_env, layered_chain
 from xapisim.vhd import VHD
 
@@ -237,7 +237,7 @@ def test_upload_unreachable(pool, x):
     assert staging_left(pool) == []
 
 
-class _Flaky(http.server.BaseHTTPRequestHandler):
+class _Flaky(QuietHandler):
     """A Glance that answers the first ``failures`` uploads with 503 (after reading them), then
     takes them; its image record says ``image_status``."""
     protocol_version = "HTTP/1.1"
@@ -246,15 +246,6 @@ class _Flaky(http.server.BaseHTTPRequestHandler):
     payload = b""       # the image data GET answers with, after ``failures`` 503s
     puts = []           # md5 of each PUT's body
     gets = 0            # GETs of the image data
-
-    def log_message(self, *a):
-        pass
-
-    def _answer(self, status, body=b""):
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_PUT(self):
         md5 = hashlib.md5()

@@ -25,7 +25,7 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import free_port, plugin_call, plugin_failure, plugin_pool_fixtures
+from conftest import QuietHandler, free_port, plugin_call, plugin_failure, plugin_pool_fixtures
 from xapisim.testkit import MiB, layered_chain, pattern
 from xapisim.vhd import VHD, create_differencing, create_dynamic
 from xapisim.vhd import format as F
@@ -150,21 +150,12 @@ class StagedBytes:
 
 # ------------------------------------------------------------------------------ a fake Glance
 
-class _Glance(http.server.BaseHTTPRequestHandler):
+class _Glance(QuietHandler):
     protocol_version = "HTTP/1.1"
     payload = b""       # the image data
     record = {}         # over {status: active, size: len(payload)}
     puts = []           # [(bytes, md5)] of each PUT
     status = 204
-
-    def log_message(self, *a):
-        pass
-
-    def _answer(self, status, body=b""):
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         if self.path.endswith("/file"):

@@ -6,15 +6,7 @@ import time
 import pytest
 import XenAPI
 
-
-def wait_task(x, task, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        rec = x.task.get_record(task)
-        if rec["status"] not in ("pending", "cancelling"):
-            return rec
-        time.sleep(0.05)
-    raise AssertionError("task still pending")
+from conftest import wait_task
 
 
 def new_vm(x, name="t-vm"):

@@ -2,11 +2,12 @@
 async mode, handles.  Each test names where xen-api defines the behaviour (paths in the
 xapi-project/xen-api repository)."""
 
-import time
 import xmlrpc.client
 
 import pytest
 import XenAPI
+
+from conftest import wait_task
 
 BAD_REF = "OpaqueRef:00000000-0000-0000-0000-0000000000ff"
 BAD_SESSION = "OpaqueRef:00000000-0000-0000-0000-00000000beef"
@@ -21,16 +22,6 @@ def failure(fn, *args):
 def raw(sim, method, *params):
     """A call exactly as given: no session added by the SDK."""
     return getattr(xmlrpc.client.ServerProxy(sim.url, allow_none=True), method)(*params)
-
-
-def wait_task(x, task, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        rec = x.task.get_record(task)
-        if rec["status"] not in ("pending", "cancelling"):
-            return rec
-        time.sleep(0.05)
-    raise AssertionError("task still pending")
 
 
 def a_vm(x):

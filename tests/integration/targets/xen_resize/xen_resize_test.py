@@ -9,7 +9,7 @@ again (no change), to another flavor while it waits (refused), confirm and rever
 again; a resize down whose filesystem does not fit, refused before anything changes while the instance runs
 (its whole record and its disk's bytes compared); resize down within pool a and again, confirm and again; a
 resize that stopped after the rename is finished; confirm and revert of a name no VM has (an error naming the
-inventory variable) and with nothing pending (no change, a message that says so).
+option name, and where name_from says it came from) and with nothing pending (no change, a message that says so).
 """
 
 from __future__ import annotations
@@ -169,9 +169,11 @@ def refused_shrink(ref):
 
 
 def nothing_to_do():
-    for state in ("confirmed", "reverted"):
-        typo = module_run("xen_resize", dict(POOL["A"], name=NAME + "-typo", state=state, **TO_B))
-        refused(typo, "%s of a name no VM has" % state[:-2], "inventory variable instance_name")
+    # the message names the module's option; a caller (a role) says where the name came from
+    for state, source, said in (("confirmed", {}, "Check the option name. Nothing"),
+                                ("reverted", dict(name_from="the test's words"), "Check the option name (the test's words).")):
+        typo = module_run("xen_resize", dict(POOL["A"], name=NAME + "-typo", state=state, **TO_B, **source))
+        refused(typo, "%s of a name no VM has" % state[:-2], said)
         idle = resize(state=state, **TO_B)
         ok(idle, "%s with nothing pending" % state[:-2], False, [])
         check("nothing to %s" % state[:-2] in idle.get("msg", ""), "its message says nothing was pending",

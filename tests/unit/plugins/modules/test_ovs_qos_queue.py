@@ -9,8 +9,9 @@ import json
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
-from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue import QoSQueues
+from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue import QoSQueues, argument_spec
 
 
 def table(headings, rows):
@@ -104,7 +105,6 @@ def test_create_transaction_shape():
     (dict(queues=[queue(id=2 ** 32, max_rate=1)]), "OVS queue ids are 0 to 4294967295"),
     (dict(queues=[queue(source_ips=["10.0.0.300"])]), "not a valid IPv4 or IPv6 address"),
     (dict(queues=[queue(min_rate=10, max_rate=5)]), "above max_rate"),
-    (dict(flow_table=255), "flow_table must be between 0 and 254"),
 ])
 def test_bad_input_before_any_command(params, msg):
     run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
@@ -125,3 +125,12 @@ def test_unknown_port_fails_clearly():
         QoSQueues(FakeModule(dict(port="nope", queues=[queue(max_rate=1)])), OVS(run)).converge()
     assert "no Open vSwitch port named nope" in err.value.msg
     assert run.writes == []
+
+
+def test_the_declared_rules_refuse_a_table_priority_or_rate_out_of_range():
+    declared = argument_spec().input_rules
+    assert "flow_table must be between 0 and 254" in check_rules(declared, dict(flow_table=255))[0]
+    assert "flow_priority must be between 0 and 65535" in check_rules(declared, dict(flow_priority=65536))[0]
+    assert "queues[0].max_rate cannot be negative" in check_rules(declared, dict(queues=[dict(max_rate=-1)]))[0]
+    assert "timeout must be at least 1 second" in check_rules(declared, dict(timeout=0))[0]
+    assert check_rules(declared, dict(flow_table=0, flow_priority=100, timeout=10)) == (None, [])

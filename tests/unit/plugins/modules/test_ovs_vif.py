@@ -9,10 +9,11 @@ import json
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import parse_ip, vif_flows
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue_info import _close
-from ansible_collections.novaops.compute.plugins.modules.ovs_vif import VIF
+from ansible_collections.novaops.compute.plugins.modules.ovs_vif import VIF, argument_spec
 
 MAC = "fa:16:3e:00:00:05"
 IDS = {"iface-id": "abc", "attached-mac": MAC}
@@ -87,7 +88,6 @@ def test_a_missing_flow_is_noticed():
     (dict(mac="fa:16:3e:00:00"), "MAC address"),
     (dict(ips=["10.0.0.999"]), "not a valid IPv4 or IPv6 address"),
     (dict(mac=None), "mac is required"),
-    (dict(next_table=0), "next_table must be between 1 and 254"),
 ])
 def test_bad_input(params, msg):
     run = PluggedOVS([])
@@ -101,3 +101,10 @@ def test_close():
     assert _close(614400000, 614400008, 0.0)
     assert not _close(100000000, 614400000, 0.005)
     assert not _close(None, 1, 0.5)
+
+
+def test_the_declared_rules_refuse_a_table_or_timeout_out_of_range():
+    declared = argument_spec().input_rules
+    assert "next_table must be between 1 and 254" in check_rules(declared, dict(next_table=0, timeout=10))[0]
+    assert "timeout must be at least 1 second" in check_rules(declared, dict(timeout=0))[0]
+    assert check_rules(declared, dict(next_table=1, timeout=1)) == (None, [])

@@ -15,6 +15,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.text.converters import to_bytes
 
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 
 SPEC = dict(
@@ -84,7 +85,24 @@ def test_null_does_not_satisfy_required_one_of(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         NovaopsModule(argument_spec=dict(vm=dict(type="str"), vdi=dict(type="str")), required_one_of=[["vm", "vdi"]])
     result = json.loads(capsys.readouterr().out)
-    assert result["failed"] and "One of vm, vdi is required" in result["msg"]
+    assert result["failed"] and "one of the following is required: vm, vdi" in result["msg"]
+
+
+def test_null_is_an_option_not_given(capsys, monkeypatch):
+    # ansible-core's own rules see it as unset (required_if, mutually_exclusive)
+    args = dict(state="present", vm=None, vdi="d", mode=None)
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=args))))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    spec = dict(state=dict(type="str"), vm=dict(type="str"), vdi=dict(type="str"), mode=dict(type="str", default="x"))
+    with pytest.raises(SystemExit):
+        NovaopsModule(argument_spec=spec, required_if=[("state", "present", ("vm",))])
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] and "state is present but all of the following are missing: vm" in result["msg"]
+    with pytest.raises(SystemExit):
+        module = NovaopsModule(argument_spec=spec, mutually_exclusive=[("vm", "vdi")])
+        module.exit_json(changed=False, params=module.params)
+    result = json.loads(capsys.readouterr().out)
+    assert "failed" not in result and result["params"]["vm"] is None
 
 
 @pytest.mark.parametrize("timeout", [-1, 10 ** 30])
@@ -94,7 +112,7 @@ def test_a_timeout_out_of_range_is_refused(timeout, capsys, monkeypatch):
     monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
     spec = dict(url=dict(type="str"), glance=dict(type="dict", options=dict(timeout=dict(type="int"))))
     with pytest.raises(SystemExit):
-        NovaopsModule(argument_spec=spec)
+        NovaopsModule(argument_spec=spec, input_rules={"glance.timeout": rules.SECONDS})
     result = json.loads(capsys.readouterr().out)
     assert result["failed"] and "glance.timeout must be from 0 to" in result["msg"]
 
@@ -110,6 +128,12 @@ TLS_SPEC = dict(
 )
 
 
+TLS_RULES = {"validate_certs": rules.TlsSwitch(("url",)),
+             "dest_validate_certs": rules.TlsSwitch(("dest_url",), inherits="validate_certs"),
+             "glance.validate_certs": rules.TlsSwitch(("url", "cloud")),
+             "image.validate_certs": rules.TlsSwitch(("url",))}
+
+
 def run_tls_module(args, capsys, monkeypatch, fail=None):
     """The module's result, with its warnings as plain messages (they are process-wide: cleared first)."""
     from ansible.module_utils.common import warnings as ansible_warnings
@@ -117,7 +141,7 @@ def run_tls_module(args, capsys, monkeypatch, fail=None):
     monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=args))))
     monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
     with pytest.raises(SystemExit):
-        module = NovaopsModule(argument_spec=TLS_SPEC, supports_check_mode=True)
+        module = NovaopsModule(argument_spec=TLS_SPEC, supports_check_mode=True, input_rules=TLS_RULES)
         if fail:
             module.fail_json(msg=fail, url=args.get("url"))
         module.exit_json(changed=False, image=dict(id=(args.get("image") or {}).get("url")))
