@@ -163,6 +163,7 @@ import time
 import uuid
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
@@ -188,7 +189,7 @@ def argument_spec():
         state=dict(type="str", default="present", choices=["present", "absent"]),
         max_bytes=dict(type="int"),
         download_timeout=dict(type="int", default=3600),
-    ))
+    ), input_rules={"max_bytes": rules.POSITIVE_AMOUNT, "download_timeout": rules.SECONDS_AT_LEAST_ONE})
     return xenapi_argument_spec().merge(glance_argument_spec()).merge(spec)
 
 
