@@ -12,12 +12,14 @@ TLS front end), ``token_key_file`` (else NOVAOPS_CONSOLE_KEY), ``allowed_origins
 ``Origin`` values browsers may open a console from; scheme://host[:port]), ``used_tokens``
 (``memory`` or a ``redis://`` URL), ``connect_timeout`` (seconds, 10), ``libvirt_uris``
 (the libvirt URIs a token may name, default qemu:///system), ``xenapi`` (``ca_path``,
-``validate_certs`` default true, ``pools``: {pool URL: {username, password_file}} with
-XENAPI_PASSWORD as the fallback password), ``log_level``.
+``validate_certs`` default true, ``pools``: {pool URL: {username, password_file}} or
+{pool URL: username} with the password in ``password_dir``/<sha1 of the URL>.password;
+XENAPI_PASSWORD is the fallback password), ``log_level``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -36,6 +38,13 @@ def _secret(path, env_name, what):
         except OSError as exc:
             raise ConfigError("Cannot read the %s file %s: %s" % (what, path, exc.strerror)) from exc
     return os.environ.get(env_name, "")
+
+
+def password_file(directory, url):
+    """Where the console_proxy role puts a pool's password: named by its URL's SHA-1."""
+    if not directory:
+        return None
+    return os.path.join(directory, hashlib.sha1(url.encode("utf-8")).hexdigest() + ".password")
 
 
 class Config:
@@ -62,7 +71,9 @@ class Config:
         self.xenapi_validate_certs = bool(xen.get("validate_certs", True))
         self.xenapi_pools = {}
         for url, pool in (xen.get("pools") or {}).items():
-            self.xenapi_pools[url] = dict(username=pool.get("username", "root"),
+            if not isinstance(pool, dict):
+                pool = dict(username=pool, password_file=password_file(xen.get("password_dir"), url))
+            self.xenapi_pools[url] = dict(username=pool.get("username") or "root",
                                           password=_secret(pool.get("password_file"), "XENAPI_PASSWORD",
                                                            "XenAPI password"))
         self.log_level = data.get("log_level", "INFO")

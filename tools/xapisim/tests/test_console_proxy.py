@@ -16,6 +16,7 @@ import urllib.parse
 import pytest
 
 from conftest import free_port
+from test_console import new_running_vm as running_vm
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 KEY = "console-test-key-" + "x" * 32
@@ -93,14 +94,6 @@ class WS:
             if data is None:
                 return self.ws.close_code, self.ws.close_reason, got
             got += data
-
-
-def running_vm(x, name):
-    tpl = x.VM.get_by_name_label("Debian Bookworm 12")[0]
-    vm = x.VM.clone(tpl, name)
-    x.VM.provision(vm)
-    x.VM.start(vm, False, False)
-    return vm
 
 
 def direct_screen(sim, session, con):
