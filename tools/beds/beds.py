@@ -568,7 +568,7 @@ class XapiSim(Bed):
 
 
 class ConsoleProxy(Bed):
-    """The console proxy (files/console_proxy) on 127.0.0.1, plain ws://, noVNC from Debian's
+    """The console proxy (roles/console_proxy/files/novaops-console-proxy) on 127.0.0.1, plain ws://, noVNC from Debian's
     novnc; a generated token key; the pools' password read from the xapisim bed's file."""
     name = "console_proxy"
 
@@ -576,7 +576,7 @@ class ConsoleProxy(Bed):
         self.dir = BEDS / self.name
 
     def available(self):
-        return NOVNC.is_dir() and (REPO / "files" / "console_proxy").is_dir() and \
+        return NOVNC.is_dir() and (REPO / "roles" / "console_proxy" / "files").is_dir() and \
             subprocess.run([str(VENV_BIN / "python"), "-c", "import websockify"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL).returncode == 0
 
@@ -620,9 +620,8 @@ class ConsoleProxy(Bed):
         settings = self.dir / "settings.json"
         settings.write_text(json.dumps(self._settings(), indent=1))
         env = dict(os.environ, NOVAOPS_COLLECTIONS_PATH=str(self.dir / "collections"))
-        proc = _spawn(self.name, "proxy", [str(VENV_BIN / "python"), str(REPO / "files" / "console_proxy" /
-                                                                         "novaops-console-proxy"),
-                                           "--config", str(settings)], env=env)
+        entry = REPO / "roles" / "console_proxy" / "files" / "novaops-console-proxy"
+        proc = _spawn(self.name, "proxy", [str(VENV_BIN / "python"), str(entry), "--config", str(settings)], env=env)
         _wait("the console proxy on port %d" % CONSOLE_PROXY_PORT, lambda: _port_open(CONSOLE_PROXY_PORT), 30,
               proc=proc, log=self.dir / "proxy.log")
 

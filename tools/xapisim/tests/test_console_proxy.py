@@ -51,7 +51,7 @@ def proxy(simserver, tree, tmp_path_factory):
                                                                                    password_file=str(d / "password"))}))
     (d / "settings.json").write_text(json.dumps(settings))
     log = open(str(d / "proxy.log"), "w+")
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "files", "console_proxy", "novaops-console-proxy"),
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "roles", "console_proxy", "files", "novaops-console-proxy"),
                              "--config", str(d / "settings.json")], stdout=subprocess.PIPE, stderr=log,
                             env=dict(os.environ, NOVAOPS_COLLECTIONS_PATH=tree), text=True)
     line = proc.stdout.readline()
