@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
-from xapisim.rfb_client import Client  # noqa: E402
+from xapisim.rfb_client import Client, settled_screen  # noqa: E402
 from xapisim.testkit import beds_env  # noqa: E402
 from xapisim.ws_client import Socket, WebSocket  # noqa: E402
 
@@ -88,17 +88,10 @@ def run_round(openers):
     return out, errors
 
 
-def settled(target, timeout=120):
-    """Wait until the domain's screen holds still and is not blank (its guest printed and halted)."""
+def settled(target):
+    """Wait until the domain's guest printed its line and halted."""
     client = Client(socket.create_connection((target["host"], target["port"]), timeout=30)).handshake()
-    deadline = time.monotonic() + timeout
-    last = client.screen()
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = client.screen()
-        if now == last and any(now[i:i + 3] != b"\0\0\0" for i in range(0, len(now), 4)):
-            break
-        last = now
+    settled_screen(client, timeout=120)
     client.sock.close()
 
 

@@ -8,6 +8,7 @@ Works over any connected socket: a VNC port (QEMU) or a socket past xapi's ``CON
 import socket
 import ssl
 import struct
+import time
 
 from .console_font import HEIGHT as GLYPH_H, WIDTH as GLYPH_W, glyphs
 
@@ -115,6 +116,20 @@ class Client:
         self.request(False)
         self.read_update()
         return bytes(self.pixels)
+
+
+def settled_screen(client, timeout=30):
+    """The screen once it holds still and is not blank (a guest that printed and halted): two reads
+    half a second apart that agree, or the last read when ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    last = client.screen()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = client.screen()
+        if now == last and any(now[i:i + 3] != b"\0\0\0" for i in range(0, len(now), 4)):
+            return now
+        last = now
+    return last
 
 
 def read_text(client, x, y, scale, count, colour):

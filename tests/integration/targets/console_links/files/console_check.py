@@ -17,7 +17,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.environ["NOVAOPS_TOOLS"])
-from xapisim.rfb_client import Client  # noqa: E402
+from xapisim.rfb_client import Client, settled_screen  # noqa: E402
 from xapisim.ws_client import Socket, WebSocket  # noqa: E402
 
 
@@ -25,19 +25,6 @@ def open_ws(proxy, url, origin):
     proxy = urlsplit(proxy)
     path = parse_qs(urlsplit(url).query)["path"][0]
     return WebSocket(proxy.hostname, proxy.port, "/" + path, origin=origin)
-
-
-def stable_screen(client, timeout=30):
-    """The screen once the guest printed and halted: two reads a moment apart that agree, not blank."""
-    deadline = time.monotonic() + timeout
-    last = client.screen()
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = client.screen()
-        if now == last and any(now[i:i + 3] != b"\0\0\0" for i in range(0, len(now), 4)):
-            return now
-        last = now
-    return last
 
 
 def closed(ws):
@@ -54,7 +41,7 @@ def main(argv):
     if kind == "screen":
         proxy, url, host, port, origin = argv[1:6]
         direct = Client(socket.create_connection((host, int(port)), timeout=10)).handshake()
-        b = stable_screen(direct)
+        b = settled_screen(direct)
         through = Client(Socket(open_ws(proxy, url, origin))).handshake()
         a = through.screen()
         lit = sum(1 for i in range(0, len(b), 4) if b[i:i + 3] != b"\0\0\0")
