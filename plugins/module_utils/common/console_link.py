@@ -42,8 +42,12 @@ def check_options(params):
     if not url:
         raise NovaopsError("No console proxy URL: set proxy_url (or NOVAOPS_CONSOLE_PROXY_URL), the address "
                            "browsers reach the console proxy at, e.g. https://console.example.com:6080/.")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or \
+    try:
+        parts = urlsplit(url)
+        malformed = parts.port is not None and not parts.port   # (port raises on a non-number, too)
+    except ValueError:          # an unclosed IPv6 bracket, a port out of range
+        parts, malformed = None, True
+    if malformed or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or \
             "@" in parts.netloc:
         raise NovaopsError("proxy_url %r is not an http(s) URL of a host without query, fragment or credentials."
                            % url[:200])

@@ -39,6 +39,7 @@ SHARED_OPTIONS = {
                     "dest_ca_path"),                                                 # destination_argument_spec
     "xen_vdi_resize": ("helper_vm_uuid", "device_dir"),                              # helper_vm_argument_spec
     "xen_vm": ("clear_stale_lock", "stale_lock_age"),                                # the operation lock's
+    "libvirt_console": ("proxy_url", "token_key", "ttl", "page"),                    # console_argument_spec
 }
 
 
@@ -84,6 +85,9 @@ class Bed:
         self.rs = "%s-rs" % self.tag
         self.rq = "%s-rq" % self.tag      # the rescued instance
         self.rz = "%s-rz" % self.tag      # the resized instance (within pool a)
+        self.xc = "%s-xc" % self.tag      # a running VM for xen_console
+        self.lc = "%s-lc" % self.tag      # a running domain with VNC for libvirt_console
+        self.console_key = "bi-console-key-%s" % secrets.token_hex(16)
         self.token = "bi-secret-token-%s" % secrets.token_hex(12)
         self.password_a = env["XENAPI_POOL_A_PASSWORD"]
         self.password_b = env["XENAPI_POOL_B_PASSWORD"]
@@ -98,7 +102,7 @@ class Bed:
     def secrets(self):
         """Strings that must never appear in any output: passwords, the token, key material."""
         key_lines = [line for line in self.private_key.splitlines() if line and "PRIVATE KEY" not in line]
-        return sorted(s for s in set([self.password_a, self.password_b, self.token, key_lines[len(key_lines) // 2]]) if s)
+        return sorted(s for s in set([self.password_a, self.password_b, self.token, self.console_key, key_lines[len(key_lines) // 2]]) if s)
 
     def canary(self):
         self.canaries += 1
@@ -165,7 +169,7 @@ class Bed:
                         log("teardown: VDI %s on pool b: %s" % (vdi_uuid, exc))
         _sh(["ovs-vsctl", "--if-exists", "del-br", self.bridge], check=False)
         _sh(["ip", "link", "del", self.veth], check=False)
-        for name in (self.lv, self.lvx, self.rs):
+        for name in (self.lv, self.lvx, self.rs, self.lc):
             _sh(["virsh", "-c", "qemu:///system", "destroy", name], check=False)
             _sh(["virsh", "-c", "qemu:///system", "undefine", "--managed-save", "--nvram", name], check=False)
         self.logout()
@@ -192,6 +196,17 @@ class Bed:
         return ("<domain type='qemu'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
                 "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>"
                 % (self.lvx, uuid.uuid5(uuid.NAMESPACE_DNS, self.lvx)))
+
+    def console_domain_xml(self):
+        """No disk: SeaBIOS on TCG says it cannot boot and idles; the VNC server is all it needs."""
+        return ("<domain type='qemu'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>32</memory><vcpu>1</vcpu>"
+                "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
+                "<graphics type='vnc' autoport='yes' listen='127.0.0.1'/><video><model type='vga'/></video>"
+                "</devices></domain>" % (self.lc, uuid.uuid5(uuid.NAMESPACE_DNS, self.lc)))
+
+    def console(self):
+        return dict(proxy_url=self.env.get("NOVAOPS_CONSOLE_PROXY_URL") or "http://127.0.0.1:16080/",
+                    token_key=self.console_key, ttl=600, page="vnc_lite.html")
 
     def bases(self):
         """In setup order: each later one may stand on what an earlier one made."""
@@ -227,6 +242,9 @@ class Bed:
                                     dest_sr_uuid=env["XENAPI_POOL_A_SR_UUID"],
                                     helper_vm_uuid=env["XENAPI_POOL_A_HELPER_VM_UUID"],
                                     device_dir=env["XENAPI_POOL_A_DEVICE_DIR"], shutdown_timeout=5, timeout=300)),
+            Base("xen_vm", dict(self.xen(), name=self.xc, template=TEMPLATE, vcpus=1, memory_mb=256, state="running",
+                                timeout=120), label="xen_vm#console-instance", only=()),
+            Base("xen_console", dict(self.xen(), **self.console(), name=self.xc), setup=False),
             Base("xen_vdi_resize", dict(self.xen(), vm=self.vm, userdevice="1", size="64MiB",
                                         helper_vm_uuid=env["XENAPI_POOL_A_HELPER_VM_UUID"],
                                         device_dir=env["XENAPI_POOL_A_DEVICE_DIR"], timeout=120)),
@@ -248,6 +266,9 @@ class Bed:
             Base("libvirt_domain", dict(name=self.rs, instances_path=self.instances, virt_type="qemu",
                                         flavor=self.flavor(), image=dict(path=self.image), state="shutdown", timeout=60),
                  label="libvirt_domain#resize-source", only=()),
+            Base("libvirt_domain", dict(name=self.lc, xml=self.console_domain_xml(), state="running", timeout=60),
+                 label="libvirt_domain#console", only=()),
+            Base("libvirt_console", dict(self.console(), name=self.lc), setup=False),
             Base("libvirt_domain_info", dict(name=self.lv, ovs=True), setup=False),
             Base("libvirt_snapshot", dict(name=self.lv, image_name=self.tag + "-lvsnap", mode="cold", format="qcow2",
                                           snapshots_directory=self.snapshots, properties={"bi": "corpus"},
@@ -277,11 +298,13 @@ class Bed:
             ("xen_vm", dict(xen, name=self.vm, state="absent", force=True)),
             ("xen_rescue", dict(xen, name=self.rq, state="unrescued")),
             ("xen_vm", dict(xen, name=self.rq, state="absent", force=True)),
+            ("xen_vm", dict(xen, name=self.xc, state="absent", force=True)),
             ("xen_resize", dict(xen, name=self.rz, state="reverted")),
             ("xen_vm", dict(xen, name=self.rz, state="absent", force=True)),
             ("libvirt_domain", dict(name=self.lv, instances_path=self.instances, state="undefined", delete_disks=True,
                                     force=True)),
             ("libvirt_domain", dict(name=self.lvx, state="undefined", force=True)),
+            ("libvirt_domain", dict(name=self.lc, state="undefined", force=True)),
             ("libvirt_domain", dict(name=self.rs, instances_path=self.instances, state="undefined", delete_disks=True,
                                     force=True)),
             ("ovs_qos_queue", dict(port=self.veth, state="absent")),
