@@ -1,4 +1,4 @@
-"""A raw disk whose boot sector prints a known line on the VGA text screen, then halts:
+"""A raw disk whose boot sector hides the cursor, prints a known line on the VGA text screen, then halts:
 what the console test reads back through the proxy and straight from QEMU's VNC server."""
 
 import sys
@@ -8,7 +8,10 @@ CODE = bytes([
     0xFA,                   # cli
     0x31, 0xC0,             # xor ax, ax
     0x8E, 0xD8,             # mov ds, ax
-    0xBE, 0x1C, 0x7C,       # mov si, 0x7c1c (the message)
+    0xB4, 0x01,             # mov ah, 0x01 (cursor shape)
+    0xB9, 0x00, 0x20,       # mov cx, 0x2000 (hidden: a blinking cursor would make two reads differ)
+    0xCD, 0x10,             # int 0x10
+    0xBE, 0x20, 0x7C,       # mov si, 0x7c20 (the message)
     0xB4, 0x0E,             # mov ah, 0x0e (teletype output)
     0xBB, 0x07, 0x00,       # mov bx, 0x0007 (page 0, grey)
     0xAC,                   # next: lodsb
@@ -18,8 +21,8 @@ CODE = bytes([
     0xEB, 0xF7,             # jmp next
     0xF4,                   # halt: hlt
     0xEB, 0xFD,             # jmp halt
-    0x90, 0x90, 0x90,
 ])
+assert len(CODE) == 0x20
 sector = bytearray(CODE + MESSAGE + b"\0")
 sector += bytes(510 - len(sector)) + b"\x55\xaa"
 with open(sys.argv[1], "wb") as out:
