@@ -9,9 +9,10 @@ Beds: libvirt (libvirtd + virtlogd, QEMU in TCG mode), libvirt2 (a second libvir
 live migration: libvirtd + sshd in namespaces of their own, URI in NOVAOPS_LIBVIRT2_URI), ovs (ovsdb-server + ovs-vswitchd,
 netdev datapath), glance (Glance v2 under uwsgi, sqlite, file store, no keystone), sshd
 (loopback, generated key pair), xapisim (two XenAPI simulator pools, when tools/xapisim
-exists).  State and logs live under $NOVAOPS_BEDS_DIR (default <repo>/.beds).  Ports come
-from NOVAOPS_GLANCE_PORT, NOVAOPS_SSHD_PORT, NOVAOPS_XAPISIM_PORT (pool a; pool b is +1,
-HTTPS +260).  Run it with the project's venv python: Glance and uwsgi are found beside it.
+exists), console_proxy (the collection's console proxy with Debian's noVNC pages, serving the
+libvirt bed and both pools).  State and logs live under $NOVAOPS_BEDS_DIR (default
+<repo>/.beds).  Ports come from NOVAOPS_GLANCE_PORT, NOVAOPS_SSHD_PORT, NOVAOPS_XAPISIM_PORT
+(pool a; pool b is +1, HTTPS +260), NOVAOPS_CONSOLE_PROXY_PORT (16080).  Run it with the project's venv python: Glance and uwsgi are found beside it.
 
 Instance files QEMU opens go to $NOVAOPS_INSTANCES_DIR (default /var/lib/novaops-beds/<hash of the
 beds directory>): QEMU runs as libvirt-qemu, which cannot enter a checkout under /root (mode 700).
@@ -44,6 +45,8 @@ VENV_BIN = _VENV / "bin" if (_VENV / "bin" / "python").exists() else Path(sys.ex
 GLANCE_PORT = int(os.environ.get("NOVAOPS_GLANCE_PORT", "19292"))
 SSHD_PORT = int(os.environ.get("NOVAOPS_SSHD_PORT", "2222"))
 XAPISIM_PORT = int(os.environ.get("NOVAOPS_XAPISIM_PORT", "8181"))
+CONSOLE_PROXY_PORT = int(os.environ.get("NOVAOPS_CONSOLE_PROXY_PORT", "16080"))
+NOVNC = Path("/usr/share/novnc")
 LIBVIRT_URI = "qemu:///system"
 INSTANCES = Path(os.environ.get("NOVAOPS_INSTANCES_DIR") or
                  Path("/var/lib/novaops-beds") / hashlib.sha1(str(BEDS).encode()).hexdigest()[:12])
@@ -723,7 +726,72 @@ class XapiSim(Bed):
         return values
 
 
-ALL = [Libvirt(), SecondLibvirtHost(), OpenVSwitch(), Glance(), Sshd(), XapiSim()]
+class ConsoleProxy(Bed):
+    """The console proxy (roles/console_proxy/files/novaops-console-proxy) on 127.0.0.1, plain ws://, noVNC from Debian's
+    novnc; a generated token key; the pools' password read from the xapisim bed's file."""
+    name = "console_proxy"
+
+    def __init__(self):
+        self.dir = BEDS / self.name
+
+    def available(self):
+        return NOVNC.is_dir() and (REPO / "roles" / "console_proxy" / "files").is_dir() and \
+            subprocess.run([str(VENV_BIN / "python"), "-c", "import websockify"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL).returncode == 0
+
+    def running(self):
+        return bool(Owned(self.name).live()) and _port_open(CONSOLE_PROXY_PORT)
+
+    def _key(self):
+        path = self.dir / "token.key"
+        if not path.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.dir, 0o700)
+            path.write_text(secrets.token_urlsafe(36))
+            os.chmod(path, 0o600)
+        return path.read_text().strip()
+
+    def _settings(self):
+        origins = ["http://127.0.0.1:%d" % CONSOLE_PROXY_PORT, "http://localhost:%d" % CONSOLE_PROXY_PORT]
+        password = BEDS / "xapisim" / "password"
+        pools = {}
+        if password.exists():
+            for index in range(len(XapiSim.pools)):
+                pools["https://127.0.0.1:%d" % XapiSim()._ports(index)[1]] = dict(
+                    username="root", password_file=str(password))
+        return dict(listen="127.0.0.1", port=CONSOLE_PROXY_PORT, web=str(NOVNC),
+                    token_key_file=str(self.dir / "token.key"), allowed_origins=origins,
+                    used_tokens="memory", connect_timeout=5, libvirt_uris=[LIBVIRT_URI],
+                    xenapi=dict(ca_path=str(BEDS / "xapisim" / "ca" / "ca.pem"), pools=pools))
+
+    def start(self):
+        if self.running():
+            return
+        self.stop()
+        self._key()
+        tree = self.dir / "collections" / "ansible_collections" / "novaops"
+        tree.mkdir(parents=True, exist_ok=True)
+        link = tree / "compute"
+        if not link.is_symlink() or os.readlink(link) != str(REPO):
+            if link.is_symlink():
+                link.unlink()
+            link.symlink_to(REPO)
+        settings = self.dir / "settings.json"
+        settings.write_text(json.dumps(self._settings(), indent=1))
+        env = dict(os.environ, NOVAOPS_COLLECTIONS_PATH=str(self.dir / "collections"))
+        entry = REPO / "roles" / "console_proxy" / "files" / "novaops-console-proxy"
+        proc = _spawn(self.name, "proxy", [str(VENV_BIN / "python"), str(entry), "--config", str(settings)], env=env)
+        _wait("the console proxy on port %d" % CONSOLE_PROXY_PORT, lambda: _port_open(CONSOLE_PROXY_PORT), 30,
+              proc=proc, log=self.dir / "proxy.log")
+
+    def env(self):
+        if not self.available():
+            return {}
+        return dict(NOVAOPS_CONSOLE_PROXY_URL="http://127.0.0.1:%d/" % CONSOLE_PROXY_PORT,
+                    NOVAOPS_CONSOLE_KEY=self._key(), NOVAOPS_CONSOLE_PROXY_LOG=str(self.dir / "proxy.log"))
+
+
+ALL = [Libvirt(), SecondLibvirtHost(), OpenVSwitch(), Glance(), Sshd(), XapiSim(), ConsoleProxy()]
 
 
 def _select(names):

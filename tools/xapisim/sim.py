@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import faults as faults_mod
 from . import gc as gc_mod
-from . import http_vdi, inventory, plugins, storage, vm
+from . import console, http_vdi, inventory, plugins, storage, vm
 from .api import Registry
 from .store import Persister, Store, register_generic
 from .wire import Dispatcher, Sessions
@@ -74,6 +74,7 @@ class Sim:
         vm.register(self.registry, self)
         storage.register(self.registry, self)
         http_vdi.register(self)
+        console.register(self)
         plugins.register(self.registry, self)
         faults_mod.register(self.registry, self)
         self.dispatcher = Dispatcher(self)

@@ -335,11 +335,17 @@ class Handler(BaseHTTPRequestHandler):
         route = self._route("GET")
         if route is not None:
             route(self)
-        elif path == "/console":
-            self._send(200, "xapisim console placeholder\n", "text/plain")
         elif path in ("/", "/RPC2"):
             self._send(200, "xapisim %s\n" % self.server.sim.config.name, "text/plain")
         else:
+            self._send(404, "not found\n", "text/plain")
+
+    def do_CONNECT(self):
+        route = self._route("CONNECT")
+        if route is not None:
+            route(self)
+        else:
+            self.close_connection = True
             self._send(404, "not found\n", "text/plain")
 
     def do_PUT(self):

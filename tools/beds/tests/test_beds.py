@@ -19,7 +19,7 @@ BEDS = Path(os.environ.get("NOVAOPS_BEDS_DIR", REPO / ".beds"))
 SCRIPT = REPO / "tools" / "beds" / "beds.py"
 # bed -> the process names it runs (the xapisim pools are python processes)
 PROCESSES = {"libvirt": ["libvirtd", "virtlogd"], "libvirt2": ["libvirtd", "sshd"], "ovs": ["ovsdb-server", "ovs-vswitchd"],
-             "glance": ["uwsgi"], "sshd": ["sshd"], "xapisim": ["pool-a", "pool-b"]}
+             "glance": ["uwsgi"], "sshd": ["sshd"], "xapisim": ["pool-a", "pool-b"], "console_proxy": ["proxy"]}
 
 
 def beds(*args):
@@ -71,7 +71,7 @@ def test_start_twice_leaves_exactly_one_of_each_service():
     for name in ("libvirtd", "virtlogd", "ovsdb-server", "ovs-vswitchd"):
         # the second libvirt host runs a libvirtd of its own
         assert count(name) == 1 + (name == "libvirtd" and "libvirt2" in names), name
-    for bed in ("sshd", "glance", "xapisim", "libvirt2"):
+    for bed in ("sshd", "glance", "xapisim", "libvirt2", "console_proxy"):
         if bed in names:
             names_owned = sorted(item["name"] for item in owned(bed))
             assert names_owned == sorted(PROCESSES[bed]), (bed, names_owned)
@@ -105,5 +105,8 @@ def test_env_file_exports_every_beds_address():
             assert "export %s=" % key in env
     if "xapisim" in available_beds():
         for key in ("XENAPI_URL", "XENAPI_USERNAME", "XENAPI_PASSWORD", "XENAPI_POOL_B_URL", "XENAPI_CA_PATH"):
+            assert "export %s=" % key in env
+    if "console_proxy" in available_beds():
+        for key in ("NOVAOPS_CONSOLE_PROXY_URL", "NOVAOPS_CONSOLE_KEY", "NOVAOPS_CONSOLE_PROXY_LOG"):
             assert "export %s=" % key in env
     assert oct(os.stat(BEDS / "env.sh").st_mode & 0o777) == "0o600"

@@ -39,6 +39,7 @@ SHARED_OPTIONS = {
                     "dest_ca_path"),                                                 # destination_argument_spec
     "xen_vdi_resize": ("helper_vm_uuid", "device_dir"),                              # helper_vm_argument_spec
     "xen_vm": ("clear_stale_lock", "stale_lock_age"),                                # the operation lock's
+    "libvirt_console": ("proxy_url", "token_key", "ttl", "page"),                    # console_argument_spec
 }
 
 
@@ -90,6 +91,9 @@ class Bed:
         self.lm = "%s-lm" % self.tag      # the running instance libvirt_migrate's base would move
         # the second libvirt host (bed libvirt2); /tmp is the same directory on both hosts (shared storage)
         self.host2_uri = env.get("NOVAOPS_LIBVIRT2_URI") or "qemu+tcp://no-libvirt2-bed.invalid/system"
+        self.xc = "%s-xc" % self.tag      # a running VM for xen_console
+        self.lc = "%s-lc" % self.tag      # a running domain with VNC for libvirt_console
+        self.console_key = "bi-console-key-%s" % secrets.token_hex(16)
         self.token = "bi-secret-token-%s" % secrets.token_hex(12)
         self.password_a = env["XENAPI_POOL_A_PASSWORD"]
         self.password_b = env["XENAPI_POOL_B_PASSWORD"]
@@ -104,7 +108,7 @@ class Bed:
     def secrets(self):
         """Strings that must never appear in any output: passwords, the token, key material."""
         key_lines = [line for line in self.private_key.splitlines() if line and "PRIVATE KEY" not in line]
-        return sorted(s for s in set([self.password_a, self.password_b, self.token, key_lines[len(key_lines) // 2]]) if s)
+        return sorted(s for s in set([self.password_a, self.password_b, self.token, self.console_key, key_lines[len(key_lines) // 2]]) if s)
 
     def canary(self):
         self.canaries += 1
@@ -171,7 +175,7 @@ class Bed:
                         log("teardown: VDI %s on pool b: %s" % (vdi_uuid, exc))
         _sh(["ovs-vsctl", "--if-exists", "del-br", self.bridge], check=False)
         _sh(["ip", "link", "del", self.veth], check=False)
-        for uri, names in (("qemu:///system", (self.lv, self.lvx, self.rs, self.lm)), (self.host2_uri, (self.lm,))):
+        for uri, names in (("qemu:///system", (self.lv, self.lvx, self.rs, self.lm, self.lc)), (self.host2_uri, (self.lm,))):
             for name in names:
                 _sh(["virsh", "-c", uri, "destroy", name], check=False)
                 _sh(["virsh", "-c", uri, "undefine", "--managed-save", "--nvram", name], check=False)
@@ -199,6 +203,17 @@ class Bed:
         return ("<domain type='qemu'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
                 "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>"
                 % (self.lvx, uuid.uuid5(uuid.NAMESPACE_DNS, self.lvx)))
+
+    def console_domain_xml(self):
+        """No disk: SeaBIOS on TCG says it cannot boot and idles; the VNC server is all it needs."""
+        return ("<domain type='qemu'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>32</memory><vcpu>1</vcpu>"
+                "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
+                "<graphics type='vnc' autoport='yes' listen='127.0.0.1'/><video><model type='vga'/></video>"
+                "</devices></domain>" % (self.lc, uuid.uuid5(uuid.NAMESPACE_DNS, self.lc)))
+
+    def console(self):
+        return dict(proxy_url=self.env.get("NOVAOPS_CONSOLE_PROXY_URL") or "http://127.0.0.1:16080/",
+                    token_key=self.console_key, ttl=600, page="vnc_lite.html")
 
     def bases(self):
         """In setup order: each later one may stand on what an earlier one made."""
@@ -234,6 +249,9 @@ class Bed:
                                     dest_sr_uuid=env["XENAPI_POOL_A_SR_UUID"],
                                     helper_vm_uuid=env["XENAPI_POOL_A_HELPER_VM_UUID"],
                                     device_dir=env["XENAPI_POOL_A_DEVICE_DIR"], shutdown_timeout=5, timeout=300)),
+            Base("xen_vm", dict(self.xen(), name=self.xc, template=TEMPLATE, vcpus=1, memory_mb=256, state="running",
+                                timeout=120), label="xen_vm#console-instance", only=()),
+            Base("xen_console", dict(self.xen(), **self.console(), name=self.xc), setup=False),
             Base("xen_vdi_resize", dict(self.xen(), vm=self.vm, userdevice="1", size="64MiB",
                                         helper_vm_uuid=env["XENAPI_POOL_A_HELPER_VM_UUID"],
                                         device_dir=env["XENAPI_POOL_A_DEVICE_DIR"], timeout=120)),
@@ -262,6 +280,9 @@ class Bed:
             Base("libvirt_migrate", dict(name=self.lm, dest_uri=self.host2_uri, storage="shared", bandwidth=8,
                                          max_downtime=300, downtime_steps=3, downtime_delay=5, completion_timeout=60,
                                          rollback_timeout=5), check_mode=True),
+            Base("libvirt_domain", dict(name=self.lc, xml=self.console_domain_xml(), state="running", timeout=60),
+                 label="libvirt_domain#console", only=()),
+            Base("libvirt_console", dict(self.console(), name=self.lc), setup=False),
             Base("libvirt_domain_info", dict(name=self.lv, ovs=True), setup=False),
             Base("libvirt_snapshot", dict(name=self.lv, image_name=self.tag + "-lvsnap", mode="cold", format="qcow2",
                                           snapshots_directory=self.snapshots, properties={"bi": "corpus"},
@@ -291,11 +312,13 @@ class Bed:
             ("xen_vm", dict(xen, name=self.vm, state="absent", force=True)),
             ("xen_rescue", dict(xen, name=self.rq, state="unrescued")),
             ("xen_vm", dict(xen, name=self.rq, state="absent", force=True)),
+            ("xen_vm", dict(xen, name=self.xc, state="absent", force=True)),
             ("xen_resize", dict(xen, name=self.rz, state="reverted")),
             ("xen_vm", dict(xen, name=self.rz, state="absent", force=True)),
             ("libvirt_domain", dict(name=self.lv, instances_path=self.instances, state="undefined", delete_disks=True,
                                     force=True)),
             ("libvirt_domain", dict(name=self.lvx, state="undefined", force=True)),
+            ("libvirt_domain", dict(name=self.lc, state="undefined", force=True)),
             ("libvirt_domain", dict(name=self.rs, instances_path=self.instances, state="undefined", delete_disks=True,
                                     force=True)),
             ("libvirt_domain", dict(name=self.lm, instances_path=self.instances, state="undefined", delete_disks=True,

@@ -46,6 +46,7 @@ FREE_TEXT = {
     "libvirt_domain_info": {"name": "a domain name looked for: no domain has it"},
     "xen_snapshot": {"image_name": "a Glance image name is free text",
                      "properties": "Glance image properties are free strings"},
+    "libvirt_console": {"token_key": "an HMAC key is any secret of at least 32 bytes, never parsed or shelled"},
     "libvirt_snapshot": {"image_name": "a Glance image name is free text",
                          "properties": "Glance image properties are free strings"},
 }
@@ -117,6 +118,8 @@ SPECIFIC = {
     "ovs_qos_queue_info": {"tolerance": {"zero": "0 asks for the exact rate"}},
     "xen_vm": {"disks": {"element_empty_dict": "an entry without keys is the disk at its index, nothing asked of it"}},
     "libvirt_snapshot": {"bandwidth": {"zero": "0 is no limit"}},
+    "libvirt_console": {"proxy_url": {"url_unreachable": "the module never connects to the proxy: the link is "
+                                                         "for a browser that can reach it"}},
     "libvirt_resize": {"bwlimit": {"zero": "0 is no limit"}},
     "libvirt_migrate": {"bandwidth": {"zero": "0 is no limit"}},
     "vhd_migrate": {"bwlimit": {"zero": "0 is no limit"}},
