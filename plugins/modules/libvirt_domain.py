@@ -26,7 +26,10 @@ description:
     alone, even after it was undefined.
   - O(hard_reboot=true) is Nova's repair path, safe on a healthy instance.
   - O(rescue=true) boots C(disk.rescue) from O(rescue_image) with the original C(disk) second; O(rescue=false)
-    restores the saved C(unrescue.xml).
+    restores the saved C(unrescue.xml). Both power a running domain off at once (destroy, as Nova's rescue and
+    unrescue did - a guest in need of rescue rarely answers ACPI); RV(shutdown) says how it was stopped.
+  - O(hard_reboot), O(rescue) and O(rescue=false) of a name or UUID that matches no domain (and that no instance
+    directory records) fail, naming it; they never make a new instance.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
@@ -88,6 +91,10 @@ options:
       root_gb:
         description:
           - Size of the root disk C(disk) in GiB; V(0) keeps the image's size. Grown when raised, never shrunk.
+          - An image whose virtual size is larger is refused before anything is created, as Nova refused it
+            ("Flavor's disk is too small for requested image"); the size is read from the image's base when it
+            is in C(_base), else from Glance's C(virtual_size) (or C(size)) before the download, else (an URL or
+            a file) from the base just fetched, before the instance directory is made.
         type: int
         default: 0
       ephemeral_gb:
@@ -267,6 +274,7 @@ options:
   rescue:
     description:
       - V(true) rescues the instance, V(false) unrescues it; omit to leave it as it is.
+      - A running domain is destroyed (no clean shutdown is tried), which needs O(force=true).
       - Refused while a resize of the instance is not over, as O(hard_reboot) is.
     type: bool
   rescue_image:
@@ -301,11 +309,15 @@ options:
     description:
       - Destroy the domain when a clean shutdown did not finish within O(timeout), and restart a running
         domain to apply a changed configuration (otherwise it applies at its next start, with a warning).
+      - Allows O(rescue) to power a running domain off.
       - Also allows discarding a managed-save image when the domain must be shut down or reconfigured.
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for each shutdown, start, save or image-cache lock.
+    description:
+      - Seconds to wait for each clean shutdown (O(state=shutdown), or a restart for a new configuration with
+        O(force)), start, save or image-cache lock. O(rescue) and O(hard_reboot) do not wait for a clean shutdown;
+        they destroy the domain.
     type: int
     default: 120
   autostart:
@@ -489,6 +501,14 @@ summary:
   returned: with O(hard_reboot=true)
   type: str
   sample: "Domain web1: nothing was broken; restarted as asked (destroy, start, wire_vifs)."
+shutdown:
+  description:
+    - How this run stopped a running domain - V(clean) (the guest shut down on ACPI within O(timeout)) or
+      V(forced) (destroyed - rescue, unrescue, hard reboot, undefine, or a clean shutdown that timed out with
+      O(force)); null when it stopped none. In check mode, V(forced) when the plan destroys it, else null.
+  returned: always
+  type: str
+  sample: forced
 image:
   description: What the image cache did (C(fetched), C(bytes), C(duration), C(verified_by)) when it fetched.
   returned: when an image was fetched
@@ -626,8 +646,19 @@ class Transition:
 
     def check_power(self, active):
         if self.rescue_changes and active and not self.force:
-            raise NovaopsError("Domain %s runs; %s shuts it down: use force=true." % (
-                self.name, "rescue" if self.want_rescue else "unrescue"))
+            raise NovaopsError("Domain %s runs; %s powers it off at once (destroys it, as Nova did): use force=true."
+                               % (self.name, "rescue" if self.want_rescue else "unrescue"))
+
+
+def check_flavor_fits(flavor, root_bytes, image_bytes, ref, measured):
+    """Refuse a root disk of root_bytes for an image of image_bytes, naming both (Nova's
+    FlavorDiskSmallerThanImage)."""
+    if image_bytes and root_bytes < image_bytes:
+        raise NovaopsError(
+            "Flavor's disk is too small for requested image: the flavor's root_gb %s is %d bytes, the image %s is "
+            "%d bytes (%s). Nothing was created; give a flavor with root_gb of at least %d, or 0 for the image's "
+            "own size." % (flavor.get("root_gb"), root_bytes, ref.image_id, image_bytes, measured,
+                           -(-image_bytes // GiB)), flavor_bytes=root_bytes, image_bytes=image_bytes)
 
 
 def shown_image(image):
@@ -652,8 +683,11 @@ class Domain(Manager):
         self.image_result = None
         self.repair = None          # (before, plan) of a hard reboot, for its summary
         self.pending_restart = False
+        self.planned_stop = None       # "forced" when the plan destroys a running domain
+        self.stopped = None            # how this run stopped it: "clean" or "forced"
         self._file_facts = {}
         self._image_infos = {}
+        self._glance_images = {}
         self._ovs = None
         self.idir = None
         self.desired = None
@@ -902,11 +936,13 @@ class Domain(Manager):
     # -- planning ------------------------------------------------------------------------------
     def plan(self, before, plan):
         p = self.params
+        self.planned_stop = None
         if p["state"] == "undefined":
             return self.plan_undefined(before, plan)
         if p["xml"]:
             return self.plan_xml(before, plan)
         self.idir = inst.InstanceDir(p["instances_path"], before["uuid"])
+        self.check_instance_known(before)
         desired = self.build_desired(before)
         change = self.transition(before, desired)
         # fetched from what was given (credentials and all), else from the recorded image
@@ -915,11 +951,12 @@ class Domain(Manager):
             if change.want_rescue else None
         disks = self.layout(desired, change.want_rescue)
         self.check_disks(before, disks, root_ref, rescue_ref)
+        fit_after_fetch = self.check_root_fits(before, disks, root_ref, desired["flavor"])
         spec = self.spec(desired, disks)
         wanted_view = dx.config_view(dx.spec_facts(spec))
         self.desired = desired
         change.check_target(p["state"])
-        resizes, remakes = self.plan_files(plan, before, desired, disks, root_ref, rescue_ref)
+        resizes, remakes = self.plan_files(plan, before, desired, disks, root_ref, rescue_ref, fit_after_fetch)
         state, stop_first = self.plan_stop(plan, before, change, wanted_view, resizes or remakes)
         self.plan_disk_changes(plan, desired, change, state, resizes, remakes)
         self.plan_definition(plan, before, desired, spec, wanted_view, stop_first)
@@ -939,6 +976,26 @@ class Domain(Manager):
                         autostart=p["autostart"] if p["autostart"] is not None else before.get("autostart"))
         return expected
 
+    def check_instance_known(self, before):
+        """Rescue, unrescue and hard reboot work on an instance: a name or UUID that matches no domain and no
+        instance directory's record is an error naming what was given, never a new instance."""
+        p = self.params
+        if not (p["hard_reboot"] or p["rescue"] is not None) or before["state"] != "undefined" or before.get("desired"):
+            return
+        ImageRef.from_params(p["image"])                      # a fault of the options' own values is named first
+        ImageRef.from_params(p["rescue_image"], "rescue_image")
+        operation = "hard reboot" if p["hard_reboot"] else "rescue" if p["rescue"] else "unrescue"
+        role = "hard_reboot" if p["hard_reboot"] else "rescue"
+        if p["uuid"]:
+            given, where = "with UUID %s (uuid)" % p["uuid"], "uuid (in the hard_reboot role hard_reboot_uuid, " \
+                "by default the inventory variable instance_uuid)"
+        else:
+            given, where = "named %r (name)" % p["name"], "name (in the %s role %s_name, by default the inventory " \
+                "variable instance_name, else the inventory host name)" % (role, role)
+        raise NovaopsError("No domain %s exists at %s, and no instance directory in %s records one: there is no "
+                           "instance to %s (the domain does not exist). Check the %s. Nothing was changed."
+                           % (given, self.conn.uri, p["instances_path"], operation, where))
+
     def transition(self, before, desired):
         """Rescue, unrescue and hard reboot: decided here, refused here before anything changes."""
         p = self.params
@@ -950,14 +1007,16 @@ class Domain(Manager):
             raise NovaopsError("Rescue needs rescue_image.")
         return change
 
-    def plan_files(self, plan, before, desired, disks, root_ref, rescue_ref):
+    def plan_files(self, plan, before, desired, disks, root_ref, rescue_ref, fit_after_fetch=None):
         """Images, the instance directory and missing disks, before any downtime; returns the disks that
-        grow ``[(name, path, format, size)]`` and the swap disks made again ``[(name, path, role)]``."""
+        grow ``[(name, path, format, size)]`` and the swap disks made again ``[(name, path, role)]``.
+        ``fit_after_fetch``: the root disk's flavor size, when the image's size is known only once fetched."""
         for ref in (root_ref, rescue_ref):
             if ref is not None and not self.cache.present(ref):
                 ref.check_source()                                  # nor the image file one
                 self.cache.check_clear(base_name(ref.image_id))     # nothing planted where the fetch writes
-                plan.add("fetch_image", self.fetch, ref)
+                plan.add("fetch_image", self.fetch, ref, fit_after_fetch if ref is root_ref else None,
+                         desired["flavor"])
         if not self.idir.exists:
             plan.add("create_instance_dir", self.create_instance_dir)
         resizes, remakes, bases_planned = [], [], set()
@@ -1014,7 +1073,13 @@ class Domain(Manager):
         stop_first = change.hard_reboot or (needs_restart and (p["force"] or change.rescue_changes))
         change.check_power(active)
         if stop_first and active:
-            plan.add(*(("destroy", self.destroy) if change.hard_reboot else ("shutdown", self.shutdown)))
+            # Nova's rescue, unrescue and hard reboot destroy the domain (a rescued guest is broken: waiting for
+            # its clean shutdown only waits out the timeout); a restart for a new configuration asks the guest
+            if change.hard_reboot or change.rescue_changes:
+                plan.add("destroy", self.destroy)
+                self.planned_stop = "forced"
+            else:
+                plan.add("shutdown", self.shutdown)
             state = "shutoff"
         if live_differs and not stop_first:
             self.pending_restart = True
@@ -1053,6 +1118,39 @@ class Domain(Manager):
             self.pending_restart = True
             self.module.warn("Domain %s runs with the old configuration; the new one applies at its next start "
                              "(use force=true to restart it now)." % desired["name"])
+
+    def check_root_fits(self, before, disks, root_ref, flavor):
+        """Nova's "Flavor's disk is too small for requested image": a root disk still to be made that the image
+        does not fit is refused before anything is created. The image's virtual size is read from its base when
+        it is cached, else from Glance's virtual_size (or size) before the download; returns the root size when
+        the image is known only once fetched (an image URL or file): the fetch then checks it, first."""
+        root = [d for d in disks if d[5] == "root"]
+        if root_ref is None or not root or not root[0][3]:
+            return None                   # root_gb 0: the disk takes the image's size
+        _name, path, fmt, size = root[0][:4]
+        if any(d["path"] == path for d in before.get("disks") or []) or self.file_facts(path, fmt) is not None:
+            return None                   # an existing disk: check_disks refuses a shrink
+        if self.cache.present(root_ref):
+            info = self.cache.base_info(base_name(root_ref.image_id))
+            check_flavor_fits(flavor, size, info.get("virtual-size"), root_ref, "its virtual size, of %s"
+                              % self.cache.path_for(root_ref))
+        elif root_ref.glance_id:
+            image = self.glance_image(root_ref.glance_id)
+            if image.get("virtual_size"):
+                check_flavor_fits(flavor, size, image["virtual_size"], root_ref, "its virtual_size in Glance")
+            elif image.get("size"):
+                check_flavor_fits(flavor, size, image["size"], root_ref, "its size in Glance")
+            else:
+                return size
+        else:
+            return size
+        return None
+
+    def glance_image(self, image_id):
+        """Glance's record of an image, read once per run."""
+        if image_id not in self._glance_images:
+            self._glance_images[image_id] = GlanceClient.from_params(self.params.get("glance")).get_image(image_id)
+        return self._glance_images[image_id]
 
     def check_disks(self, before, disks, root_ref, rescue_ref):
         """Refuse shrinks and image changes before anything is touched."""
@@ -1171,6 +1269,7 @@ class Domain(Manager):
         if before["state"] != "undefined":
             if before["state"] in ACTIVE:
                 plan.add("destroy", self.destroy)
+                self.planned_stop = "forced"
             wired = [v for v in (before.get("desired") or {}).get("vifs") or []
                      if v.get("dev") and (v.get("anti_spoofing") or v.get("qos"))]
             if wired:
@@ -1196,6 +1295,7 @@ class Domain(Manager):
         self.desired = None
         if self.params["hard_reboot"] and state in ACTIVE:
             plan.add("destroy", self.destroy)
+            self.planned_stop = "forced"
             state = "shutoff"
         if have is None or cmp_view != have or self.params["hard_reboot"]:
             plan.add("define", self.define, self.params["xml"])
@@ -1216,8 +1316,12 @@ class Domain(Manager):
             raise NovaopsError("Domain %s vanished during the run." % (self.params["name"] or self.params["uuid"]))
         return dom
 
-    def fetch(self, ref):
+    def fetch(self, ref, root_bytes=None, flavor=None):
+        """The image into _base; with root_bytes, a root disk of that size must hold it (checked before the
+        instance directory is made: the fetch comes first)."""
         self.image_result = self.cache.ensure(ref)
+        if root_bytes:
+            check_flavor_fits(flavor, root_bytes, self.image_result.get("virtual_size"), ref, "its virtual size")
 
     def create_overlay(self, ref, name, size):
         self.cache.create_overlay(base_name(ref.image_id), self.idir.root, self.idir.rel(name), size)
@@ -1382,6 +1486,7 @@ class Domain(Manager):
         try:
             wait_for_state(dom, ["shutoff", "crashed"], self.params["timeout"],
                            what="domain %s to shut down cleanly" % dom.name())
+            self.stopped = "clean"
         except NovaopsError:
             if not self.params["force"]:
                 raise
@@ -1391,6 +1496,7 @@ class Domain(Manager):
         dom = self.dom()
         if dom.isActive():
             dom.destroy()
+            self.stopped = "forced"
         wait_for_state(dom, ["shutoff", "crashed"], self.params["timeout"])
 
     def grow_live(self, path, size):
@@ -1413,7 +1519,8 @@ class Domain(Manager):
 
     # -- results -------------------------------------------------------------------------------
     def result(self, facts):
-        out = dict(domain=self.public(facts), pending_restart=self.pending_restart)
+        out = dict(domain=self.public(facts), pending_restart=self.pending_restart,
+                   shutdown=self.planned_stop if self.module.check_mode else self.stopped)
         if self.image_result:
             out["image"] = self.image_result
         if self.repair is not None:

@@ -30,7 +30,9 @@ description:
     reported in RV(remote_leftovers), and the instance is restored all the same); if the module itself is killed half way, its operation
     lock is left stale, and a re-run of the same state with O(clear_stale_lock=true) completes it, or
     V(reverted) (with it too) undoes it.
-  - Every state is idempotent; a second run changes nothing.
+  - Every state is idempotent; a second run changes nothing. V(confirmed) or V(reverted) with no resize pending
+    is no change, and RV(msg) says so; a O(name) or O(uuid) that matches no instance (no domain on this host or at
+    O(dest_uri), no instance directory) is an error naming it.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
@@ -252,9 +254,16 @@ transfers:
   returned: always
   type: dict
 power_off:
-  description: How this run powered the domain off (V(shutdown), V(destroyed)), or null.
+  description:
+    - How this run powered the domain off - V(shutdown) (the guest shut down cleanly within O(shutdown_timeout))
+      or V(destroyed) (it did not, or it was paused) - or null.
   returned: always
   type: str
+msg:
+  description: With V(confirmed) or V(reverted) and no resize pending, what was found (nothing was to be done).
+  returned: when nothing was pending
+  type: str
+  sample: No resize of web1 (0f4b8ae3-8bd7-5d56-9b0a-3b5b0a1d2c3e) waits for confirm or revert (none is pending); there was nothing to confirm.
 operation_lock:
   description:
     - What the run did to operation locks not its own. C(cleared) and C(taken_over) list the stale marks it
@@ -389,6 +398,7 @@ class Resize(Manager):
         self.bytes = 0
         self.transfers = {}
         self.powered_off = None
+        self.note = None           # the result's msg: confirm or revert with nothing pending
         self.leftovers = []        # what a rollback could not remove at an unreachable destination
 
     # -- reading -------------------------------------------------------------------------------
@@ -401,8 +411,11 @@ class Resize(Manager):
             else:
                 dom = self.conn.lookup(name=p["name"])
                 if dom is None:
-                    raise NovaopsError("No domain named %r at %s; give its uuid (which names its instance "
-                                       "directory)." % (p["name"], self.conn.uri))
+                    raise NovaopsError("No domain named %r (name) at %s: there is no such instance here. Check the "
+                                       "name (in the resize role resize_name, by default the inventory variable "
+                                       "instance_name, else the inventory host name), or give its uuid (which "
+                                       "names its instance directory). Nothing was changed."
+                                       % (p["name"], self.conn.uri))
                 self.uuid = dom.UUIDString()
         dom = self.conn.lookup(uuid=self.uuid)
         if dom is not None and p["name"] and dom.name() != p["name"]:
@@ -538,7 +551,8 @@ class Resize(Manager):
         """Everything checked before anything moves; the record of the resize to write first."""
         dom = self.lookup()
         if dom is None:
-            raise NovaopsError("No domain with UUID %s at %s." % (self.uuid, self.conn.uri))
+            raise NovaopsError("No domain with UUID %s (uuid) at %s: there is no such instance here. Nothing was "
+                               "changed." % (self.uuid, self.conn.uri))
         prior = PRIOR_STATES.get(before["domain_state"])
         if prior is None:
             raise NovaopsError("Domain %s is %s; a resize needs it running or shut off (as Nova's ACTIVE or "
@@ -609,10 +623,26 @@ class Resize(Manager):
             raise NovaopsError("The destination instance directory %s is not a directory (a link?); refusing to copy "
                                "into it. Nothing was moved." % self.dest_dir(dest), path=self.dest_dir(dest))
 
+    def nothing_pending(self, before, action):
+        """Confirm or revert with no resize recorded: no change and a message that says so - or, when the UUID
+        matches no instance at all (no domain here or at dest_uri, no instance directory), an error naming it."""
+        found = before["domain_state"] != "undefined" or self.idir.exists or before["resize_dir"] or \
+            (self.dest_conn is not None and self.dest_conn.lookup(uuid=self.uuid) is not None)
+        if not found:
+            raise NovaopsError(
+                "No domain with UUID %s (uuid) at %s%s, and no instance directory %s: there is no such instance "
+                "here. Check the uuid (in the resize role instance_uuid); after a confirm to another host the "
+                "instance is there only (give dest_uri to find it). Nothing was changed." % (
+                    self.uuid, self.conn.uri, " nor at %s" % self.dest_conn.uri if self.dest_conn else "",
+                    self.idir.path))
+        self.note = "No resize of %s (%s) waits for confirm or revert (none is pending); there was nothing to %s." % (
+            before["name"] or self.uuid, self.uuid, action)
+        return before
+
     def plan_confirmed(self, before, plan):
         rec = self.record
         if rec is None:
-            return before
+            return self.nothing_pending(before, "confirm")
         if self.where != self.idir.resize_name or rec["phase"] != record.MIGRATED:
             raise NovaopsError("The resize of instance %s is %s, not migrated; finish it with state=migrated or "
                                "undo it with state=reverted." % (self.uuid, self._progress(rec)))
@@ -641,7 +671,7 @@ class Resize(Manager):
         (reported in self.leftovers) rather than the instance its power."""
         rec = self.record
         if rec is None:
-            return before
+            return before if rolling_back else self.nothing_pending(before, "revert")
         dest = self.destination()
         state = before["domain_state"]
         if self.where == self.idir.resize_name:
@@ -823,8 +853,11 @@ class Resize(Manager):
 
     # -- results -------------------------------------------------------------------------------
     def result(self, facts):
-        return dict(resize=facts, bytes_transferred=self.bytes, transfers=self.transfers,
-                    power_off=self.powered_off)
+        out = dict(resize=facts, bytes_transferred=self.bytes, transfers=self.transfers,
+                   power_off=self.powered_off)
+        if self.note:
+            out["msg"] = self.note
+        return out
 
     def diff_view(self, facts):
         return dict(status=facts["status"], domain_state=facts["domain_state"], resize_dir=facts["resize_dir"],

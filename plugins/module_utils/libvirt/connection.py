@@ -230,8 +230,8 @@ class LibvirtConnection:
             if not no_domain(exc) and exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
                 raise
             if required:
-                raise NovaopsError("No libvirt domain %s at %s." % (
-                    "with UUID %s" % uuid if uuid else "named %r" % name, self.uri),
+                raise NovaopsError("No libvirt domain %s at %s. Nothing was changed." % (
+                    "with UUID %s (uuid)" % uuid if uuid else "named %r (name)" % name, self.uri),
                     libvirt_error=dict(code=exc.get_error_code(), domain=exc.get_error_domain(),
                                        message=exc.get_error_message())) from exc
             return None

@@ -7,10 +7,14 @@ boot (check mode, twice; anti-spoofing flows and the HTB queue seen in OVS and t
 into Glance (twice; the image's files), rescue and unrescue (twice each; unrescue of an instance
 not in rescue fails), hard reboot repairing each breakage - QEMU SIGKILLed, the _base file
 deleted, the OVS port removed, the domain undefined with its disks left - resize on the same host
-(twice), a snapshot refused while it waits for confirm, and revert (twice), a resize whose copy fails
-(the original runs again), resize to a second "host" (another instances path over the sshd bed), hard
-reboot, rescue and another resize refused while it waits, and confirm (twice), bad input; the round trip: a NEW
-instance booted from the snapshot image holds the same files.
+(twice), a snapshot refused while it waits for confirm, and revert (twice), a resize to a host
+ssh cannot reach (refused before anything moves: nothing changed), resize to a second "host"
+(another instances path over the sshd bed), hard reboot, rescue and another resize refused while
+it waits, and confirm (twice; the second confirm and revert say that nothing was pending), issue
+20's first day (a refused shrink says nothing changed, a misspelled name fails naming
+instance_name), bad input; the round trip: a NEW instance booted from the snapshot image holds
+the same files. Rescue and unrescue run with the role's default timeouts: the guest ignores ACPI, and
+both power it off at once.
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ def main():
                        instance_image=dict(id=place.image_id), instance_rescue_image=dict(path=rescue),
                        instance_vifs=[dict(id=str(uuid.uuid4()), bridge=BRIDGE, ips=[IP],
                                            max_rate=614400000, queue_id=QUEUE)],
-                       ovs_qos_port=UPLINK, boot_timeout=60, rescue_timeout=10, hard_reboot_timeout=60,
+                       ovs_qos_port=UPLINK, boot_timeout=60, hard_reboot_timeout=60,
                        resize_shutdown_timeout=1, resize_timeout=60)},
             dict(glance=dict(project_id="nt-ro", roles=["admin"])))
         pb = Playbooks(inventory, os.path.join(out, TAG + "-runs"))
@@ -150,13 +154,19 @@ def scenario(pb, place, ref, ssh):
     check.run_ok(pb.run("rescue", check=True), "rescue, check mode, predicts a change", changed=True)
     check(domain().get("state") == "running" and len(domain().get("disks", [])) == 1,
           "check mode left the domain running from its own disk")
-    check.run_ok(pb.run("rescue"), "rescue", changed=True)
+    r = pb.run("rescue")
+    check.run_ok(r, "rescue", changed=True)
+    check(results_with(r, "shutdown") == ["forced"], "rescue powered the domain off at once",
+          results_with(r, "shutdown"))
     check.run_ok(pb.run("rescue"), "rescue again", changed=False)
     paths = [os.path.basename(d["path"]) for d in domain().get("disks", [])]
     check(domain().get("state") == "running" and paths[:2] == ["disk.rescue", "disk"],
           "rescued: running from disk.rescue, its own disk second", paths)
     same_bytes("in rescue", ref, place.disk())
-    check.run_ok(pb.run("unrescue"), "unrescue", changed=True)
+    r = pb.run("unrescue")
+    check.run_ok(r, "unrescue", changed=True)
+    check(results_with(r, "shutdown") == ["forced"], "unrescue powered the domain off at once",
+          results_with(r, "shutdown"))
     check.run_failed(pb.run("unrescue"), "unrescue of an instance not in rescue", "is not in rescue")
     paths = [os.path.basename(d["path"]) for d in domain().get("disks", [])]
     check(paths == ["disk"], "unrescued: its own disk only", paths)
@@ -196,14 +206,16 @@ def scenario(pb, place, ref, ssh):
                      WAITING)
     check(not disk("glance-images", TAG + "-resized")["ids"], "no image was made")
     check.run_ok(pb.run("resize", extra=dict(action="revert")), "revert", changed=True)
-    check.run_ok(pb.run("resize", extra=dict(action="revert")), "revert again", changed=False)
+    nothing_pending(pb.run("resize", extra=dict(action="revert")), "revert")
     check(domain().get("vcpus") == 1 and domain().get("state") == "running", "the original runs again with 1 vCPU")
     same_bytes("after the revert", ref, place.disk())
 
-    # ---- a resize whose copy fails: ssh to the second host cannot connect
+    # ---- a resize to a host that ssh cannot reach
     far = dict(flavor=big["flavor"], resize_dest=dict(instances_path=place.host2, uri="qemu:///system"),
                resize_ssh=dict(host=E["NOVAOPS_SSH_HOST"], port=9, user="root", insecure_ignore_host_key=True))
-    check.run_failed(pb.run("resize", extra=far), "a resize whose copy fails", "was put back")
+    # refused before anything moves (the destination's free space is read over ssh first): "Nothing was changed.",
+    # not "The original was put back" (issue 20 item 3)
+    check.run_failed(pb.run("resize", extra=far), "a resize to a host ssh cannot reach", "Nothing was changed.")
     check(domain().get("state") == "running" and domain().get("vcpus") == 1, "the original runs again, as it was")
     check(not os.listdir(place.host2), "nothing was left on the second host", os.listdir(place.host2))
     same_bytes("after the failed resize", ref, place.disk())
@@ -216,11 +228,12 @@ def scenario(pb, place, ref, ssh):
     resize_verify(pb, place, ref, far)
     far.update(action="confirm")
     check.run_ok(pb.run("resize", extra=far), "confirm", changed=True)
-    check.run_ok(pb.run("resize", extra=far), "confirm again", changed=False)
+    nothing_pending(pb.run("resize", extra=far), "confirm")
     check(not [d for d in os.listdir(place.inst) if d.endswith("_resize")], "the original is gone")
     moved = {"libvirt_instances_path": place.host2}
     check.run_ok(pb.run("hard_reboot", extra=moved), "hard reboot on the second host", changed=True)
     same_bytes("finally", ref, place.disk(place.host2))
+    first_day(pb, place, ref, moved)
 
     # ---- bad input: refused before anything happens
     # as the operator sees them: naming the inventory variables, no dump of the role's argument spec
@@ -233,6 +246,39 @@ def scenario(pb, place, ref, ssh):
         check.shown(r, what, text)
     check.run_failed(pb.run("hard_reboot", "-e", "instance_name=%s-none" % TAG), "hard reboot of no instance",
                      "does not exist")
+
+
+def results_with(playbook_run, key):
+    """The values of ``key`` in the task results of a run that have it (JSON callback log)."""
+    with open(playbook_run.log) as handle:
+        text = handle.read().split("\n--- stderr\n")[0]
+    data = json.loads(text[text.index("{"):])
+    return [result[key] for play in data.get("plays", []) for task in play.get("tasks", [])
+            for result in task.get("hosts", {}).values() if key in result]
+
+
+def first_day(pb, place, ref, moved):
+    """Issue 20 on libvirt: a refused shrink says that nothing was changed (and changes nothing); a misspelled
+    instance name fails naming instance_name (confirm and revert with nothing pending: their second runs)."""
+    dom = domain()
+    r = pb.run("resize", extra=dict(moved, flavor=dict(vcpus=1, memory_mb=64, root_gb=1)))
+    check.run_failed(r, "a resize that would shrink the root disk", "Refusing the resize before anything moves")
+    check("Nothing was changed." in r.msg and "put back" not in r.msg, "its message says that nothing was changed",
+          r.msg)
+    check(r.changed == 0 and domain() == dom, "the domain is as it was", (r.changed, domain(), dom))
+    same_bytes("after the refused shrink", ref, place.disk(place.host2))
+    typo = dict(moved, instance_name=NAME + "x")      # hard reboot: the libvirt_domain target asserts it
+    for playbook, extra in (("resize", dict(typo, action="confirm")), ("rescue", typo)):
+        what = " ".join(filter(None, (playbook, extra.get("action"))))
+        check.run_failed(pb.run(playbook, extra=extra), "%s of a misspelled instance name" % what, "instance_name")
+    check(domain() == dom, "the domain is as it was", (domain(), dom))
+
+
+def nothing_pending(playbook_run, action):
+    """Confirm or revert again: no change, and the result says that nothing was pending (issue 20 item 5)."""
+    check.run_ok(playbook_run, "%s again" % action, changed=False)
+    check(any("there was nothing to %s" % action in str(msg) for msg in results_with(playbook_run, "msg")),
+          "its result says that nothing was pending", results_with(playbook_run, "msg"))
 
 
 def resize_verify(pb, place, ref, far):
