@@ -270,9 +270,33 @@ class Migrate:
         dom = self._find(self.src)
         there = self.dst.lookup(uuid=dom.UUIDString()) if dom is not None else self._find(self.dst)
         before = dict(source=where(self.src, dom), destination=where(self.dst, there))
+        if dom is None and there is not None and there.isActive() and there.isPersistent():
+            return self._result(False, [], before, before)
+        self._refuse_misplaced(dom, there, before)
+        self.was_running = before["source"]["state"] == "running"
+        block = p["storage"] == "block"
+        disks = lm.guest_disks(dom)
+        self._check_disks(dom, disks, block)
+        facts, gib = self._pre_checks(dom, disks, block, other_host)
+        actions = (["prepare_destination"] if block else []) + ["migrate"]
+        if self.module.check_mode:
+            after = dict(source=None, destination=dict(before["source"], host_uuid=self.dst.host_uuid(),
+                                                       persistent=True))
+            return self._result(True, actions, before, after, **facts)
+        uuid = dom.UUIDString()
+        changes = remote_files.Changes(self.dst.conn)
+        ran = self._migrate(dom, disks, block, facts, gib, changes)
+        there = self.dst.lookup(uuid=uuid, required=True)
+        facts.update(ran, job_stats=lm.completed_stats(there))
+        if block:
+            facts["prepared"] = dict(changes.made(), bytes_uploaded=changes.bytes_uploaded)
+        after = dict(source=where(self.src, self.src.lookup(uuid=uuid)), destination=where(self.dst, there))
+        return self._result(True, actions, before, after, **facts)
+
+    def _refuse_misplaced(self, dom, there, before):
+        """No domain here, one on both hosts, or one that does not run: nothing a live migration can move."""
+        p = self.params
         if dom is None:
-            if there is not None and there.isActive() and there.isPersistent():
-                return self._result(False, [], before, before)
             raise NovaopsError("No domain %s on this host (%s) nor running on %s." % (
                 p["uuid"] or repr(p["name"]), self.src.uri, self.dst.uri))
         if there is not None:
@@ -282,25 +306,26 @@ class Migrate:
         if before["source"]["state"] not in ("running", "paused"):
             raise NovaopsError("Domain %s is %s: a live migration moves a running instance (a shut-off one moves "
                                "with libvirt_resize, cold)." % (dom.name(), before["source"]["state"]))
-        self.was_running = before["source"]["state"] == "running"
-        block = p["storage"] == "block"
-        disks = lm.guest_disks(dom)
-        self._check_disks(dom, disks, block)
+
+    def _pre_checks(self, dom, disks, block, other_host):
+        """The checks before anything changes, and what the migration will be: (facts, GiB of data to move)."""
+        p = self.params
         found = dict(same_host=other_host, versions=checks.versions(self.src, self.dst),
                      cpu=checks.cpu(dom, self.dst), memory=checks.memory(dom, self.dst))
         if disks:
             found["storage"] = checks.storage(os.path.dirname(disks[0]["path"]), self.dst, block)
         gib = lm.data_gib(dom.maxMemory() * 1024, disks, block)
-        flag_value, flag_names = lm.flags(block, p["auto_converge"], p["post_copy"], unsafe=not block and bool(disks))
-        actions = (["prepare_destination"] if block else []) + ["migrate"]
+        _flag_value, flag_names = lm.flags(block, p["auto_converge"], p["post_copy"], unsafe=not block and bool(disks))
         facts = dict(checks=found, flags=flag_names, disks=[d["dev"] for d in disks],
                      completion_timeout=int(p["completion_timeout"] * gib))
-        if self.module.check_mode:
-            after = dict(source=None, destination=dict(before["source"], host_uuid=self.dst.host_uuid(),
-                                                       persistent=True))
-            return self._result(True, actions, before, after, **facts)
-        changes = remote_files.Changes(self.dst.conn)
+        return facts, gib
+
+    def _migrate(self, dom, disks, block, facts, gib, changes):
+        """Prepare the destination and migrate; on a failure that left the domain on the source, undo there."""
+        p = self.params
         uuid, name = dom.UUIDString(), dom.name()
+        flag_value = lm.flags(block, p["auto_converge"], p["post_copy"], unsafe=not block and bool(disks))[0]
+        run = None
         try:
             if block:
                 self._prepare(disks, changes)
@@ -314,22 +339,14 @@ class Migrate:
             schedule = lm.downtime_steps(p["max_downtime"], p["downtime_steps"], p["downtime_delay"], gib)
             run = lm.LiveMigration(dom, self.dst.uri, flag_value, params, schedule, facts["completion_timeout"],
                                    p["post_copy"])
-            ran = run.run()
+            return run.run()
         except Exception as exc:
             if not isinstance(exc, NovaopsError) and not is_libvirt_error(exc) and not isinstance(exc, OSError):
                 raise
-            landed = self._landed(uuid)
-            if landed is None:
-                self._fail(exc, uuid, name, changes, facts, run if "run" in locals() else None)
-            ran = dict(duration=round(time.monotonic() - self.started, 3), completion="completed despite: %s" % exc,
-                       progress=[], events=[])
-        there = self.dst.lookup(uuid=uuid, required=True)
-        facts.update(ran, job_stats=lm.completed_stats(there),
-                     prepared=dict(changes.made(), bytes_uploaded=changes.bytes_uploaded) if block else None)
-        if facts["prepared"] is None:
-            del facts["prepared"]
-        after = dict(source=where(self.src, self.src.lookup(uuid=uuid)), destination=where(self.dst, there))
-        return self._result(True, actions, before, after, **facts)
+            if self._landed(uuid) is None:
+                self._fail(exc, uuid, name, changes, facts, run)
+            return dict(duration=round(time.monotonic() - self.started, 3), completion="completed despite: %s" % exc,
+                        progress=[], events=[])
 
     def _check_disks(self, dom, disks, block):
         if not block:
