@@ -225,24 +225,6 @@ def test_verify_image_data_rules():
         gl.verify_image_data(dict(id="i"), data)
 
 
-def test_clouds_yaml_with_endpoint_override_and_token(tmp_path, server):
-    pytest.importorskip("yaml")
-    config = tmp_path / "clouds.yaml"
-    config.write_text("clouds:\n  lab:\n    image_endpoint_override: %s\n    auth: {token: t0k}\n" % server.url)
-    glance = gl.GlanceClient.from_cloud("lab", config_files=[str(config)])
-    assert glance.endpoint == server.url and glance.token == "t0k"
-    with pytest.raises(NovaopsError, match="No cloud named 'nope'"):
-        gl.GlanceClient.from_cloud("nope", config_files=[str(config)])
-
-
-def test_catalog_endpoint():
-    catalog = [dict(type="image", endpoints=[dict(interface="internal", region="R1", url="http://int"),
-                                             dict(interface="public", region="R1", url="http://pub")])]
-    assert gl.catalog_endpoint(catalog, "image") == "http://pub"
-    assert gl.catalog_endpoint(catalog, "image", "internalURL", "R1") == "http://int"
-    assert gl.catalog_endpoint(catalog, "compute") is None
-
-
 def test_argument_spec_marks_the_token_no_log():
     spec = gl.glance_argument_spec().argument_spec["glance"]["options"]
     assert spec["token"]["no_log"] is True
