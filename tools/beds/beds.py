@@ -44,7 +44,7 @@ GLANCE_PORT = int(os.environ.get("NOVAOPS_GLANCE_PORT", "19292"))
 # Keystone on KEYSTONE_PORT; the same Keystone (database and keys) with a short token expiry on
 # KEYSTONE_PORT + 1, for the token expiry tests; Glance behind Keystone on GLANCE_KEYSTONE_PORT.
 KEYSTONE_PORT = int(os.environ.get("NOVAOPS_KEYSTONE_PORT", "15000"))
-KEYSTONE_SHORT_EXPIRY = int(os.environ.get("NOVAOPS_KEYSTONE_SHORT_EXPIRY", "6"))
+KEYSTONE_SHORT_EXPIRY = int(os.environ.get("NOVAOPS_KEYSTONE_SHORT_EXPIRY", "5"))
 GLANCE_KEYSTONE_PORT = int(os.environ.get("NOVAOPS_GLANCE_KEYSTONE_PORT", "19293"))
 SSHD_PORT = int(os.environ.get("NOVAOPS_SSHD_PORT", "2222"))
 XAPISIM_PORT = int(os.environ.get("NOVAOPS_XAPISIM_PORT", "8181"))

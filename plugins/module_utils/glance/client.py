@@ -242,7 +242,7 @@ class GlanceClient:
             try:
                 return self._request_once(method, path, body, headers, expect, stream)
             except GlanceError as exc:
-                if self.renew_token(exc, renewed) and (body is None or isinstance(body, (bytes, str))):
+                if (body is None or isinstance(body, (bytes, str))) and self.renew_token(exc, renewed):
                     renewed = True
                     continue
                 if not retry or not exc.transient or attempt >= len(RETRY_DELAYS):

@@ -48,10 +48,14 @@ class CloudAuth:
     def __init__(self, cloud, timeout=60):
         os_config, self.ks_exc = _openstack_config()
         self.cloud = cloud
+        loader = None
         try:
-            self.region = os_config.OpenStackConfig().get_one(cloud=cloud)
+            loader = os_config.OpenStackConfig()
+            self.region = loader.get_one(cloud=cloud)
         except Exception as exc:  # pylint: disable=broad-except  # openstacksdk's config errors share no base
-            raise NovaopsError("Cannot use cloud %r of clouds.yaml: %s" % (cloud, _first_line(exc)))
+            read = getattr(loader, "config_filename", None)
+            raise NovaopsError("Cannot use cloud %r of clouds.yaml%s: %s" % (
+                cloud, " (%s)" % read if read else " (none found)", _first_line(exc)))
         self.config = self.region.config
         self.auth_type = str(self.config.get("auth_type") or "password").lower().replace("-", "_")
         self.auth_url = (self.config.get("auth") or {}).get("auth_url")
@@ -99,8 +103,8 @@ class CloudAuth:
             return call()
         except (exc_mod.Unauthorized, exc_mod.NotFound) as exc:
             cause = REFUSAL_CAUSES.get(self.auth_type, "its credentials were refused")
-            raise NovaopsError("Cloud %r: Keystone at %s refused to authenticate (%s %s): %s." % (
-                self.cloud, self.auth_url, exc.http_status, _first_line(exc.message or ""), cause),
+            raise NovaopsError("Cloud %r: Keystone at %s refused to authenticate it (HTTP %s): %s." % (
+                self.cloud, self.auth_url, exc.http_status, cause),
                 keystone_error=dict(cloud=self.cloud, status=exc.http_status, auth_type=self.auth_type))
         except exc_mod.MissingRequiredOptions as exc:
             raise NovaopsError("Cloud %r: auth_type %s needs %s." % (

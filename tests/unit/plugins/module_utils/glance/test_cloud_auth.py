@@ -61,7 +61,7 @@ def test_admin_token_from_secure_yaml_is_sent_as_it_is(clouds):
 
 def test_an_unknown_cloud_is_named(clouds):
     clouds("clouds:\n  lab:\n    auth_type: none\n    image_endpoint_override: %s\n" % GLANCE)
-    with pytest.raises(NovaopsError, match="Cannot use cloud 'elsewhere' of clouds.yaml: .*not found"):
+    with pytest.raises(NovaopsError, match=r"Cannot use cloud 'elsewhere' of clouds.yaml \(.*/clouds.yaml\): .*not found"):
         gl.GlanceClient.from_cloud("elsewhere")
 
 
