@@ -27,16 +27,21 @@ options:
       cloud:
         description:
           - Name of a cloud in C(clouds.yaml); E(OS_CLOUD) if not set. Wins over O(glance.url).
-          - The file is found as openstacksdk finds it, the first one there wins - E(OS_CLIENT_CONFIG_FILE),
-            then C(./clouds.yaml), C(~/.config/openstack/clouds.yaml), C(/etc/openstack/clouds.yaml) (also
-            C(.yml), C(.json)); a C(secure.yaml) in the same places is merged over it.
-          - By the cloud's C(auth_type) - V(none) or V(noauth) send no token to C(image_endpoint_override)
-            (or C(auth.endpoint)); V(admin_token), or V(token) with C(image_endpoint_override), send C(auth.token)
-            as it is; V(password) (the default) and V(token) without an override authenticate with Keystone v3
-            at C(auth.auth_url) and use the image endpoint of its service catalog.
+          - Read by openstacksdk's C(openstack.config) loader, as the C(openstack) CLI and the openstack.cloud
+            collection read it - C(clouds.yaml) found through E(OS_CLIENT_CONFIG_FILE), C(./),
+            C(~/.config/openstack/), C(/etc/openstack/); C(secure.yaml) merged over it; E(OS_*) variables.
+          - keystoneauth1 authenticates by the cloud's C(auth_type) - V(password) (the default),
+            V(v3applicationcredential), V(token) (exchanged at Keystone for a token of the cloud's project),
+            V(admin_token) (C(auth.token) sent as it is to C(auth.endpoint)), V(none) (no token) and the other
+            keystoneauth1 plugins; the image endpoint is C(image_endpoint_override), else the one of the
+            service catalog for the cloud's C(interface) and C(region_name). A token about to expire is
+            renewed before a request, and a request Glance refuses with 401 is sent once more with a new one.
+          - Needs the Python package C(openstacksdk) (it brings C(keystoneauth1)) where the module runs; O(glance.url)
+            with O(glance.token) needs neither.
         type: str
       project_id:
-        description: Project to act in (sent as C(X-Tenant-Id); for a Glance without Keystone).
+        description: Project to act in (sent as C(X-Tenant-Id); for a Glance without Keystone, also with a cloud
+          of C(auth_type) V(none)).
         type: str
       roles:
         description: Roles to claim (C(X-Roles); for a Glance without Keystone only).

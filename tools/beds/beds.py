@@ -43,6 +43,11 @@ BEDS = Path(os.environ.get("NOVAOPS_BEDS_DIR", REPO / ".beds")).resolve()
 _VENV = Path(os.environ.get("NOVAOPS_VENV", Path.home() / ".cache" / "novaops-compute" / "venv"))
 VENV_BIN = _VENV / "bin" if (_VENV / "bin" / "python").exists() else Path(sys.executable).parent
 GLANCE_PORT = int(os.environ.get("NOVAOPS_GLANCE_PORT", "19292"))
+# Keystone on KEYSTONE_PORT; the same Keystone (database and keys) with a short token expiry on
+# KEYSTONE_PORT + 1, for the token expiry tests; Glance behind Keystone on GLANCE_KEYSTONE_PORT.
+KEYSTONE_PORT = int(os.environ.get("NOVAOPS_KEYSTONE_PORT", "15000"))
+KEYSTONE_SHORT_EXPIRY = int(os.environ.get("NOVAOPS_KEYSTONE_SHORT_EXPIRY", "5"))
+GLANCE_KEYSTONE_PORT = int(os.environ.get("NOVAOPS_GLANCE_KEYSTONE_PORT", "19293"))
 SSHD_PORT = int(os.environ.get("NOVAOPS_SSHD_PORT", "2222"))
 XAPISIM_PORT = int(os.environ.get("NOVAOPS_XAPISIM_PORT", "8181"))
 CONSOLE_PROXY_PORT = int(os.environ.get("NOVAOPS_CONSOLE_PROXY_PORT", "16080"))
@@ -506,10 +511,11 @@ class OpenVSwitch(Bed):
 class Glance(Bed):
     """Glance v2 under uwsgi: sqlite, a file store, no keystone."""
     name = "glance"
+    port = GLANCE_PORT
 
     def __init__(self):
         self.dir = BEDS / self.name
-        self.url = "http://127.0.0.1:%d" % GLANCE_PORT
+        self.url = "http://127.0.0.1:%d" % self.port
 
     def available(self):
         return (VENV_BIN / "glance-manage").exists() and (VENV_BIN / "uwsgi").exists()
@@ -518,12 +524,11 @@ class Glance(Bed):
         return bool(Owned(self.name).live()) and self._answers()
 
     def _answers(self):
-        import urllib.request
-        try:
-            with urllib.request.urlopen(self.url + "/v2/images", timeout=2) as resp:
-                return resp.status == 200
-        except Exception:
-            return False
+        return _http_status(self.url + "/v2/images") == 200
+
+    def _pipeline(self):
+        """The paste flavor (none: no keystone) and the config sections that flavor needs."""
+        return "", ""
 
     def _configure(self):
         etc = self.dir / "etc"
@@ -541,7 +546,7 @@ image_size_cap = 68719476736
 [database]
 connection = sqlite:///{dir}/glance.sqlite
 [paste_deploy]
-flavor =
+flavor = {flavor}
 config_file = {etc}/glance-api-paste.ini
 [glance_store]
 default_backend = file
@@ -556,7 +561,8 @@ enforce_new_defaults = false
 enforce_scope = false
 [image_format]
 require_image_format_match = false
-""".format(port=GLANCE_PORT, dir=self.dir, etc=etc, store=store))
+{sections}""".format(port=self.port, dir=self.dir, etc=etc, store=store, flavor=self._pipeline()[0],
+                     sections=self._pipeline()[1]))
         return etc
 
     def start(self):
@@ -569,7 +575,7 @@ require_image_format_match = false
             subprocess.run([str(VENV_BIN / "glance-manage"), "--config-dir", str(etc), "db_sync"], env=env,
                            check=True, stdout=subprocess.DEVNULL, stderr=open(self.dir / "db_sync.log", "ab"))
         proc = _spawn(self.name, "uwsgi", [
-            str(VENV_BIN / "uwsgi"), "--http-socket", "127.0.0.1:%d" % GLANCE_PORT,
+            str(VENV_BIN / "uwsgi"), "--http-socket", "127.0.0.1:%d" % self.port,
             "--module", "glance.wsgi.api:application", "--master", "--processes", "2", "--threads", "4",
             "--die-on-term", "--lazy-apps", "--http-chunked-input", "--http-auto-chunked",
             # uwsgi refuses chunks over 1 MiB by default; clients stream bigger ones.
@@ -579,7 +585,217 @@ require_image_format_match = false
         _wait("Glance on %s" % self.url, self._answers, 90, proc=proc, log=self.dir / "uwsgi.log")
 
     def env(self):
-        return dict(NOVAOPS_GLANCE_URL=self.url, OS_IMAGE_URL=self.url)
+        return dict(NOVAOPS_GLANCE_URL=self.url, OS_IMAGE_URL=self.url, NOVAOPS_GLANCE_LOGS=str(self.dir))
+
+
+def _http_status(url, timeout=2):
+    """The HTTP status url answers with, or None when nothing answers."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except Exception:
+        return None
+
+
+class Keystone(Bed):
+    """Keystone v3 under uwsgi: sqlite, fernet keys, bootstrapped with an admin, a project
+    (novaops) with a user and an application credential, the image service in the catalog
+    (Glance behind Keystone), and a clouds.yaml with a cloud of each auth type.
+
+    A second uwsgi serves the same Keystone (database and keys) with tokens that expire after
+    KEYSTONE_SHORT_EXPIRY seconds: tokens are validated by expiry date, so Glance's
+    keystonemiddleware refuses them once they ran out, whichever Keystone it asks.
+    """
+    name = "keystone"
+
+    def __init__(self):
+        self.dir = BEDS / self.name
+        self.url = "http://127.0.0.1:%d/v3" % KEYSTONE_PORT
+        self.short_url = "http://127.0.0.1:%d/v3" % (KEYSTONE_PORT + 1)
+        self.clouds = self.dir / "clouds.yaml"
+
+    def available(self):
+        return (VENV_BIN / "keystone-manage").exists() and (VENV_BIN / "uwsgi").exists()
+
+    def running(self):
+        live = {item["name"] for item in Owned(self.name).live()}
+        return {"uwsgi", "uwsgi-short"} <= live and self._answers(self.url) and \
+            self._answers(self.short_url) and self.clouds.exists()
+
+    @staticmethod
+    def _answers(url):
+        return _http_status(url) == 200
+
+    def secret(self, what):
+        """A password of the bed, made once (0600)."""
+        path = self.dir / "secrets" / what
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(path.parent, 0o700)
+            path.write_text(secrets.token_urlsafe(18))
+            os.chmod(path, 0o600)
+        return path.read_text().strip()
+
+    def _configure(self, etc, expiration):
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "keystone.conf").write_text("""[DEFAULT]
+log_file = {log}
+[database]
+connection = sqlite:///{dir}/keystone.sqlite
+[token]
+provider = fernet
+expiration = {expiration}
+[fernet_tokens]
+key_repository = {dir}/fernet-keys
+[fernet_receipts]
+key_repository = {dir}/fernet-receipts
+[credential]
+key_repository = {dir}/credential-keys
+[identity]
+# bcrypt's cheapest cost: every password and application credential check hashes once
+password_hash_rounds = 4
+[oslo_policy]
+enforce_new_defaults = false
+enforce_scope = false
+""".format(dir=self.dir, expiration=expiration, log=etc / "keystone.log"))
+        return etc
+
+    def _manage(self, etc, *args):
+        with open(self.dir / "keystone-manage.log", "ab") as log:
+            subprocess.run([str(VENV_BIN / "keystone-manage"), "--config-dir", str(etc)] + list(args), check=True,
+                           stdout=log, stderr=log)
+
+    def start(self):
+        if self.running():
+            return
+        self.stop()
+        etc = self._configure(self.dir / "etc", 3600)
+        short_etc = self._configure(self.dir / "etc-short", KEYSTONE_SHORT_EXPIRY)
+        fresh = not (self.dir / "bootstrapped").exists()
+        if fresh:
+            for stale in ("keystone.sqlite", "fernet-keys", "fernet-receipts", "credential-keys"):
+                path = self.dir / stale
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            self._manage(etc, "db_sync")
+            for keys in ("fernet_setup", "receipt_setup", "credential_setup"):
+                self._manage(etc, keys, "--keystone-user", "root", "--keystone-group", "root")
+            self._manage(etc, "bootstrap", "--bootstrap-password", self.secret("admin"),
+                         "--bootstrap-region-id", "RegionOne", "--bootstrap-admin-url", self.url,
+                         "--bootstrap-public-url", self.url, "--bootstrap-internal-url", self.url)
+        procs = [self._serve("uwsgi", etc, KEYSTONE_PORT), self._serve("uwsgi-short", short_etc, KEYSTONE_PORT + 1)]
+        for proc, url, name in zip(procs, (self.url, self.short_url), ("uwsgi", "uwsgi-short")):
+            _wait("Keystone on %s" % url, lambda u=url: self._answers(u), 90, proc=proc,
+                  log=self.dir / ("%s.log" % name))
+        if fresh:
+            self._populate()
+            (self.dir / "bootstrapped").write_text("")
+        self._write_clouds()
+
+    def _serve(self, name, etc, port):
+        env = dict(os.environ, OS_KEYSTONE_CONFIG_DIR=str(etc))
+        return _spawn(self.name, name, [
+            str(VENV_BIN / "uwsgi"), "--http-socket", "127.0.0.1:%d" % port,
+            "--module", "keystone.wsgi.api:application", "--master", "--processes", "1", "--threads", "4",
+            "--die-on-term", "--need-app", "--enable-threads", "--buffer-size", "65535",
+            # the http socket closes each connection after its answer: said so, clients (requests'
+            # pools, keystonemiddleware's) open a new one instead of reusing a closed one
+            "--add-header", "Connection: close",
+            "--home", str(VENV_BIN.parent)], env=env)
+
+    def _populate(self):
+        """Glance's service user, the image service in the catalog, the novaops project, user and
+        application credential (its secret is shown once: kept in secrets/)."""
+        from keystoneauth1 import session as ks_session
+        from keystoneauth1.identity import v3
+        admin = ks_session.Session(auth=v3.Password(
+            auth_url=self.url, username="admin", password=self.secret("admin"), project_name="admin",
+            user_domain_id="default", project_domain_id="default"))
+
+        def post(path, key, body, sess=admin):
+            return sess.post(self.url + path, json={key: body}).json()[key]
+
+        def role_id(name):
+            return admin.get(self.url + "/roles?name=" + name).json()["roles"][0]["id"]
+
+        service = post("/projects", "project", dict(name="service", domain_id="default"))
+        glance = post("/users", "user", dict(name="glance", domain_id="default", password=self.secret("glance")))
+        admin.put(self.url + "/projects/%s/users/%s/roles/%s" % (service["id"], glance["id"], role_id("admin")))
+        image = post("/services", "service", dict(type="image", name="glance"))
+        glance_url = "http://127.0.0.1:%d" % GLANCE_KEYSTONE_PORT
+        # Only RegionOne's internal endpoint reaches Glance: a client that picks the catalog's
+        # endpoint by another interface or region finds a closed port.
+        for region, interface, url in (("RegionOne", "internal", glance_url),
+                                       ("RegionOne", "public", "http://127.0.0.1:9"),
+                                       ("RegionOne", "admin", "http://127.0.0.1:9"),
+                                       ("RegionTwo", "internal", "http://127.0.0.1:9")):
+            if region == "RegionTwo" and not admin.get(self.url + "/regions/RegionTwo", raise_exc=False).ok:
+                post("/regions", "region", dict(id="RegionTwo"))
+            post("/endpoints", "endpoint", dict(service_id=image["id"], interface=interface, region_id=region,
+                                                url=url))
+        project = post("/projects", "project", dict(name="novaops", domain_id="default"))
+        user = post("/users", "user", dict(name="novaops", domain_id="default", password=self.secret("novaops")))
+        admin.put(self.url + "/projects/%s/users/%s/roles/%s" % (project["id"], user["id"], role_id("member")))
+        as_user = ks_session.Session(auth=v3.Password(
+            auth_url=self.url, username="novaops", password=self.secret("novaops"), project_name="novaops",
+            user_domain_id="default", project_domain_id="default"))
+        cred = post("/users/%s/application_credentials" % user["id"], "application_credential",
+                    dict(name="novaops-bed"), sess=as_user)
+        (self.dir / "secrets" / "appcred-id").write_text(cred["id"])
+        (self.dir / "secrets" / "appcred").write_text(cred["secret"])
+        os.chmod(self.dir / "secrets" / "appcred", 0o600)
+
+    def _write_clouds(self):
+        common = dict(region_name="RegionOne", interface="internal", identity_api_version=3)
+        password = dict(username="novaops", password=self.secret("novaops"), project_name="novaops",
+                        user_domain_name="Default", project_domain_name="Default")
+        clouds = {
+            "novaops-password": dict(common, auth_type="password", auth=dict(password, auth_url=self.url)),
+            "novaops-appcred": dict(common, auth_type="v3applicationcredential", auth=dict(
+                auth_url=self.url, application_credential_id=(self.dir / "secrets" / "appcred-id").read_text(),
+                application_credential_secret=self.secret("appcred"))),
+            # tokens of this cloud's Keystone expire after KEYSTONE_SHORT_EXPIRY seconds
+            "novaops-short": dict(common, auth_type="password", auth=dict(password, auth_url=self.short_url)),
+        }
+        self.clouds.write_text(json.dumps(dict(clouds=clouds), indent=1, sort_keys=True) + "\n")  # JSON is YAML
+        os.chmod(self.clouds, 0o600)
+
+    def env(self):
+        return dict(NOVAOPS_KEYSTONE_URL=self.url, NOVAOPS_KEYSTONE_SHORT_URL=self.short_url,
+                    NOVAOPS_KEYSTONE_SHORT_EXPIRY=str(KEYSTONE_SHORT_EXPIRY), NOVAOPS_CLOUDS_YAML=str(self.clouds),
+                    NOVAOPS_KEYSTONE_LOGS=str(self.dir))
+
+
+class GlanceKeystone(Glance):
+    """A second Glance v2 (its own database and store) behind keystonemiddleware, validating
+    tokens with the Keystone bed; reached through the Keystone bed's catalog."""
+    name = "glance-keystone"
+    port = GLANCE_KEYSTONE_PORT
+
+    def available(self):
+        return super().available() and Keystone().available()
+
+    def _answers(self):
+        return _http_status(self.url + "/v2/images") == 401    # it wants a token: keystonemiddleware is in
+
+    def _pipeline(self):
+        keystone = Keystone()
+        return "keystone", """[keystone_authtoken]
+www_authenticate_uri = {url}
+auth_url = {url}
+auth_type = password
+username = glance
+password = {password}
+project_name = service
+user_domain_id = default
+project_domain_id = default
+""".format(url=keystone.url, password=keystone.secret("glance"))
+
+    def env(self):
+        return dict(NOVAOPS_GLANCE_KEYSTONE_URL=self.url, NOVAOPS_GLANCE_KEYSTONE_LOGS=str(self.dir))
 
 
 def _find_glance_paste():
@@ -791,7 +1007,8 @@ class ConsoleProxy(Bed):
                     NOVAOPS_CONSOLE_KEY=self._key(), NOVAOPS_CONSOLE_PROXY_LOG=str(self.dir / "proxy.log"))
 
 
-ALL = [Libvirt(), SecondLibvirtHost(), OpenVSwitch(), Glance(), Sshd(), XapiSim(), ConsoleProxy()]
+ALL = [Libvirt(), SecondLibvirtHost(), OpenVSwitch(), Glance(), Keystone(), GlanceKeystone(), Sshd(), XapiSim(),
+       ConsoleProxy()]
 
 
 def _select(names):

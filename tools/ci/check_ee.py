@@ -66,6 +66,9 @@ def main():
             ("requirements.txt is the repository's", (build / "requirements.txt").read_text()
              == (REPO / "requirements.txt").read_text()),
             ("bindep.txt is the repository's", (build / "bindep.txt").read_text() == (REPO / "bindep.txt").read_text()),
+            ("requirements.txt installs openstacksdk and keystoneauth1 (glance.cloud)",
+             all(re.search(r"^%s\b" % pkg, (build / "requirements.txt").read_text(), re.M)
+                 for pkg in ("openstacksdk", "keystoneauth1"))),
         ]
         base = str(spec["images"]["base_image"]["name"])
         if re.search(r"fedora|centos|rhel|ubi|rocky|alma", base):

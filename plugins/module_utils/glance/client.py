@@ -14,13 +14,16 @@ Transient answers (500, 502, 503, 504, or no connection) are retried with a boun
 exponential backoff (RETRY_DELAYS) where repeating the request cannot do anything twice:
 GET, HEAD, DELETE and PATCH (JSON-patch ``add`` sets a value), the POST that creates an
 image (it carries a client-chosen image id, so a repeat finds 409 and the first one's
-image), the keystone token POST, and an upload, which restarts from the first byte, only
+image), and an upload, which restarts from the first byte, only
 when the source can be read again (a path or a seekable file) and the image is still
 ``queued`` (Glance took no data).  A streamed body from an unseekable file is never resent.
 
 Where the service is: an endpoint plus a token (or, for a deployment without keystone,
 the ``X-Roles`` / ``X-Tenant-Id`` headers of Glance's noauth pipeline), or the name of a
-cloud in clouds.yaml, found and read the way openstack.cloud / openstacksdk do.
+cloud in clouds.yaml (cloud_auth.py: openstacksdk's loader and keystoneauth1, imported only
+then).  With a cloud, every request carries a token keystoneauth renewed when it was about
+to expire, and a request Glance answers 401 (the token ran out on the way) is sent once more
+with a new token.
 """
 
 from __future__ import annotations
@@ -41,12 +44,6 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.errors impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.tls import client_context
 from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact_url
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
-
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:
-    HAS_YAML = False
 
 CHUNK_SIZE = 1024 * 1024
 USER_AGENT = "novaops.compute-glance/1"
@@ -137,7 +134,7 @@ class GlanceClient:
     """Glance v2 at ``endpoint`` (the URL before ``/v2``)."""
 
     def __init__(self, endpoint, token=None, project_id=None, roles=None, validate_certs=True,
-                 ca_path=None, timeout=300, chunk_size=CHUNK_SIZE):
+                 ca_path=None, timeout=300, chunk_size=CHUNK_SIZE, auth=None):
         if not endpoint:
             raise NovaopsError("No Glance endpoint: set glance.url (or OS_IMAGE_URL), or glance.cloud.")
         try:
@@ -162,6 +159,7 @@ class GlanceClient:
                 raise NovaopsError("glance.%s holds characters an HTTP header cannot carry (printable Latin-1 "
                                    "only, no line breaks)." % name)
         self.token = token
+        self.auth = auth        # a cloud_auth.CloudAuth: its token, not ``token``
         self.project_id = project_id
         self.roles = roles
         self.validate_certs = validate_certs
@@ -184,47 +182,21 @@ class GlanceClient:
                 del kwargs["validate_certs"]
             if not kwargs["ca_path"]:
                 del kwargs["ca_path"]
-            return cls.from_cloud(opts["cloud"], **kwargs)
+            return cls.from_cloud(opts["cloud"], project_id=opts.get("project_id"), roles=opts.get("roles"),
+                                  **kwargs)
         return cls(opts.get("url"), token=opts.get("token"), project_id=opts.get("project_id"),
                    roles=opts.get("roles"), **kwargs)
 
     @classmethod
-    def from_cloud(cls, cloud, config_files=None, **kwargs):
-        """A cloud of clouds.yaml, by its ``auth_type`` as openstacksdk reads it.
-
-        ``none``/``noauth``: no token, the endpoint is ``image_endpoint_override`` (or
-        ``auth.endpoint``); ``admin_token``, or ``token``/``v3token`` with an endpoint override:
-        ``auth.token`` sent as it is; otherwise (``password``, ``v3password``, ``token``
-        without an override) Keystone v3 and the image endpoint of its service catalog.
-        """
-        config, path = load_cloud_config(cloud, config_files)
-        auth = config.get("auth") or {}
-        auth_type = cloud_auth_type(config)
-        kwargs.setdefault("validate_certs", config.get("verify", True) is not False)
-        if config.get("cacert"):
-            kwargs.setdefault("ca_path", config["cacert"])
-        endpoint = config.get("image_endpoint_override")
-        if auth_type in ("none", "noauth", "admin_token"):
-            endpoint = endpoint or auth.get("endpoint")
-            if not endpoint:
-                raise NovaopsError("Cloud %r in %s has auth_type %s but no image_endpoint_override or "
-                                   "auth.endpoint." % (cloud, path, auth_type))
-            token = auth.get("token") if auth_type == "admin_token" else None
-            return cls(endpoint, token=token, project_id=auth.get("project_id"), **kwargs)
-        if auth_type not in ("password", "v3password", "token", "v3token"):
-            raise NovaopsError("Cloud %r in %s: auth_type %r is not supported (none, noauth, admin_token, "
-                               "token, v3token, password, v3password)." % (cloud, path, auth_type))
-        if auth_type in ("token", "v3token") and endpoint and auth.get("token"):
-            return cls(endpoint, token=auth["token"], **kwargs)
-        if not auth.get("auth_url"):
-            raise NovaopsError("Cloud %r in %s has no auth.auth_url." % (cloud, path))
-        token, catalog = keystone_token(auth, validate_certs=kwargs.get("validate_certs", True),
-                                        ca_path=kwargs.get("ca_path"), timeout=kwargs.get("timeout", 60))
-        endpoint = endpoint or catalog_endpoint(catalog, "image", config.get("interface") or "public",
-                                                config.get("region_name"))
-        if not endpoint:
-            raise NovaopsError("The service catalog of cloud %r has no image endpoint." % cloud)
-        return cls(endpoint, token=token, **kwargs)
+    def from_cloud(cls, cloud, **kwargs):
+        """A cloud of clouds.yaml (openstacksdk's loader; keystoneauth1 authenticates)."""
+        from ansible_collections.novaops.compute.plugins.module_utils.glance.cloud_auth import CloudAuth
+        auth = CloudAuth(cloud, timeout=kwargs.get("timeout", 300))
+        validate_certs, ca_path = auth.verify
+        kwargs.setdefault("validate_certs", validate_certs)
+        if ca_path:
+            kwargs.setdefault("ca_path", ca_path)
+        return cls(auth.image_endpoint(), auth=auth, **kwargs)
 
     # -- HTTP --------------------------------------------------------------------------------
     def _connection(self):
@@ -239,7 +211,9 @@ class GlanceClient:
         What another client acting for this one must send, e.g. a dom0 plugin streaming an image.
         """
         headers = {}
-        if self.token:
+        if self.auth is not None:
+            headers.update(self.auth.headers())
+        elif self.token:
             headers["X-Auth-Token"] = self.token
         if self.project_id:
             headers["X-Tenant-Id"] = self.project_id
@@ -265,14 +239,26 @@ class GlanceClient:
         if body is not None and not isinstance(body, (bytes, str)):
             retry = False
         attempt = 0
+        renewed = False
         while True:
             try:
                 return self._request_once(method, path, body, headers, expect, stream)
             except GlanceError as exc:
+                if (body is None or isinstance(body, (bytes, str))) and self.renew_token(exc, renewed):
+                    renewed = True
+                    continue
                 if not retry or not exc.transient or attempt >= len(RETRY_DELAYS):
                     raise
                 self.backoff(attempt, exc)
                 attempt += 1
+
+    def renew_token(self, exc, renewed):
+        """Whether to send the request once more after a 401: only with a cloud's token, and once
+        (a token that expired on the way is renewed; a refused new one is the answer)."""
+        if exc.status != 401 or self.auth is None or not self.auth.sends_token or renewed:
+            return False
+        self.auth.invalidate()
+        return True
 
     def backoff(self, attempt, exc):
         """Sleep before the next attempt: RETRY_DELAYS[attempt], or the service's Retry-After if longer."""
@@ -397,18 +383,23 @@ class GlanceClient:
         try:
             first = fileobj.tell() if fileobj.seekable() else None
             attempt = 0
+            renewed = False
             while True:
                 hashes = _Hashes(image.get("os_hash_algo") or "sha512")
                 try:
                     self._put_data(image_id, fileobj, hashes)
                     break
                 except GlanceError as exc:
-                    if first is None or not exc.transient or attempt >= len(RETRY_DELAYS):
+                    again = first is not None and self.renew_token(exc, renewed)
+                    if not again and (first is None or not exc.transient or attempt >= len(RETRY_DELAYS)):
                         raise
                     if self.get_image(image_id).get("status") != "queued":
                         raise    # Glance kept (part of) the data: restarting could not make it whole
-                    self.backoff(attempt, exc)
-                    attempt += 1
+                    if again:
+                        renewed = True
+                    else:
+                        self.backoff(attempt, exc)
+                        attempt += 1
                     fileobj.seek(first)
         finally:
             if own:
@@ -480,133 +471,6 @@ class GlanceClient:
                 what = "image %s to become %s (it is %s)" % (image_id, "/".join(wanted), image.get("status"))
                 raise WaitTimeout(what, timeout)
             time.sleep(interval)
-
-
-# -- clouds.yaml and keystone ------------------------------------------------------------------
-CLOUD_CONFIG_DIRS = ("~/.config/openstack", "/etc/openstack")
-CLOUD_CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-def _config_search(name, override_env):
-    files = [os.environ[override_env]] if os.environ.get(override_env) else []
-    for folder in (os.getcwd(),) + CLOUD_CONFIG_DIRS:
-        files += [os.path.join(os.path.expanduser(folder), name + suffix) for suffix in CLOUD_CONFIG_SUFFIXES]
-    return files
-
-
-def cloud_config_files():
-    """The files openstacksdk looks in, in its order: OS_CLIENT_CONFIG_FILE, ., ~/.config/openstack, /etc/openstack."""
-    return _config_search("clouds", "OS_CLIENT_CONFIG_FILE")
-
-
-def secure_config_files():
-    """Where openstacksdk finds secure.yaml, whose clouds are merged over those of clouds.yaml."""
-    return _config_search("secure", "OS_CLIENT_SECURE_FILE")
-
-
-def _first_existing(files):
-    """(path, data) of the first file there: as openstacksdk, the first found wins."""
-    for path in files:
-        if os.path.isfile(path):
-            with open(path) as handle:
-                data = json.load(handle) if path.endswith(".json") else yaml.safe_load(handle)
-            return path, data or {}
-    return None, {}
-
-
-def _merged(base, over):
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def load_cloud_config(cloud, config_files=None, secure_files=None):
-    """(the cloud's settings, the file they came from), secure.yaml merged in."""
-    if not HAS_YAML:
-        raise NovaopsError("PyYAML is required to read clouds.yaml.")
-    searched = config_files or cloud_config_files()
-    try:
-        path, data = _first_existing(searched)
-        secure_path, secure = _first_existing(secure_files or ([] if config_files else secure_config_files()))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise NovaopsError("Cannot read the clouds.yaml: %s" % exc)
-    if path is None:
-        raise NovaopsError("No clouds.yaml found (looked for %s)." % ", ".join(searched))
-    clouds = (data.get("clouds") or {}) if isinstance(data, dict) else {}
-    if cloud not in clouds:
-        raise NovaopsError("No cloud named %r in %s (it has %s)." % (
-            cloud, path, ", ".join(sorted(clouds)) or "none"))
-    config = clouds[cloud] or {}
-    secret = ((secure.get("clouds") or {}) if isinstance(secure, dict) else {}).get(cloud)
-    if secret:
-        config = _merged(config, secret)
-        path = "%s (with %s)" % (path, secure_path)
-    return config, path
-
-
-def cloud_auth_type(config):
-    """The cloud's auth_type; unset, token when the auth has a token and no password (as osc-lib
-    picks its default plugin), else password."""
-    if config.get("auth_type"):
-        return str(config["auth_type"]).lower().replace("-", "_")
-    auth = config.get("auth") or {}
-    return "token" if auth.get("token") and not auth.get("password") else "password"
-
-
-def keystone_token(auth, validate_certs=True, ca_path=None, timeout=60):
-    """Keystone v3 password (or token) authentication: (token, catalog)."""
-    scope = None
-    if auth.get("project_id"):
-        scope = dict(project=dict(id=auth["project_id"]))
-    elif auth.get("project_name"):
-        scope = dict(project=dict(name=auth["project_name"], domain=_domain(auth, "project")))
-    if auth.get("token"):
-        identity = dict(methods=["token"], token=dict(id=auth["token"]))
-    else:
-        user = dict(password=auth.get("password") or "")
-        if auth.get("user_id"):
-            user["id"] = auth["user_id"]
-        else:
-            user["name"] = auth.get("username")
-            user["domain"] = _domain(auth, "user")
-        identity = dict(methods=["password"], password=dict(user=user))
-    body = dict(auth=dict(identity=identity))
-    if scope:
-        body["auth"]["scope"] = scope
-    url = auth["auth_url"].rstrip("/")
-    if not url.endswith("/v3"):
-        url += "/v3"
-    client = GlanceClient(url, validate_certs=validate_certs, ca_path=ca_path, timeout=timeout)
-    client.prefix = urlsplit(url).path
-    # a second token request after a transient failure only issues another token
-    resp, conn = client.request("POST", "/auth/tokens", body=json.dumps(body),
-                                headers={"Content-Type": "application/json"}, expect=(201,), stream=True,
-                                retry=True)
-    try:
-        token = resp.getheader("X-Subject-Token")
-        data = json.loads(resp.read().decode("utf-8"))
-    finally:
-        conn.close()
-    return token, (data.get("token") or {}).get("catalog") or []
-
-
-def _domain(auth, kind):
-    if auth.get("%s_domain_id" % kind):
-        return dict(id=auth["%s_domain_id" % kind])
-    return dict(name=auth.get("%s_domain_name" % kind) or auth.get("domain_name") or "Default")
-
-
-def catalog_endpoint(catalog, service_type, interface="public", region=None):
-    interface = interface.replace("URL", "")
-    for service in catalog:
-        if service.get("type") != service_type:
-            continue
-        for ep in service.get("endpoints", []):
-            if ep.get("interface") == interface and (not region or ep.get("region") == region
-                                                     or ep.get("region_id") == region):
-                return ep.get("url")
-    return None
 
 
 def _header_safe(value):

@@ -19,7 +19,8 @@ BEDS = Path(os.environ.get("NOVAOPS_BEDS_DIR", REPO / ".beds"))
 SCRIPT = REPO / "tools" / "beds" / "beds.py"
 # bed -> the process names it runs (the xapisim pools are python processes)
 PROCESSES = {"libvirt": ["libvirtd", "virtlogd"], "libvirt2": ["libvirtd", "sshd"], "ovs": ["ovsdb-server", "ovs-vswitchd"],
-             "glance": ["uwsgi"], "sshd": ["sshd"], "xapisim": ["pool-a", "pool-b"], "console_proxy": ["proxy"]}
+             "glance": ["uwsgi"], "sshd": ["sshd"], "xapisim": ["pool-a", "pool-b"], "console_proxy": ["proxy"],
+             "keystone": ["uwsgi", "uwsgi-short"], "glance-keystone": ["uwsgi"]}
 
 
 def beds(*args):
@@ -76,13 +77,14 @@ def test_start_twice_leaves_exactly_one_of_each_service():
     beds("start")
     second = beds("start")
     names = available_beds()
-    assert {"libvirt", "ovs", "sshd", "glance"} <= set(names), "a bed's package is missing: %s" % names
+    assert {"libvirt", "ovs", "sshd", "glance", "keystone", "glance-keystone"} <= set(names), \
+        "a bed's package is missing: %s" % names
     for bed in names:
         assert "%s" % bed in second and "already running" in [l for l in second.splitlines() if bed in l][0]
     for name in ("libvirtd", "virtlogd", "ovsdb-server", "ovs-vswitchd"):
         # the second libvirt host runs a libvirtd of its own
         assert count(name) == 1 + (name == "libvirtd" and "libvirt2" in names), name
-    for bed in ("sshd", "glance", "xapisim", "libvirt2", "console_proxy"):
+    for bed in ("sshd", "glance", "keystone", "glance-keystone", "xapisim", "libvirt2", "console_proxy"):
         if bed in names:
             names_owned = sorted(item["name"] for item in owned(bed))
             assert names_owned == sorted(PROCESSES[bed]), (bed, names_owned)
@@ -109,7 +111,8 @@ def test_stop_ends_only_what_the_beds_started_then_start_again():
 
 def test_env_file_exports_every_beds_address():
     env = (BEDS / "env.sh").read_text()
-    for key in ("LIBVIRT_DEFAULT_URI", "NOVAOPS_GLANCE_URL", "NOVAOPS_SSH_KEY", "NOVAOPS_SSH_KNOWN_HOSTS"):
+    for key in ("LIBVIRT_DEFAULT_URI", "NOVAOPS_GLANCE_URL", "NOVAOPS_SSH_KEY", "NOVAOPS_SSH_KNOWN_HOSTS",
+                "NOVAOPS_KEYSTONE_URL", "NOVAOPS_GLANCE_KEYSTONE_URL", "NOVAOPS_CLOUDS_YAML"):
         assert "export %s=" % key in env
     if "libvirt2" in available_beds():
         for key in ("NOVAOPS_LIBVIRT2_URI", "NOVAOPS_LIBVIRT2_ADDRESS", "NOVAOPS_SHARED_INSTANCES_DIR"):

@@ -51,16 +51,43 @@ def glance_delete_all(glance_url=None):
         urllib.request.urlopen(request, timeout=60).close()
 
 
+# The beds' log directories (access logs included) that no secret may reach: both Glances and Keystone.
+BED_LOG_DIRS = ("NOVAOPS_GLANCE_LOGS", "NOVAOPS_GLANCE_KEYSTONE_LOGS", "NOVAOPS_KEYSTONE_LOGS")
+
+
+def bed_logs():
+    """Every *.log under the beds' log directories (those of beds that run here)."""
+    logs = []
+    for var in BED_LOG_DIRS:
+        for folder, _dirs, files in os.walk(E.get(var) or "/nonexistent"):
+            logs += [os.path.join(folder, name) for name in sorted(files) if name.endswith(".log")]
+    return logs
+
+
+def keystone_bed_secrets():
+    """The Keystone bed's passwords and application credential secret (its secrets/ directory)."""
+    folder = os.path.join(E.get("NOVAOPS_KEYSTONE_LOGS") or "/nonexistent", "secrets")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    found = {}
+    for name in names:
+        if name != "appcred-id":
+            with open(os.path.join(folder, name)) as handle:
+                found["the Keystone bed's %s secret" % name] = handle.read().strip()
+    return found
+
+
 def secrets_shown(log_dirs, secrets):
-    """No secret of the campaign (passwords, tokens) in any run's output."""
-    logs = [os.path.join(d, name) for d in log_dirs for name in sorted(os.listdir(d))]
+    """No secret of the campaign (passwords, tokens), nor of the Keystone bed, in any run's output or
+    in the Glance and Keystone beds' logs."""
+    runs = [os.path.join(d, name) for d in log_dirs for name in sorted(os.listdir(d))]
+    secrets = dict(secrets, **keystone_bed_secrets())
     shown = []
-    for path in logs:
+    for path in runs + bed_logs():
         with open(path, errors="replace") as handle:
             text = handle.read()
-        shown += ["%s in %s" % (label, os.path.basename(path)) for label, secret in secrets.items() if secret in text]
-    check(not shown, "no password or token of the campaign (nor the password in a Glance URL) appears in any run's "
-          "output (%d runs)" % len(logs), shown)
+        shown += ["%s in %s" % (label, path) for label, secret in secrets.items() if secret in text]
+    check(not shown, "no password or token of the campaign or the Keystone bed (nor the password in a Glance URL) "
+          "appears in any run's output (%d runs) or the beds' logs (%d)" % (len(runs), len(bed_logs())), shown)
 
 
 def print_table():

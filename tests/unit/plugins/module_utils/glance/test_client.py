@@ -27,6 +27,8 @@ class FakeGlance(http.server.ThreadingHTTPServer):
         self.uploads = []     # (transfer-encoding, number of chunks)
         self.headers_seen = []
         self.corrupt = False
+        self.refused = set()  # tokens answered 401, as keystonemiddleware answers an expired one
+        self.refused_put = set()  # ... on an upload only (the token ran out just before it)
 
     @property
     def url(self):
@@ -70,8 +72,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.images[image["id"]] = image
         self._json(201, image)
 
+    def _refused(self, body=False):
+        refused = self.server.refused | (self.server.refused_put if self.command == "PUT" else set())
+        if self.headers.get("X-Auth-Token") not in refused:
+            return False
+        if body:
+            self._body()
+        self._json(401, dict(message="The request you have made requires authentication."))
+        return True
+
     def do_GET(self):
         self.server.headers_seen.append(dict(self.headers))
+        if self._refused():
+            return None
         parts = self.path.split("?")[0].strip("/").split("/")
         if parts == ["v2", "images"]:
             from urllib.parse import parse_qs
@@ -93,6 +106,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self._json(200, image)
 
     def do_PUT(self):
+        if self._refused(body=True):
+            return
         parts = self.path.strip("/").split("/")
         image = self.server.images.get(parts[2])
         data = self._body()
@@ -225,24 +240,55 @@ def test_verify_image_data_rules():
         gl.verify_image_data(dict(id="i"), data)
 
 
-def test_clouds_yaml_with_endpoint_override_and_token(tmp_path, server):
-    pytest.importorskip("yaml")
-    config = tmp_path / "clouds.yaml"
-    config.write_text("clouds:\n  lab:\n    image_endpoint_override: %s\n    auth: {token: t0k}\n" % server.url)
-    glance = gl.GlanceClient.from_cloud("lab", config_files=[str(config)])
-    assert glance.endpoint == server.url and glance.token == "t0k"
-    with pytest.raises(NovaopsError, match="No cloud named 'nope'"):
-        gl.GlanceClient.from_cloud("nope", config_files=[str(config)])
-
-
-def test_catalog_endpoint():
-    catalog = [dict(type="image", endpoints=[dict(interface="internal", region="R1", url="http://int"),
-                                             dict(interface="public", region="R1", url="http://pub")])]
-    assert gl.catalog_endpoint(catalog, "image") == "http://pub"
-    assert gl.catalog_endpoint(catalog, "image", "internalURL", "R1") == "http://int"
-    assert gl.catalog_endpoint(catalog, "compute") is None
-
-
 def test_argument_spec_marks_the_token_no_log():
     spec = gl.glance_argument_spec().argument_spec["glance"]["options"]
     assert spec["token"]["no_log"] is True
+
+
+class FakeCloudAuth:
+    """A cloud's authentication as the client uses it: a token until invalidated, then the next one."""
+    sends_token = True
+
+    def __init__(self):
+        self.issued = 1
+
+    def headers(self):
+        return {"X-Auth-Token": "t%d" % self.issued}
+
+    def invalidate(self):
+        self.issued += 1
+
+
+def test_a_token_glance_refuses_is_renewed_once(server):
+    auth = FakeCloudAuth()
+    glance = gl.GlanceClient(server.url, auth=auth)
+    image = glance.create_image("img")
+    server.refused.add("t1")
+    assert glance.get_image(image["id"])["id"] == image["id"]
+    assert auth.issued == 2
+    server.refused.add("t2")
+    server.refused.add("t3")
+    with pytest.raises(gl.GlanceError) as failed:     # a refused new token is the answer
+        glance.get_image(image["id"])
+    assert failed.value.status == 401 and auth.issued == 3
+
+
+def test_an_upload_whose_token_ran_out_is_sent_again_whole(server):
+    auth = FakeCloudAuth()
+    glance = gl.GlanceClient(server.url, auth=auth, chunk_size=4096)
+    image = glance.create_image("img")
+    data = bytes(range(256)) * 100
+    server.refused_put.add("t1")
+    result = glance.upload(image["id"], io.BytesIO(data))
+    assert result["bytes"] == len(data) and result["verified_by"] == "os_hash_value"
+    assert server.data[image["id"]] == data and auth.issued == 2
+
+
+def test_a_static_token_refused_is_not_sent_again(server):
+    glance = gl.GlanceClient(server.url, token="t1")
+    image = glance.create_image("img")
+    server.refused.add("t1")
+    seen = len(server.headers_seen)
+    with pytest.raises(gl.GlanceError, match="401"):
+        glance.get_image(image["id"])
+    assert len(server.headers_seen) == seen + 1
