@@ -61,8 +61,9 @@ options:
     default: present
   max_bytes:
     description:
-      - The most bytes the image's VHD files may hold once unpacked. Needed for a compressed tarball, whose
-        unpacked size Glance does not record; for an uncompressed one the least of this and Glance's size counts.
+      - The most bytes the image's VHD files may hold once unpacked (at least 1). Needed for a compressed tarball,
+        whose unpacked size Glance does not record; for an uncompressed one the least of this and Glance's size
+        counts.
     type: int
   download_timeout:
     description: Seconds the download and import may take.
@@ -191,6 +192,12 @@ def argument_spec():
         download_timeout=dict(type="int", default=3600),
     ), input_rules={"max_bytes": rules.POSITIVE_AMOUNT, "download_timeout": rules.SECONDS_AT_LEAST_ONE})
     return xenapi_argument_spec().merge(glance_argument_spec()).merge(spec)
+
+
+def check_options(params):
+    """Refuse, naming the option, a limit no download can keep (before any connection)."""
+    if params["max_bytes"] is not None and params["max_bytes"] < 1:
+        raise NovaopsError("max_bytes must be at least 1 (it is %d)." % params["max_bytes"])
 
 
 def check_importable(image):
@@ -359,6 +366,7 @@ def _plugin_sentence(exc):
 def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     with module.failing_clearly():
+        check_options(module.params)
         with XenAPIConnection.from_params(module.params) as conn:
             module.exit_json(**ImageCache(module, conn).converge())
 

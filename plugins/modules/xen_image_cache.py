@@ -32,11 +32,14 @@ options:
     description: Name or UUID of the SR to clean. Default every SR that holds cached images.
     type: str
   images:
-    description: Only the cached copies of these Glance image IDs are considered. Default all of them.
+    description:
+      - Only the cached copies of these Glance image IDs (UUIDs) are considered. Default all of them.
     type: list
     elements: str
   min_age_hours:
-    description: A cached image younger than this (since it was cached) is kept even when unused.
+    description:
+      - A cached image younger than this (since it was cached) is kept even when unused.
+      - V(0) removes every unused cached image whatever its age. At most 876000 (100 years).
     type: float
     default: 24
 notes:
@@ -81,11 +84,13 @@ actions:
 '''
 
 import datetime
+import math
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.image_cache import (
     cache_facts, cached_images, dependents, find_sr, users)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection, xenapi_argument_spec
@@ -97,6 +102,21 @@ def argument_spec():
         images=dict(type="list", elements="str"),
         min_age_hours=dict(type="float", default=24.0),
     )))
+
+
+# a century: any larger age only ever keeps everything, and is a typo
+MAX_AGE_HOURS = 876000
+
+
+def check_options(params):
+    """Refuse, naming the option, what no cache can be cleaned by (before any connection); the image IDs
+    in lower case, each once."""
+    age = params["min_age_hours"]
+    if not math.isfinite(age) or not 0 <= age <= MAX_AGE_HOURS:
+        raise NovaopsError("min_age_hours must be between 0 and %d (it is %s)." % (MAX_AGE_HOURS, age))
+    if params["images"] is not None:
+        ids = [check_uuid(image_id, "Glance image ID in images") for image_id in params["images"]]
+        params["images"] = sorted(set(ids), key=ids.index)
 
 
 def age_hours(cached_at, now):
@@ -129,8 +149,6 @@ class ImageCacheCleanup(Manager):
         self.removed = []
 
     def read(self):
-        if self.params["min_age_hours"] < 0:
-            raise NovaopsError("min_age_hours must be 0 or more, not %s." % self.params["min_age_hours"])
         srs = {find_sr(self.conn, self.params["sr"])[0]} if self.params["sr"] else None
         vdis = self.conn.call("VDI.get_all_records")
         wanted = set(self.params["images"] or [])
@@ -174,6 +192,7 @@ def _all_cached(vdis):
 def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     with module.failing_clearly():
+        check_options(module.params)
         with XenAPIConnection.from_params(module.params) as conn:
             module.exit_json(**ImageCacheCleanup(module, conn).converge())
 

@@ -18,6 +18,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
+import tarfile
 import uuid
 
 import XenAPI
@@ -78,6 +80,7 @@ class Bed:
         self.host2 = os.path.join(self.work, "host2")
         self.snapshots = os.path.join(self.work, "snapshots")
         self.image = os.path.join(self.work, "images", "image.qcow2")
+        self.vhd_tarball = os.path.join(self.work, "images", "image-vhd.tar")
         self.symlink_escape = os.path.join(self.work, "escape", "passwd")
         self.bridge = "%s-br" % self.tag
         self.veth = "%sv0" % self.tag
@@ -103,6 +106,8 @@ class Bed:
         self.pools = {}
         self.data_vdi = None
         self.rs_uuid = None
+        self.vhd_image = None           # the Glance image xen_image caches (upload_vhd_image)
+        self.glance_client = None
 
     # -- secrets and canaries --------------------------------------------------------------------
     def secrets(self):
@@ -150,6 +155,21 @@ class Bed:
         _sh(["ovs-vsctl", "--may-exist", "add-port", self.bridge, self.veth])
         self.login()
 
+    def upload_vhd_image(self, glance):
+        """A small VHD tarball (one empty dynamic 8 MiB 0.vhd, as xen_snapshot uploads) as a Glance
+        image named with the run's tag: what xen_image caches in pool a's SR."""
+        sys.path.insert(0, os.path.join(os.path.dirname(self.env["NOVAOPS_BEDS_DIR"]), "tools"))
+        from xapisim.vhd.disk import create_dynamic  # pylint: disable=import-outside-toplevel
+        disk = os.path.join(os.path.dirname(self.vhd_tarball), "0.vhd")
+        create_dynamic(disk, 8 << 20).close()
+        with tarfile.open(self.vhd_tarball, "w", format=tarfile.USTAR_FORMAT) as tar:
+            tar.add(disk, arcname="0.vhd")
+        self.glance_client = glance
+        image = glance.create_image(self.tag + "-ximg", disk_format="vhd", container_format="ovf")
+        self.vhd_image = image["id"]
+        glance.upload(self.vhd_image, self.vhd_tarball)
+        return self.vhd_image
+
     def find_data_vdi(self):
         x = self.pools["pool-a"].xenapi
         vm = x.VM.get_by_name_label(self.vm)[0]
@@ -179,6 +199,8 @@ class Bed:
             for name in names:
                 _sh(["virsh", "-c", uri, "destroy", name], check=False)
                 _sh(["virsh", "-c", uri, "undefine", "--managed-save", "--nvram", name], check=False)
+        if self.vhd_image and self.glance_client is not None:
+            self.glance_client.delete_image(self.vhd_image)
         self.logout()
         shutil.rmtree(self.work, ignore_errors=True)
 
@@ -257,6 +279,10 @@ class Bed:
                                         device_dir=env["XENAPI_POOL_A_DEVICE_DIR"], timeout=120)),
             Base("xen_snapshot", dict(self.xen(), vm=self.vm, image_name=self.tag + "-xsnap", glance=self.glance(),
                                       properties={"bi": "corpus"}, coalesce_timeout=120, upload_timeout=300)),
+            Base("xen_image", dict(self.xen(), image="<vhd image>", sr=env["XENAPI_POOL_A_SR_UUID"], glance=self.glance(),
+                                   max_bytes=64 << 20, download_timeout=120)),
+            Base("xen_image_cache", dict(self.xen(), sr=env["XENAPI_POOL_A_SR_UUID"], images=["<vhd image>"],
+                                         min_age_hours=24)),
             Base("vhd_migrate", dict(self.xen(), **self.ssh(), ssh_private_key=self.private_key, vdi_uuid="<data vdi>",
                                      dest_url=env["XENAPI_POOL_B_URL"], dest_username="root",
                                      dest_password=self.password_b, dest_ca_path=env["XENAPI_CA_PATH"],
@@ -296,6 +322,10 @@ class Bed:
         """Fill what only an earlier base's run tells (the data VDI, the resize source's UUID)."""
         if base.args.get("vdi_uuid") == "<data vdi>":
             base.args["vdi_uuid"] = self.find_data_vdi()
+        if base.args.get("image") == "<vhd image>":
+            base.args["image"] = self.vhd_image
+        if base.args.get("images") == ["<vhd image>"]:
+            base.args["images"] = [self.vhd_image]
         if base.args.get("uuid") == "<rs uuid>":
             base.args["uuid"] = results["libvirt_domain#resize-source"]["domain"]["uuid"]
         return base
@@ -303,7 +333,10 @@ class Bed:
     def teardown_calls(self):
         """Module calls that undo the bases, in order (best effort)."""
         xen = self.xen()
-        return [
+        # the cached copy of the VHD image (by its id: Glance is not asked); the image itself goes in teardown_extra
+        cached = [("xen_image", dict(xen, image=self.vhd_image, sr=self.env["XENAPI_POOL_A_SR_UUID"], state="absent",
+                                     glance=self.glance()))] if self.vhd_image else []
+        return cached + [
             ("libvirt_resize", dict(self.ssh(), ssh_private_key_file=self.env["NOVAOPS_SSH_KEY"], name=self.rs,
                                     state="reverted", instances_path=self.instances, dest_instances_path=self.host2,
                                     dest_uri="qemu:///system", timeout=60)),

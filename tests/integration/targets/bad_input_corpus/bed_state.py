@@ -29,8 +29,8 @@ OWN_DIRS = re.compile(r"^bi-(k[0-9a-f]{4}|cf-[0-9a-f]{6})")
 HOST_FILES = ("/etc/passwd", "/etc/shadow", "/etc/hosts", "/etc/hostname")
 
 
-# another corpus run's tag (a developer's run beside make test's): its things are its own
-OTHER_RUN = re.compile(r"^bi-k[0-9a-f]{4}")
+# another corpus run's or planted_links run's tag (a developer's run beside make test's): its things are its own
+OTHER_RUN = re.compile(r"^bi-(k|pl)[0-9a-f]{4}")
 
 
 def marked(name, tag):
@@ -132,6 +132,7 @@ class BedState:
 
     def xenapi(self):
         out = {}
+        own_images = set(self.glance_images())      # their cached copies (xen_image) are this run's too
         for pool, session in self.pools.items():
             x = session.xenapi
             vms = x.VM.get_all_records()
@@ -139,7 +140,8 @@ class BedState:
             vbds = x.VBD.get_all_records()
             mine_vms = dict((ref, vm) for ref, vm in vms.items() if marked(vm["name_label"], self.tag))
             mine_vdis = set(ref for ref, vdi in vdis.items() if marked(vdi["name_label"], self.tag)
-                            or any(marked(v, self.tag) for v in vdi.get("other_config", {}).values()))
+                            or any(marked(v, self.tag) for v in vdi.get("other_config", {}).values())
+                            or vdi.get("other_config", {}).get("novaops_image_id") in own_images)
             view = dict(vms={}, vdis={}, helper_vbds=[])
             for ref, vm in mine_vms.items():
                 disks = []

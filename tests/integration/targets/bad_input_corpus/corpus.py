@@ -213,6 +213,8 @@ def main():
     pool = case_pool.CasePool(opts.workers)     # forked here: the workers have what preload() imported
     try:
         bed.setup()
+        if any(b.module.startswith("xen_image") for b in chosen):
+            bed.upload_vhd_image(glance)
         work = os.path.join(bed.work, "runs")
         os.makedirs(work, exist_ok=True)
         state = bed_state.BedState(bed.tag, env, bed.work, bed.pools, glance)

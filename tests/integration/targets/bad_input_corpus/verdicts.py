@@ -79,6 +79,10 @@ UNUSED = {
                      "glance.token": "the bed's Glance runs without keystone and ignores tokens",
                      "glance.project_id": "a Glance without keystone takes any project id",
                      "glance.roles": "a Glance without keystone takes any role names"},
+    "xen_image": {"glance.ca_path": "read only for an https Glance; the bed's is http",
+                  "glance.token": "the bed's Glance runs without keystone and ignores tokens",
+                  "glance.project_id": "a Glance without keystone takes any project id",
+                  "glance.roles": "a Glance without keystone takes any role names"},
     "vhd_migrate": {"ssh_": "the disk is already imported on pool b: nothing is sent over ssh",
                     "staging_root": "the disk is already imported: nothing is staged",
                     "bwlimit": "the disk is already imported: nothing is sent",
@@ -123,6 +127,8 @@ SPECIFIC = {
     "libvirt_resize": {"bwlimit": {"zero": "0 is no limit"}},
     "libvirt_migrate": {"bandwidth": {"zero": "0 is no limit"}},
     "vhd_migrate": {"bwlimit": {"zero": "0 is no limit"}},
+    "xen_image_cache": {"min_age_hours": {"zero": "0 removes every unused cached image whatever its age (check mode "
+                                                  "lists it)"}},
     "xen_resize": {"flavor.root_gb": {"zero": "0 keeps the root disk's size, as Nova's flavors"},
                    "flavor.root_mb": {"zero": "0 keeps the root disk's size, as Nova's flavors"}},
 }

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.novaops.compute.plugins.modules.xen_image_cache import age_hours, verdict
+import pytest
+
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.modules.xen_image_cache import age_hours, check_options, verdict
 
 NOW = datetime.datetime(2026, 12, 7, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -28,3 +31,15 @@ def test_young_or_unknown_age_is_kept_old_and_unused_goes():
     assert "age is unknown" in verdict([], None, 24)
     assert verdict([], 24.0, 24) is None
     assert verdict([], 0.0, 0) is None
+
+
+def test_options_are_checked_naming_them():
+    params = dict(min_age_hours=0.0, images=["5D3C7F0E-8A7B-4C57-9A52-2F1F63A1C0DE", "5d3c7f0e-8a7b-4c57-9a52-2f1f63a1c0de"])
+    check_options(params)
+    assert params["images"] == ["5d3c7f0e-8a7b-4c57-9a52-2f1f63a1c0de"]
+    for age in (-1.0, float("nan"), float("inf"), 1e308):
+        with pytest.raises(NovaopsError, match="min_age_hours"):
+            check_options(dict(min_age_hours=age, images=None))
+    for image_id in ("", "bi-dup", "../../etc/passwd"):
+        with pytest.raises(NovaopsError, match="Glance image ID in images"):
+            check_options(dict(min_age_hours=24.0, images=[image_id]))
