@@ -190,14 +190,8 @@ def argument_spec():
         state=dict(type="str", default="present", choices=["present", "absent"]),
         max_bytes=dict(type="int"),
         download_timeout=dict(type="int", default=3600),
-    ), input_rules={"max_bytes": rules.POSITIVE_AMOUNT, "download_timeout": rules.SECONDS_AT_LEAST_ONE})
+    ), input_rules={"max_bytes": rules.POSITIVE_AMOUNT, "download_timeout": rules.SECONDS})
     return xenapi_argument_spec().merge(glance_argument_spec()).merge(spec)
-
-
-def check_options(params):
-    """Refuse, naming the option, a limit no download can keep (before any connection)."""
-    if params["max_bytes"] is not None and params["max_bytes"] < 1:
-        raise NovaopsError("max_bytes must be at least 1 (it is %d)." % params["max_bytes"])
 
 
 def check_importable(image):
@@ -366,7 +360,6 @@ def _plugin_sentence(exc):
 def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     with module.failing_clearly():
-        check_options(module.params)
         with XenAPIConnection.from_params(module.params) as conn:
             module.exit_json(**ImageCache(module, conn).converge())
 

@@ -342,8 +342,8 @@ def resize_verify(pb, ref):
     original beside the resized copy; by name, and a rescue, found no VM and said nothing of the resize."""
     orig = vm_info("A", NAME + "-orig").get("vm") or {}
     for what, outcome in (("hard reboot", pb.run("hard_reboot")),
-                      ("hard reboot by UUID", pb.run("hard_reboot", extra=dict(instance_uuid=orig.get("uuid")))),
-                      ("rescue", pb.run("rescue"))):
+                          ("hard reboot by UUID", pb.run("hard_reboot", extra=dict(instance_uuid=orig.get("uuid")))),
+                          ("rescue", pb.run("rescue"))):
         check.run_failed(outcome, "%s while the resize waits for confirm" % what, "confirm or revert the resize first")
     check((vm_info("A", NAME + "-orig").get("vm") or {}).get("power_state") == "halted" and
           not vm_info("A", NAME + "-rescue").get("exists") and

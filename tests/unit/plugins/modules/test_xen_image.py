@@ -2,22 +2,33 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""xen_image refuses a download limit no image can keep, naming max_bytes, before any connection."""
+"""xen_image refuses a download limit no image can keep, naming max_bytes, before any connection: the rules
+declared beside its argument spec."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.modules.xen_image import check_options
+from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
+from ansible_collections.novaops.compute.plugins.modules.xen_image import argument_spec
+
+
+def problem(**params):
+    values = dict(max_bytes=None, download_timeout=3600)
+    values.update(params)
+    return check_rules(argument_spec().input_rules, values)[0]
 
 
 def test_max_bytes_unset_or_positive_passes():
-    check_options(dict(max_bytes=None))
-    check_options(dict(max_bytes=1))
+    assert problem(max_bytes=None) is None
+    assert problem(max_bytes=1) is None
 
 
 @pytest.mark.parametrize("value", [0, -1, -2 ** 63])
 def test_max_bytes_below_one_is_refused(value):
-    with pytest.raises(NovaopsError, match="max_bytes must be at least 1"):
-        check_options(dict(max_bytes=value))
+    assert "max_bytes" in problem(max_bytes=value)
+
+
+@pytest.mark.parametrize("value", [-1, -5, 10 ** 12])
+def test_a_download_timeout_out_of_range_is_refused(value):
+    assert "download_timeout" in problem(download_timeout=value)
