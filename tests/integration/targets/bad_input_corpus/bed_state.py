@@ -29,8 +29,9 @@ OWN_DIRS = re.compile(r"^bi-(k[0-9a-f]{4}|cf-[0-9a-f]{6})")
 HOST_FILES = ("/etc/passwd", "/etc/shadow", "/etc/hosts", "/etc/hostname")
 
 
-# another corpus run's or planted_links run's tag (a developer's run beside make test's): its things are its own
-OTHER_RUN = re.compile(r"^bi-(k|pl)[0-9a-f]{4}")
+# another corpus run's or planted_links run's tag (a developer's run beside make test's), or connection_faults' (a
+# target that may run in another lane at the same time): its things are its own
+OTHER_RUN = re.compile(r"^bi-((k|pl)[0-9a-f]{4}|cf-[0-9a-f]{6})")
 
 
 def marked(name, tag):
