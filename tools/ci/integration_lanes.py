@@ -118,7 +118,9 @@ class Lane(threading.Thread):
         super().__init__(daemon=True)
         self.number, self.targets = number, targets
         self.build, self.tree = lane_tree(collection_root, number)
-        self.argv = [ansible_test, "integration", "--python", "3.11", "--color", "no"] + list(extra_args) + targets
+        # every target of the lane runs, also after one failed: one run shows all there is to fix
+        self.argv = ([ansible_test, "integration", "--python", "3.11", "--color", "no", "--continue-on-error"]
+                     + list(extra_args) + targets)
         self.status = None
         self.started = None
 
