@@ -26,28 +26,17 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
-from xapisim.testkit import MiB, beds_env, login, pool_chain  # noqa: E402
+from xapisim.testkit import GLANCE_HEADERS, MiB, beds_env, glance, login, pool_chain  # noqa: E402
 
 SIZE = 256 * MiB
-HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "novaops-bench"}
 try:
     E = beds_env()
 except LookupError as exc:
     sys.exit(str(exc))
 
-
-def glance(method, path, body=None):
-    req = urllib.request.Request(E["NOVAOPS_GLANCE_URL"] + path, method=method, headers=dict(HEADERS))
-    if body is not None:
-        req.data = json.dumps(body).encode()
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=600) as resp:
-        out = resp.read()
-    return json.loads(out) if out else None
 
 
 def main():
@@ -76,16 +65,16 @@ def main():
         with tarfile.open(tarball, "w", format=tarfile.GNU_FORMAT) as tar:
             for seq, vdi_uuid in enumerate(chain):
                 tar.add(os.path.join(sr_dir, vdi_uuid + ".vhd"), arcname="%d.vhd" % seq)
-        image = glance("POST", "/v2/images", {"name": "bench-xen_image", "disk_format": "vhd",
+        image = glance(E, "POST", "/v2/images", {"name": "bench-xen_image", "disk_format": "vhd",
                                               "container_format": "ovf"})["id"]
         subprocess.run(["curl", "-sS", "-f", "-T", tarball, "-X", "PUT", "-H", "Content-Type: application/octet-stream"]
-                       + [a for k, v in HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
+                       + [a for k, v in GLANCE_HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
                        + ["%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image)], check=True)
-        size = glance("GET", "/v2/images/%s" % image)["size"]
+        size = glance(E, "GET", "/v2/images/%s" % image)["size"]
 
         def ours():
             args = {"sr_path": sr_dir, "image_id": image, "glance_url": E["NOVAOPS_GLANCE_URL"],
-                    "headers": json.dumps(HEADERS)}
+                    "headers": json.dumps(GLANCE_HEADERS)}
             started = time.monotonic()
             out = json.loads(x.host.call_plugin(host, "glance", "download_vhd", args))
             took = time.monotonic() - started
@@ -93,7 +82,7 @@ def main():
 
         def peer():
             target = tempfile.mkdtemp(prefix=".bench-curl-", dir=sr_dir)
-            argv = ["curl", "-sS", "-f"] + [a for k, v in HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
+            argv = ["curl", "-sS", "-f"] + [a for k, v in GLANCE_HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
             argv.append("%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image))
             started = time.monotonic()
             curl = subprocess.Popen(argv, stdout=subprocess.PIPE)
@@ -139,7 +128,7 @@ def main():
     finally:
         if image:
             try:
-                glance("DELETE", "/v2/images/%s" % image)
+                glance(E, "DELETE", "/v2/images/%s" % image)
             except Exception:  # noqa: BLE001 - best effort cleanup
                 pass
         for vdi in vdis:

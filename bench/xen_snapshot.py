@@ -16,32 +16,21 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
-from xapisim.testkit import MiB, beds_env, login, pool_chain  # noqa: E402
+from xapisim.testkit import GLANCE_HEADERS, MiB, beds_env, glance, login, pool_chain  # noqa: E402
 
 SIZE = 1024 * MiB
-HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "novaops-bench"}
 try:
     E = beds_env()
 except LookupError as exc:
     sys.exit(str(exc))
 
 
-def glance(method, path, body=None):
-    req = urllib.request.Request(E["NOVAOPS_GLANCE_URL"] + path, method=method, headers=dict(HEADERS))
-    if body is not None:
-        req.data = json.dumps(body).encode()
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=600) as resp:
-        data = resp.read()
-    return json.loads(data) if data else None
-
 
 def new_image(name):
-    return glance("POST", "/v2/images", {"name": name, "disk_format": "vhd", "container_format": "ovf"})["id"]
+    return glance(E, "POST", "/v2/images", {"name": name, "disk_format": "vhd", "container_format": "ovf"})["id"]
 
 
 def main():
@@ -79,24 +68,24 @@ def main():
             image = new_image("bench-xen_snapshot-ours")
             images.append(image)
             args = {"sr_path": sr_dir, "vdi_uuids": json.dumps(chain), "image_id": image,
-                    "glance_url": E["NOVAOPS_GLANCE_URL"], "headers": json.dumps(HEADERS)}
+                    "glance_url": E["NOVAOPS_GLANCE_URL"], "headers": json.dumps(GLANCE_HEADERS)}
             started = time.monotonic()
             out = json.loads(x.host.call_plugin(host, "glance", "upload_vhd", args))
             took = time.monotonic() - started
-            assert glance("GET", "/v2/images/%s" % image)["status"] == "active"
+            assert glance(E, "GET", "/v2/images/%s" % image)["status"] == "active"
             return out["bytes"], took
 
         def peer():
             image = new_image("bench-xen_snapshot-curl")
             images.append(image)
             argv = ["curl", "-sS", "-f", "-T", tarball, "-X", "PUT", "-H", "Content-Type: application/octet-stream"]
-            for k, v in HEADERS.items():
+            for k, v in GLANCE_HEADERS.items():
                 argv += ["-H", "%s: %s" % (k, v)]
             argv.append("%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image))
             started = time.monotonic()
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
             took = time.monotonic() - started
-            assert glance("GET", "/v2/images/%s" % image)["status"] == "active"
+            assert glance(E, "GET", "/v2/images/%s" % image)["status"] == "active"
             return tar_size, took
 
         best = {"ours": None, "curl": None}
@@ -106,14 +95,14 @@ def main():
                 rate = nbytes / took / MiB
                 print("  %-4s %d bytes in %.2fs: %.0f MiB/s" % (name, nbytes, took, rate), flush=True)
                 best[name] = max(best[name] or 0, rate)
-                glance("DELETE", "/v2/images/%s" % images.pop())
+                glance(E, "DELETE", "/v2/images/%s" % images.pop())
         print("chain: %d VHDs, %d bytes; tarball %d bytes" % (len(chain), total, tar_size))
         print("RATIO upload throughput: %.2f (ours %.0f MiB/s / curl -T %.0f MiB/s, 1 GiB chain)"
               % (best["ours"] / best["curl"], best["ours"], best["curl"]))
     finally:
         for image in images:
             try:
-                glance("DELETE", "/v2/images/%s" % image)
+                glance(E, "DELETE", "/v2/images/%s" % image)
             except Exception:  # noqa: BLE001 - best effort cleanup
                 pass
         for vdi in vdis:

@@ -4,7 +4,8 @@ Everything here goes through the official XenAPI SDK and the beds' published add
 (``.beds/env.sh``), as a user's client would: the beds' environment, a login to pool a or b,
 a VDI's chain as the pool records it (``sm_config['vhd-parent']`` from the leaf up), a chain
 with data in two layers, a deterministic byte pattern, the ssh arguments of the
-migration plugin for the beds' sshd, and the ``/sim`` fault API over plain HTTP.  No simulator internals: the wire knows nothing of this.
+migration plugin for the beds' sshd, the ``/sim`` fault API over plain HTTP, and the no-auth Glance
+bed's API (as a bench's admin).  No simulator internals: the wire knows nothing of this.
 """
 
 import json
@@ -36,6 +37,21 @@ def beds_env(required="XENAPI_POOL_A_URL"):
     if required and not env.get(required):
         raise LookupError("no beds (%s is unset): run `make beds` first" % required)
     return env
+
+
+# what the no-auth Glance bed takes as a caller's identity (its paste pipeline trusts these headers)
+GLANCE_HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "novaops-bench"}
+
+
+def glance(env, method, path, body=None):
+    """One call to the Glance bed's v2 API: the decoded JSON answer, or None for an empty one."""
+    req = urllib.request.Request(env["NOVAOPS_GLANCE_URL"] + path, method=method, headers=dict(GLANCE_HEADERS))
+    if body is not None:
+        req.data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        data = resp.read()
+    return json.loads(data) if data else None
 
 
 def login(pool, env=None, originator="novaops-testkit"):
