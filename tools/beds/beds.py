@@ -392,19 +392,7 @@ class SecondLibvirtHost(Bed):
         keys = Sshd()
         keys._keys()  # pylint: disable=protected-access
         config = self.dir / "sshd_config"
-        config.write_text("""Port 22
-ListenAddress {addr}
-HostKey {k}/ssh_host_ed25519_key
-PidFile none
-AuthorizedKeysFile {k}/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-MaxStartups 64:30:128
-Subsystem sftp internal-sftp
-""".format(addr=self.address, k=keys.dir))
+        config.write_text(Sshd.config(22, self.address, keys.dir))
         host_pub = (keys.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
         (self.dir / "known_hosts").write_text("%s %s\n" % (self.address, " ".join(host_pub)))
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -833,18 +821,14 @@ class Sshd(Bed):
         host_pub = (self.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
         (self.dir / "known_hosts").write_text("[127.0.0.1]:%d %s\n" % (SSHD_PORT, " ".join(host_pub)))
 
-    def start(self):
-        if self.running():
-            return
-        self.stop()
-        self._keys()
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        config = self.dir / "sshd_config"
-        config.write_text("""Port {port}
-ListenAddress 127.0.0.1
-HostKey {d}/ssh_host_ed25519_key
+    @staticmethod
+    def config(port, address, keys_dir):
+        """sshd_config of a bed's sshd: key login as root only, the keys in ``keys_dir``."""
+        return """Port {port}
+ListenAddress {address}
+HostKey {k}/ssh_host_ed25519_key
 PidFile none
-AuthorizedKeysFile {d}/authorized_keys
+AuthorizedKeysFile {k}/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -852,7 +836,16 @@ UsePAM no
 StrictModes no
 MaxStartups 64:30:128
 Subsystem sftp internal-sftp
-""".format(port=SSHD_PORT, d=self.dir))
+""".format(port=port, address=address, k=keys_dir)
+
+    def start(self):
+        if self.running():
+            return
+        self.stop()
+        self._keys()
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        config = self.dir / "sshd_config"
+        config.write_text(self.config(SSHD_PORT, "127.0.0.1", self.dir))
         proc = _spawn(self.name, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)])
         _wait("sshd on port %d" % SSHD_PORT, lambda: _port_open(SSHD_PORT), 30, proc=proc,
               log=self.dir / "sshd.log")
