@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from urllib.parse import quote
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
@@ -81,19 +82,12 @@ def _tcp(host, port, timeout, what):
 
 
 # ------------------------------------------------------------------------------------ libvirt
-def open_libvirt(claims, config):
-    """A socket to the domain's VNC server, after checking the domain still matches the token."""
+SETTLE_SECONDS = 5.0    # how long libvirt may take, on a busy host, to see a dead QEMU as shut off
+
+
+def _libvirt_problem(libvirt, uri, instance, target):
+    """Why the domain no longer matches the token, or None."""
     from ansible_collections.novaops.compute.plugins.module_utils.libvirt.console_target import target_changed
-    try:
-        import libvirt      # pylint: disable=import-outside-toplevel
-    except ImportError as exc:
-        raise Refusal("This console proxy cannot reach libvirt (libvirt-python is not installed).",
-                      UNAVAILABLE) from exc
-    instance, target = claims["inst"], claims["tgt"]
-    uri = target.get("uri") or "qemu:///system"
-    if uri not in config.libvirt_uris:
-        raise Refusal("This console proxy does not serve libvirt at %s." % uri)
-    what = "instance %s" % instance.get("name")
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
@@ -103,12 +97,37 @@ def open_libvirt(claims, config):
             dom = conn.lookupByUUIDString(instance["uuid"])
         except libvirt.libvirtError as exc:
             raise Refusal("Instance %s no longer exists." % instance.get("name")) from exc
-        problem = target_changed(dom, uri, target)
+        return target_changed(dom, uri, target)
     finally:
         conn.close()
+
+
+def open_libvirt(claims, config):
+    """A socket to the domain's VNC server, after checking the domain still matches the token."""
+    try:
+        import libvirt      # pylint: disable=import-outside-toplevel
+    except ImportError as exc:
+        raise Refusal("This console proxy cannot reach libvirt (libvirt-python is not installed).",
+                      UNAVAILABLE) from exc
+    instance, target = claims["inst"], claims["tgt"]
+    uri = target.get("uri") or "qemu:///system"
+    if uri not in config.libvirt_uris:
+        raise Refusal("This console proxy does not serve libvirt at %s." % uri)
+    problem = _libvirt_problem(libvirt, uri, instance, target)
     if problem:
         raise Refusal(problem[0].upper() + problem[1:])
-    return _tcp(target["host"], target["port"], config.connect_timeout, what)
+    try:
+        return _tcp(target["host"], target["port"], config.connect_timeout, "instance %s" % instance.get("name"))
+    except Refusal:
+        # A QEMU that has just died refuses before libvirt reports the domain shut off: the
+        # person is told that, not "cannot be reached", once libvirt has caught up.
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            problem = _libvirt_problem(libvirt, uri, instance, target)
+            if problem:
+                raise Refusal(problem[0].upper() + problem[1:]) from None
+            time.sleep(0.1)
+        raise
 
 
 # ------------------------------------------------------------------------------------- XenAPI
