@@ -108,6 +108,43 @@ options:
       - Memory in MiB (static and dynamic maximum, dynamic minimum). Changing it needs the VM
         halted, see O(force).
     type: int
+  flavor:
+    description:
+      - A Nova flavor, laid out as Nova's XenAPI driver did - its VCPUs and memory as O(vcpus) and O(memory_mb)
+        (exclusive with them); the root disk at userdevice 0 (bootable, O(flavor.root_gb), or a clone of
+        O(image_vdi) grown to it), swap at userdevice 1 (C(<name> swap)), ephemeral at userdevice 4
+        (C(<name> ephemeral)). A size of 0 means no such disk.
+      - These disks follow the same rules as O(disks) (created when missing, grown, never shrunk); O(disks)
+        may add others but not at the same userdevice.
+    type: dict
+    suboptions:
+      vcpus:
+        description: Virtual CPUs.
+        type: int
+        required: true
+      memory_mb:
+        description: Memory in MiB.
+        type: int
+        required: true
+      root_gb:
+        description: Root disk in GiB.
+        type: int
+        default: 0
+      swap_mb:
+        description: Swap disk in MiB.
+        type: int
+        default: 0
+      ephemeral_gb:
+        description: Ephemeral disk in GiB.
+        type: int
+        default: 0
+  image_vdi:
+    description:
+      - With O(flavor), the root disk is a C(VDI.clone) of this VDI (UUID or name; the cached image of
+        M(novaops.compute.xen_image)), grown to O(flavor.root_gb) when that is larger; refused when the image is
+        larger than O(flavor.root_gb), as Nova refused a flavor's disk smaller than its image.
+      - In check mode an empty string predicts the clone of an image not cached yet, as for O(disks[].clone_of).
+    type: str
   disks:
     description:
       - Disks the VM must have, by O(disks[].userdevice). Disks not listed are left alone.

@@ -20,6 +20,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.operation_l
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common import repair_summary as repairs
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.flavor_disks import flavor_disks
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_record import refuse_during
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_leftovers import STALE_CLEANERS
@@ -53,6 +54,11 @@ def argument_spec():
         sr=dict(type="str"),
         vcpus=dict(type="int"),
         memory_mb=dict(type="int"),
+        flavor=dict(type="dict", options=dict(
+            vcpus=dict(type="int", required=True), memory_mb=dict(type="int", required=True),
+            root_gb=dict(type="int", default=0), ephemeral_gb=dict(type="int", default=0),
+            swap_mb=dict(type="int", default=0))),
+        image_vdi=dict(type="str"),
         disks=dict(type="list", elements="dict", options=dict(
             userdevice=dict(type="str"),
             size_gb=dict(type="float"),
@@ -77,7 +83,12 @@ def argument_spec():
         timeout=dict(type="int", default=300),
         resize_orig_suffix=dict(type="str", default="-orig"),
     ), required_one_of=[["uuid", "name"]],
+        mutually_exclusive=[["flavor", "vcpus"], ["flavor", "memory_mb"]],
+        required_by={"image_vdi": "flavor"},
         input_rules={"uuid": rules.Uuid("VM"), "vcpus": rules.Between(1), "memory_mb": rules.POSITIVE_AMOUNT,
+                     "flavor.vcpus": rules.Between(1), "flavor.memory_mb": rules.POSITIVE_AMOUNT,
+                     "flavor.root_gb": rules.AMOUNT, "flavor.ephemeral_gb": rules.AMOUNT,
+                     "flavor.swap_mb": rules.AMOUNT,
                      "disks.size_mb": rules.AMOUNT, "timeout": rules.SECONDS_AT_LEAST_ONE},
     )).merge(lock_argument_spec())
 
@@ -101,6 +112,9 @@ class VM(Manager):
 
     def __init__(self, module, conn):
         super().__init__(module)
+        if self.params["flavor"]:
+            # the flavor's VCPUs and memory, as if given as vcpus and memory_mb (exclusive with them)
+            self.params.update(vcpus=self.params["flavor"]["vcpus"], memory_mb=self.params["flavor"]["memory_mb"])
         self.conn = conn
         self.records = Records(conn)
         self.ref = None
@@ -172,50 +186,53 @@ class VM(Manager):
             return self.records.resolve("SR", ident, "SR")
         return default_sr(self.records)
 
-    def _vdi(self, ident, index):
+    def _vdi(self, ident, where):
         if UUID_RE.match(ident):
             found = self.records.where("VDI", "uuid", ident)
         else:
             found = dict((r, v) for r, v in self.records.where("VDI", "name_label", ident).items()
                          if not v.get("is_a_snapshot"))
         if len(found) > 1:
-            raise NovaopsError("disks[%d]: %d VDIs are named %r (uuids %s); give the uuid."
-                               % (index, len(found), ident, ", ".join(sorted(v["uuid"] for v in found.values()))))
+            raise NovaopsError("%s: %d VDIs are named %r (uuids %s); give the uuid."
+                               % (where, len(found), ident, ", ".join(sorted(v["uuid"] for v in found.values()))))
         if not found:
-            raise NovaopsError("disks[%d]: no VDI has the UUID or name %r." % (index, ident))
+            raise NovaopsError("%s: no VDI has the UUID or name %r." % (where, ident))
         return next(iter(found.items()))
+
+    def disk_specs(self):
+        """``[(where, spec)]``: the flavor's disks (Nova's layout), then the ones given in disks."""
+        p = self.params
+        specs = []
+        if p["flavor"]:
+            specs = flavor_disks(p["flavor"], p["new_name"] or p["name"] or p["uuid"], p["image_vdi"])
+        # a disk without userdevice goes at its place in the list
+        return specs + [("disks[%d]" % index, dict(spec, userdevice=str(index) if spec["userdevice"] is None
+                                                   else spec["userdevice"]))
+                        for index, spec in enumerate(p["disks"] or [])]
 
     def wanted_disks(self):
         wanted = []
-        for index, spec in enumerate(self.params["disks"] or []):
-            userdevice = spec["userdevice"] if spec["userdevice"] is not None else str(index)
+        for where, spec in self.disk_specs():
+            userdevice = spec["userdevice"]
             if not str(userdevice).isdigit():
-                raise NovaopsError("disks[%d]: userdevice %r is not a number." % (index, userdevice))
-            want = dict(userdevice=str(int(userdevice)), size=vp.disk_size(spec, index), bootable=spec["bootable"],
+                raise NovaopsError("%s: userdevice %r is not a number." % (where, userdevice))
+            want = dict(userdevice=str(int(userdevice)), size=vp.disk_size(spec, where), bootable=spec["bootable"],
                         mode=spec["mode"], name=spec["name"], vdi_uuid=None, adopt=bool(spec["adopt"]))
             if spec["adopt"] and not spec["vdi"]:
-                raise NovaopsError("disks[%d]: adopt takes over an existing VDI; give vdi." % index)
+                raise NovaopsError("%s: adopt takes over an existing VDI; give vdi." % where)
             if spec["vdi"] and spec["clone_of"]:
-                raise NovaopsError("disks[%d]: give vdi (attach that VDI) or clone_of (a clone of it), not both."
-                                   % index)
+                raise NovaopsError("%s: give vdi (attach that VDI) or clone_of (a clone of it), not both." % where)
             if spec["clone_of"] == "" and self.module.check_mode:
                 # check mode of an image boot whose image is not cached yet: the clone is predicted
                 want.update(clone_ref=None, clone_uuid="(the image, once cached)", clone_size=0)
                 self._with_sr(want, spec["sr"] or self.params["sr"])
             elif spec["clone_of"] == "":
-                raise NovaopsError("disks[%d]: clone_of is empty; give the UUID or name of the VDI to clone." % index)
+                raise NovaopsError("%s is empty; give the UUID or name of the VDI to clone."
+                                   % (where + ".clone_of" if where.startswith("disks") else where))
             elif spec["clone_of"]:
-                src_ref, src = self._vdi(spec["clone_of"], index)
-                want.update(clone_ref=src_ref, clone_uuid=src["uuid"], clone_size=int(src["virtual_size"]),
-                            sr_ref=src["SR"], sr_uuid=self.records.get("SR", src["SR"])["uuid"],
-                            sr_name=self.records.get("SR", src["SR"])["name_label"])
-                if want["size"] and vp.round_vhd(want["size"]) < want["clone_size"]:
-                    # as Nova's FlavorDiskSmallerThanImage: a clone never shrinks
-                    raise NovaopsError("disks[%d]: VDI %s to clone is %d bytes, more than the %d bytes asked; give "
-                                       "a larger size (the flavor's root_gb) or none." % (
-                                           index, src["uuid"], want["clone_size"], want["size"]))
+                self._with_clone(want, spec["clone_of"], where)
             elif spec["vdi"]:
-                vdi_ref, vdi = self._vdi(spec["vdi"], index)
+                vdi_ref, vdi = self._vdi(spec["vdi"], where)
                 want.update(vdi_uuid=vdi["uuid"], vdi_ref=vdi_ref, vdi_size=int(vdi["virtual_size"]),
                             vdi_name=vdi["name_label"], sr_ref=vdi["SR"])
             elif spec["sr"] or self.params["sr"]:
@@ -223,8 +240,20 @@ class VM(Manager):
             wanted.append(want)
         devices = [w["userdevice"] for w in wanted]
         if len(set(devices)) != len(devices):
-            raise NovaopsError("disks: userdevice given twice (%s)." % ", ".join(devices))
+            raise NovaopsError("disks: userdevice given twice, or given in disks and by the flavor (%s)."
+                               % ", ".join(devices))
         return wanted
+
+    def _with_clone(self, want, ident, where):
+        src_ref, src = self._vdi(ident, where)
+        want.update(clone_ref=src_ref, clone_uuid=src["uuid"], clone_size=int(src["virtual_size"]),
+                    sr_ref=src["SR"], sr_uuid=self.records.get("SR", src["SR"])["uuid"],
+                    sr_name=self.records.get("SR", src["SR"])["name_label"])
+        if want["size"] and vp.round_vhd(want["size"]) < want["clone_size"]:
+            # as Nova's FlavorDiskSmallerThanImage: a clone never shrinks
+            raise NovaopsError("%s: VDI %s to clone is %d bytes, more than the %d bytes asked; give "
+                               "a larger size (the flavor's root_gb) or none." % (
+                                   where, src["uuid"], want["clone_size"], want["size"]))
 
     def _with_sr(self, want, ident):
         sr_ref, sr = self._sr(ident)

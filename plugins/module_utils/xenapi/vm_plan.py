@@ -116,20 +116,22 @@ def round_vhd(size):
     return (int(size) + VHD_BLOCK - 1) // VHD_BLOCK * VHD_BLOCK
 
 
-def disk_size(spec, index):
-    """Bytes asked by a disk spec (size_gb / size_mb / size), or None; refuses sizes <= 0."""
+def disk_size(spec, where):
+    """Bytes asked by a disk spec (size_gb / size_mb / size), or None; refuses sizes <= 0.
+    ``where`` names the spec in messages: its place in disks, or the option it came from."""
+    where = "disks[%d]" % where if isinstance(where, int) else where
     given = [(key, spec.get(key)) for key in ("size_gb", "size_mb", "size") if spec.get(key) is not None]
     if len(given) > 1:
-        raise NovaopsError("disks[%d]: give only one of size_gb, size_mb, size." % index)
+        raise NovaopsError("%s: give only one of size_gb, size_mb, size." % where)
     if not given:
         return None
     key, value = given[0]
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise NovaopsError("disks[%d]: %s=%r is not a number." % (index, key, given[0][1]))
+        raise NovaopsError("%s: %s=%r is not a number." % (where, key, given[0][1]))
     if value <= 0:
-        raise NovaopsError("disks[%d]: %s must be positive, not %s." % (index, key, given[0][1]))
+        raise NovaopsError("%s: %s must be positive, not %s." % (where, key, given[0][1]))
     return int(value * {"size_gb": GIB, "size_mb": MIB, "size": 1}[key])
 
 
