@@ -104,7 +104,7 @@ class VMMigration:
             raise NovaopsError("vm: %s is %s; a live migration moves a running VM only (start it, or use a cold "
                                "move such as vhd_migrate)." % (self.params["vm"], vm["power_state"].lower()))
 
-    def _check_memory(self, vm, host_ref, host):
+    def _check_memory(self, vm, host):
         free = int(self.dst.call("host_metrics.get_memory_free", host["metrics"]))
         need = int(vm["memory_static_max"])
         if need > free:
@@ -202,7 +202,7 @@ class VMMigration:
             raise NovaopsError("vm: no VM %r in the source pool (nor running on %s)." % (
                 self.params["vm"], host["name_label"]))
         self._check_running(vm)
-        self._check_memory(vm, host_ref, host)
+        self._check_memory(vm, host)
         before_host = self._host(self.src_records, vm["resident_on"])
         disks_before = self._disks(self.src, self.src_records, vm_ref)
         actions = ["migrate_send to %s" % host["name_label"] if self.cross_pool
