@@ -92,6 +92,23 @@ class VMMigration:
         return pool["master"], self.dst_records.get("host", pool["master"])
 
     # ---------------------------------------------------------------- checks
+    def _check_options(self):
+        """Options that mean nothing for this kind of move are refused, not ignored; named objects must exist."""
+        if not self.cross_pool:
+            for option in ("sr", "network"):
+                if self.params[option] is not None:
+                    raise NovaopsError("%s: applies to a migration to another pool (dest_url) only; within the pool "
+                                       "the disks stay on the shared SR and the VIFs on their networks." % option)
+            for option in ("dest_username", "dest_password", "dest_validate_certs", "dest_ca_path"):
+                if self.params[option] is not None:
+                    raise NovaopsError("%s: given without dest_url; set dest_url for a migration to another pool."
+                                       % option)
+            return
+        if self.params["sr"]:
+            resolve(self.dst_records, "SR", self.params["sr"], "sr")
+        if self.params["network"]:
+            resolve(self.dst_records, "network", self.params["network"], "network")
+
     def _same_pool(self):
         src_pool = next(iter(self.src_records.all("pool").values()))["uuid"]
         dst_pool = next(iter(self.dst_records.all("pool").values()))["uuid"]
@@ -189,6 +206,7 @@ class VMMigration:
         return ref, vm
 
     def converge(self):
+        self._check_options()
         host_ref, host = self._dest_host()
         there = self._already_there(host_ref)
         if there is not None:
