@@ -25,7 +25,8 @@ def cmd_serve(a):
                  state_dir=a.state_dir, user=a.user, password=a.password,
                  plugin_dirs=a.plugin_dir or [], device_dir=a.device_dir,
                  sr_size=int(a.sr_size_gib * 1024 ** 3), gc_delay=a.gc_delay,
-                 session_timeout=a.session_timeout, shutdown_timeout=a.shutdown_timeout)
+                 session_timeout=a.session_timeout, shutdown_timeout=a.shutdown_timeout,
+                 hosts=a.hosts)
     if a.https_port is not None and not (a.cert and a.key):
         sys.exit("--https-port needs --cert and --key")
     sim = Sim(cfg)
@@ -120,6 +121,7 @@ def main(argv=None):
     s.add_argument("--session-timeout", type=float, default=24 * 3600.0, help="idle seconds before a session expires")
     s.add_argument("--shutdown-timeout", type=float, default=1.0,
                    help="seconds clean_shutdown waits for a guest that ignores it")
+    s.add_argument("--hosts", type=int, default=1, help="hosts in the pool, sharing its SR (default 1)")
     s.add_argument("--log-level", default="WARNING")
     s.set_defaults(fn=cmd_serve)
     c = sub.add_parser("make-ca", help="self-signed CA and server certificate via openssl")

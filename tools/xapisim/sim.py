@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import faults as faults_mod
 from . import gc as gc_mod
-from . import console, http_vdi, inventory, plugins, storage, vm
+from . import console, http_vdi, inventory, migrate, migrate_receive, plugins, pool_hosts, storage, vm
 from .api import Registry
 from .store import Persister, Store, register_generic
 from .wire import Dispatcher, Sessions
@@ -37,6 +37,7 @@ class Config:
     gc_delay: float = 2.0
     session_timeout: float = 24 * 3600.0
     shutdown_timeout: float = 1.0
+    hosts: int = 1                  # hosts in the pool, sharing its SR
 
     def __post_init__(self):
         self.state_dir = os.path.abspath(self.state_dir)
@@ -72,6 +73,8 @@ class Sim:
         register_generic(self.registry, self)
         inventory.register(self.registry, self)
         vm.register(self.registry, self)
+        migrate.register(self.registry, self)
+        migrate_receive.register(self)
         storage.register(self.registry, self)
         http_vdi.register(self)
         console.register(self)
@@ -83,10 +86,15 @@ class Sim:
     # ---------------------------------------------------------------- identity
     def _identity(self):
         path = os.path.join(self.config.state_dir, "identity.json")
+        ident = None
         if os.path.exists(path):
             with open(path) as fh:
-                return json.load(fh)
-        ident = inventory.new_identity()
+                ident = json.load(fh)
+        self.identity = ident or inventory.new_identity()
+        _members, changed = pool_hosts.member_identities(self)
+        if ident is not None and not changed:
+            return ident
+        ident = self.identity
         with open(path + ".tmp", "w") as fh:
             json.dump(ident, fh, indent=1)
         os.replace(path + ".tmp", path)
@@ -106,10 +114,13 @@ class Sim:
         if os.path.exists(self.db_path):
             with open(self.db_path) as fh:
                 self.store.load(json.load(fh))
+            with self.store.lock:
+                pool_hosts.create(self)         # hosts added to the pool since the db was written
             # VDIs plugged into the helper keep their device files; nothing else to redo
         else:
             with self.store.lock:
                 inventory.create(self)
+                pool_hosts.create(self)
         self.store.dirty = True
 
     def start(self):
@@ -142,6 +153,7 @@ class Sim:
             self.ignore_shutdown.clear()
             self.gc.reset()
             inventory.create(self)
+            pool_hosts.create(self)
         if self.persister:
             self.persister.flush()
 

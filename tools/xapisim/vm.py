@@ -20,6 +20,7 @@ ALLOWED_STATES = {
     "unpause": ["Paused"], "resume": ["Suspended"], "resume_on": ["Suspended"],
     "clean_reboot": ["Running"], "clean_shutdown": ["Running"], "changing_VCPUs_live": ["Running"],
     "pause": ["Running"], "suspend": ["Running"], "pool_migrate": ["Running"], "send_sysrq": ["Running"],
+    "migrate_send": ["Halted", "Suspended", "Running"],
     "changing_dynamic_range": ["Halted", "Running"], "clone": ["Halted"], "copy": ["Halted"],
     "destroy": ["Halted", "Suspended"], "export": ["Halted", "Suspended"],
     "hard_reboot": ["Paused", "Running"], "checkpoint": ["Paused", "Suspended", "Running"],

@@ -358,6 +358,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         path = self.path.split("?", 1)[0]
+        route = self._route("POST")
+        if route is not None:
+            route(self)
+            return
         try:
             body = self._body()
         except (OSError, ValueError):

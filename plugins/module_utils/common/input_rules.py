@@ -125,6 +125,24 @@ class Uuid(Rule):
             label, value, self.what + " " if self.what else "")
 
 
+class NameOrUuid(Rule):
+    """What names an object by its name label or its UUID: not blank, no blanks around it (a name label
+    with them is almost always a templating slip), no control characters, at most 255 characters."""
+
+    def problem(self, label, value, level):
+        if value is None:
+            return None
+        if not value.strip():
+            return "%s is empty; give a name or a UUID." % label
+        if value != value.strip():
+            return "%s %r has blanks around it; give the name exactly." % (label, value)
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            return "%s %r holds a control character." % (label, value)
+        if len(value) > 255:
+            return "%s is %d characters long; a name label has at most 255." % (label, len(value))
+        return None
+
+
 class TlsSwitch(Rule):
     """A validate_certs option: false where an https endpoint (or a cloud) is named in ``endpoints`` beside
     it is warned about.  Unset, it is ``inherits`` of its level (vhd_migrate's dest_validate_certs)."""
@@ -156,6 +174,7 @@ SECONDS_AT_LEAST_ONE = Seconds(minimum=1)
 AMOUNT = Amount()
 POSITIVE_AMOUNT = Amount(positive=True)
 PLAIN_FILE = PlainFile()
+NAME_OR_UUID = NameOrUuid()
 
 
 def declared_values(params, path, where=""):

@@ -94,7 +94,7 @@ class Bed:
         self.lm = "%s-lm" % self.tag      # the running instance libvirt_migrate's base would move
         # the second libvirt host (bed libvirt2); /tmp is the same directory on both hosts (shared storage)
         self.host2_uri = env.get("NOVAOPS_LIBVIRT2_URI") or "qemu+tcp://no-libvirt2-bed.invalid/system"
-        self.xc = "%s-xc" % self.tag      # a running VM for xen_console
+        self.xc = "%s-xc" % self.tag      # a running VM for xen_console (and xen_migrate, in check mode)
         self.lc = "%s-lc" % self.tag      # a running domain with VNC for libvirt_console
         self.console_key = "bi-console-key-%s" % secrets.token_hex(16)
         self.token = "bi-secret-token-%s" % secrets.token_hex(12)
@@ -274,6 +274,11 @@ class Bed:
             Base("xen_vm", dict(self.xen(), name=self.xc, template=TEMPLATE, vcpus=1, memory_mb=256, state="running",
                                 timeout=120), label="xen_vm#console-instance", only=()),
             Base("xen_console", dict(self.xen(), **self.console(), name=self.xc), setup=False),
+            Base("xen_migrate", dict(self.xen(), vm=self.xc, host="xapisim-pool-a-2", timeout=120), check_mode=True),
+            Base("xen_migrate", dict(self.xen(), vm=self.xc, dest_url=env["XENAPI_POOL_B_URL"], dest_username="root",
+                                     dest_password=self.password_b, dest_ca_path=env["XENAPI_CA_PATH"],
+                                     sr=env["XENAPI_POOL_B_SR_UUID"], network=NETWORK, timeout=120),
+                 label="xen_migrate#across-pools", only=("sr", "network"), check_mode=True),
             Base("xen_vdi_resize", dict(self.xen(), vm=self.vm, userdevice="1", size="64MiB",
                                         helper_vm_uuid=env["XENAPI_POOL_A_HELPER_VM_UUID"],
                                         device_dir=env["XENAPI_POOL_A_DEVICE_DIR"], timeout=120)),

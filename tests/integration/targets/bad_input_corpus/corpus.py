@@ -213,7 +213,7 @@ def main():
     pool = case_pool.CasePool(opts.workers)     # forked here: the workers have what preload() imported
     try:
         bed.setup()
-        if any(b.module.startswith("xen_image") for b in chosen):
+        if any(_needed_by(b, chosen) for b in bases if b.module.startswith("xen_image")):   # a base, or a setup
             bed.upload_vhd_image(glance)
         work = os.path.join(bed.work, "runs")
         os.makedirs(work, exist_ok=True)

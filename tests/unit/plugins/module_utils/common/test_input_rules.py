@@ -94,6 +94,16 @@ def test_uuids():
     assert problem(declared, dict(uuid="")) is None       # not given, as the modules take it
 
 
+def test_names_or_uuids():
+    declared = {"host": rules.NAME_OR_UUID, "sr": rules.NAME_OR_UUID}
+    assert problem(declared, dict(host="  ")) == "host is empty; give a name or a UUID."
+    assert problem(declared, dict(host=" xenhost-02")) == "host ' xenhost-02' has blanks around it; give the name exactly."
+    assert problem(declared, dict(sr="Local\nstorage")) == "sr 'Local\\nstorage' holds a control character."
+    assert problem(declared, dict(sr="x" * 256)) == "sr is 256 characters long; a name label has at most 255."
+    assert problem(declared, dict(host="xenhost-02", sr="Shared NFS storage")) is None
+    assert problem(declared, dict(host="0b3f0c53-7e0c-4cf5-9d43-6a4c1b1f6e11", sr=None)) is None
+
+
 def test_tls_switches_warn_naming_the_option_and_the_endpoint():
     declared = {"validate_certs": rules.TlsSwitch(("url",)),
                 "dest_validate_certs": rules.TlsSwitch(("dest_url",), inherits="validate_certs"),
