@@ -23,7 +23,7 @@ description:
     M(novaops.compute.libvirt_domain)) is fetched from Glance as a boot fetches it, when O(glance) names an
     endpoint - checked against Glance's hash and, as the destination's libvirt reads it, for the base's format,
     size and no backing file. Any other, or one Glance cannot give byte for byte (converted to raw at boot, Glance
-    not answering, data that does not check out - RV(prepared.bases) says why), is the source's copy, streamed.
+    not answering, data that does not check out - C(bases) in RV(prepared) says why), is the source's copy, streamed.
   - Before anything changes it checks, each a clear refusal - the destination is another host (libvirt's host
     UUID), it answers, its libvirt and QEMU are not older, the guest's CPU is one its hypervisor runs
     (C(compareHypervisorCPU)), its free memory holds the guest, and the storage really is shared (a test file
