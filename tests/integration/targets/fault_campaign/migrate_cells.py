@@ -52,7 +52,14 @@ class SecondHost:
                         NOVAOPS_LIBVIRT2_SUBNET="10.254.%d" % (int(hashlib.sha1(TAG.encode()).hexdigest()[:2], 16)))
         self.start()
         with open(os.path.join(self.env["NOVAOPS_BEDS_DIR"], "env.json")) as handle:
-            self.uri = json.load(handle)["NOVAOPS_LIBVIRT2_URI"]
+            started = json.load(handle)
+        self.uri = started["NOVAOPS_LIBVIRT2_URI"]
+        if started["NOVAOPS_LIBVIRT2_INSTANCES_DIR"] != self.instances:
+            # the beds' checkout predates NOVAOPS_LIBVIRT2_INSTANCES: its instances would be another host's
+            self.stop()
+            raise RuntimeError("the second host's instances directory is %s, not the campaign's %s: %s/tools/beds/"
+                               "beds.py does not know NOVAOPS_LIBVIRT2_INSTANCES (start the beds from this checkout)"
+                               % (started["NOVAOPS_LIBVIRT2_INSTANCES_DIR"], self.instances, repo_root()))
 
     def _beds(self, action):
         proc = sh(sys.executable, os.path.join(repo_root(), "tools", "beds", "beds.py"), action, "libvirt2",
@@ -177,7 +184,11 @@ def destination_grows(host2, uid, size):
 
 def run(root):
     """The live-migration cells (root: a directory of this half's)."""
-    host2 = SecondHost(root)
+    try:
+        host2 = SecondHost(root)
+    except RuntimeError as exc:
+        check(False, "live migrate / libvirt: the second host of the campaign starts", str(exc))
+        return
     cells = None
     try:
         cells = MigrateCells(root, host2)
