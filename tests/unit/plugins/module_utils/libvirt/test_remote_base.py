@@ -76,7 +76,7 @@ BACKING = dict(path="/i/_base/b", format="raw", capacity=8 << 20)
 
 def test_without_an_image_or_an_endpoint_the_source_copy_is_streamed_and_the_reason_said():
     bases = FakeBases()
-    made = remote_base.make_base(bases, "b", BACKING, None, lambda: UnanswerableGlance())
+    made = remote_base.make_base(bases, "b", BACKING, None, UnanswerableGlance)
     assert made == dict(source="copy", bytes=42, reason="not the cache of a Glance image")
     made = remote_base.make_base(FakeBases(), "b", BACKING, IMAGE, None)
     assert made["source"] == "copy" and made["reason"] == "no Glance endpoint configured"
