@@ -17,8 +17,13 @@ description:
   - O(storage=shared) moves the memory only; the instance directory must be the same directory on both hosts.
   - O(storage=block) also copies the disks (C(NON_SHARED_INC) with the explicit list of the guest's disks). The
     destination is prepared first through its own libvirt connection (storage API), as a boot would lay it out -
-    the instance directory, the C(_base) backing files it lacks (the source's copy, streamed) and empty qcow2
-    overlays of each disk's virtual size on them - so that only the overlays' data crosses.
+    the instance directory, the C(_base) backing files it lacks and empty qcow2 overlays of each disk's virtual size
+    on them - so that only the overlays' data crosses.
+  - A missing C(_base) file that is the cache of a Glance image (named the sha1 of the image ID recorded by
+    M(novaops.compute.libvirt_domain)) is fetched from Glance as a boot fetches it, when O(glance) names an
+    endpoint - checked against Glance's hash and, as the destination's libvirt reads it, for the base's format,
+    size and no backing file. Any other, or one Glance cannot give byte for byte (converted to raw at boot, Glance
+    not answering, data that does not check out - C(bases) in RV(prepared) says why), is the source's copy, streamed.
   - Before anything changes it checks, each a clear refusal - the destination is another host (libvirt's host
     UUID), it answers, its libvirt and QEMU are not older, the guest's CPU is one its hypervisor runs
     (C(compareHypervisorCPU)), its free memory holds the guest, and the storage really is shared (a test file
@@ -29,9 +34,14 @@ description:
   - Any failure leaves the instance running on this host, and nothing of it on the destination (its domain and
     what the preparation made there are removed).
   - Idempotent; a second run finds the instance on the destination and changes nothing.
+  - It holds the instance's operation lock (the lock file in its instance directory, as a resize, rescue or
+    snapshot does) from before the destination is prepared until the end, so a migration and another operation
+    of the same instance exclude each other; a run refused for it changes nothing.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
+  - novaops.compute.glance
+  - novaops.compute.operation_lock
 attributes:
   check_mode:
     support: full
@@ -159,9 +169,15 @@ disks:
   elements: str
   sample: [vda]
 prepared:
-  description: What the preparation made on the destination (volumes and directories) and the bytes streamed.
+  description:
+    - What the preparation made on the destination (C(volumes) and C(directories)), the bytes streamed
+      (C(bytes_uploaded)) and how each C(_base) file was made (C(bases) - C(source) V(glance) with C(image) and
+      C(verified_by), or V(copy) with the C(reason) it was not fetched from Glance).
   returned: block migration
   type: dict
+  sample: {volumes: [/var/lib/nova/instances/_base/6e3f..., /var/lib/nova/instances/6b1e.../disk],
+           directories: [/var/lib/nova/instances/6b1e...], bytes_uploaded: 41126400,
+           bases: {6e3f...: {source: glance, image: 0b2c..., bytes: 41126400, verified_by: "os_hash_value sha512"}}}
 job_stats:
   description: The completed job's statistics from libvirt (bytes, C(downtime) in ms, C(time_elapsed)).
   returned: success
@@ -190,6 +206,10 @@ destination_leftovers:
   returned: failure
   type: list
   elements: str
+operation_lock:
+  description: What the run did to operation locks not its own (C(cleared), with O(clear_stale_lock)).
+  returned: when it cleared a stale mark
+  type: dict
 destination:
   description: The instance on the destination - C(state), C(persistent), C(host_uuid).
   returned: success
@@ -200,16 +220,21 @@ duration:
   type: float
 '''
 
+import functools
 import os
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import live_migration as lm
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_checks as checks
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_options
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import remote_files
+from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import remote_base, remote_files
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (
+    LibvirtOperationLock, nova_instance_dir)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, domain_state, is_libvirt_error, libvirt_argument_spec, no_domain, quiet_libvirt_errors)
 
@@ -234,7 +259,8 @@ def argument_spec():
         downtime_delay=dict(type="int", default=75),
         completion_timeout=dict(type="int", default=800),
         rollback_timeout=dict(type="int", default=60),
-    ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec())
+    ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec()).merge(
+        glance_argument_spec()).merge(lock_argument_spec())
 
 
 def _alive(connection):
@@ -277,15 +303,22 @@ class Migrate:
         block = p["storage"] == "block"
         disks = lm.guest_disks(dom)
         self._check_disks(dom, disks, block)
+        uuid = dom.UUIDString()
+        instance_dir = nova_instance_dir(disks[0]["path"] if disks else None, uuid)
+        lock = LibvirtOperationLock(self.src, "Domain %s (%s)" % (dom.name(), uuid),
+                                    "libvirt_migrate %s" % p["storage"], p, uuid=uuid, instance_dir=instance_dir)
+        actions = lock.admit(True) + (["prepare_destination"] if block else []) + ["migrate"]
         facts, gib = self._pre_checks(dom, disks, block, other_host)
-        actions = (["prepare_destination"] if block else []) + ["migrate"]
         if self.module.check_mode:
             after = dict(source=None, destination=dict(before["source"], host_uuid=self.dst.host_uuid(),
                                                        persistent=True))
             return self._result(True, actions, before, after, **facts)
-        uuid = dom.UUIDString()
         changes = remote_files.Changes(self.dst.conn)
-        ran = self._migrate(dom, disks, block, facts, gib, changes)
+        with lock.held():
+            ran = self._migrate(dom, disks, block, facts, gib, changes)
+            lock.conn = self.dst        # a metadata mark (no instance directory) went with the domain
+        if lock.report:
+            facts["operation_lock"] = lock.report
         there = self.dst.lookup(uuid=uuid, required=True)
         facts.update(ran, job_stats=lm.completed_stats(there))
         if block:
@@ -328,7 +361,7 @@ class Migrate:
         run = None
         try:
             if block:
-                self._prepare(disks, changes)
+                self._prepare(dom, disks, changes)
             params = {}
             if block:
                 params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = [d["dev"] for d in disks]
@@ -360,8 +393,18 @@ class Migrate:
                 raise NovaopsError("Disk %s (%s) has a backing chain deeper than one overlay on a _base file, which "
                                    "the boot path never makes; flatten it first." % (disk["dev"], disk["path"]))
 
-    def _prepare(self, disks, changes):
-        """The destination's instance directory, missing _base files and empty overlays, as a boot lays them out."""
+    def _capacity(self, directory, name):
+        """The virtual size of a file on this host, as libvirt reads it."""
+        with remote_files.Directory(self.src.conn, directory) as here:
+            return here.volume(name).info()[1]
+
+    def _prepare(self, dom, disks, changes):
+        """The destination's instance directory, missing _base files (from Glance as a boot fetches them, else
+        this host's copy) and empty overlays, as a boot lays them out."""
+        xml = dom.XMLDesc(0)
+        glance = None
+        if self.params["glance"].get("url") or self.params["glance"].get("cloud"):
+            glance = functools.partial(GlanceClient.from_params, self.params["glance"])
         for disk in disks:
             backing = disk["backing"]
             if backing:
@@ -371,7 +414,10 @@ class Migrate:
                         changes.directories.append(bases.path)
                     if bases.volume(base_name) is None:
                         changes.volumes.append((bases.path, base_name))
-                        changes.bytes_uploaded += bases.upload(base_name, backing["path"], backing["format"])
+                        made = remote_base.make_base(bases, base_name, dict(backing, capacity=self._capacity(
+                            base_dir, base_name)), remote_base.glance_image_id(xml, backing["path"]), glance)
+                        changes.bases[base_name] = made
+                        changes.bytes_uploaded += made["bytes"]
             directory, file_name = os.path.split(disk["path"])
             with remote_files.Directory(self.dst.conn, directory, build=True) as instance:
                 if instance.built:

@@ -300,7 +300,9 @@ class SecondLibvirtHost(Bed):
         self.subnet = subnet
         self.host_address, self.address = subnet + ".1", subnet + ".2"
         self.uri = "qemu+tcp://%s/system" % self.address
-        self.instances = Path(str(INSTANCES) + "-host2")      # its own disks, bound over INSTANCES in there
+        # its own disks, bound over INSTANCES in there; NOVAOPS_LIBVIRT2_INSTANCES: another directory (a small
+        # filesystem mounted there first, for a test of a full destination)
+        self.instances = Path(os.environ.get("NOVAOPS_LIBVIRT2_INSTANCES") or str(INSTANCES) + "-host2")
         self.shared = Path(str(INSTANCES) + "-shared")        # the same directory on both hosts
 
     def available(self):

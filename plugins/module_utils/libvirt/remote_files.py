@@ -15,6 +15,7 @@ migration uses anyway. A Changes records what was made, to undo it in reverse.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid as uuidlib
 from xml.sax.saxutils import escape
 
@@ -80,18 +81,19 @@ class Directory:
 
     def upload(self, name, local_path, fmt):
         """A volume filled with the bytes of a local file, streamed (never whole in memory); returns bytes sent."""
-        size = os.path.getsize(local_path)
+        with open(local_path, "rb") as source:
+            return self.fill(name, os.path.getsize(local_path), fmt,
+                             lambda sink: shutil.copyfileobj(source, sink, CHUNK))
+
+    def fill(self, name, size, fmt, produce):
+        """A volume of ``size`` bytes that ``produce(sink)`` writes, over a libvirt stream, to ``sink`` (a file-like
+        object: write()); returns the bytes sent."""
         vol = self.create(name, size, fmt)
         stream = self.conn.newStream(0)
-        sent = [0]
+        sink = StreamSink(stream)
         try:
             vol.upload(stream, 0, size, 0)
-            with open(local_path, "rb") as source:
-                def reader(_stream, nbytes, _opaque):
-                    data = source.read(min(nbytes, CHUNK))
-                    sent[0] += len(data)
-                    return data
-                stream.sendAll(reader, None)
+            produce(sink)
             stream.finish()
         except Exception:
             try:
@@ -99,7 +101,7 @@ class Directory:
             except libvirt.libvirtError:
                 pass
             raise
-        return sent[0]
+        return sink.sent
 
     def close(self):
         if self._ours and self.pool is not None:
@@ -115,6 +117,22 @@ class Directory:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class StreamSink:
+    """A blocking libvirt stream as a file open for writing."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.sent = 0
+
+    def write(self, data):
+        view = memoryview(data)
+        while view:
+            count = self.stream.send(bytes(view[:CHUNK]))
+            view = view[count:]
+        self.sent += len(data)
+        return len(data)
 
 
 def exists(conn, directory, name):
@@ -137,6 +155,7 @@ class Changes:
         self.volumes = []       # (directory path, name)
         self.directories = []   # paths made by a pool build
         self.bytes_uploaded = 0
+        self.bases = {}         # name: how a _base file was made (remote_base.make_base)
 
     def undo(self):
         """Remove what was made; returns what could not be removed (sentences), never raises."""
@@ -172,7 +191,8 @@ class Changes:
         return left
 
     def made(self):
-        return dict(volumes=["%s/%s" % item for item in self.volumes], directories=list(self.directories))
+        return dict(volumes=["%s/%s" % item for item in self.volumes], directories=list(self.directories),
+                    bases=dict(self.bases))
 
 
 def require_absent(directory, name, where):

@@ -1,7 +1,8 @@
 # Copyright (c) 2026, novaops.compute contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The libvirt half of the fault campaign: QEMU, libvirtd, ovsdb-server, Glance, sshd killed mid-step.
+"""The libvirt half of the fault campaign: QEMU, libvirtd, ovsdb-server, Glance, sshd killed mid-step
+(and the live-migration cells, migrate_cells.py).
 
 The instance lives on a libvirtd of the campaign's own (connection_faults' PrivateLibvirtd, reached
 through the inventory's libvirt_uri), so killing it disturbs nobody; Glance and the resize's sshd
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import uuid
 
+import migrate_cells
 from campaign import TAG, add_row, check, glance_half_made
 from libvirt_faults import (Watcher, image_saving, kill_ovsdb_briefly, process_appears, qemu_appears, qemu_pids,
                             sigkill, transient)
@@ -351,6 +353,7 @@ def run(root, secrets):
         finally:
             os.environ.clear()
             os.environ.update(saved)
+        migrate_cells.run(os.path.join(root, "migrate"))
         return pb.log_dir
     finally:
         daemon.virsh("destroy", NAME, check=False)

@@ -3,8 +3,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A guest whose memory keeps changing, laid out as the boot path lays out an instance.
 
-    counting_guest.py boot <instances_dir> <name> <uuid> [MiB]   _base/<name>-base (raw), <uuid>/disk (qcow2 on
-                                                  it, MiB of its own: 2), domain defined and started on qemu:///system
+    counting_guest.py boot <instances_dir> <name> <uuid> [MiB] [image ID]
+                            _base/<name>-base (raw), <uuid>/disk (qcow2 on it, MiB of its own: 2), domain defined
+                            and started on qemu:///system; with an image ID the base is named as the boot path
+                            names the cache of that Glance image (sha1 of the ID), and the domain's metadata
+                            records the desired state libvirt_domain would (flavor, image);
+                            that base is qcow2
     counting_guest.py counts <console.log>                 the counts the guest printed, as JSON numbers
     counting_guest.py remove <uri> <uuid>                  destroy and undefine it there, if it is there
 
@@ -22,6 +26,7 @@ block migration.
  4: mov dx,0x3f8; out dx,al; ret
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -41,12 +46,15 @@ DOMAIN = """<domain type='qemu'>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>
       <source file='{dir}/disk'/><target dev='vda' bus='virtio'/></disk>
     <serial type='file'><source path='{dir}/console.log' append='on'/></serial>
-  </devices>
+  </devices>{metadata}
 </domain>"""
+METADATA = """
+  <metadata><novaops:instance xmlns:novaops='https://novaops.example/compute/1'><novaops:desired format='json'>{}\
+</novaops:desired></novaops:instance></metadata>"""
 
 
-def boot(instances, name, uuid, overlay_mib="2"):
-    base = os.path.join(instances, "_base", name + "-base")
+def boot(instances, name, uuid, overlay_mib="2", image_id=None):
+    base = os.path.join(instances, "_base", hashlib.sha1(image_id.encode()).hexdigest() if image_id else name + "-base")
     inst = os.path.join(instances, uuid)
     os.makedirs(os.path.dirname(base), mode=0o755, exist_ok=True)
     os.makedirs(inst, mode=0o755)
@@ -54,13 +62,22 @@ def boot(instances, name, uuid, overlay_mib="2"):
     with open(base, "wb") as handle:
         handle.write(sector + os.urandom(BASE_SIZE - 512))
     disk = os.path.join(inst, "disk")
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, disk, str(DISK_SIZE)],
+    base_format = "raw"
+    if image_id:        # a qcow2 image (Glance refuses a raw one with this boot sector: "failed safety checks")
+        base_format = "qcow2"
+        os.rename(base, base + ".raw")
+        subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", base + ".raw", base], check=True)
+        os.unlink(base + ".raw")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", base_format, "-b", base, disk, str(DISK_SIZE)],
                    check=True)
     subprocess.run(["qemu-io", "-c", "write -P 0x5a 4M %dM" % int(overlay_mib), disk], check=True,
                    stdout=subprocess.DEVNULL)
     xml = os.path.join(inst, "domain.xml")
     with open(xml, "w") as handle:
-        handle.write(DOMAIN.format(name=name, uuid=uuid, dir=inst))
+        desired = dict(name=name, uuid=uuid, virt_type="qemu", state="running", flavor=dict(vcpus=1, memory_mb=32),
+                       image=dict(id=image_id))
+        handle.write(DOMAIN.format(name=name, uuid=uuid, dir=inst,
+                                   metadata=METADATA.format(json.dumps(desired)) if image_id else ""))
     subprocess.run(["virsh", "-q", "-c", "qemu:///system", "define", xml], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["virsh", "-q", "-c", "qemu:///system", "start", name], check=True, stdout=subprocess.DEVNULL)
 
@@ -81,7 +98,7 @@ def remove(uri, uuid):
 
 if __name__ == "__main__":
     if sys.argv[1] == "boot":
-        boot(*sys.argv[2:6])
+        boot(*sys.argv[2:7])
     elif sys.argv[1] == "counts":
         print(json.dumps(counts(sys.argv[2])))
     else:
