@@ -59,6 +59,7 @@ def test_ports_follow_the_domain(x):
     domid = int(x.VM.get_domid(vm))
     assert ports() == ["vif%d.0" % domid, "vif%d.1" % domid]     # none for xenbr0, not on this OVS
     ids = external_ids("vif%d.0" % domid)
+    assert vsctl("get", "Interface", "vif%d.0" % domid, "type").stdout.strip() == '""'     # a system device
     assert ids == {"attached-mac": "02:00:00:aa:00:01", "iface-id": "port-0", "iface-status": "active",
                    "xs-vm-uuid": x.VM.get_uuid(vm), "vm-id": x.VM.get_uuid(vm), "xs-vif-uuid": x.VIF.get_uuid(vifs[0]),
                    "xs-network-uuid": x.network.get_uuid(net)}
@@ -71,9 +72,12 @@ def test_ports_follow_the_domain(x):
         seen.add(domid)
     x.VM.hard_shutdown(vm)
     assert ports() == [] and x.VM.get_domid(vm) == "-1"
-    vsctl("add-port", BRIDGE, "vif%d.0" % (max(seen) + 1), "--", "set", "Interface", "vif%d.0" % (max(seen) + 1),
-          "type=internal")       # another host's domain has the next domid's names here
+    assert not os.path.exists("/sys/class/net/vif%d.0" % domid)      # the backend device went with the domain
+    taken = "vif%d.0" % (max(seen) + 1)      # another host's domain has the next domid's names here
+    subprocess.run(["ip", "link", "add", taken, "type", "veth", "peer", "name", taken + "x"], check=True)
+    vsctl("add-port", BRIDGE, taken)
     x.VM.start(vm, False, False)
     assert int(x.VM.get_domid(vm)) > max(seen) + 1
     x.VM.hard_shutdown(vm)
-    assert ports() == ["vif%d.0" % (max(seen) + 1)]
+    assert ports() == [taken]
+    subprocess.run(["ip", "link", "del", taken], check=False)
