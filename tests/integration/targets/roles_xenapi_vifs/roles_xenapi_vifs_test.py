@@ -13,7 +13,6 @@ a port that is gone, and a boot run again reports no change.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
