@@ -67,7 +67,8 @@ def wired(where, pool, name):
     """The VIF's port of the running VM carries the wiring, and nothing is left for ports that are gone."""
     uuid, port = running_vm(pool, name)
     ports = sh("ovs-vsctl", "list-ports", BRIDGE).stdout.split()
-    check(port in ports, "%s: dom0's port %s of the running %s is on the bridge" % (where, port, name), ports)
+    if not check(port in ports, "%s: dom0's port %s of the running %s is on the bridge" % (where, port, name), ports):
+        return port
     vm_uuid = sh("ovs-vsctl", "get", "Interface", port, "external_ids:vm-uuid").stdout.strip().strip('"')
     check(vm_uuid == uuid, "%s: the port's vm-uuid is the running VM's" % where, (vm_uuid, uuid))
     live = set(ofport(p) for p in ports) | {65534}
@@ -112,7 +113,8 @@ def main():
     inventory = write_inventory(os.path.join(out, TAG + "-inventory.json"), {
         NAME: dict(compute_driver="xenapi", instance_template=TEMPLATE, instance_rescue_template="Debian Bookworm 12",
                    instance_flavor=dict(vcpus=1, memory_mb=256),
-                   instance_vifs=[dict(network=NET, mac=MAC, bridge=BRIDGE, ips=[IP], max_rate=RATE, queue_id=QUEUE)],
+                   instance_vifs=[dict(network=NET, mac=MAC, bridge=BRIDGE, ips=[IP], max_rate=RATE, queue_id=QUEUE,
+                                       port="vif1.0")],     # as the docs once asked: an old domain's port
                    ovs_qos_port=UPLINK, xenapi_url=E["XENAPI_POOL_A_URL"], xenapi_ca_path=E["XENAPI_CA_PATH"],
                    resize_ssh=ssh, resize_dest_xenapi=dict(url=E["XENAPI_POOL_B_URL"]),
                    resize_dest_sr=E["XENAPI_POOL_B_SR_UUID"], resize_shutdown_timeout=5, resize_timeout=120)})
