@@ -22,6 +22,10 @@ description:
     everything else it sends dropped - in one atomic OpenFlow bundle.
   - The VIF's flows share a cookie whose upper 32 bits name the port, so that unplugging
     (O(state=absent)) removes exactly them. Addresses are validated with netaddr.
+  - When the VIF has come back on another port (a restarted XenServer VM's VIF is dom0's
+    C(vif<domid>.<device>), the domid new at every start), the flows it left for its old port -
+    those with its MAC whose C(in_port) no port of the bridge has any more - are removed
+    (action C(remove_left_behind_flows)).
 author: novaops.compute maintainers (@novaops)
 requirements:
   - Open vSwitch (C(ovs-vsctl), C(ovs-ofctl)) on the managed node
@@ -185,7 +189,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.errors impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS, as_list, as_one, check_device_name, cookie_mask
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
-    parse_ip, parse_mac, table_default_flow, vif_cookie_prefix, vif_flows,
+    left_behind_vif_prefixes, parse_ip, parse_mac, table_default_flow, vif_cookie_prefix, vif_flows,
 )
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 
@@ -285,9 +289,22 @@ class VIF(Manager):
         if self.params["state"] == "present" and self.params["next_table"] is not None and self.params["bridge"]:
             cookie, _spec = table_default_flow(self.params["next_table"])
             self.raw["table_default"] = bool(self.ovs.dump_flows(self.params["bridge"], "cookie=0x%x/-1" % cookie))
+        self.raw["left_behind"] = self._left_behind()
         if prow is None and not flows:
             return None
         return self._facts(bridge, irow, flows)
+
+    def _left_behind(self):
+        """Cookie prefixes of this VIF's flows on ports it had before (gone since a restart)."""
+        bridge = self.params["bridge"]
+        if self.params["state"] != "present" or self.mac is None or not bridge:
+            return []
+        return left_behind_vif_prefixes(self.ovs.dump_flows(bridge, "table=0"), self.mac,
+                                        self.ovs.bridge_ofports(bridge), self.prefix)
+
+    def _delete_left_behind(self):
+        self.ovs.apply_flows(self.params["bridge"],
+                             delete=["cookie=%s" % cookie_mask(prefix) for prefix in self.raw["left_behind"]])
 
     def _facts(self, bridge, irow, flows):
         ofport = as_one(irow.get("ofport")) if irow else None
@@ -341,6 +358,8 @@ class VIF(Manager):
             plan.add("plug", txn.commit)
             after.update(bridge=bridge, interface_type=p["interface_type"])
             after["external_ids"] = dict(after["external_ids"], **wanted_ids)
+        if self.raw["left_behind"]:
+            plan.add("remove_left_behind_flows", self._delete_left_behind)
         # flows
         ofport = after.get("ofport")
         current_cookies = set(f["cookie"] for f in self.raw["flows"])

@@ -368,7 +368,7 @@ vm:
       type: list
       elements: dict
     vifs:
-      description: VIFs (device, MAC, network uuid and name, bridge).
+      description: VIFs (device, MAC, network uuid and name, bridge; C(port), dom0's C(vif<domid>.<device>) while the VM runs, new at every start).
       type: list
       elements: dict
   sample:

@@ -163,7 +163,10 @@ vms:
       type: list
       elements: dict
     vifs:
-      description: VIFs - device, uuid, MAC, MTU, network uuid and name, bridge, whether plugged.
+      description:
+        - VIFs - device, uuid, MAC, MTU, network uuid and name, bridge, whether plugged.
+        - C(port), while the VM runs, is dom0's device and Open vSwitch port of the VIF, C(vif<domid>.<device>);
+          the domid is new at every start, so the port changes when the VM restarts.
       type: list
       elements: dict
     consoles:

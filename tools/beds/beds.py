@@ -906,7 +906,9 @@ class XapiSim(Bed):
                 "--host", "127.0.0.1", "--port", str(http), "--https-port", str(https),
                 "--cert", str(ca / "server.pem"), "--key", str(ca / "server.key"),
                 "--state-dir", str(state), "--user", "root", "--password=" + password,  # it may start with "-"
-                "--plugin-dir", str(REPO / "files" / "xapi.d" / "plugins"), "--hosts", "2"], env=env)
+                "--plugin-dir", str(REPO / "files" / "xapi.d" / "plugins"), "--hosts", "2"]
+                # dom0's VIF ports on the OVS bed, where there is one
+                + (["--dom0-ovs"] if OpenVSwitch().available() else []), env=env)
             _wait("xapisim pool-%s" % pool, ready.exists, 60, proc=proc, log=self.dir / ("pool-%s.log" % pool))
 
     def env(self):

@@ -26,7 +26,7 @@ def cmd_serve(a):
                  plugin_dirs=a.plugin_dir or [], device_dir=a.device_dir,
                  sr_size=int(a.sr_size_gib * 1024 ** 3), gc_delay=a.gc_delay,
                  session_timeout=a.session_timeout, shutdown_timeout=a.shutdown_timeout,
-                 hosts=a.hosts)
+                 hosts=a.hosts, dom0_ovs=a.dom0_ovs)
     if a.https_port is not None and not (a.cert and a.key):
         sys.exit("--https-port needs --cert and --key")
     sim = Sim(cfg)
@@ -122,6 +122,9 @@ def main(argv=None):
     s.add_argument("--shutdown-timeout", type=float, default=1.0,
                    help="seconds clean_shutdown waits for a guest that ignores it")
     s.add_argument("--hosts", type=int, default=1, help="hosts in the pool, sharing its SR (default 1)")
+    s.add_argument("--dom0-ovs", action="store_true",
+                   help="running VMs' VIFs as ports vif<domid>.<device> on this machine's Open vSwitch, "
+                        "on their networks' bridges where these exist (as dom0's vif script)")
     s.add_argument("--log-level", default="WARNING")
     s.set_defaults(fn=cmd_serve)
     c = sub.add_parser("make-ca", help="self-signed CA and server certificate via openssl")

@@ -115,7 +115,9 @@ class Migration:
             self.assert_memory(vm, self.host_free_memory(host))
         if ctx.task:
             st.update("task", ctx.task, progress=0.5)
-        st.update("VM", vm, resident_on=host, domid=next(self.sim.vm.domids))
+        # a new domain on the host: dom0's VIF ports of the old one go, the new one's are made
+        self.sim.dom0_ports.stop(vm, o["domid"])
+        st.update("VM", vm, resident_on=host, domid=self.sim.dom0_ports.start(vm, self.sim.vm.domids))
         self.pool_migrate_console(vm, host)
         return ""
 
@@ -280,6 +282,7 @@ class Migration:
         """The source's VM, snapshots, and the files of the chains that moved (leaves first)."""
         st = self.store
         storage = self.sim.storage
+        self.sim.dom0_ports.stop(vm, st.get("VM", vm)["domid"])
         for v in self.snapshots(vm) + [vm]:
             for kind in ("VBD", "VIF", "console"):
                 for r in [r for r, o in st.items(kind) if o["VM"] == v]:

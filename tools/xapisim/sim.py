@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import faults as faults_mod
 from . import gc as gc_mod
-from . import console, http_vdi, inventory, migrate, migrate_receive, plugins, pool_hosts, storage, vm
+from . import console, dom0_ovs, http_vdi, inventory, migrate, migrate_receive, plugins, pool_hosts, storage, vm
 from .api import Registry
 from .store import Persister, Store, register_generic
 from .wire import Dispatcher, Sessions
@@ -38,6 +38,7 @@ class Config:
     session_timeout: float = 24 * 3600.0
     shutdown_timeout: float = 1.0
     hosts: int = 1                  # hosts in the pool, sharing its SR
+    dom0_ovs: bool = False        # VIF ports vif<domid>.<device> on this machine's Open vSwitch
 
     def __post_init__(self):
         self.state_dir = os.path.abspath(self.state_dir)
@@ -70,6 +71,7 @@ class Sim:
         self.db_path = os.path.join(config.state_dir, "db.json")
         self.identity = self._identity()
         self.gc = gc_mod.GC(self)
+        self.dom0_ports = dom0_ovs.Dom0Ports(self, config.dom0_ovs)
         register_generic(self.registry, self)
         inventory.register(self.registry, self)
         vm.register(self.registry, self)

@@ -119,7 +119,7 @@ class VMOps:
             st.update("VM_metrics", metrics, **mvals)
         gm = self._guest_metrics(ref)
         st.update("VM", ref, power_state="Paused" if paused else "Running", resident_on=host,
-                  domid=next(self.domids), metrics=metrics, guest_metrics=gm,
+                  domid=self.sim.dom0_ports.start(ref, self.domids), metrics=metrics, guest_metrics=gm,
                   memory_target=vm["memory_dynamic_max"], domarch="x64",
                   last_booted_record="", scheduled_to_be_resident_on=NULL)
         self._make_console(ref)
@@ -146,6 +146,7 @@ class VMOps:
             if o["VM"] == ref:
                 st.delete("console", c)
         gm = vm["guest_metrics"]
+        self.sim.dom0_ports.stop(ref, vm["domid"])
         st.update("VM", ref, power_state=state, resident_on=NULL, domid=-1, guest_metrics=NULL,
                   memory_target=0)
         if gm in st.objs["VM_guest_metrics"]:

@@ -469,6 +469,23 @@ class OVS:
         names = [p["name"] for p in self.list("Port", columns=["name"]) if p["_uuid"] in uuids]
         return sorted(n for n in names if n != bridge)
 
+    def bridge_ofports(self, bridge):
+        """The OpenFlow port numbers of a bridge's interfaces (its own included)."""
+        row = self.get_row("Bridge", bridge, columns=["name", "ports"])
+        if row is None:
+            raise OVSError("There is no Open vSwitch bridge named %s." % bridge)
+        ports = set(as_list(row.get("ports")))
+        interfaces = set()
+        for prow in self.list("Port", columns=["interfaces"]):
+            if prow["_uuid"] in ports:
+                interfaces.update(as_list(prow.get("interfaces")))
+        ofports = set()
+        for irow in self.list("Interface", columns=["ofport"]):
+            ofport = as_one(irow.get("ofport"))
+            if irow["_uuid"] in interfaces and isinstance(ofport, int) and ofport > 0:
+                ofports.add(ofport)
+        return ofports
+
     def port_bridge(self, port):
         """The bridge a port is on, or None when the port does not exist."""
         prow = self.get_row("Port", port, columns=["name"])

@@ -173,6 +173,29 @@ def queue_flow(port, queue_id, addr, priority=QUEUE_FLOW_PRIORITY, table=0):
                      table=table)
 
 
+def left_behind_vif_prefixes(flows, mac, live_ofports, keep_prefix):
+    """Cookie prefixes of the anti-spoofing flows a VIF left on ports that are gone.
+
+    A VM's restart gives its VIF another port (dom0's ``vif<domid>.<device>``, libvirt's
+    tap): OVS keeps the old port's flows, matching an ofport no port has. A prefix is left
+    behind when its flows carry the VIF's MAC (``dl_src``) and every one of them matches
+    an ``in_port`` that is not among ``live_ofports``; ``keep_prefix`` (the VIF's own) never is.
+    """
+    by_prefix = {}
+    for flow in flows:
+        prefix = flow["cookie"] >> 32
+        if prefix and prefix != keep_prefix:
+            by_prefix.setdefault(prefix, []).append(flow["match_fields"])
+    stale = set()
+    for prefix, matches in by_prefix.items():
+        ports = set(str(fields.get("in_port")) for fields in matches)
+        if "None" in ports or ports & set(str(p) for p in live_ofports):
+            continue
+        if any(str(fields.get("dl_src", "")).lower() == mac for fields in matches):
+            stale.add(prefix)
+    return sorted(stale)
+
+
 def queue_of_actions(actions):
     """The queue id a flow's actions send to (set_queue:N), or None."""
     for action in actions.split(","):

@@ -204,7 +204,7 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
         other_config=dict(rec.get("other_config") or {}), xenstore_data=dict(rec.get("xenstore_data") or {}),
         blocked_operations=blocked, bootlocked="start" in blocked,
         desired_state=(rec.get("other_config") or {}).get(DESIRED_KEY),
-        disks=_disk_facts(records, rec, vbds, vdi_refs, chain), vifs=_vif_facts(records, vifs_found), _ref=ref,
+        disks=_disk_facts(records, rec, vbds, vdi_refs, chain), vifs=_vif_facts(records, vifs_found, _domid(rec)), _ref=ref,
     )
     if consoles:
         facts["consoles"] = _console_facts(records, rec)
@@ -259,7 +259,21 @@ def _vdi_facts(records, rec, vbd_ref, vbd, vdi, attached):
                 _sr_ref=vdi["SR"])
 
 
-def _vif_facts(records, vifs_found):
+def _domid(rec):
+    """The VM's running domain's id, or None while it has none (halted, suspended)."""
+    try:
+        domid = int(rec.get("domid", -1))
+    except (TypeError, ValueError):
+        return None
+    return domid if domid >= 0 and str(rec.get("power_state")).lower() in ("running", "paused") else None
+
+
+def dom0_port(domid, device):
+    """dom0's backend device of a VIF, and its Open vSwitch port: vif<domid>.<device> (new at every start)."""
+    return None if domid is None else "vif%d.%s" % (domid, device)
+
+
+def _vif_facts(records, vifs_found, domid):
     vifs = []
     networks = records.cache.get("network", {})
     for vif_ref, vif in vifs_found.items():
@@ -267,6 +281,7 @@ def _vif_facts(records, vifs_found):
         vifs.append(dict(device=vif["device"], uuid=vif["uuid"], mac=vif["MAC"], mtu=int(vif.get("MTU", 0)),
                          network_uuid=net.get("uuid"), network_name=net.get("name_label"),
                          bridge=net.get("bridge"), currently_attached=bool(vif.get("currently_attached")),
+                         port=dom0_port(domid, vif["device"]),
                          _vif_ref=vif_ref, _network_ref=vif["network"]))
     vifs.sort(key=lambda v: (int(v["device"]) if str(v["device"]).isdigit() else 999, v["device"]))
     return vifs

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
-    link_local_from_mac, parse_ip, parse_mac, queue_flow, queue_of_actions, source_of_match,
+    left_behind_vif_prefixes, link_local_from_mac, parse_ip, parse_mac, queue_flow, queue_of_actions, source_of_match,
     table_default_flow, vif_cookie_prefix, vif_flows, vif_rules,
 )
 
@@ -95,3 +95,15 @@ def test_queue_flow():
 def test_table_default_flow():
     cookie, spec = table_default_flow(1)
     assert spec == "cookie=0x%x,table=1,priority=0 actions=normal" % cookie
+
+
+def test_left_behind_vif_prefixes():
+    """The flows a VIF left on a port that is gone (its MAC, an in_port no port has); never a live port's, another
+    MAC's, the VIF's own, or flows without in_port (queue flows, table defaults)."""
+    def flows(prefix, ofport, mac):
+        return [dict(cookie=(prefix << 32) | 5, match_fields=fields) for fields in
+                (dict(in_port=str(ofport), dl_src=mac, ip=True), dict(in_port=str(ofport)))]
+    every = (flows(1, 3, MAC) + flows(2, 4, MAC) + flows(3, 5, "fa:16:3e:00:00:06") + flows(4, 6, MAC)
+             + [dict(cookie=(9 << 32) | 1, match_fields=dict(ip=True, nw_src="10.0.0.5")), dict(cookie=0, match_fields={})])
+    assert left_behind_vif_prefixes(every, MAC, {4, 7}, keep_prefix=4) == [1]
+    assert left_behind_vif_prefixes(every, MAC, {3, 4, 7}, keep_prefix=4) == []

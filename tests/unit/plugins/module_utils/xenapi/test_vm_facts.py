@@ -132,6 +132,7 @@ def test_facts_one_call_per_class():
     assert not disks["1"]["owned"]          # attached from elsewhere (recorded on the VM)
     assert not disks["2"]["owned"]          # owned by another VM, and shared
     assert facts["vifs"][0]["network_name"] == "eth0 net"
+    assert facts["vifs"][0]["port"] is None        # no domain id recorded: no dom0 port
     assert facts["consoles"] == {"rfb": "https://h/console?uuid=con0"}
     assert facts["bootlocked"] and facts["power_state"] == "running"
     public = xf.public_facts(facts)
@@ -171,3 +172,10 @@ def test_resolve():
     assert records.resolve("network", "eth0 net")[0] == "OpaqueRef:n"
     with pytest.raises(NovaopsError, match="No SR has the UUID or name 'x' \\(known: Local storage\\)"):
         records.resolve("SR", "x", "SR")
+
+
+def test_dom0_port_of_the_running_domain():
+    assert xf.dom0_port(7, "1") == "vif7.1" and xf.dom0_port(None, "0") is None
+    assert xf._domid(dict(domid="12", power_state="Running")) == 12
+    assert xf._domid(dict(domid="-1", power_state="Halted")) is None
+    assert xf._domid(dict(domid="3", power_state="Halted")) is None       # a stale id of a halted VM
