@@ -112,8 +112,10 @@ integration: collection beds
 	  $(PY) tools/ci/integration_times.py $(COLL) $(COLL)/tests/output/data/.integration-started; exit $$status; \
 	fi
 
+# --offline: ansible-lint would otherwise install the collection into ~/.ansible/collections (it does when
+# ANSIBLE_COLLECTIONS_PATH is set), where that stale copy shadows the tree in later runs
 lint: collection
-	cd $(COLL) && ANSIBLE_COLLECTIONS_PATH=$(BUILD) $(BIN)/ansible-lint --profile production roles playbooks
+	cd $(COLL) && ANSIBLE_COLLECTIONS_PATH=$(BUILD) $(BIN)/ansible-lint --offline --profile production roles playbooks
 
 # ---- a fresh machine ---------------------------------------------------------------------
 # `make deps` then `make demo` from a clone in /root of a minimal Debian 12 root (debootstrap),
