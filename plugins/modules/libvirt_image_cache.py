@@ -36,7 +36,9 @@ attributes:
     support: full
 options:
   instances_path:
-    description: The directory holding C(_base) and the instance directories, without links in its path.
+    description:
+      - The directory holding C(_base) and the instance directories, without links in its path.
+      - A directory without C(_base) is refused (it is not an instances path, or no image was ever fetched there).
     type: path
     default: /var/lib/nova/instances
   min_age_hours:

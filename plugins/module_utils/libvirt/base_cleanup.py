@@ -64,9 +64,7 @@ class BaseCleanup:
 
     # -- reading ------------------------------------------------------------------------------
     def entries(self):
-        """(name, lstat) of every entry of _base; [] when there is none."""
-        if not self.root.isdir(BASE_DIR):
-            return []
+        """(name, lstat) of every entry of _base."""
         return [(name, self.root.lstat((BASE_DIR, name))) for name in self.root.listdir(BASE_DIR)]
 
     def usage(self, entries):
@@ -81,6 +79,11 @@ class BaseCleanup:
     def read(self):
         if not self.root.isdir():
             raise NovaopsError("instances_path %s does not exist or is not a directory." % self.root.path)
+        if not self.root.isdir(BASE_DIR):
+            # not an instances path (or no image was ever fetched there): nothing of it is scanned
+            raise NovaopsError("instances_path %s holds no %s directory: it is not an instances path this "
+                               "collection or Nova booted from an image; give the one libvirt_domain uses."
+                               % (self.root.path, BASE_DIR))
         entries = self.entries()
         usage = self.usage(entries)
         self.unprovable = usage.unprovable

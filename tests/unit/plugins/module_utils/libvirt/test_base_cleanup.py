@@ -152,3 +152,10 @@ def test_removal_reads_the_usage_again_under_the_lock(instances):
     _overlay(os.path.join(instances, UUID_A, "disk"), base)      # a boot made an overlay meanwhile
     assert cleanup.remove(cleanup.removable[0], 1) is False
     assert os.path.exists(base)
+
+
+def test_a_directory_without_base_is_refused_naming_it(tmp_path):
+    from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+    for path in (str(tmp_path), str(tmp_path / "missing")):
+        with pytest.raises(NovaopsError, match="instances_path %s" % path):
+            BaseCleanup(Root(path, "instances_path"), None, 2, 24).read()
