@@ -214,12 +214,12 @@ class Root:
         self._check_plain(st, rel)
         return True
 
-    def _check_plain(self, st, rel, what="file"):
+    def _check_plain(self, st, rel, what="file", hard_links_ok=False):
         shown = self.path_of(rel)
         if not stat.S_ISREG(st.st_mode):
             raise LinkRefused("%s: %s is %s, not a regular %s; refusing to use it." % (
                 self._where(), shown, describe_kind(st.st_mode), what), shown)
-        if st.st_nlink > 1:
+        if st.st_nlink > 1 and not hard_links_ok:
             raise LinkRefused("%s: %s has %d hard links; a file linked from elsewhere is refused." % (
                 self._where(), shown, st.st_nlink), shown)
 
@@ -233,8 +233,10 @@ class Root:
             os.close(fd)
 
     # -- files ---------------------------------------------------------------------------------
-    def open(self, rel, flags=os.O_RDONLY, mode=0o600):
-        """A descriptor of a plain file (regular, one link), opened without following a link."""
+    def open(self, rel, flags=os.O_RDONLY, mode=0o600, hard_links_ok=False):
+        """A descriptor of a plain file (regular, one link), opened without following a link.
+        ``hard_links_ok``: a regular file with other hard links is opened too (for reading what only
+        decides to keep something, never for writing)."""
         fd, name, _all = self._parent(rel)
         if fd is None:
             raise NovaopsError("%s: %s does not exist." % (self._where(), self.path_of(rel)), path=self.path_of(rel))
@@ -242,7 +244,7 @@ class Root:
             try:
                 # looked at first, so that a hard link or FIFO planted there is not even opened;
                 # then opened without following a link, and looked at again (it may have been swapped)
-                self._check_plain(os.stat(name, dir_fd=fd, follow_symlinks=False), rel)
+                self._check_plain(os.stat(name, dir_fd=fd, follow_symlinks=False), rel, hard_links_ok=hard_links_ok)
             except FileNotFoundError:
                 pass
             try:
@@ -260,7 +262,7 @@ class Root:
         finally:
             os.close(fd)
         try:
-            self._check_plain(os.fstat(handle), rel)
+            self._check_plain(os.fstat(handle), rel, hard_links_ok=hard_links_ok)
             _blocking(handle)
         except BaseException:
             os.close(handle)

@@ -333,19 +333,34 @@ class ImageCache:
         """A qcow2 overlay ``rel`` of ``root`` on the base ``name``, with the base's cluster size (64 KiB for raw)
         and format.  The overlay's file is made here first (no link followed), then qemu-img writes it;
         a failure leaves no file behind."""
-        info = self.base_info(name)
-        cluster = info.get("cluster-size") or DEFAULT_CLUSTER_SIZE
-        if size is not None and size < info.get("virtual-size", 0):
-            size = None
-        base_path = self.root.path_of(self.rel(name))
-        disk_path = root.reserve(rel, mode=0o644, replace=replace)
-        try:
-            self.qemu_img.create(disk_path, "qcow2", size=size, backing=base_path,
-                                 backing_fmt=info.get("format"), cluster_size=cluster)
-        except BaseException:
-            root.unlink(rel)
-            raise
+        with FileLock(self.root, self.rel(name + ".lock"), self.lock_timeout):
+            # under the base's lock, which the image cache cleanup takes to remove it: the base is touched
+            # (its age counts from its last use, as Nova's update_mtime) and the overlay made before it may go
+            if not self.has(name):
+                raise NovaopsError("The base file %s was removed (by an image cache cleanup) after this run planned "
+                                   "to use it; run again to fetch it again." % self.root.path_of(self.rel(name)))
+            self.touch(name)
+            info = self.base_info(name)
+            cluster = info.get("cluster-size") or DEFAULT_CLUSTER_SIZE
+            if size is not None and size < info.get("virtual-size", 0):
+                size = None
+            base_path = self.root.path_of(self.rel(name))
+            disk_path = root.reserve(rel, mode=0o644, replace=replace)
+            try:
+                self.qemu_img.create(disk_path, "qcow2", size=size, backing=base_path,
+                                     backing_fmt=info.get("format"), cluster_size=cluster)
+            except BaseException:
+                root.unlink(rel)
+                raise
         return dict(path=disk_path, backing=base_path, cluster_size=cluster)
+
+    def touch(self, name):
+        """The base's modification time set to now, through a descriptor (no link followed)."""
+        fd = self.root.open(self.rel(name))
+        try:
+            os.utime(fd)
+        finally:
+            os.close(fd)
 
     def remove(self, ref):
         return self.root.unlink(self.rel(base_name(ref.image_id)))

@@ -318,6 +318,7 @@ class Bed:
             Base("libvirt_snapshot", dict(name=self.lv, image_name=self.tag + "-lvsnap", mode="cold", format="qcow2",
                                           snapshots_directory=self.snapshots, properties={"bi": "corpus"},
                                           glance=self.glance(), timeout=120, upload_timeout=300)),
+            Base("libvirt_image_cache", dict(instances_path=self.instances, min_age_hours=24)),
             Base("libvirt_resize", dict(self.ssh(), ssh_private_key_file=env["NOVAOPS_SSH_KEY"], uuid="<rs uuid>",
                                         state="migrated", instances_path=self.instances, dest_instances_path=self.host2,
                                         flavor=self.flavor(root_gb=2), timeout=60, shutdown_timeout=5)),

@@ -127,6 +127,8 @@ SPECIFIC = {
     "libvirt_resize": {"bwlimit": {"zero": "0 is no limit"}},
     "libvirt_migrate": {"bandwidth": {"zero": "0 is no limit"}},
     "vhd_migrate": {"bwlimit": {"zero": "0 is no limit"}},
+    "libvirt_image_cache": {"min_age_hours": {"zero": "0 removes every unused base whatever its age (check mode "
+                                                      "lists it)"}},
     "xen_image_cache": {"min_age_hours": {"zero": "0 removes every unused cached image whatever its age (check mode "
                                                   "lists it)"}},
     "xen_resize": {"flavor.root_gb": {"zero": "0 keeps the root disk's size, as Nova's flavors"},

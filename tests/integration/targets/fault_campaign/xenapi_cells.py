@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from glance_proxy import GlanceProxy  # noqa: E402 pylint: disable=wrong-import-position
 
 NAME = TAG + "-1"
+NAME2 = TAG + "-img"
 TEMPLATE = "fc-tmpl-64"
 
 
@@ -100,8 +101,10 @@ class PrivatePool:
         try:
             used = set(r["VDI"] for r in x.VBD.get_all_records().values())
             user_srs = set(ref for ref, r in x.SR.get_all_records().items() if r["content_type"] != "iso")
+            # a cached Glance image (xen_image's, marked novaops_image_id) is in no VBD by design: its clones read it
             return sorted(r["uuid"] for ref, r in x.VDI.get_all_records().items()
-                          if ref not in used and r["SR"] in user_srs and r["managed"] and not r["is_a_snapshot"])
+                          if ref not in used and r["SR"] in user_srs and r["managed"] and not r["is_a_snapshot"]
+                          and "novaops_image_id" not in r["other_config"])
         finally:
             x.session.logout()
 
@@ -131,6 +134,17 @@ class PrivatePool:
                 x.VM.destroy(vm)
                 for vdi in vdis:
                     x.VDI.destroy(vdi)
+        finally:
+            x.session.logout()
+
+    def drop_cached_image(self, image_id):
+        """The cached copy of a Glance image gone from the SR (xen_image state=absent would do the same)."""
+        session = self.session()
+        x = session.xenapi
+        try:
+            for ref, rec in x.VDI.get_all_records().items():
+                if rec["other_config"].get("novaops_image_id") == image_id:
+                    x.VDI.destroy(ref)
         finally:
             x.session.logout()
 
@@ -239,6 +253,23 @@ def rsync_under(beds):
                         return "rsync %d ran" % pid
             except OSError:
                 continue
+        return None
+    return condition
+
+
+def downloading(letter):
+    """A condition: dom0's download_vhd has written image data into its staging directory in the SR."""
+    def condition():
+        root = os.path.join(E["XENAPI_POOL_%s_SR_DIR" % letter], ".novaops-staging")
+        for name in (os.listdir(root) if os.path.isdir(root) else []):
+            if not name.startswith("glance-down-"):
+                continue
+            try:
+                sizes = [os.path.getsize(os.path.join(root, name, f)) for f in os.listdir(os.path.join(root, name))]
+            except OSError:
+                continue
+            if sum(sizes) > 0:
+                return "%s held %d bytes" % (name, sum(sizes))
         return None
     return condition
 
@@ -408,6 +439,20 @@ def scenario(c, pools, beds, proxy):
            extra=dict(back, action="confirm"), where="A", fault_where="A", runs=("A", NAME))
 
 
+def image_scenario(c, pools, beds, image_id):
+    """Boot from a Glance image (xen_image: dom0's download_vhd into the SR, then a clone): Glance killed
+    mid-download, SR.scan failing after the import. Nothing half-imported stays (no staging directory, no
+    VDI no VM uses); the re-run downloads again and boots."""
+    only = dict(novaops_instances=NAME2)
+    boots = dict(where=("A", NAME), runs=("A", NAME2))
+    c.cell("boot from an image", "download the image into the SR (glance plugin)", "boot",
+           Kill(beds, "glance", downloading("A"), "Glance killed mid-download"), extra=only, **boots)
+    pools["A"].destroy(NAME2)
+    pools["A"].drop_cached_image(image_id)
+    c.cell("boot from an image", "scan the imported chain in (SR.scan)", "boot", SimFault("A", "SR.scan"),
+           extra=only, **boots)
+
+
 def run(root, secrets):
     """The XenAPI cells; returns the directory of its runs' output (for the secrets check)."""
     password = secrets["the pools' password"]
@@ -428,15 +473,22 @@ def run(root, secrets):
         ssh = dict(host=env["NOVAOPS_SSH_HOST"], port=int(env["NOVAOPS_SSH_PORT"]), user=env["NOVAOPS_SSH_USER"],
                    private_key_file=env["NOVAOPS_SSH_KEY"], known_hosts_file=env["NOVAOPS_SSH_KNOWN_HOSTS"])
         glance = dict(url=env["NOVAOPS_GLANCE_URL"], token=token, project_id="nt-ro", roles=["admin"])
-        inventory = write_inventory(os.path.join(root, "inventory.json"), {
+        hosts = {
             NAME: dict(compute_driver="xenapi", instance_template=TEMPLATE,
                        instance_rescue_template="Debian Bookworm 12", instance_flavor=dict(vcpus=1, memory_mb=256),
                        xenapi_url=E["XENAPI_POOL_A_URL"], resize_ssh=ssh,
                        resize_dest_xenapi=dict(url=E["XENAPI_POOL_B_URL"], password=password),
-                       resize_dest_sr=E["XENAPI_POOL_B_SR_UUID"], resize_shutdown_timeout=5, resize_timeout=120)},
-            dict(glance=glance))
+                       resize_dest_sr=E["XENAPI_POOL_B_SR_UUID"], resize_shutdown_timeout=5, resize_timeout=120)}
+        inventory = write_inventory(os.path.join(root, "inventory.json"), hosts, dict(glance=glance))
         pb = Playbooks(inventory, os.path.join(root, "runs"), env=dict(E))
-        scenario(XenapiCampaign(pb, pools, glance), pools, beds, proxy)
+        campaign = XenapiCampaign(pb, pools, glance)
+        scenario(campaign, pools, beds, proxy)
+        # a second instance, booted from the first snapshot image (the other cells' playbooks never name it)
+        image = [i["id"] for i in glance_images(glance["url"]) if i["name"] == TAG + "-snap" and i["status"] == "active"]
+        write_inventory(inventory, dict(hosts, **{NAME2: dict(
+            compute_driver="xenapi", instance_image=dict(id=image[0]), instance_flavor=dict(vcpus=1, memory_mb=256),
+            xenapi_url=E["XENAPI_POOL_A_URL"])}), dict(glance=glance))
+        image_scenario(campaign, pools, beds, image[0])
         return pb.log_dir
     finally:
         if proxy is not None:
