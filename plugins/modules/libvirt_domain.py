@@ -66,8 +66,9 @@ options:
   instances_path:
     description:
       - The directory of instance directories and of the C(_base) image cache.
+      - Defaults to the one recorded in the domain's metadata when it was made by this module (so that a
+        rescue, hard reboot or state change by name finds the instance's own disks), else C(/var/lib/nova/instances).
     type: path
-    default: /var/lib/nova/instances
   virt_type:
     description:
       - The libvirt domain type. V(qemu) runs without hardware virtualization (TCG).
@@ -550,6 +551,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.redact impo
 GiB = 1024 ** 3
 MiB = 1024 ** 2
 ACTIVE = ("running", "paused", "blocked", "pmsuspended", "shutdown")
+DEFAULT_INSTANCES_PATH = "/var/lib/nova/instances"     # Nova's instances_path
 IMAGE_OPTIONS = dict(id=dict(type="str"), url=dict(type="str"), path=dict(type="path"),
                      checksum=dict(type="str"), raw=dict(type="bool", default=False),
                      validate_certs=dict(type="bool", default=True), ca_path=dict(type="path"))
@@ -562,7 +564,7 @@ def argument_spec():
         uuid=dict(type="str"),
         state=dict(type="str", default="running",
                    choices=["defined", "running", "shutdown", "paused", "saved", "undefined"]),
-        instances_path=dict(type="path", default="/var/lib/nova/instances"),
+        instances_path=dict(type="path"),
         virt_type=dict(type="str", default="kvm", choices=["kvm", "qemu"]),
         flavor=dict(type="dict", options=dict(
             vcpus=dict(type="int", required=True), memory_mb=dict(type="int", required=True),
@@ -675,11 +677,8 @@ class Domain(Manager):
         super().__init__(module)
         self.conn = conn
         self.qemu_img = QemuImg.from_module(module)
-        self.cache = ImageCache(self.params["instances_path"], self.qemu_img,
-                                glance_factory=lambda: GlanceClient.from_params(self.params.get("glance")),
-                                lock_timeout=self.params["timeout"])
-        self.bases = LocalBases(self.cache, module.run_command,
-                                lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]))
+        self.path_given = self.params["instances_path"] is not None
+        self.use_instances_path(self.params["instances_path"] or DEFAULT_INSTANCES_PATH)
         self.image_result = None
         self.repair = None          # (before, plan) of a hard reboot, for its summary
         self.pending_restart = False
@@ -715,6 +714,14 @@ class Domain(Manager):
                 raise NovaopsError("Domain %s exists with UUID %s, not %s." % (p["name"], other.UUIDString(), p["uuid"]))
         return dom
 
+    def use_instances_path(self, path):
+        self.params["instances_path"] = path
+        self.cache = ImageCache(path, self.qemu_img,
+                                glance_factory=lambda: GlanceClient.from_params(self.params.get("glance")),
+                                lock_timeout=self.params["timeout"])
+        self.bases = LocalBases(self.cache, self.module.run_command,
+                                lambda name: self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]))
+
     def read(self):
         p = self.params
         dom = self.lookup()
@@ -728,6 +735,9 @@ class Domain(Manager):
             facts.update(name=dom.name(), uuid=dom.UUIDString(), state=state, config=dx.config_view(inactive),
                          desired=inactive.get("metadata"), managed_save=state == "saved",
                          autostart=bool(dom.autostart()), persistent=bool(dom.isPersistent()))
+            recorded_path = (facts["desired"] or {}).get("instances_path")
+            if not self.path_given and recorded_path and recorded_path != p["instances_path"]:
+                self.use_instances_path(recorded_path)
             if state in ACTIVE:
                 self.read_xml = (dom.XMLDesc(0), self.read_xml[1])
                 live = dx.parse_domain_xml(self.read_xml[0])
