@@ -86,8 +86,8 @@ def evacuate_html(report):
     s = report.get("summary") or {}
     parts = [
         "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
-        "<title>Evacuation of %s %s</title>" % (html_text(", ".join(report.get("hypervisors") or [])),
-                                                 html_text(report.get("run_id"))),
+        "<title>Evacuation of %s %s</title>" % (
+            html_text(", ".join(report.get("hypervisors") or [])), html_text(report.get("run_id"))),
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
         "td,th{border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top}"
         "th{background:#eee}.ok{color:#070}.bad{color:#b00}.none{color:#777}</style></head><body>",

@@ -135,10 +135,10 @@ def fleet_repair_html(report):
     parts += html_table("Skipped", report.get("skipped") or [], [
         ("host", "instance"), ("hypervisor", "hypervisor"), ("why", "skipped because"), ("reasons", "what is wrong")])
     if report.get("still_broken") is not None:
-        parts += html_table("Still in needs_repair after the run", [dict(host=h) for h in report.get("still_broken") or []],
-                        [("host", "instance")])
+        parts += html_table("Still in needs_repair after the run",
+                            [dict(host=h) for h in report.get("still_broken") or []], [("host", "instance")])
     if report.get("unreachable"):
         parts += html_table("Sources the inventory could not read", report["unreachable"],
-                        [("source", "source"), ("error", "error")])
+                            [("source", "source"), ("error", "error")])
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
