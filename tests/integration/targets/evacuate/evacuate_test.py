@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import string
 import subprocess
 import sys
@@ -236,6 +237,7 @@ def main():
     work = tempfile.mkdtemp(prefix=TAG + "-")
     books = Playbooks(os.path.join(work, "inventory.json"), os.path.join(work, "logs"))
     pool = None
+    finished = False
     try:
         for name, uuid in LIBVIRT.items():
             subprocess.run([sys.executable, GUEST, "boot", INST, name, uuid], check=True)
@@ -252,6 +254,7 @@ def main():
         hosts[l1]["novaops_hypervisor"], hosts[x1]["novaops_hypervisor"] = URI2, pool.hosts[1]
         inventory(books.inventory, hosts, [BUSY])
         test_evacuate(books, pool, os.path.join(work, "reports"))
+        finished = True
     finally:
         for uuid in LIBVIRT.values():
             for uri in (URI1, URI2):
@@ -265,7 +268,10 @@ def main():
             for name in XEN:
                 pool.remove(name)
             pool.stop()
-        print("logs in %s" % work, flush=True)
+        if finished and not check.failures:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("logs in %s" % work, flush=True)
     check.exit()
 
 
