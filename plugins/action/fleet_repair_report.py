@@ -12,15 +12,11 @@ two ``copy`` tasks per batch would cost (seconds each on a busy controller).
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import fleet_repair_html, fleet_repair_report
+from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import host_vars, write_report
 
 ARGS = dict(found=dict(type="list", elements="str", default=[]),
             skipped=dict(type="list", elements="str", default=[]),
@@ -36,25 +32,6 @@ HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervis
              "novaops_busy", "novaops_task", "fleet_repair_outcome")
 
 
-def _plain(value):
-    """Host variables as plain JSON values (lazy containers and tagged strings included)."""
-    return json.loads(json.dumps(value, default=to_native))
-
-
-def _write(path, text):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -64,32 +41,14 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _spec, args = self.validate_argument_spec(argument_spec=ARGS)
         hostvars = task_vars["hostvars"]
-
-        def host_vars(names):
-            out = []
-            for name in names:
-                if name not in hostvars:
-                    continue
-                found = hostvars[name]
-                out.append(dict(_plain(dict((key, found[key]) for key in HOST_KEYS if key in found)),
-                                inventory_hostname=name))
-            return out
-
         run = dict(run_id=args["run_id"], started=args["started"], finished=args["finished"], final=args["final"],
                    check_mode=self._task.check_mode, unreachable=args["unreachable"])
-        report = fleet_repair_report(host_vars(args["found"]), host_vars(args["skipped"]), args["still_broken"], run)
-        base = os.path.join(args["dir"], "fleet_repair-%s" % args["run_id"])
-        names = [base]
-        if args["final"]:
-            names.append(os.path.join(args["dir"], "fleet_repair-latest"))
+        report = fleet_repair_report(host_vars(hostvars, args["found"], HOST_KEYS),
+                                     host_vars(hostvars, args["skipped"], HOST_KEYS), args["still_broken"], run)
         try:
-            os.makedirs(args["dir"], mode=0o755, exist_ok=True)
-            page = fleet_repair_html(report)
-            text = json.dumps(report, indent=2, sort_keys=True) + "\n"
-            for name in names:
-                _write(name + ".json", text)
-                _write(name + ".html", page)
+            files = write_report(args["dir"], "fleet_repair", args["run_id"], report, fleet_repair_html(report),
+                                 args["final"])
         except OSError as exc:
             raise AnsibleActionFail("Cannot write the fleet repair report into %s: %s" % (args["dir"], exc))
-        result.update(changed=False, report=report, files=dict(json=base + ".json", html=base + ".html"))
+        result.update(changed=False, report=report, files=files)
         return result

@@ -76,22 +76,22 @@ def fleet_repair_report(found, skipped=None, still_broken=None, run=None):
     return report
 
 
-def _e(value):
+def html_text(value):
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return "<br>".join(_e(v) for v in value)
+        return "<br>".join(html_text(v) for v in value)
     return html.escape(str(value), quote=True)
 
 
-def _table(title, rows, columns):
-    out = ["<h2>%s (%d)</h2>" % (_e(title), len(rows))]
+def html_table(title, rows, columns):
+    out = ["<h2>%s (%d)</h2>" % (html_text(title), len(rows))]
     if not rows:
         out.append("<p class='none'>none</p>")
         return out
-    out.append("<table><tr>%s</tr>" % "".join("<th>%s</th>" % _e(label) for _key, label in columns))
+    out.append("<table><tr>%s</tr>" % "".join("<th>%s</th>" % html_text(label) for _key, label in columns))
     for row in rows:
-        out.append("<tr>%s</tr>" % "".join("<td>%s</td>" % _e(row.get(key)) for key, _label in columns))
+        out.append("<tr>%s</tr>" % "".join("<td>%s</td>" % html_text(row.get(key)) for key, _label in columns))
     out.append("</table>")
     return out
 
@@ -110,35 +110,35 @@ def fleet_repair_html(report):
         verdict = "attention needed"
     parts = [
         "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
-        "<title>Fleet repair %s</title>" % _e(report.get("run_id")),
+        "<title>Fleet repair %s</title>" % html_text(report.get("run_id")),
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
         "td,th{border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top}"
         "th{background:#eee}.ok{color:#070}.bad{color:#b00}.none{color:#777}</style></head><body>",
-        "<h1>Fleet repair %s</h1>" % _e(report.get("run_id")),
-        "<p class='%s'>%s%s</p>" % ("ok" if s.get("ok") else "bad", _e(verdict),
+        "<h1>Fleet repair %s</h1>" % html_text(report.get("run_id")),
+        "<p class='%s'>%s%s</p>" % ("ok" if s.get("ok") else "bad", html_text(verdict),
                                     " (check mode: nothing was changed)" if report.get("check_mode") else ""),
         "<p>started %s, finished %s; %s found, %s repaired, %s failed, %s skipped%s</p>" % (
-            _e(report.get("started")), _e(report.get("finished")), _e(s.get("found")), _e(s.get("repaired")),
-            _e(s.get("failed")), _e(s.get("skipped")),
-            ", %s still broken" % _e(s.get("still_broken")) if report.get("still_broken") is not None else
-            ", %s pending" % _e(s.get("pending"))),
+            html_text(report.get("started")), html_text(report.get("finished")), html_text(s.get("found")), html_text(s.get("repaired")),
+            html_text(s.get("failed")), html_text(s.get("skipped")),
+            ", %s still broken" % html_text(s.get("still_broken")) if report.get("still_broken") is not None else
+            ", %s pending" % html_text(s.get("pending"))),
     ]
-    parts += _table("Repaired", report.get("repaired") or [], [
+    parts += html_table("Repaired", report.get("repaired") or [], [
         ("host", "instance"), ("driver", "driver"), ("hypervisor", "hypervisor"), ("reasons", "what was wrong"),
         ("before", "before"), ("after", "after"), ("actions", "actions"), ("verified", "verified")])
-    parts += _table("Failed", report.get("failed") or [], [
+    parts += html_table("Failed", report.get("failed") or [], [
         ("host", "instance"), ("driver", "driver"), ("hypervisor", "hypervisor"), ("reasons", "what was wrong"),
         ("msg", "why it failed")])
     if report.get("pending"):
-        parts += _table("Not reached (the run stopped first)", report["pending"], [
+        parts += html_table("Not reached (the run stopped first)", report["pending"], [
             ("host", "instance"), ("hypervisor", "hypervisor"), ("reasons", "what was wrong")])
-    parts += _table("Skipped", report.get("skipped") or [], [
+    parts += html_table("Skipped", report.get("skipped") or [], [
         ("host", "instance"), ("hypervisor", "hypervisor"), ("why", "skipped because"), ("reasons", "what is wrong")])
     if report.get("still_broken") is not None:
-        parts += _table("Still in needs_repair after the run", [dict(host=h) for h in report.get("still_broken") or []],
-                        [("host", "instance")])
+        parts += html_table("Still in needs_repair after the run",
+                            [dict(host=h) for h in report.get("still_broken") or []], [("host", "instance")])
     if report.get("unreachable"):
-        parts += _table("Sources the inventory could not read", report["unreachable"],
-                        [("source", "source"), ("error", "error")])
+        parts += html_table("Sources the inventory could not read", report["unreachable"],
+                            [("source", "source"), ("error", "error")])
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
