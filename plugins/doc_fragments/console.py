@@ -8,6 +8,10 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     DOCUMENTATION = r'''
+attributes:
+  check_mode:
+    support: full
+    description: Resolves the console and reports what it would issue; issues no token (C(url) is empty).
 options:
   proxy_url:
     description:
