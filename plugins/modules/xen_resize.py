@@ -262,7 +262,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import DiskCommands
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_between_pools
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import ssh_argument_spec
@@ -273,7 +273,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi import resi
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps import XenSteps, refuse_empty_suffixes
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vdi_resizer import check_shrink_fits
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import (
-    converge_between_pools, destination_argument_spec, ssh_material)
+    destination_argument_spec, ssh_material)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records, vms_named
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import xenapi_argument_spec
 
@@ -664,10 +664,7 @@ class Resize(Manager):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        result = converge_between_pools(module, Resize)
-        module.exit_json(**result)
+    run_between_pools(argument_spec(), Resize)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.errors impo
 from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import (
     MARKER, image_argument_spec, plan_deletion, plan_marked_image)
 from ansible_collections.novaops.compute.plugins.module_utils.glance.plugin_args import plugin_glance_args
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_on_pool
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
@@ -192,7 +192,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers imp
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_leftovers import STALE_CLEANERS
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
-    NULL_REF, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+    NULL_REF, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import chain_uuids, sr_location, vdi_chain
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.snapshot import destroy_vdi, wait_for_coalesce
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
@@ -410,10 +410,7 @@ def _plugin_sentence(exc):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        with XenAPIConnection.from_params(module.params) as conn:
-            module.exit_json(**Snapshot(module, conn).converge())
+    run_on_pool(argument_spec(), Snapshot)
 
 
 if __name__ == "__main__":
