@@ -3,7 +3,7 @@
 Everything here goes through the official XenAPI SDK and the beds' published addresses
 (``.beds/env.sh``), as a user's client would: the beds' environment, a login to pool a or b,
 a VDI's chain as the pool records it (``sm_config['vhd-parent']`` from the leaf up), a chain
-with data in two layers, a deterministic byte pattern, the ssh arguments of the
+with data in two layers, a chain over a base copy full of data, a deterministic byte pattern, the ssh arguments of the
 migration plugin for the beds' sshd, the ``/sim`` fault API over plain HTTP, and the no-auth Glance
 bed's API (as a bench's admin).  No simulator internals: the wire knows nothing of this.
 """
@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import ssl
+import sys
 import urllib.request
 import xmlrpc.client
 
@@ -37,6 +38,14 @@ def beds_env(required="XENAPI_POOL_A_URL"):
     if required and not env.get(required):
         raise LookupError("no beds (%s is unset): run `make beds` first" % required)
     return env
+
+
+def beds_env_or_exit(required="XENAPI_POOL_A_URL"):
+    """beds_env() for a program (a bench): without the beds it exits, saying to run `make beds`."""
+    try:
+        return beds_env(required)
+    except LookupError as exc:
+        sys.exit(str(exc))
 
 
 # what the no-auth Glance bed takes as a caller's identity (its paste pipeline trusts these headers)
@@ -114,6 +123,25 @@ def layered_chain(x, sr_dir, size=8 * MiB, name="disk"):
     with VHD.open(os.path.join(sr_dir, chain[0] + ".vhd")) as v:
         data = v.read(0, size)
     return snap, chain, data
+
+
+def filled_chain(x, sr, sr_dir, name, size, made):
+    """A snapshot over a base copy holding ``size`` bytes of random data, in the SR ``sr`` (its files in
+    ``sr_dir``) of x's pool: the chain, leaf first (a small leaf over the full base, until the GC coalesces).
+
+    Each VDI it makes goes into ``made`` at once, the snapshot first, for the caller to destroy.
+    """
+    from xapisim.vhd import VHD
+    vdi = x.VDI.create({"name_label": name, "name_description": "", "SR": sr, "virtual_size": str(size + 64 * MiB),
+                        "type": "user", "sharable": False, "read_only": False, "other_config": {}})
+    made.append(vdi)
+    block = os.urandom(2 * MiB)
+    with VHD.open(os.path.join(sr_dir, x.VDI.get_uuid(vdi) + ".vhd"), writable=True) as v:
+        for off in range(0, size, 2 * MiB):
+            v.write(off, block)
+    snap = x.VDI.snapshot(vdi, {})
+    made.insert(0, snap)
+    return pool_chain(x, x.VDI.get_uuid(snap))
 
 
 def ssh_args(env=None):
