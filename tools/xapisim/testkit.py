@@ -4,16 +4,19 @@ Everything here goes through the official XenAPI SDK and the beds' published add
 (``.beds/env.sh``), as a user's client would: the beds' environment, a login to pool a or b,
 a VDI's chain as the pool records it (``sm_config['vhd-parent']`` from the leaf up), a chain
 with data in two layers, a chain over a base copy full of data, a deterministic byte pattern, the ssh arguments of the
-migration plugin for the beds' sshd, the ``/sim`` fault API over plain HTTP, and the no-auth Glance
-bed's API (as a bench's admin).  No simulator internals: the wire knows nothing of this.
+migration plugin for the beds' sshd, the ``/sim`` fault API over plain HTTP, a private simulator of
+one's own, and the no-auth Glance bed's API (as a bench's admin).  No simulator internals: the wire knows nothing of this.
 """
 
 import json
 import os
 import shlex
 import ssl
+import subprocess
 import sys
+import time
 import urllib.request
+import uuid
 import xmlrpc.client
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -86,6 +89,40 @@ def sim_call(http_url, name, *args, timeout=60):
     if out["Status"] != "Success":
         raise RuntimeError(out["ErrorDescription"])
     return out["Value"]
+
+
+class PrivateSimulator:
+    """A simulator of one's own on a free loopback port, from this tools tree (state in <root>/xapisim,
+    its log <root>/xapisim.log): for a test that expires sessions, injects faults or stops it without
+    disturbing the shared pools.  ``facts`` are its ready.json (helper_vm, device_dir, sr, ...)."""
+
+    def __init__(self, root, name):
+        self.password = uuid.uuid4().hex
+        state = os.path.join(root, "xapisim")
+        tools = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.log = open(os.path.join(root, "xapisim.log"), "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "xapisim", "serve", "--name", name, "--host", "127.0.0.1",
+                                      "--port", "0", "--state-dir", state, "--password", self.password],
+                                     env=dict(os.environ, PYTHONPATH=tools), stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        ready = os.path.join(state, "ready.json")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the private simulator did not start (see %s)" % self.log.name)
+            time.sleep(0.1)
+        with open(ready) as handle:
+            self.facts = json.load(handle)
+        self.url = self.facts["http"]
+        self.env = dict(XENAPI_URL=self.url, XENAPI_USERNAME="root", XENAPI_PASSWORD=self.password)
+
+    def sim(self, name, *args):
+        return sim_call(self.url, name, *args)
+
+    def stop(self, timeout=60):
+        self.proc.terminate()
+        self.proc.wait(timeout)
+        self.log.close()
 
 
 def pool_chain(x, vdi_uuid):
