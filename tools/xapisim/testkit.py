@@ -162,13 +162,15 @@ def layered_chain(x, sr_dir, size=8 * MiB, name="disk"):
     return snap, chain, data
 
 
-def filled_chain(x, sr, sr_dir, name, size, made):
-    """A snapshot over a base copy holding ``size`` bytes of random data, in the SR ``sr`` (its files in
-    ``sr_dir``) of x's pool: the chain, leaf first (a small leaf over the full base, until the GC coalesces).
+def filled_chain(x, env, pool, name, size, made):
+    """A snapshot over a base copy holding ``size`` bytes of random data, in the SR of the beds' pool ``A`` or
+    ``B`` (x a session on it): the chain, leaf first (a small leaf over the full base, until the GC coalesces).
 
     Each VDI it makes goes into ``made`` at once, the snapshot first, for the caller to destroy.
     """
     from xapisim.vhd import VHD
+    sr = x.SR.get_by_uuid(env["XENAPI_POOL_%s_SR_UUID" % pool])
+    sr_dir = env["XENAPI_POOL_%s_SR_DIR" % pool]
     vdi = x.VDI.create({"name_label": name, "name_description": "", "SR": sr, "virtual_size": str(size + 64 * MiB),
                         "type": "user", "sharable": False, "read_only": False, "other_config": {}})
     made.append(vdi)
@@ -179,6 +181,23 @@ def filled_chain(x, sr, sr_dir, name, size, made):
     snap = x.VDI.snapshot(vdi, {})
     made.insert(0, snap)
     return pool_chain(x, x.VDI.get_uuid(snap))
+
+
+def clean_up(env, x, images=(), vdis=(), files=()):
+    """Best effort, whatever a bench left: the Glance bed's images, the pool's VDIs, local files."""
+    for image in images:
+        try:
+            glance(env, "DELETE", "/v2/images/%s" % image)
+        except Exception:  # noqa: BLE001 - best effort cleanup
+            pass
+    for vdi in vdis:
+        try:
+            x.VDI.destroy(vdi)
+        except Exception:  # noqa: BLE001
+            pass
+    for path in files:
+        if path and os.path.exists(path):
+            os.unlink(path)
 
 
 def ssh_args(env=None):
