@@ -5,7 +5,8 @@ Everything here goes through the official XenAPI SDK and the beds' published add
 a VDI's chain as the pool records it (``sm_config['vhd-parent']`` from the leaf up), a chain
 with data in two layers, a chain over a base copy full of data, a deterministic byte pattern, the ssh arguments of the
 migration plugin for the beds' sshd, the ``/sim`` fault API over plain HTTP, a private simulator of
-one's own, and the no-auth Glance bed's API (as a bench's admin).  No simulator internals: the wire knows nothing of this.
+one's own, the no-auth Glance bed's API (as a bench's admin), and the play of the third-party client
+community.general.xenserver_guest that a test and a bench run against the simulator.  No simulator internals: the wire knows nothing of this.
 """
 
 import json
@@ -14,6 +15,7 @@ import shlex
 import ssl
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 import uuid
@@ -198,6 +200,30 @@ def clean_up(env, x, images=(), vdis=(), files=()):
     for path in files:
         if path and os.path.exists(path):
             os.unlink(path)
+
+
+def xenserver_guest_play(vm, disks, result):
+    """A playbook: community.general.xenserver_guest makes the VM named ``vm`` from the simulator's Debian
+    template (2 vCPUs, 512 MiB, ``disks`` - a YAML flow list of its disk dicts - and a VIF on the pool-wide
+    network) and powers it on; its result goes to the file ``result`` as JSON.  Extra vars: url, password."""
+    return textwrap.dedent("""\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - community.general.xenserver_guest:
+                hostname: "{{ url }}"
+                username: root
+                password: "{{ password }}"
+                validate_certs: false
+                name: "%(vm)s"
+                template: "Debian Bookworm 12"
+                state: poweredon
+                hardware: {num_cpus: 2, memory_mb: 512}
+                disks: %(disks)s
+                networks: [{name: "Pool-wide network associated with eth0"}]
+              register: guest
+            - ansible.builtin.copy: {content: "{{ guest | to_json }}", dest: "%(result)s"}
+        """) % dict(vm=vm, disks=disks, result=result)
 
 
 def ssh_args(env=None):
