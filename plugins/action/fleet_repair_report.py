@@ -18,8 +18,8 @@ import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import fleet_repair_html, fleet_repair_report
 
 ARGS = dict(found=dict(type="list", elements="str", default=[]),
@@ -55,14 +55,10 @@ def _write(path, text):
         raise
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    ARGS = ARGS
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _spec, args = self.validate_argument_spec(argument_spec=ARGS)
+    def run_on_controller(self, args, task_vars, result):
         hostvars = task_vars["hostvars"]
 
         def host_vars(names):
