@@ -9,6 +9,7 @@ one's own, the no-auth Glance bed's API (as a bench's admin), and the play of th
 community.general.xenserver_guest that a test and a bench run against the simulator.  No simulator internals: the wire knows nothing of this.
 """
 
+import hashlib
 import json
 import os
 import shlex
@@ -135,6 +136,15 @@ def pool_chain(x, vdi_uuid):
         if not parent:
             return chain
         chain.append(parent)
+
+
+def file_sha256(path):
+    """The sha256 of a file's bytes, read in 4 MiB pieces: hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for piece in iter(lambda: fh.read(4 * MiB), b""):
+            h.update(piece)
+    return h.hexdigest()
 
 
 def pattern(seed, n):
