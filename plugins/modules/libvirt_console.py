@@ -20,10 +20,6 @@ author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
   - novaops.compute.console
-attributes:
-  diff_mode:
-    support: none
-    description: Nothing on the hypervisor changes.
 options:
   name:
     description: The domain's name.

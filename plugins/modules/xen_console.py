@@ -21,10 +21,6 @@ author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
   - novaops.compute.console
-attributes:
-  diff_mode:
-    support: none
-    description: Nothing on the pool changes.
 options:
   uuid:
     description: The VM's UUID.
