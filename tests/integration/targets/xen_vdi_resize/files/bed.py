@@ -16,7 +16,7 @@ import xmlrpc.client
 
 import XenAPI
 
-# the image maker the roles' targets use too
+# the image maker the roles' targets use too (aliases: needs/target/setup_compute_roles)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "setup_compute_roles", "files"))
 from ext4_disk import make_image  # noqa: E402
 
