@@ -22,9 +22,8 @@ import tarfile
 import urllib.parse
 
 import pytest
-import XenAPI
 
-from conftest import wait_task
+from conftest import failure, wait_task
 from xapisim.testkit import file_sha256, layered_chain, pattern
 from xapisim.vhd import VHD, create_differencing, create_dynamic
 from xapisim.xxh64 import xxh64_python
@@ -33,12 +32,6 @@ MiB = 1 << 20
 
 
 # ---------------------------------------------------------------------- helpers
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
-
-
 def connection(sim, secure=False):
     u = urllib.parse.urlsplit(sim.https if secure else sim.url)
     if secure:
