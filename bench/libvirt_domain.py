@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from _kit import build_collection, sh
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.environ.get("VENV", os.path.expanduser("~/.cache/novaops-compute/venv"))
 PY = os.path.join(VENV, "bin", "python")
@@ -38,16 +40,6 @@ URI = "qemu:///system"
 NAME = "nt-bench-lvd"
 TASKS = 10
 ROUNDS = int(os.environ.get("NOVAOPS_BENCH_ROUNDS", "3"))
-
-
-def sh(argv, **kwargs):
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
-
-
-def build_collection():
-    coll = os.path.join(BUILD, "ansible_collections", "novaops", "compute")
-    os.makedirs(coll, exist_ok=True)
-    sh(["rsync", "-a", "--delete", "--exclude-from=%s/tools/ci/not-in-tree" % REPO, REPO + "/", coll + "/"])
 
 
 def ensure_lxml():
@@ -87,7 +79,7 @@ def run_playbook(path):
 
 
 def main():
-    build_collection()
+    build_collection(BUILD)
     ensure_lxml()
     tmp = tempfile.mkdtemp(prefix="nt-bench-lvd-")
     os.chmod(tmp, 0o755)

@@ -27,6 +27,8 @@ import tempfile
 import time
 import urllib.request
 
+from _kit import build_collection, sh
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.environ.get("VENV", os.path.expanduser("~/.cache/novaops-compute/venv"))
 PY = os.path.join(VENV, "bin", "python")
@@ -54,17 +56,6 @@ DOMAIN_XML = """<domain type='qemu'>
 """
 
 
-def sh(argv, **kwargs):
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
-
-
-def build_collection():
-    coll = os.path.join(BUILD, "ansible_collections", "novaops", "compute")
-    os.makedirs(coll, exist_ok=True)
-    sh(["rsync", "-a", "--delete", "--exclude-from=%s/tools/ci/not-in-tree" % REPO, REPO + "/", coll + "/"])
-    return os.path.join(coll, "plugins", "modules", "libvirt_snapshot.py")
-
-
 def glance_delete_all(name):
     req = urllib.request.Request("%s/v2/images?name=%s" % (GLANCE, name), headers=HEADERS)
     with urllib.request.urlopen(req, timeout=60) as resp:
@@ -79,7 +70,7 @@ def virsh(*args, check=True):
 
 
 def main():
-    module = build_collection()
+    module = os.path.join(build_collection(BUILD), "plugins", "modules", "libvirt_snapshot.py")
     tmp = tempfile.mkdtemp(prefix="nt-bench-ls-")
     os.chmod(tmp, 0o755)
     base, disk = os.path.join(tmp, "base.qcow2"), os.path.join(tmp, "disk")

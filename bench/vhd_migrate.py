@@ -27,13 +27,10 @@ import uuid as uuidlib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
-from xapisim.testkit import MiB, beds_env, login, pool_chain, ssh_args  # noqa: E402
+from xapisim.testkit import MiB, beds_env_or_exit, login, pool_chain, ssh_args  # noqa: E402
 
 SIZE = 1024 * MiB
-try:
-    E = beds_env()
-except LookupError as exc:
-    sys.exit(str(exc))
+E = beds_env_or_exit()
 
 
 def main():

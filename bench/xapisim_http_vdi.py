@@ -9,7 +9,6 @@ file to a file in the same directory tree.  Best of three each, alternating with
 ``RATIO <what> throughput: <ours/cat>`` (above 1: ours is faster).  Needs no beds.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ import xmlrpc.client
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(REPO, "tools")
 sys.path.insert(0, TOOLS)
+from xapisim.testkit import file_sha256  # noqa: E402
+
 MiB = 1 << 20
 SIZE = 256 * MiB
 ROUNDS = 3
@@ -56,14 +57,6 @@ def timed(argv):
     return time.monotonic() - started
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for piece in iter(lambda: fh.read(4 * MiB), b""):
-            h.update(piece)
-    return h.hexdigest()
-
-
 def main():
     tmp = tempfile.mkdtemp(prefix="bench-xapisim-http-vdi-")
     proc, facts = start(tmp)
@@ -92,7 +85,7 @@ def main():
         with open(src, "wb") as fh:
             for _ in range(SIZE // (4 * MiB)):
                 fh.write(os.urandom(4 * MiB))
-        want = sha256(src)
+        want = file_sha256(src)
         src_vhd = os.path.join(tmp, "src.vhd")
         vdi = new_vdi()
         subprocess.run(["curl", "-sSf", "-T", src, url("/import_raw_vdi", vdi, "raw")], check=True)
@@ -127,14 +120,14 @@ def main():
             vdi, took = put("raw", src)
             keep("import raw", took)
             keep("export raw", export(vdi, "raw"))
-            assert sha256(out) == want, "raw export differs"
+            assert file_sha256(out) == want, "raw export differs"
             keep("export vhd", export(vdi, "vhd"))
             call("VDI.destroy", vdi)
             keep("cat", cat())
             vdi, took = put("vhd", src_vhd)
             keep("import vhd", took)
             export(vdi, "raw")
-            assert sha256(out) == want, "vhd import differs"
+            assert file_sha256(out) == want, "vhd import differs"
             call("VDI.destroy", vdi)
         for name in ("import raw", "export raw", "import vhd", "export vhd"):
             print("RATIO %s throughput: %.2f (ours %.0f MiB/s / cat %.0f MiB/s, 256 MiB of random bytes, "

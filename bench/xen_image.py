@@ -29,37 +29,21 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
-from xapisim.testkit import GLANCE_HEADERS, MiB, beds_env, glance, login, pool_chain  # noqa: E402
+from xapisim.testkit import GLANCE_HEADERS, MiB, beds_env_or_exit, clean_up, filled_chain, glance, login  # noqa: E402
 
 SIZE = 256 * MiB
-try:
-    E = beds_env()
-except LookupError as exc:
-    sys.exit(str(exc))
+E = beds_env_or_exit()
 
 
 
 def main():
-    from xapisim.vhd import VHD
-
     session = login("A", E, "bench-xen_image")
     x = session.xenapi
-    sr = x.SR.get_by_uuid(E["XENAPI_POOL_A_SR_UUID"])
     sr_dir = E["XENAPI_POOL_A_SR_DIR"]
     host = x.host.get_all()[0]
     image, vdis, tarball, peer_dir = None, [], None, None
     try:
-        vdi = x.VDI.create({"name_label": "bench-xen_image", "name_description": "", "SR": sr,
-                            "virtual_size": str(SIZE + 64 * MiB), "type": "user", "sharable": False,
-                            "read_only": False, "other_config": {}})
-        vdis.append(vdi)
-        block = os.urandom(2 * MiB)
-        with VHD.open(os.path.join(sr_dir, x.VDI.get_uuid(vdi) + ".vhd"), writable=True) as v:
-            for off in range(0, SIZE, 2 * MiB):
-                v.write(off, block[off % 4096:] + block[:off % 4096])
-        snap = x.VDI.snapshot(vdi, {})
-        vdis.insert(0, snap)
-        chain = pool_chain(x, x.VDI.get_uuid(snap))
+        chain = filled_chain(x, E, "A", "bench-xen_image", SIZE, vdis)
         fd, tarball = tempfile.mkstemp(prefix="bench-xen_image-", suffix=".tar")
         os.close(fd)
         with tarfile.open(tarball, "w", format=tarfile.GNU_FORMAT) as tar:
@@ -126,18 +110,7 @@ def main():
         print("RATIO second boot / first: %.3f (%.3fs / %.2fs; target < 0.3)"
               % (second_boot / first_boot, second_boot, first_boot))
     finally:
-        if image:
-            try:
-                glance(E, "DELETE", "/v2/images/%s" % image)
-            except Exception:  # noqa: BLE001 - best effort cleanup
-                pass
-        for vdi in vdis:
-            try:
-                x.VDI.destroy(vdi)
-            except Exception:  # noqa: BLE001
-                pass
-        if tarball and os.path.exists(tarball):
-            os.unlink(tarball)
+        clean_up(E, x, images=[image] if image else [], vdis=vdis, files=[tarball])
         if peer_dir:
             shutil.rmtree(peer_dir, ignore_errors=True)
         session.xenapi.session.logout()

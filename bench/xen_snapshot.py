@@ -19,13 +19,10 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
-from xapisim.testkit import GLANCE_HEADERS, MiB, beds_env, glance, login, pool_chain  # noqa: E402
+from xapisim.testkit import GLANCE_HEADERS, MiB, beds_env_or_exit, clean_up, filled_chain, glance, login  # noqa: E402
 
 SIZE = 1024 * MiB
-try:
-    E = beds_env()
-except LookupError as exc:
-    sys.exit(str(exc))
+E = beds_env_or_exit()
 
 
 
@@ -34,26 +31,13 @@ def new_image(name):
 
 
 def main():
-    from xapisim.vhd import VHD
-
     session = login("A", E, "bench-xen_snapshot")
     x = session.xenapi
-    sr = x.SR.get_by_uuid(E["XENAPI_POOL_A_SR_UUID"])
     sr_dir = E["XENAPI_POOL_A_SR_DIR"]
     host = x.host.get_all()[0]
     images, vdis, tarball = [], [], None
     try:
-        vdi = x.VDI.create({"name_label": "bench-xen_snapshot", "name_description": "", "SR": sr,
-                            "virtual_size": str(SIZE + 64 * MiB), "type": "user", "sharable": False,
-                            "read_only": False, "other_config": {}})
-        vdis.append(vdi)
-        block = os.urandom(2 * MiB)
-        with VHD.open(os.path.join(sr_dir, x.VDI.get_uuid(vdi) + ".vhd"), writable=True) as v:
-            for off in range(0, SIZE, 2 * MiB):
-                v.write(off, block[off % 4096:] + block[:off % 4096])
-        snap = x.VDI.snapshot(vdi, {})
-        vdis.insert(0, snap)
-        chain = pool_chain(x, x.VDI.get_uuid(snap))
+        chain = filled_chain(x, E, "A", "bench-xen_snapshot", SIZE, vdis)
         files = [os.path.join(sr_dir, u + ".vhd") for u in chain]
         total = sum(os.path.getsize(f) for f in files)
 
@@ -100,18 +84,7 @@ def main():
         print("RATIO upload throughput: %.2f (ours %.0f MiB/s / curl -T %.0f MiB/s, 1 GiB chain)"
               % (best["ours"] / best["curl"], best["ours"], best["curl"]))
     finally:
-        for image in images:
-            try:
-                glance(E, "DELETE", "/v2/images/%s" % image)
-            except Exception:  # noqa: BLE001 - best effort cleanup
-                pass
-        for vdi in vdis:
-            try:
-                x.VDI.destroy(vdi)
-            except Exception:  # noqa: BLE001
-                pass
-        if tarball and os.path.exists(tarball):
-            os.unlink(tarball)
+        clean_up(E, x, images=images, vdis=vdis, files=[tarball])
         session.xenapi.session.logout()
 
 

@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+from xapisim.testkit import xenserver_guest_play  # noqa: E402
+
 VENV = Path(os.environ.get("NOVAOPS_VENV", Path.home() / ".cache" / "novaops-compute" / "venv"))
 BIN = VENV / "bin"
 SITE = VENV / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
@@ -54,24 +57,7 @@ OURS = textwrap.dedent("""\
         - ansible.builtin.copy: {content: "{{ out | to_json }}", dest: "{{ dest }}"}
     """) % dict(template=TEMPLATE, network=NETWORK)
 
-PEER = textwrap.dedent("""\
-    - hosts: localhost
-      gather_facts: false
-      tasks:
-        - community.general.xenserver_guest:
-            hostname: "{{ url }}"
-            username: root
-            password: "{{ password }}"
-            validate_certs: false
-            name: "{{ vm }}"
-            template: "%(template)s"
-            state: poweredon
-            hardware: {num_cpus: 2, memory_mb: 512}
-            disks: [{size_gb: 10}, {size_gb: 1}]
-            networks: [{name: "%(network)s"}]
-          register: out
-        - ansible.builtin.copy: {content: "{{ out | to_json }}", dest: "{{ dest }}"}
-    """) % dict(template=TEMPLATE, network=NETWORK)
+PEER = xenserver_guest_play("{{ vm }}", "[{size_gb: 10}, {size_gb: 1}]", "{{ dest }}")
 
 
 class Sim:

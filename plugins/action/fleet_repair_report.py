@@ -13,8 +13,8 @@ two ``copy`` tasks per batch would cost (seconds each on a busy controller).
 from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import fleet_repair_html, fleet_repair_report
 from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import host_vars, write_report
 
@@ -32,14 +32,10 @@ HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervis
              "novaops_busy", "novaops_task", "fleet_repair_outcome")
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    ARGS = ARGS
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _spec, args = self.validate_argument_spec(argument_spec=ARGS)
+    def run_on_controller(self, args, task_vars, result):
         hostvars = task_vars["hostvars"]
         run = dict(run_id=args["run_id"], started=args["started"], finished=args["finished"], final=args["final"],
                    check_mode=self._task.check_mode, unreachable=args["unreachable"])

@@ -11,8 +11,7 @@ shipping a module to the host would only cost time on every role run.
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.novaops.compute.plugins.plugin_utils.instance_inputs import problems
 
 ARGS = dict(role=dict(type="str", required=True),
@@ -20,14 +19,10 @@ ARGS = dict(role=dict(type="str", required=True),
             flavor=dict(type="raw"))
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
+class ActionModule(ControllerAction):
+    ARGS = ARGS
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _spec, args = self.validate_argument_spec(argument_spec=ARGS)
+    def run_on_controller(self, args, task_vars, result):
         found = problems(args["role"], args["driver"], args["flavor"] if "flavor" in self._task.args else None)
         result["changed"] = False
         if found:

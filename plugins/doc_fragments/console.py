@@ -8,6 +8,13 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     DOCUMENTATION = r'''
+attributes:
+  check_mode:
+    support: full
+    description: Resolves the console and reports what it would issue; issues no token (C(url) is empty).
+  diff_mode:
+    support: none
+    description: Nothing on the hypervisor or the pool changes.
 options:
   proxy_url:
     description:

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options both inventory plugins (novaops.compute.libvirt, novaops.compute.xenapi) share.
+    # Options both inventory plugins (novaops.compute.libvirt, novaops.compute.xenapi) share; each plugin
+    # adds its own name as the choice of O(plugin).
     DOCUMENTATION = r'''
 options:
+  plugin:
+    description: Marks the file as a configuration of this plugin.
+    type: str
+    required: true
   include:
     description: Only instances whose name matches one of these shell patterns.
     type: list

@@ -35,9 +35,6 @@ extends_documentation_fragment:
   - novaops.compute.fleet_inventory
 options:
   plugin:
-    description: Marks the file as a configuration of this plugin.
-    type: str
-    required: true
     choices: [novaops.compute.xenapi]
   url:
     description:

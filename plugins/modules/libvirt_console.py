@@ -20,13 +20,6 @@ author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
   - novaops.compute.console
-attributes:
-  check_mode:
-    support: full
-    description: Resolves the console and reports what it would issue; issues no token (C(url) is empty).
-  diff_mode:
-    support: none
-    description: Nothing on the hypervisor changes.
 options:
   name:
     description: The domain's name.

@@ -1460,25 +1460,23 @@ class Domain(Manager):
             raise NovaopsError("Domain %s started but its OVS ports for %s are missing." % (
                 dom.name(), ", ".join(missing)), missing_ports=missing)
 
-    def resume(self):
+    def _change_to(self, change, state):
+        """``change(dom)``, then the wait until libvirt shows the domain in ``state``."""
         dom = self.dom()
-        dom.resume()
-        wait_for_state(dom, "running", self.params["timeout"])
+        change(dom)
+        wait_for_state(dom, state, self.params["timeout"])
+
+    def resume(self):
+        self._change_to(lambda dom: dom.resume(), "running")
 
     def wakeup(self):
-        dom = self.dom()
-        dom.pMWakeup(0)
-        wait_for_state(dom, "running", self.params["timeout"])
+        self._change_to(lambda dom: dom.pMWakeup(0), "running")
 
     def suspend(self):
-        dom = self.dom()
-        dom.suspend()
-        wait_for_state(dom, "paused", self.params["timeout"])
+        self._change_to(lambda dom: dom.suspend(), "paused")
 
     def managed_save(self):
-        dom = self.dom()
-        dom.managedSave(0)
-        wait_for_state(dom, "saved", self.params["timeout"])
+        self._change_to(lambda dom: dom.managedSave(0), "saved")
 
     def discard_managed_save(self):
         self.dom().managedSaveRemove(0)

@@ -19,13 +19,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
-attributes:
-  check_mode:
-    support: full
-    description: Reads only.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
+  - novaops.compute.info_module
 options:
   name:
     description: The domain's name. Without O(name) and O(uuid), all domains are reported.

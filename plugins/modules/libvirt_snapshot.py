@@ -47,6 +47,7 @@ extends_documentation_fragment:
   - novaops.compute.libvirt
   - novaops.compute.operation_lock
   - novaops.compute.glance
+  - novaops.compute.snapshot_image
 attributes:
   check_mode:
     description: Reports the snapshot (and the mode it would use) or the deletions it would make; changes nothing.
@@ -113,15 +114,6 @@ options:
       - Limit of the live block copy in MiB/s, to spare the host's I/O; V(0) is no limit.
     type: int
     default: 0
-  properties:
-    description: Extra image properties (strings).
-    type: dict
-    default: {}
-  visibility:
-    description: Image visibility.
-    type: str
-    choices: [ private, shared, community, public ]
-    default: private
   timeout:
     description:
       - Seconds to wait for the block copy to be ready, and for each state change of a cold snapshot
@@ -319,7 +311,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_
     LibvirtOperationLock, nova_instance_dir)
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.snapshot import (
     CopyNotStarted, SnapshotWorkspace, choose_mode, create_overlay, domain_facts, live_copy, live_disk, quiesced)
-from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import MARKER, plan_marked_image
+from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import (
+    MARKER, image_argument_spec, plan_deletion, plan_marked_image)
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
@@ -340,14 +333,13 @@ def argument_spec():
         compress=dict(type="bool", default=False),
         snapshots_directory=dict(type="path", default="/var/lib/nova/instances/snapshots"),
         bandwidth=dict(type="int", default=0),
-        properties=dict(type="dict", default={}),
-        visibility=dict(type="str", default="private", choices=["private", "shared", "community", "public"]),
         timeout=dict(type="int", default=600),
         upload_timeout=dict(type="int", default=3600),
     ), required_if=[("state", "present", ("name", "uuid"), True)],
         input_rules={"uuid": rules.Uuid(), "bandwidth": rules.AMOUNT, "timeout": rules.SECONDS_AT_LEAST_ONE,
                      "upload_timeout": rules.SECONDS_AT_LEAST_ONE})
-    return spec.merge(libvirt_argument_spec()).merge(glance_argument_spec()).merge(lock_argument_spec())
+    return (spec.merge(libvirt_argument_spec()).merge(glance_argument_spec()).merge(image_argument_spec())
+            .merge(lock_argument_spec()))
 
 
 class DiskSnapshot(Manager):
@@ -404,9 +396,7 @@ class DiskSnapshot(Manager):
     def plan(self, before, plan):
         images = before["images"]
         if self.params["state"] == "absent":
-            for img in images:
-                plan.add("delete_image", self.glance.delete_image, img["id"], detail=img["name"])
-            return dict(images=[])
+            return plan_deletion(plan, self.glance, images)
         active = plan_marked_image(plan, self.glance, self.params["image_name"], images, MARKER_VALUE)
         if active:
             self.mode = active.get("mode")

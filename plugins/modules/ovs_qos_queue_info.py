@@ -25,13 +25,8 @@ author: novaops.compute maintainers (@novaops)
 requirements:
   - Open vSwitch (C(ovs-vsctl), C(ovs-ofctl)) and C(tc) on the managed node
   - netaddr
-attributes:
-  check_mode:
-    support: full
-    description: Reads only.
-  diff_mode:
-    support: none
-    description: Reads only.
+extends_documentation_fragment:
+  - novaops.compute.info_module
 options:
   port:
     description: An Open vSwitch port, either the one carrying the QoS or the VIF's own port.

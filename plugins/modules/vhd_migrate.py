@@ -161,16 +161,13 @@ actions:
   elements: str
 '''
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_between_pools
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import (  # noqa: F401 pylint: disable=unused-import
-    OC_CHAIN, OC_FROM, Migration, argument_spec, converge_between_pools)
+    OC_CHAIN, OC_FROM, Migration, argument_spec)
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        result = converge_between_pools(module, Migration)
-        module.exit_json(**result)
+    run_between_pools(argument_spec(), Migration)
 
 
 if __name__ == "__main__":

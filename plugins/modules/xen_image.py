@@ -166,7 +166,7 @@ import uuid
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_on_pool
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
@@ -176,7 +176,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.image_cache
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import (
     IMAGE_CACHED_AT, IMAGE_CHECKSUM, IMAGE_ID)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
-    XenAPIConnection, XenAPIError, xenapi_argument_spec)
+    XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.snapshot import destroy_vdi
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import MAX_DEPTH, sr_location
 
@@ -358,10 +358,7 @@ def _plugin_sentence(exc):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        with XenAPIConnection.from_params(module.params) as conn:
-            module.exit_json(**ImageCache(module, conn).converge())
+    run_on_pool(argument_spec(), ImageCache)
 
 
 if __name__ == "__main__":

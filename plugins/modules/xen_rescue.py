@@ -29,6 +29,7 @@ author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
   - novaops.compute.operation_lock
+  - novaops.compute.name_from
 attributes:
   check_mode:
     description: Reports the steps it would take and the rescue it expects; changes nothing.
@@ -50,11 +51,6 @@ options:
     default: rescued
   template:
     description: Name or UUID of the template the rescue VM is made from (a rescue system). Needed to make it.
-    type: str
-  name_from:
-    description:
-      - Where O(name) came from, said in the failure when no VM has that name (a role names its variable and where
-        that comes from). Without it the failure says to check O(name).
     type: str
   rescue_suffix:
     description: The rescue VM is named C(<name><suffix>) (Nova's convention).
@@ -153,7 +149,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.operation_l
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import RESCUE_OF, UNRESCUE_PENDING
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_record import refuse_during, root_disk
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps import XenSteps
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps import XenSteps, refuse_empty_suffixes
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records, vms_named
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection, xenapi_argument_spec
 
@@ -205,20 +201,14 @@ class Rescue(Manager):
                            held_vdi=_held(rescue_vm)) if rescue_vm else None)
 
     def result(self, facts):
-        out = dict(rescue=facts)
-        if self.steps.lock_report:
-            out["operation_lock"] = self.steps.lock_report
-        return out
+        return self.steps.with_lock_report(dict(rescue=facts))
 
     def diff_view(self, facts):
         return facts
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, before, plan):
-        for option in ("rescue_suffix", "resize_orig_suffix"):
-            if not self.params[option]:
-                raise NovaopsError("%s must not be empty: the instance and the VM it names would have one name."
-                                   % option)
+        refuse_empty_suffixes(self.params, ("rescue_suffix", "resize_orig_suffix"))
         if self.params["state"] == "unrescued":
             return self.plan_unrescued(before, plan)
         return self.plan_rescued(before, plan)

@@ -41,6 +41,7 @@ extends_documentation_fragment:
   - novaops.compute.xenapi
   - novaops.compute.xen_destination
   - novaops.compute.operation_lock
+  - novaops.compute.name_from
 attributes:
   check_mode:
     description:
@@ -94,11 +95,6 @@ options:
     description:
       - Name or UUID of the template the new VM (and a carrier VM) is made from, without its disks. Required for
         V(resized).
-    type: str
-  name_from:
-    description:
-      - Where O(name) came from, said in the failure when no VM has that name (a role names its variable and where
-        that comes from). Without it the failure says to check O(name).
     type: str
   orig_suffix:
     description: The original is renamed C(<name><suffix>) until confirm or revert.
@@ -266,7 +262,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import DiskCommands
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_between_pools
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.ssh_host import ssh_argument_spec
@@ -274,10 +270,10 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.helper_vm i
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import (
     RESIZE_CARRIER_OF, RESIZE_OF, RESIZE_PRIOR_STATE)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi import resize_record as record
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps import XenSteps
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps import XenSteps, refuse_empty_suffixes
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vdi_resizer import check_shrink_fits
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import (
-    converge_between_pools, destination_argument_spec, ssh_material)
+    destination_argument_spec, ssh_material)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records, vms_named
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import xenapi_argument_spec
 
@@ -374,19 +370,14 @@ class Resize(Manager):
         out = dict(resize=facts, bytes_transferred=self.bytes)
         if self.note:
             out["msg"] = self.note
-        if self.steps.lock_report:
-            out["operation_lock"] = self.steps.lock_report
-        return out
+        return self.steps.with_lock_report(out)
 
     def diff_view(self, facts):
         return facts
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, before, plan):
-        for option in ("orig_suffix", "carrier_suffix"):
-            if not self.params[option]:
-                raise NovaopsError("%s must not be empty: the instance and the VM it names would have one name."
-                                   % option)
+        refuse_empty_suffixes(self.params, ("orig_suffix", "carrier_suffix"))
         state = self.params["state"]
         if state != "resized" and self.rec.nothing_found:
             source = " (%s)" % self.params["name_from"] if self.params["name_from"] else ""
@@ -673,10 +664,7 @@ class Resize(Manager):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        result = converge_between_pools(module, Resize)
-        module.exit_json(**result)
+    run_between_pools(argument_spec(), Resize)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - novaops.compute.xenapi
   - novaops.compute.operation_lock
   - novaops.compute.glance
+  - novaops.compute.snapshot_image
 attributes:
   check_mode:
     description: Reports the images it would upload or delete, changes nothing.
@@ -62,15 +63,6 @@ options:
     type: str
     choices: [ root, all ]
     default: root
-  properties:
-    description: Extra image properties (strings).
-    type: dict
-    default: {}
-  visibility:
-    description: Image visibility.
-    type: str
-    choices: [ private, shared, community, public ]
-    default: private
   compress:
     description: Gzip the tarball in the plugin (less to send, more dom0 CPU).
     type: bool
@@ -189,9 +181,10 @@ import json
 import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, instance_name_hint
-from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import MARKER, plan_marked_image
+from ansible_collections.novaops.compute.plugins.module_utils.glance.marked_image import (
+    MARKER, image_argument_spec, plan_deletion, plan_marked_image)
 from ansible_collections.novaops.compute.plugins.module_utils.glance.plugin_args import plugin_glance_args
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_on_pool
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
@@ -199,7 +192,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers imp
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_leftovers import STALE_CLEANERS
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
-    NULL_REF, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+    NULL_REF, XenAPIError, xenapi_argument_spec)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_chain import chain_uuids, sr_location, vdi_chain
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.snapshot import destroy_vdi, wait_for_coalesce
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
@@ -217,14 +210,13 @@ def argument_spec():
         image_name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         disks=dict(type="str", default="root", choices=["root", "all"]),
-        properties=dict(type="dict", default={}),
-        visibility=dict(type="str", default="private", choices=["private", "shared", "community", "public"]),
         compress=dict(type="bool", default=False),
         coalesce_timeout=dict(type="int", default=600),
         upload_timeout=dict(type="int", default=3600),
     ), required_if=[("state", "present", ["vm"])],
         input_rules={"coalesce_timeout": rules.SECONDS, "upload_timeout": rules.SECONDS})
-    return xenapi_argument_spec().merge(glance_argument_spec()).merge(lock_argument_spec()).merge(spec)
+    return (xenapi_argument_spec().merge(glance_argument_spec()).merge(image_argument_spec())
+            .merge(lock_argument_spec()).merge(spec))
 
 
 class Snapshot(Manager):
@@ -303,9 +295,7 @@ class Snapshot(Manager):
     def plan(self, before, plan):
         images = before["images"]
         if self.params["state"] == "absent":
-            for img in images:
-                plan.add("delete_image", self.glance.delete_image, img["id"], detail=img["name"])
-            return dict(images=[])
+            return plan_deletion(plan, self.glance, images)
         after = []
         for uuid, ref in sorted(self.leftovers.items()):
             plan.add("destroy_leftover_snapshot", self.conn.call, "VDI.destroy", ref, detail=uuid)
@@ -420,10 +410,7 @@ def _plugin_sentence(exc):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        with XenAPIConnection.from_params(module.params) as conn:
-            module.exit_json(**Snapshot(module, conn).converge())
+    run_on_pool(argument_spec(), Snapshot)
 
 
 if __name__ == "__main__":

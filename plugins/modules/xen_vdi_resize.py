@@ -186,16 +186,12 @@ duration:
   type: float
 '''
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_on_pool
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vdi_resizer import VDIResize, argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        with XenAPIConnection.from_params(module.params) as conn:
-            module.exit_json(**VDIResize(module, conn).converge())
+    run_on_pool(argument_spec(), VDIResize)
 
 
 if __name__ == "__main__":

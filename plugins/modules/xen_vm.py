@@ -436,16 +436,12 @@ xenapi_error:
       elements: str
 '''
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_on_pool
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_manager import VM, argument_spec
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        with XenAPIConnection.from_params(module.params) as conn:
-            module.exit_json(**VM(module, conn).converge())
+    run_on_pool(argument_spec(), VM)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
-attributes:
-  check_mode:
-    description: The module changes nothing; it runs in check mode as well.
-    support: full
-  diff_mode:
-    description: Not applicable, nothing changes.
-    support: none
+  - novaops.compute.info_module
 options:
   uuid:
     description: UUID of the VM (a template or snapshot too). A malformed UUID is an error.

@@ -154,6 +154,17 @@ def _wait(what, check, timeout=60, proc=None, log=None):
     raise SystemExit("bed: %s did not come up%s" % (what, tail))
 
 
+def _secret_file(path, nbytes):
+    """The secret in the file ``path``, made once: ``nbytes`` random bytes, URL-safe; the file 0600, its
+    directory 0700."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        path.write_text(secrets.token_urlsafe(nbytes))
+        os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
 def _port_open(port, host="127.0.0.1"):
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -622,13 +633,7 @@ class Keystone(Bed):
 
     def secret(self, what):
         """A password of the bed, made once (0600)."""
-        path = self.dir / "secrets" / what
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(path.parent, 0o700)
-            path.write_text(secrets.token_urlsafe(18))
-            os.chmod(path, 0o600)
-        return path.read_text().strip()
+        return _secret_file(self.dir / "secrets" / what, 18)
 
     def _configure(self, etc, expiration):
         etc.mkdir(parents=True, exist_ok=True)
@@ -956,13 +961,7 @@ class ConsoleProxy(Bed):
         return bool(Owned(self.name).live()) and _port_open(CONSOLE_PROXY_PORT)
 
     def _key(self):
-        path = self.dir / "token.key"
-        if not path.exists():
-            self.dir.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.dir, 0o700)
-            path.write_text(secrets.token_urlsafe(36))
-            os.chmod(path, 0o600)
-        return path.read_text().strip()
+        return _secret_file(self.dir / "token.key", 36)
 
     def _settings(self):
         origins = ["http://127.0.0.1:%d" % CONSOLE_PROXY_PORT, "http://localhost:%d" % CONSOLE_PROXY_PORT]

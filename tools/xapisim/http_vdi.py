@@ -153,6 +153,17 @@ class Request:
             total += len(rfile.read(size + 2))
 
 
+def _write_from(req, v, offset, end, progress=None):
+    """Bytes [offset, end) of the VDI v from the request body, in pieces that do not cross a block
+    (written only where they change it); ``progress`` gets the position after each piece."""
+    while offset < end:
+        n = min(BLOCK - offset % BLOCK, end - offset)
+        write_changed(v, offset, req.exactly(n))
+        offset += n
+        if progress:
+            progress(offset)
+
+
 # ----------------------------------------------------------------------- tasks
 class TaskScope:
     """The task a transfer reports to (TaskHelper.complete / failed: only a pending task changes)."""
@@ -397,12 +408,7 @@ class Handlers:
         if total > size:
             # vhd-tool's write past the end of the device fails; nothing is written here
             raise DeviceError("%d bytes do not fit a VDI of %d" % (total, size))
-        pos = 0
-        while pos < total:
-            n = min(BLOCK - pos % BLOCK, total - pos)
-            write_changed(v, pos, req.exactly(n))
-            pos += n
-            task.progress(pos / total)
+        _write_from(req, v, 0, total, lambda pos: task.progress(pos / total))
 
     @staticmethod
     def _receive_chunked(req, v, size, task):
@@ -412,12 +418,8 @@ class Handlers:
                 return
             if offset + length > size:
                 raise DeviceError("chunk [%d, +%d) beyond the VDI's %d bytes" % (offset, length, size))
-            end = offset + length
-            while offset < end:
-                n = min(BLOCK - offset % BLOCK, end - offset)
-                write_changed(v, offset, req.exactly(n))
-                offset += n
-            task.progress(end / size)
+            _write_from(req, v, offset, offset + length)
+            task.progress((offset + length) / size)
 
     @staticmethod
     def _receive_vhd(req, v, size, task):

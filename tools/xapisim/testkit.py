@@ -3,16 +3,23 @@
 Everything here goes through the official XenAPI SDK and the beds' published addresses
 (``.beds/env.sh``), as a user's client would: the beds' environment, a login to pool a or b,
 a VDI's chain as the pool records it (``sm_config['vhd-parent']`` from the leaf up), a chain
-with data in two layers, a deterministic byte pattern, the ssh arguments of the
-migration plugin for the beds' sshd, the ``/sim`` fault API over plain HTTP, and the no-auth Glance
-bed's API (as a bench's admin).  No simulator internals: the wire knows nothing of this.
+with data in two layers, a chain over a base copy full of data, a deterministic byte pattern, the ssh arguments of the
+migration plugin for the beds' sshd, the ``/sim`` fault API over plain HTTP, a private simulator of
+one's own, the no-auth Glance bed's API (as a bench's admin), and the play of the third-party client
+community.general.xenserver_guest that a test and a bench run against the simulator.  No simulator internals: the wire knows nothing of this.
 """
 
+import hashlib
 import json
 import os
 import shlex
 import ssl
+import subprocess
+import sys
+import textwrap
+import time
 import urllib.request
+import uuid
 import xmlrpc.client
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,6 +44,14 @@ def beds_env(required="XENAPI_POOL_A_URL"):
     if required and not env.get(required):
         raise LookupError("no beds (%s is unset): run `make beds` first" % required)
     return env
+
+
+def beds_env_or_exit(required="XENAPI_POOL_A_URL"):
+    """beds_env() for a program (a bench): without the beds it exits, saying to run `make beds`."""
+    try:
+        return beds_env(required)
+    except LookupError as exc:
+        sys.exit(str(exc))
 
 
 # what the no-auth Glance bed takes as a caller's identity (its paste pipeline trusts these headers)
@@ -79,6 +94,40 @@ def sim_call(http_url, name, *args, timeout=60):
     return out["Value"]
 
 
+class PrivateSimulator:
+    """A simulator of one's own on a free loopback port, from this tools tree (state in <root>/xapisim,
+    its log <root>/xapisim.log): for a test that expires sessions, injects faults or stops it without
+    disturbing the shared pools.  ``facts`` are its ready.json (helper_vm, device_dir, sr, ...)."""
+
+    def __init__(self, root, name):
+        self.password = uuid.uuid4().hex
+        state = os.path.join(root, "xapisim")
+        tools = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.log = open(os.path.join(root, "xapisim.log"), "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "xapisim", "serve", "--name", name, "--host", "127.0.0.1",
+                                      "--port", "0", "--state-dir", state, "--password", self.password],
+                                     env=dict(os.environ, PYTHONPATH=tools), stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        ready = os.path.join(state, "ready.json")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the private simulator did not start (see %s)" % self.log.name)
+            time.sleep(0.1)
+        with open(ready) as handle:
+            self.facts = json.load(handle)
+        self.url = self.facts["http"]
+        self.env = dict(XENAPI_URL=self.url, XENAPI_USERNAME="root", XENAPI_PASSWORD=self.password)
+
+    def sim(self, name, *args):
+        return sim_call(self.url, name, *args)
+
+    def stop(self, timeout=60):
+        self.proc.terminate()
+        self.proc.wait(timeout)
+        self.log.close()
+
+
 def pool_chain(x, vdi_uuid):
     """The VDI's chain as the pool records it, leaf first."""
     chain = [vdi_uuid]
@@ -87,6 +136,15 @@ def pool_chain(x, vdi_uuid):
         if not parent:
             return chain
         chain.append(parent)
+
+
+def file_sha256(path):
+    """The sha256 of a file's bytes, read in 4 MiB pieces: hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for piece in iter(lambda: fh.read(4 * MiB), b""):
+            h.update(piece)
+    return h.hexdigest()
 
 
 def pattern(seed, n):
@@ -114,6 +172,68 @@ def layered_chain(x, sr_dir, size=8 * MiB, name="disk"):
     with VHD.open(os.path.join(sr_dir, chain[0] + ".vhd")) as v:
         data = v.read(0, size)
     return snap, chain, data
+
+
+def filled_chain(x, env, pool, name, size, made):
+    """A snapshot over a base copy holding ``size`` bytes of random data, in the SR of the beds' pool ``A`` or
+    ``B`` (x a session on it): the chain, leaf first (a small leaf over the full base, until the GC coalesces).
+
+    Each VDI it makes goes into ``made`` at once, the snapshot first, for the caller to destroy.
+    """
+    from xapisim.vhd import VHD
+    sr = x.SR.get_by_uuid(env["XENAPI_POOL_%s_SR_UUID" % pool])
+    sr_dir = env["XENAPI_POOL_%s_SR_DIR" % pool]
+    vdi = x.VDI.create({"name_label": name, "name_description": "", "SR": sr, "virtual_size": str(size + 64 * MiB),
+                        "type": "user", "sharable": False, "read_only": False, "other_config": {}})
+    made.append(vdi)
+    block = os.urandom(2 * MiB)
+    with VHD.open(os.path.join(sr_dir, x.VDI.get_uuid(vdi) + ".vhd"), writable=True) as v:
+        for off in range(0, size, 2 * MiB):
+            v.write(off, block)
+    snap = x.VDI.snapshot(vdi, {})
+    made.insert(0, snap)
+    return pool_chain(x, x.VDI.get_uuid(snap))
+
+
+def clean_up(env, x, images=(), vdis=(), files=()):
+    """Best effort, whatever a bench left: the Glance bed's images, the pool's VDIs, local files."""
+    for image in images:
+        try:
+            glance(env, "DELETE", "/v2/images/%s" % image)
+        except Exception:  # noqa: BLE001 - best effort cleanup
+            pass
+    for vdi in vdis:
+        try:
+            x.VDI.destroy(vdi)
+        except Exception:  # noqa: BLE001
+            pass
+    for path in files:
+        if path and os.path.exists(path):
+            os.unlink(path)
+
+
+def xenserver_guest_play(vm, disks, result):
+    """A playbook: community.general.xenserver_guest makes the VM named ``vm`` from the simulator's Debian
+    template (2 vCPUs, 512 MiB, ``disks`` - a YAML flow list of its disk dicts - and a VIF on the pool-wide
+    network) and powers it on; its result goes to the file ``result`` as JSON.  Extra vars: url, password."""
+    return textwrap.dedent("""\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - community.general.xenserver_guest:
+                hostname: "{{ url }}"
+                username: root
+                password: "{{ password }}"
+                validate_certs: false
+                name: "%(vm)s"
+                template: "Debian Bookworm 12"
+                state: poweredon
+                hardware: {num_cpus: 2, memory_mb: 512}
+                disks: %(disks)s
+                networks: [{name: "Pool-wide network associated with eth0"}]
+              register: guest
+            - ansible.builtin.copy: {content: "{{ guest | to_json }}", dest: "%(result)s"}
+        """) % dict(vm=vm, disks=disks, result=result)
 
 
 def ssh_args(env=None):

@@ -34,7 +34,9 @@ class Usage(Exception):
         self.code = code
 
 
-def _opts(argv, spec, usage):
+def _opts(argv, spec, usage, required="n"):
+    """The options of argv as getopt ``spec`` says, by letter; a Usage error (with ``usage``) for -h, for
+    anything else on the line and when one of the ``required`` letters is missing."""
     try:
         opts, rest = getopt.gnu_getopt(argv, spec)
     except getopt.GetoptError:
@@ -46,6 +48,8 @@ def _opts(argv, spec, usage):
         if k == "-h":
             raise Usage(usage, 0)
         out[k[1:]] = v
+    if any(letter not in out for letter in required):
+        raise Usage(usage)
     return out
 
 
@@ -83,9 +87,7 @@ def _int(s, usage):
 def cmd_create(argv):
     usage = ("options: <-n name> <-s size (MB)> [-r reserve] [-b file_is_fixed_size] "
              "[-S size (MB) for metadata preallocation (see vhd-util resize)] [-h help]")
-    o = _opts(argv, "n:s:S:rbch", usage)
-    if "n" not in o or "s" not in o:
-        raise Usage(usage)
+    o = _opts(argv, "n:s:S:rbch", usage, required="ns")
     size = _blocks_rounded(_int(o["s"], usage))
     maxs = _blocks_rounded(_int(o["S"], usage)) if "S" in o else None
     if maxs is not None and maxs < size:
@@ -115,9 +117,7 @@ def cmd_snapshot(argv):
     usage = ("options: <-n name> <-p parent name> [-l snapshot depth limit] "
              "[-m parent_is_raw] [-S size (MB) for metadata preallocation "
              "(see vhd-util resize)] [-e link to existing file] [-h help]")
-    o = _opts(argv, "n:p:l:S:bmeh", usage)
-    if "n" not in o or "p" not in o:
-        raise Usage(usage)
+    o = _opts(argv, "n:p:l:S:bmeh", usage, required="np")
     if "m" in o:
         print("raw parents are not supported by this vhd-util")
         return errno.EINVAL
@@ -137,8 +137,6 @@ def cmd_query(argv):
              "[-f print fields] [-d print chain depth] "
              "[-S print max virtual size (MB) for fast resize] [-h help]")
     o = _opts(argv, "n:vspfdSh", usage)
-    if "n" not in o:
-        raise Usage(usage)
     name = o["n"]
     err = 0
     with _open(name) as v:
@@ -179,9 +177,7 @@ def cmd_query(argv):
 
 def cmd_set(argv):
     usage = "options: <-n name> <-f field> <-v value> [-h help]"
-    o = _opts(argv, "n:f:v:h", usage)
-    if "n" not in o or "f" not in o or "v" not in o:
-        raise Usage(usage)
+    o = _opts(argv, "n:f:v:h", usage, required="nfv")
     field = o["f"]
     if field not in ("hidden", "marker"):
         print("invalid field %s" % field)
@@ -207,8 +203,6 @@ def cmd_modify(argv):
     usage = ("options: <-n name> [-p NEW_PARENT set parent [-m raw]] "
              "[-s NEW_SIZE set size] [-z zero (kill data)] [-h help]")
     o = _opts(argv, "n:s:p:mzh", usage)
-    if "n" not in o:
-        raise Usage(usage)
     err = 0
     with _open(o["n"], writable=True) as v:
         if "z" in o:
@@ -250,9 +244,7 @@ def cmd_modify(argv):
 def cmd_resize(argv):
     usage = ("options: <-n name> <-s size (in MB)> <-j journal> "
              "[-f fast (use preallocated metadata)] [-h help]")
-    o = _opts(argv, "n:s:j:fch", usage)
-    if "n" not in o or "s" not in o:
-        raise Usage(usage)
+    o = _opts(argv, "n:s:j:fch", usage, required="ns")
     size = _int(o["s"], usage) << 20
     with _open(o["n"], writable=True) as v:
         if v.is_dynamic:
@@ -270,8 +262,6 @@ def cmd_resize(argv):
 def cmd_check(argv):
     usage = "options: -n <file> [-i ignore missing primary footers] [-p check parents] [-h help]"
     o = _opts(argv, "n:iph", usage)
-    if "n" not in o:
-        raise Usage(usage)
     name = o["n"]
     if not os.path.exists(name):
         print("cannot stat %s: %d" % (name, errno.ENOENT))
@@ -289,8 +279,6 @@ def cmd_check(argv):
 def cmd_coalesce(argv):
     usage = "options: <-n name> [-h help]"
     o = _opts(argv, "n:o:a:sph", usage)
-    if "n" not in o:
-        raise Usage(usage)
     with _open(o["n"]):
         pass
     coalesce(o["n"])

@@ -59,6 +59,8 @@ from urllib.parse import urlsplit, urlunsplit
 try:
     from XenAPIPlugin import Failure
 except ImportError:  # pragma: no cover - outside a dom0 (unit tests without the runtime)
+    # XenAPIPlugin.Failure's shape, written again: a dom0 plugin runs on dom0's python, standard library
+    # only, and can import neither the simulator's runtime (tools/xapisim/runtime) nor the collection
     class Failure(Exception):
         def __init__(self, code, params):
             super().__init__(code, params)

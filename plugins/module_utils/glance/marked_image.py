@@ -12,9 +12,18 @@ the next upload.  Two active ones cannot be told apart, and the module refuses.
 
 from __future__ import annotations
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 
 MARKER = "novaops_snapshot"
+
+
+def image_argument_spec():
+    """The options of the image a snapshot module makes (doc fragment snapshot_image)."""
+    return ArgumentSpec(dict(
+        properties=dict(type="dict", default={}),
+        visibility=dict(type="str", default="private", choices=["private", "shared", "community", "public"]),
+    ))
 
 
 def plan_marked_image(plan, glance, name, images, marker_value):
@@ -28,3 +37,10 @@ def plan_marked_image(plan, glance, name, images, marker_value):
         if img.get("status") != "active":
             plan.add("delete_stale_image", glance.delete_image, img["id"], detail=name)
     return active[0] if active else None
+
+
+def plan_deletion(plan, glance, images):
+    """state=absent: every image of ``images`` (all marked) is deleted; none is left after."""
+    for img in images:
+        plan.add("delete_image", glance.delete_image, img["id"], detail=img["name"])
+    return dict(images=[])

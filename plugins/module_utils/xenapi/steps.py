@@ -12,6 +12,7 @@ The operation's lock options and timeout go to every step.
 
 from __future__ import annotations
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.manager_step import run_step, would_change
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vdi_resizer import VDIResize
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vdi_resizer import argument_spec as vdi_resize_spec
@@ -21,6 +22,14 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_manager 
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_manager import argument_spec as vm_spec
 
 COMMON = ("clear_stale_lock", "stale_lock_age", "timeout")
+
+
+def refuse_empty_suffixes(params, options):
+    """The operation names its other VMs <name><suffix>: an empty suffix would give two VMs one name."""
+    for option in options:
+        if not params[option]:
+            raise NovaopsError("%s must not be empty: the instance and the VM it names would have one name."
+                               % option)
 
 
 class XenSteps:
@@ -42,6 +51,12 @@ class XenSteps:
         for key, marks in (result.get("operation_lock") or {}).items():
             self.lock_report.setdefault(key, []).extend(marks if isinstance(marks, list) else [marks])
         return result
+
+    def with_lock_report(self, out):
+        """The operation's result ``out``, with what the steps did to locks not their own, if anything."""
+        if self.lock_report:
+            out["operation_lock"] = self.lock_report
+        return out
 
     def vm(self, conn, params):
         """xen_vm with these options on conn's pool."""

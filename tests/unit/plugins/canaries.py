@@ -46,6 +46,8 @@ class Canaries:
         self._wd = {}         # watch descriptor -> path
         self.seen = {}        # path -> set of event names
 
+    # close/__enter__/__exit__ as novaops_plugin_utils.Dir has them: that one is a dom0 plugin's, standard
+    # library only and shipped on its own, so neither imports the other
     def close(self):
         if self.fd is not None:
             os.close(self.fd)

@@ -113,12 +113,17 @@ def plugin_call(x, plugin, fn, **args):
     return json.loads(x.host.call_plugin(host, plugin, fn, {k: str(v) for k, v in args.items()}))
 
 
-def plugin_failure(x, plugin, fn, **args):
-    """The Failure details of a plugin call that must fail."""
+def failure(fn, *args):
+    """The Failure details of a XenAPI call that must fail."""
     import XenAPI
     with pytest.raises(XenAPI.Failure) as ei:
-        plugin_call(x, plugin, fn, **args)
+        fn(*args)
     return ei.value.details
+
+
+def plugin_failure(x, plugin, fn, **args):
+    """The Failure details of a plugin call that must fail."""
+    return failure(lambda: plugin_call(x, plugin, fn, **args))
 
 
 @pytest.fixture(scope="session")

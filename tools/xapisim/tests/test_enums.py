@@ -12,16 +12,9 @@ database's own parser does the same (ocaml/idl/ocaml_backend/ocaml_utils.ml,
 import json
 import urllib.request
 
-import pytest
-import XenAPI
+from conftest import failure
 
 MiB = 1 << 20
-
-
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
 
 
 def sr_of(x):

@@ -8,13 +8,9 @@ import urllib.request
 import pytest
 import XenAPI
 
+from conftest import failure
+
 MiB = 1024 * 1024
-
-
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
 
 
 def test_nth_call_fault(sim, x):

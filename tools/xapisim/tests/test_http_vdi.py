@@ -11,7 +11,6 @@ ocaml/vhd-tool/src/impl.ml (``serve_raw_to_raw``, ``serve_chunked_to_raw``,
 ocaml/libs/http-lib/http.ml, http_svr.ml for the status lines.
 """
 
-import hashlib
 import http.client
 import io
 import os
@@ -23,10 +22,9 @@ import tarfile
 import urllib.parse
 
 import pytest
-import XenAPI
 
-from conftest import wait_task
-from xapisim.testkit import layered_chain, pattern
+from conftest import failure, wait_task
+from xapisim.testkit import file_sha256, layered_chain, pattern
 from xapisim.vhd import VHD, create_differencing, create_dynamic
 from xapisim.xxh64 import xxh64_python
 
@@ -34,12 +32,6 @@ MiB = 1 << 20
 
 
 # ---------------------------------------------------------------------- helpers
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
-
-
 def connection(sim, secure=False):
     u = urllib.parse.urlsplit(sim.https if secure else sim.url)
     if secure:
@@ -413,7 +405,7 @@ def test_256_mib_round_trips_in_raw_and_vhd(sim, xs, tmp_path):
             kind = "d" if i % 3 != 1 else "0"       # a third of the blocks are zeros
             layout.append(kind)
             fh.write(os.urandom(2 * MiB) if kind == "d" else bytes(2 * MiB))
-    want = sha256_file(src)
+    want = file_sha256(src)
     vdi = new_vdi(x, size, "big")
     with open(src, "rb") as fh:
         assert put(sim, x, vdi, fh)[0] == 200
@@ -423,7 +415,7 @@ def test_256_mib_round_trips_in_raw_and_vhd(sim, xs, tmp_path):
     raw_out = str(tmp_path / "out.raw")
     with open(raw_out, "wb") as fh:
         assert get(sim, x, vdi, out=fh)[0] == 200
-    assert os.path.getsize(raw_out) == size and sha256_file(raw_out) == want
+    assert os.path.getsize(raw_out) == size and file_sha256(raw_out) == want
 
     vhd_out = str(tmp_path / "out.vhd")
     with open(vhd_out, "wb") as fh:
@@ -441,15 +433,7 @@ def test_256_mib_round_trips_in_raw_and_vhd(sim, xs, tmp_path):
     raw_again = str(tmp_path / "again.raw")
     with open(raw_again, "wb") as fh:
         assert get(sim, x, again, out=fh)[0] == 200
-    assert sha256_file(raw_again) == want
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for piece in iter(lambda: fh.read(4 * MiB), b""):
-            h.update(piece)
-    return h.hexdigest()
+    assert file_sha256(raw_again) == want
 
 
 def test_differencing_stream_helpers_agree_with_the_library(tmp_path):

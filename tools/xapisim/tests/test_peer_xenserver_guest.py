@@ -9,36 +9,19 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import XenAPI
 
 from conftest import start_server, stop_server
+from xapisim.testkit import xenserver_guest_play
 
 BIN = Path(sys.executable).parent
 SITE = Path(sys.prefix) / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
 PEER = SITE / "ansible_collections" / "community" / "general" / "plugins" / "modules" / "xenserver_guest.py"
 
-PLAYBOOK = textwrap.dedent("""\
-    - hosts: localhost
-      gather_facts: false
-      tasks:
-        - community.general.xenserver_guest:
-            hostname: "{{ url }}"
-            username: root
-            password: "{{ password }}"
-            validate_certs: false
-            name: peer-vm
-            template: "Debian Bookworm 12"
-            state: poweredon
-            hardware: {num_cpus: 2, memory_mb: 512}
-            disks: [{size_gb: 1, name: peer-disk}]
-            networks: [{name: "Pool-wide network associated with eth0"}]
-          register: guest
-        - copy: {content: "{{ guest | to_json }}", dest: "{{ out }}"}
-    """)
+PLAYBOOK = xenserver_guest_play("peer-vm", "[{size_gb: 1, name: peer-disk}]", "{{ out }}")
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,10 @@ session back to the simulator and vhd-util on its PATH."""
 import json
 import os
 
-import pytest
-import XenAPI
 
 from xapisim.vhd import create_dynamic
 
-
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
+from conftest import failure
 
 
 def test_echo(x):

@@ -9,21 +9,13 @@ import time
 import uuid as uuidlib
 
 import pytest
-import XenAPI
 
 from xapisim.vhd import VHD, create_differencing, create_dynamic
 
+from conftest import failure
+from xapisim.testkit import pattern
+
 MiB = 1024 * 1024
-
-
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
-
-
-def pattern(seed, n):
-    return bytes((seed * 31 + i * 7) % 251 for i in range(n))
 
 
 def sr_ref(x):

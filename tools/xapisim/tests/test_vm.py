@@ -3,14 +3,7 @@ clone/copy/provision/snapshot, consoles, VCPU and memory rules, VBD/VIF rules.""
 
 import time
 
-import pytest
-import XenAPI
-
-
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
+from conftest import failure
 
 
 def new_vm(x, name="vm1"):

@@ -8,11 +8,7 @@ import xmlrpc.client
 import pytest
 import XenAPI
 
-
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
+from conftest import failure
 
 
 def raw_call(sim, method, *params, path="/"):

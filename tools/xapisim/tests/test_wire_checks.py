@@ -4,19 +4,10 @@ xapi-project/xen-api repository)."""
 
 import xmlrpc.client
 
-import pytest
-import XenAPI
-
-from conftest import wait_task
+from conftest import failure, wait_task
 
 BAD_REF = "OpaqueRef:00000000-0000-0000-0000-0000000000ff"
 BAD_SESSION = "OpaqueRef:00000000-0000-0000-0000-00000000beef"
-
-
-def failure(fn, *args):
-    with pytest.raises(XenAPI.Failure) as ei:
-        fn(*args)
-    return ei.value.details
 
 
 def raw(sim, method, *params):

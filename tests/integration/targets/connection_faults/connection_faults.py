@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +26,7 @@ import time
 import uuid
 
 from glance_proxy import GlanceProxy
-from module_runs import clean_failure, collections_root, module_result, module_run
+from module_runs import clean_failure, collections_root, module_result, module_run, run_sections
 from private_libvirtd import PrivateLibvirtd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,36 +47,11 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.errors impo
 
 
 # -- XenAPI: sessions expiring mid-run ------------------------------------------------------------
-class PrivateSimulator:
-    def __init__(self, tools_dir, root):
-        if tools_dir not in sys.path:
-            sys.path.insert(0, tools_dir)
-        self.testkit = importlib.import_module("xapisim.testkit")
-        self.password = uuid.uuid4().hex
-        state = os.path.join(root, "xapisim")
-        env = dict(os.environ, PYTHONPATH=tools_dir)
-        self.log = open(os.path.join(root, "xapisim.log"), "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "xapisim", "serve", "--name", TAG, "--host", "127.0.0.1",
-                                      "--port", "0", "--state-dir", state, "--password", self.password],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        ready = os.path.join(state, "ready.json")
-        deadline = time.monotonic() + 60
-        while not os.path.exists(ready):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the private simulator did not start (see %s)" % self.log.name)
-            time.sleep(0.1)
-        with open(ready) as handle:
-            self.facts = json.load(handle)
-        self.url = self.facts["http"]
-        self.env = dict(XENAPI_URL=self.url, XENAPI_USERNAME="root", XENAPI_PASSWORD=self.password)
-
-    def sim(self, name, *args):
-        return self.testkit.sim_call(self.url, name, *args)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(30)
-        self.log.close()
+def private_simulator(tools_dir, root):
+    """xapisim.testkit's simulator of one's own, from the tools tree beside the beds."""
+    if tools_dir not in sys.path:
+        sys.path.insert(0, tools_dir)
+    return importlib.import_module("xapisim.testkit").PrivateSimulator(root, TAG)
 
 
 def vm_records(sim, name):
@@ -93,7 +66,7 @@ def vm_records(sim, name):
 
 
 def xenapi_sessions(tools_dir, root):
-    sim = PrivateSimulator(tools_dir, root)
+    sim = private_simulator(tools_dir, root)
     try:
         name = "%s-vm" % TAG
         sim.sim("counters_reset")
@@ -323,14 +296,8 @@ def main():
     root = tempfile.mkdtemp(prefix="%s-" % TAG)
     kept = False
     try:
-        for section in (lambda: xenapi_sessions(tools_dir, root), lambda: libvirt_restarts(root),
-                        lambda: glance_5xx(root)):
-            try:
-                section()
-            except Exception as exc:  # pylint: disable=broad-except
-                check(False, "section crashed: %r" % exc)
-                import traceback  # pylint: disable=import-outside-toplevel
-                traceback.print_exc()
+        run_sections((lambda: xenapi_sessions(tools_dir, root), lambda: libvirt_restarts(root),
+                      lambda: glance_5xx(root)), check)
     finally:
         kept = bool(FAILURES)
         if kept:

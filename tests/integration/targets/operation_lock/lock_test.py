@@ -34,7 +34,7 @@ import uuid
 
 import libvirt
 import XenAPI
-from module_runs import clean_failure, collections_root
+from module_runs import clean_failure, collections_root, run_sections
 from module_runs import module_run as _module_run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -129,45 +129,30 @@ def lock_cycle(what, module, args, env, holder_argv, marked, see, converged, cha
 
 # -- XenAPI: a private simulator ------------------------------------------------------------------
 class PrivateSimulator:
+    """xapisim.testkit's simulator of one's own, from the tools tree beside the beds, logged in; what a user
+    sees of its VMs."""
+
     def __init__(self, tools_dir, root):
         if tools_dir not in sys.path:
             sys.path.insert(0, tools_dir)
-        self.testkit = importlib.import_module("xapisim.testkit")
-        self.password = uuid.uuid4().hex
-        state = os.path.join(root, "xapisim")
-        self.log = open(os.path.join(root, "xapisim.log"), "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "xapisim", "serve", "--name", TAG, "--host", "127.0.0.1",
-                                      "--port", "0", "--state-dir", state, "--password", self.password],
-                                     env=dict(os.environ, PYTHONPATH=tools_dir), stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        ready = os.path.join(state, "ready.json")
-        deadline = time.monotonic() + 60
-        while not os.path.exists(ready):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the private simulator did not start (see %s)" % self.log.name)
-            time.sleep(0.1)
+        self.server = importlib.import_module("xapisim.testkit").PrivateSimulator(root, TAG)
+        self.facts, self.url, self.password = self.server.facts, self.server.url, self.server.password
         time.sleep(0.2)
-        with open(ready) as handle:
-            self.facts = json.load(handle)
-        self.url = self.facts["http"]
-        self.env = dict(XENAPI_URL=self.url, XENAPI_USERNAME="root", XENAPI_PASSWORD=self.password,
-                        XENAPI_HELPER_VM_UUID=self.facts["helper_vm"], XENAPI_DEVICE_DIR=self.facts["device_dir"],
-                        XENAPI_SR_UUID=self.facts["sr"], XENAPI_CA_PATH="")
+        self.env = dict(self.server.env, XENAPI_HELPER_VM_UUID=self.facts["helper_vm"],
+                        XENAPI_DEVICE_DIR=self.facts["device_dir"], XENAPI_SR_UUID=self.facts["sr"], XENAPI_CA_PATH="")
         self.session = XenAPI.Session(self.url)
         self.session.login_with_password("root", self.password, "1.0", TAG)
         self.x = self.session.xenapi
 
     def sim(self, name, *args):
-        return self.testkit.sim_call(self.url, name, *args)
+        return self.server.sim(name, *args)
 
     def stop(self):
         try:
             self.session.xenapi.session.logout()
         except Exception:  # pylint: disable=broad-except
             pass
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-        self.log.close()
+        self.server.stop(timeout=60)
 
     # what a user sees
     def vm(self, name):
@@ -476,13 +461,7 @@ def main():
     root = tempfile.mkdtemp(prefix="%s-" % TAG)
     started = time.monotonic()
     try:
-        for section in (lambda: xenapi_part(tools_dir, root), lambda: libvirt_part(root)):
-            try:
-                section()
-            except Exception as exc:  # pylint: disable=broad-except
-                check(False, "section crashed: %r" % exc)
-                import traceback
-                traceback.print_exc()
+        run_sections((lambda: xenapi_part(tools_dir, root), lambda: libvirt_part(root)), check)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("operation_lock: %d checks, %d failed, %.0f s" % (COUNT[0], len(FAILURES), time.monotonic() - started))

@@ -34,8 +34,8 @@ import urllib.request
 E = os.environ
 sys.path.insert(0, os.path.join(os.path.dirname(E["NOVAOPS_BEDS_DIR"]), "tools"))
 from xapisim.testkit import login  # noqa: E402
+from ext4_disk import FILES, make_image  # noqa: E402  (beside this file)
 
-FILES = ["/etc/hostname", "/data/random.bin", "/data/deep/text.txt"]
 GLANCE_HEADERS = {"X-Roles": "admin", "X-Tenant-Id": "nt-ro"}
 
 
@@ -43,31 +43,13 @@ def run(*argv, **kw):
     return subprocess.run(argv, check=True, capture_output=True, **kw)
 
 
+# boot code that halts the CPU for good (cli; hlt; jmp back): a QEMU guest booting it keeps
+# running, idle, instead of executing the zeros parted leaves there until it faults
+HALT = b"\xfa\xf4\xeb\xfd"
+
+
 def make_raw(path, size_mib, files_mib):
-    with tempfile.TemporaryDirectory() as tmp:
-        root = os.path.join(tmp, "root")
-        os.makedirs(os.path.join(root, "etc"))
-        os.makedirs(os.path.join(root, "data", "deep"))
-        with open(os.path.join(root, "etc", "hostname"), "w") as f:
-            f.write("novaops-instance\n")
-        with open(os.path.join(root, "data", "random.bin"), "wb") as f:
-            f.write(os.urandom(files_mib * 1024 * 1024))
-        with open(os.path.join(root, "data", "deep", "text.txt"), "w") as f:
-            f.write("".join("line %d\n" % i for i in range(20000)))
-        part = os.path.join(tmp, "part.img")
-        sectors = size_mib * 2048
-        with open(part, "wb") as f:
-            f.truncate((sectors - 2048) * 512)
-        run("mke2fs", "-q", "-F", "-t", "ext4", "-d", root, part)
-        with open(path, "wb") as f:
-            f.truncate(sectors * 512)
-        run("parted", "--script", path, "mklabel", "msdos", "mkpart", "primary", "2048s", "%ds" % (sectors - 1),
-            "set", "1", "boot", "on")
-        run("dd", "if=" + part, "of=" + path, "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none")
-        # boot code that halts the CPU for good (cli; hlt; jmp back): a QEMU guest booting it keeps
-        # running, idle, instead of executing the zeros parted leaves there until it faults
-        with open(path, "r+b") as f:
-            f.write(b"\xfa\xf4\xeb\xfd")
+    make_image(path, size_mib, files_mib, "novaops-instance", boot_code=HALT)
 
 
 def files_sum(raw):

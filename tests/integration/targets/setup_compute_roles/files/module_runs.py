@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -55,3 +56,14 @@ def clean_failure(result):
     return bool(result.get("failed")) and bool(result.get("msg")) and "Traceback" not in text and \
         "MODULE FAILURE" not in text and "module_stderr" not in result and \
         result.get("exception") in (None, "(traceback unavailable)")
+
+
+def run_sections(sections, check):
+    """Each section to its end: one that crashes is a failed ``check`` (its traceback printed), and the
+    next still runs."""
+    for section in sections:
+        try:
+            section()
+        except Exception as exc:  # pylint: disable=broad-except
+            check(False, "section crashed: %r" % exc)
+            traceback.print_exc()

@@ -16,6 +16,10 @@ import xmlrpc.client
 
 import XenAPI
 
+# the image maker the roles' targets use too (aliases: needs/target/setup_compute_roles)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "setup_compute_roles", "files"))
+from ext4_disk import make_image  # noqa: E402
+
 
 def session():
     ctx = ssl.create_default_context(cafile=os.environ.get("XENAPI_CA_PATH"))
@@ -44,44 +48,6 @@ def run(*argv):
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-GPT_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"       # Linux filesystem data
-GPT_PARTUUID = "5E1F0C0A-7E57-4A11-9D15-C0FFEE000001"
-GPT_NAME = "cloudimg-rootfs"
-
-
-def make_image(path, size_mib, files_mib, label="msdos"):
-    """One ext4 partition from sector 2048 with files in it, made without mounting.
-
-    msdos: the boot flag set.  gpt: a name, a fixed PARTUUID and the legacy BIOS bootable
-    attribute (bit 2), to be kept by a resize; the partition ends before the backup GPT.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        root = os.path.join(tmp, "root")
-        os.makedirs(os.path.join(root, "etc"))
-        os.makedirs(os.path.join(root, "data", "deep"))
-        with open(os.path.join(root, "etc", "hostname"), "w") as f:
-            f.write("instance-resize\n")
-        with open(os.path.join(root, "data", "random.bin"), "wb") as f:
-            f.write(os.urandom(files_mib * 1024 * 1024))
-        with open(os.path.join(root, "data", "deep", "text.txt"), "w") as f:
-            f.write("".join("line %d\n" % i for i in range(20000)))
-        part = os.path.join(tmp, "part.img")
-        sectors = size_mib * 2048
-        end = sectors - 1 if label == "msdos" else sectors - 34
-        with open(part, "wb") as f:
-            f.truncate((end - 2048 + 1) * 512)
-        run("mke2fs", "-q", "-F", "-t", "ext4", "-d", root, part)
-        with open(path, "wb") as f:
-            f.truncate(sectors * 512)
-        if label == "msdos":
-            run("parted", "--script", path, "mklabel", "msdos", "mkpart", "primary", "2048s", "%ds" % end,
-                "set", "1", "boot", "on")
-        else:
-            run("sgdisk", "--clear", "--new=1:2048:%d" % end, "--typecode=1:" + GPT_TYPE,
-                "--partition-guid=1:" + GPT_PARTUUID, "--change-name=1:" + GPT_NAME, "--attributes=1:set:2", path)
-        run("dd", "if=" + part, "of=" + path, "bs=1M", "seek=1", "conv=notrunc,sparse", "status=none")
-
-
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     s = session()
@@ -108,15 +74,15 @@ def main():
             with tempfile.TemporaryDirectory() as tmp:
                 img = os.path.join(tmp, "disk.img")
                 if layout == "ext4":
-                    make_image(img, size_mib, files_mib)
+                    make_image(img, size_mib, files_mib, "instance-resize")
                 elif layout == "gpt":
-                    make_image(img, size_mib, files_mib, label="gpt")
+                    make_image(img, size_mib, files_mib, "instance-resize", label="gpt")
                 elif layout == "whole":           # ext4 on the whole disk, no partition table
                     with open(img, "wb") as f:
                         f.truncate(size_mib * 1048576)
                     run("mke2fs", "-q", "-F", "-t", "ext4", img)
                 elif layout == "part2":           # one ext4 partition, but numbered 2
-                    make_image(img, size_mib, files_mib, label="gpt")
+                    make_image(img, size_mib, files_mib, "instance-resize", label="gpt")
                     run("sgdisk", "--transpose=1:2", img)
                 elif layout == "two":
                     with open(img, "wb") as f:

@@ -17,25 +17,14 @@ import time
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import image_cache as img
-from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) is not installed")
 
 
-def run(argv, **kwargs):
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def qemu_io(path, command):
     subprocess.run(["qemu-io", "-c", command, path], check=True, capture_output=True)
-
-
-@pytest.fixture
-def qimg():
-    return QemuImg(run, prlimit=shutil.which("prlimit"))
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.disks import diskops
-from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import image_cache as img
 from ansible_collections.novaops.compute.tests.unit.plugins.canaries import KINDS, Canaries, plant
@@ -35,16 +34,6 @@ from ansible_collections.novaops.compute.tests.unit.plugins.module_utils.glance.
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) is not installed")
 DEADLINE = 30      # seconds a refusal may take; the old code hung for ever on a FIFO
-
-
-def run(argv, **kwargs):
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-@pytest.fixture
-def qimg():
-    return QemuImg(run, prlimit=shutil.which("prlimit"))
 
 
 @pytest.fixture
