@@ -75,7 +75,9 @@ instance:
   returned: success
   type: dict
 target:
-  description: Where the proxy connects (uri, host, port, listen) and the running domain's id (new at every start: a link dies with a restart even on the same port).
+  description:
+    - Where the proxy connects (uri, host, port, listen).
+    - C(domain_id), the running domain's id, new at every start, so that a restart on the same port ends earlier links.
   returned: success
   type: dict
   sample: {uri: "qemu:///system", host: 127.0.0.1, port: 5900, listen: 127.0.0.1, domain_id: 7}
