@@ -68,10 +68,12 @@ instance:
   returned: success
   type: dict
 target:
-  description: Where the proxy connects (uri, host, port, listen).
+  description:
+    - Where the proxy connects (uri, host, port, listen).
+    - C(domain_id), the running domain's id, new at every start, so that a restart on the same port ends earlier links.
   returned: success
   type: dict
-  sample: {uri: "qemu:///system", host: 127.0.0.1, port: 5900, listen: 127.0.0.1}
+  sample: {uri: "qemu:///system", host: 127.0.0.1, port: 5900, listen: 127.0.0.1, domain_id: 7}
 libvirt_error:
   description: The libvirt error behind a failure.
   returned: on a libvirt failure

@@ -64,8 +64,18 @@ class PixelFormat:
             return "colour-map pixel formats are not served (true colour only)"
         return None
 
+    def unused_bits(self):
+        """The bits of a pixel no colour uses (the 4th byte of 32-bit true colour)."""
+        used = 0
+        for m, s in zip(self.maxima, self.shifts):
+            used |= m << s
+        return ((1 << self.bpp) - 1) & ~used
+
     def encode(self, rgb):
-        value = 0
+        # Unused bits are sent set: clients ignore them (RFC 6143 7.4),
+        # but Debian 12's noVNC 1.3 raw decoder takes that byte as alpha for all but the first
+        # rect in its receive queue, and a 0 there drew those pixels transparent.
+        value = self.unused_bits()
         for c, m, s in zip(rgb, self.maxima, self.shifts):
             value |= ((c * m + 127) // 255) << s
         return value.to_bytes(self.bpp // 8, "big" if self.big_endian else "little")

@@ -73,6 +73,7 @@ class ConsoleProxyHandler(ProxyRequestHandler):
         try:
             self.do_proxy(target)
         except self.CClose as closed:
+            log.debug("%s console of %s ends: %s", peer, instance.get("name"), masked(closed.args))
             if closed.args and closed.args[1] == "Target closed":
                 raise self.CClose(1000, "The console closed: the instance stopped, or its hypervisor went away.")
             raise

@@ -59,7 +59,8 @@ def console_target(dom, uri, vnc_host=None):
     else:
         host = listen
     instance = dict(driver="libvirt", uuid=dom.UUIDString(), name=name)
-    target = dict(uri=uri, host=host, port=vnc["port"], listen=listen or "")
+    # the domain's id is new at every start, even when an explicit or reused port stays the same
+    target = dict(uri=uri, host=host, port=vnc["port"], listen=listen or "", domain_id=dom.ID())
     return instance, target
 
 
@@ -72,5 +73,8 @@ def target_changed(dom, uri, target):
         return exc.msg
     if now["port"] != target["port"]:
         return ("domain %r was restarted since the console link was issued (its VNC port changed); "
+                "ask for a new link" % dom.name())
+    if target.get("domain_id") is not None and now["domain_id"] != target["domain_id"]:
+        return ("domain %r was restarted since the console link was issued (on the same VNC port); "
                 "ask for a new link" % dom.name())
     return None

@@ -14,6 +14,8 @@ import urllib.request
 
 import pytest
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
 TOOLS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
 if TOOLS not in sys.path:
@@ -179,3 +181,14 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def collection_tree(tmp_path_factory):
+    """A path holding ansible_collections/novaops/compute -> this checkout."""
+    root = tmp_path_factory.mktemp("coll")
+    (root / "ansible_collections" / "novaops").mkdir(parents=True)
+    os.symlink(REPO, str(root / "ansible_collections" / "novaops" / "compute"))
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return str(root)

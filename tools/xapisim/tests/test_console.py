@@ -171,3 +171,13 @@ def test_connection_ends_when_the_vm_halts(sim, x, session):
                 closed = True
                 break
         assert closed
+
+
+def test_unused_pixel_bits_are_set():
+    """noVNC 1.3 (Debian 12) takes a 32-bit pixel's unused byte as alpha in its raw decoder: a 0
+    there drew the console transparent in a browser."""
+    from xapisim.rfb import PixelFormat
+    assert PixelFormat().encode((1, 2, 3)) == b"\x03\x02\x01\xff"
+    novnc = PixelFormat(shifts=(0, 8, 16))
+    assert novnc.encode((1, 2, 3)) == b"\x01\x02\x03\xff"
+    assert PixelFormat(bpp=16, depth=16, maxima=(31, 63, 31), shifts=(11, 5, 0)).unused_bits() == 0

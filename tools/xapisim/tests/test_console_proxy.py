@@ -7,7 +7,6 @@ token, session or password in the proxy's log."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,20 +24,8 @@ ORIGIN = "http://console.test"
 pytest.importorskip("websockify")
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    """A path holding ansible_collections/novaops/compute -> this checkout."""
-    root = tmp_path_factory.mktemp("coll")
-    (root / "ansible_collections" / "novaops").mkdir(parents=True)
-    os.symlink(REPO, str(root / "ansible_collections" / "novaops" / "compute"))
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    return str(root)
-
-
-@pytest.fixture(scope="module")
-def proxy(simserver, tree, tmp_path_factory):
-    d = tmp_path_factory.mktemp("proxy")
+def start_proxy(simserver, tree, d, **extra):
+    """The collection's proxy in front of ``simserver`` on a free port; ``extra`` settings (used_tokens, cert, key)."""
     (d / "key").write_text(KEY)
     (d / "password").write_text(simserver.password)
     web = d / "web"
@@ -49,6 +36,7 @@ def proxy(simserver, tree, tmp_path_factory):
                     allowed_origins=[ORIGIN], connect_timeout=5, log_level="DEBUG",
                     xenapi=dict(ca_path=simserver.ca, pools={simserver.https: dict(username="root",
                                                                                    password_file=str(d / "password"))}))
+    settings.update(extra)
     (d / "settings.json").write_text(json.dumps(settings))
     log = open(str(d / "proxy.log"), "w+")
     proc = subprocess.Popen([sys.executable, os.path.join(REPO, "roles", "console_proxy", "files", "novaops-console-proxy"),
@@ -56,10 +44,19 @@ def proxy(simserver, tree, tmp_path_factory):
                             env=dict(os.environ, NOVAOPS_COLLECTIONS_PATH=tree), text=True)
     line = proc.stdout.readline()
     assert "ready" in line, open(str(d / "proxy.log")).read()
-    yield dict(port=port, log=str(d / "proxy.log"), proc=proc)
-    proc.terminate()
-    proc.wait(10)
-    log.close()
+
+    def stop():
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+    return dict(port=port, log=str(d / "proxy.log"), proc=proc, stop=stop)
+
+
+@pytest.fixture(scope="module")
+def proxy(simserver, collection_tree, tmp_path_factory):
+    started = start_proxy(simserver, collection_tree, tmp_path_factory.mktemp("proxy"))
+    yield started
+    started["stop"]()
 
 
 def issue(sim, vm_uuid, ttl=600, now=None):
@@ -75,9 +72,10 @@ def issue(sim, vm_uuid, ttl=600, now=None):
 class WS:
     """A WebSocket to the proxy (as noVNC opens it), with the socket face the RFB client reads."""
 
-    def __init__(self, port, token, origin=ORIGIN):
+    def __init__(self, port, token, origin=ORIGIN, tls_context=None):
         from xapisim.ws_client import Socket, WebSocket
-        self.ws = WebSocket("127.0.0.1", port, "/websockify?token=" + urllib.parse.quote(token), origin=origin)
+        self.ws = WebSocket("127.0.0.1", port, "/websockify?token=" + urllib.parse.quote(token), origin=origin,
+                            tls_context=tls_context)
         self.sock = Socket(self.ws)
 
     def recv(self, size):

@@ -10,6 +10,9 @@
         headless chromium opens the link (noVNC through the proxy); prints JSON: noVNC's status,
         the page's canvas against QEMU's VNC read directly, the screenshot kept, and which
         secrets (argv[5:]) the browser's network log holds
+    console_check.py browser-xen <console url> <console ref> <artifacts dir> [secret ...]
+        the same for a XenAPI VM: the direct read logs in (XENAPI_URL, XENAPI_USERNAME,
+        XENAPI_PASSWORD, XENAPI_CA_PATH) and CONNECTs to the console as the proxy does
 """
 
 import base64
@@ -23,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.environ["NOVAOPS_TOOLS"])
 from xapisim.cdp_client import Browser  # noqa: E402
-from xapisim.rfb_client import Client, settled_screen  # noqa: E402
+from xapisim.rfb_client import Client, settled_screen, tls_context, xapi_connect  # noqa: E402
 from xapisim.ws_client import Socket, WebSocket  # noqa: E402
 
 
@@ -50,13 +53,34 @@ CANVAS = """(() => { const c = document.querySelector('#screen canvas');
   return [c.width, c.height, btoa(s)]; })()"""
 
 
-def browser(url, host, port, artifacts, secrets):
+def vnc_direct(host, port):
+    """QEMU's screen read straight from its VNC server."""
+    return settled_screen(Client(socket.create_connection((host, int(port)), timeout=10)).handshake())
+
+
+def xen_direct(console_ref):
+    """The simulated VM's screen read past CONNECT with a session of our own, as the proxy reads it."""
+    import XenAPI  # pylint: disable=import-outside-toplevel
+    url = urlsplit(os.environ["XENAPI_URL"])
+    os.environ["SSL_CERT_FILE"] = os.environ["XENAPI_CA_PATH"]     # the SDK's TLS checks the pool's CA
+    session = XenAPI.Session(os.environ["XENAPI_URL"])
+    session.xenapi.login_with_password(os.environ["XENAPI_USERNAME"], os.environ["XENAPI_PASSWORD"], "1.0", "console_check")
+    try:
+        sock, status, _ = xapi_connect(url.hostname, url.port, "/console?ref=%s&session_id=%s"
+                                       % (console_ref, session._session), tls_context(os.environ["XENAPI_CA_PATH"]))
+        if status != "HTTP/1.0 200 OK":
+            raise SystemExit("CONNECT to the console answered %r" % status)
+        with sock:
+            return Client(sock).handshake().screen()
+    finally:
+        session.xenapi.session.logout()
+
+
+def browser(url, want, artifacts, name, secrets):
     artifacts = os.path.abspath(artifacts)
     os.makedirs(artifacts, exist_ok=True)
-    shot = os.path.join(artifacts, "libvirt-console.png")
-    net_log = os.path.join(artifacts, "libvirt-console.netlog.json")
-    direct = Client(socket.create_connection((host, int(port)), timeout=10)).handshake()
-    want = settled_screen(direct)
+    shot = os.path.join(artifacts, name + "-console.png")
+    net_log = os.path.join(artifacts, name + "-console.netlog.json")
     want = b"".join(want[i:i + 3] for i in range(0, len(want), 4))
     page = Browser(extra=["--log-net-log=" + net_log, "--net-log-capture-mode=Everything"])
     try:
@@ -77,9 +101,12 @@ def browser(url, host, port, artifacts, secrets):
     pixels = base64.b64decode(got[2]) if got else b""
     with open(net_log, encoding="utf-8", errors="replace") as handle:
         log = handle.read()
+    differing = [i // 3 for i in range(0, min(len(pixels), len(want)), 3) if pixels[i:i + 3] != want[i:i + 3]]
+    width = got[0] if got else 1
     return dict(status=status, equal=pixels == want, size=got[:2] if got else None,
-                differing_pixels=sum(1 for i in range(0, min(len(pixels), len(want)), 3)
-                                     if pixels[i:i + 3] != want[i:i + 3]),
+                differing_pixels=len(differing),
+                differing_rows=[differing[0] // width, differing[-1] // width] if differing else [],
+                lit_pixels=sum(1 for i in range(0, len(want), 3) if want[i:i + 3] != b"\0\0\0"),
                 screenshot=shot, net_log=net_log, net_log_bytes=len(log),
                 secrets_in_net_log=[n for n, secret in enumerate(secrets) if secret and secret in log])
 
@@ -108,7 +135,9 @@ def main(argv):
         result["seconds"] = round(time.monotonic() - started, 2)
         print(json.dumps(result))
     elif kind == "browser":
-        print(json.dumps(browser(argv[1], argv[2], argv[3], argv[4], argv[5:])))
+        print(json.dumps(browser(argv[1], vnc_direct(argv[2], argv[3]), argv[4], "libvirt", argv[5:])))
+    elif kind == "browser-xen":
+        print(json.dumps(browser(argv[1], xen_direct(argv[2]), argv[3], "xenapi", argv[4:])))
 
 
 if __name__ == "__main__":
