@@ -226,7 +226,7 @@ def _source(path):
 def test_every_module_spec_was_read():
     made = set(n[:-3] for n in os.listdir(os.path.join(ROOT, "plugins", "modules")) if n.endswith(".py"))
     # documentation stubs of action plugins make no AnsibleModule
-    stubs = set(n for n in made if "Module" not in _source(os.path.join("plugins", "modules", n + ".py")))
+    stubs = set(n for n in made if os.path.exists(os.path.join(ROOT, "plugins", "action", n + ".py")))
     assert set(SPECS) == made - stubs
 
 
