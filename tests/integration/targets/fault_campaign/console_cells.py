@@ -173,7 +173,7 @@ class RestartableSim:
         collections_path()
         from ansible_collections.novaops.compute.plugins.module_utils.xenapi.console_target import console_target  # pylint: disable=import-outside-toplevel
         with self.connection() as conn:
-            tpl = [r for r in conn.call("VM.get_by_name_label", "Debian Bookworm 12")][0]
+            tpl = conn.call("VM.get_by_name_label", "Debian Bookworm 12")[0]
             vm = conn.call("VM.clone", tpl, name)
             conn.call("VM.provision", vm)
             conn.call("VM.start", vm, False, False)
