@@ -67,7 +67,7 @@ def xen_direct(console_ref):
     session.xenapi.login_with_password(os.environ["XENAPI_USERNAME"], os.environ["XENAPI_PASSWORD"], "1.0", "console_check")
     try:
         sock, status, _head = xapi_connect(url.hostname, url.port, "/console?ref=%s&session_id=%s"
-                                       % (console_ref, session._session), tls_context(os.environ["XENAPI_CA_PATH"]))
+                                           % (console_ref, session._session), tls_context(os.environ["XENAPI_CA_PATH"]))
         if status != "HTTP/1.0 200 OK":
             raise SystemExit("CONNECT to the console answered %r" % status)
         with sock:
