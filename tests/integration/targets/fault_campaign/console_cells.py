@@ -33,8 +33,13 @@ ORIGIN = "http://console.test"
 
 
 def collection_root():
-    """The collection under test (ansible-test runs the targets from a copy inside it)."""
-    return os.path.normpath(os.path.join(HERE, "..", "..", "..", ".."))
+    """The collection under test: ansible-test runs the targets from a copy under its tests/output
+    (<collection>/tests/output/.tmp/integration/<target>-<random>/...), a run by hand from the tree."""
+    here = os.path.abspath(HERE)
+    copied = os.sep + os.path.join("tests", "output") + os.sep
+    if copied in here:
+        return here.split(copied)[0]
+    return os.path.normpath(os.path.join(here, "..", "..", "..", ".."))
 
 
 def collections_path():
