@@ -7,26 +7,10 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # the destination of a move between XenAPI pools: its XenAPI connection (vhd_migration.destination_argument_spec)
-    # and the ssh login the source dom0's migration plugin uses to reach it (ssh_host.ssh_argument_spec; each module
-    # says what its ssh_host is)
+    # the ssh login the source dom0's migration plugin uses to reach the destination (ssh_host.ssh_argument_spec;
+    # each module says what its ssh_host is); with CONNECTION for the modules that copy VHD chains themselves
     DOCUMENTATION = r'''
 options:
-  dest_url:
-    description: XenAPI URL of the destination pool's master; defaults to O(url) (a move within the pool).
-    type: str
-  dest_username:
-    description: Destination pool user; defaults to O(username).
-    type: str
-  dest_password:
-    description: Destination pool password; defaults to O(password).
-    type: str
-  dest_validate_certs:
-    description: Verify the destination's TLS certificate; defaults to O(validate_certs).
-    type: bool
-  dest_ca_path:
-    description: CA bundle for the destination; defaults to O(ca_path).
-    type: path
   ssh_port:
     description: Its ssh port.
     type: int
@@ -61,4 +45,24 @@ options:
     description: Seconds the source dom0's ssh may take to connect to the destination.
     type: int
     default: 30
+'''
+
+    # the destination pool's XenAPI connection (vhd_migration.destination_argument_spec)
+    CONNECTION = r'''
+options:
+  dest_url:
+    description: XenAPI URL of the destination pool's master; defaults to O(url) (a move within the pool).
+    type: str
+  dest_username:
+    description: Destination pool user; defaults to O(username).
+    type: str
+  dest_password:
+    description: Destination pool password; defaults to O(password).
+    type: str
+  dest_validate_certs:
+    description: Verify the destination's TLS certificate; defaults to O(validate_certs).
+    type: bool
+  dest_ca_path:
+    description: CA bundle for the destination; defaults to O(ca_path).
+    type: path
 '''

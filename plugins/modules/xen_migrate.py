@@ -27,6 +27,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.xen_destination.connection
 attributes:
   check_mode:
     description:
@@ -58,21 +59,6 @@ options:
     description: Seconds to wait for the migration task; the task is cancelled when it runs out.
     type: float
     default: 1800
-  dest_url:
-    description: XenAPI URL of the destination pool's master, for a migration across pools; unset, within the pool.
-    type: str
-  dest_username:
-    description: Destination pool user; defaults to O(username).
-    type: str
-  dest_password:
-    description: Destination pool password; defaults to O(password).
-    type: str
-  dest_validate_certs:
-    description: Verify the destination's TLS certificate; defaults to O(validate_certs).
-    type: bool
-  dest_ca_path:
-    description: CA bundle for the destination; defaults to O(ca_path).
-    type: path
 notes:
   - Usable with C(async)/C(poll); returns the duration and the progress the task reported.
 seealso:

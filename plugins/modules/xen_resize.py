@@ -39,6 +39,7 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.xen_destination.connection
   - novaops.compute.xen_destination
   - novaops.compute.operation_lock
   - novaops.compute.name_from
