@@ -15,16 +15,12 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.novaops.compute.plugins.plugin_utils.evacuate_report import evacuate_html, evacuate_report
-from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import host_vars, write_report
+from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import REPORT_ARGS, host_vars, write_report
 
-ARGS = dict(hypervisors=dict(type="list", elements="str", required=True),
+ARGS = dict(REPORT_ARGS,
+            hypervisors=dict(type="list", elements="str", required=True),
             found=dict(type="list", elements="str", default=[]),
             skipped=dict(type="list", elements="str", default=[]),
-            dir=dict(type="path", required=True),
-            run_id=dict(type="str", required=True),
-            started=dict(type="str"),
-            finished=dict(type="str"),
-            final=dict(type="bool", default=True),
             cold_fallback=dict(type="bool", default=False))
 HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_task",
              "evacuate_outcome")

@@ -16,16 +16,12 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import fleet_repair_html, fleet_repair_report
-from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import host_vars, write_report
+from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import REPORT_ARGS, host_vars, write_report
 
-ARGS = dict(found=dict(type="list", elements="str", default=[]),
+ARGS = dict(REPORT_ARGS,
+            found=dict(type="list", elements="str", default=[]),
             skipped=dict(type="list", elements="str", default=[]),
             still_broken=dict(type="list", elements="str"),
-            dir=dict(type="path", required=True),
-            run_id=dict(type="str", required=True),
-            started=dict(type="str"),
-            finished=dict(type="str"),
-            final=dict(type="bool", default=True),
             unreachable=dict(type="list", elements="dict", default=[]))
 # what the report reads of each host (templating all its variables would be slow, and fail on any bad one)
 HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_repair_reasons",

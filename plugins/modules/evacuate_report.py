@@ -20,6 +20,8 @@ description:
     C(evacuate-latest.json) and C(.html). Every value in the page is HTML-escaped.
   - Runs on the controller (an action plugin); it never changes the fleet and always reports C(changed=false).
 author: novaops.compute maintainers (@novaops)
+extends_documentation_fragment:
+  - novaops.compute.run_report
 attributes:
   check_mode:
     support: full
@@ -43,24 +45,6 @@ options:
     type: list
     elements: str
     default: []
-  dir:
-    description: The directory of the report files (made if missing).
-    type: path
-    required: true
-  run_id:
-    description: The name of the run, part of the file names.
-    type: str
-    required: true
-  started:
-    description: When the run started.
-    type: str
-  finished:
-    description: When it finished.
-    type: str
-  final:
-    description: The end of the run (else a report of the batches done so far).
-    type: bool
-    default: true
   cold_fallback:
     description: Whether the run was asked to cold-migrate what could not move live (shown in the report).
     type: bool

@@ -14,6 +14,13 @@ import tempfile
 
 from ansible.module_utils.common.text.converters import to_native
 
+# the options of a report's files, shared by the report action plugins (doc fragment run_report)
+REPORT_ARGS = dict(dir=dict(type="path", required=True),
+                   run_id=dict(type="str", required=True),
+                   started=dict(type="str"),
+                   finished=dict(type="str"),
+                   final=dict(type="bool", default=True))
+
 
 def plain(value):
     """Host variables as plain JSON values (lazy containers and tagged strings included)."""

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, novaops.compute contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # the files of a fleet run's report (plugin_utils.report_files.REPORT_ARGS): fleet_repair_report, evacuate_report
+    DOCUMENTATION = r'''
+options:
+  dir:
+    description: The directory of the report files (made if missing).
+    type: path
+    required: true
+  run_id:
+    description: The name of the run, part of the file names.
+    type: str
+    required: true
+  started:
+    description: When the run started.
+    type: str
+  finished:
+    description: When it finished.
+    type: str
+  final:
+    description: The end of the run (else a report of the batches done so far).
+    type: bool
+    default: true
+'''
