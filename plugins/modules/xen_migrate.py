@@ -134,15 +134,12 @@ host_memory_free:
   type: int
 '''
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import converge_between_pools
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_between_pools
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_migration import VMMigration, argument_spec
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        module.exit_json(**converge_between_pools(module, VMMigration))
+    run_between_pools(argument_spec(), VMMigration)
 
 
 if __name__ == "__main__":
