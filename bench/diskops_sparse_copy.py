@@ -10,18 +10,23 @@ cache, into the same directory; neither flushes (cp does not fsync, so sparse_co
 with fsync=False here, while the module keeps its fsync before an unplug).  Each copy
 starts from a settled page cache: the previous copy is deleted and ``sync`` run (untimed),
 so its dirty pages, its freed blocks (discarded on this mount) and the journal commit are
-not flushed during, and charged to, the next copy - that was what spread the per-round
-ratios from 0.3 to 1.0.  Each round runs cp, ours, ours, cp (the next round ours first),
-so load from other work and drift within a round land on both alike; the ratio reported
-is the median of the per-round ratios.  CPU seconds (user + system) are shown beside, being less sensitive to load.  The
-first round checks that both copies are byte-identical to the source and reports the
-space each allocates.
+not flushed during, and charged to, the next copy.  A copy takes 0.3 s of CPU; on the
+shared 2-core machine other work made the same copy take 0.3 to 1.3 s of wall time (the
+per-round ratios spread from 0.4 to 1.0): the kernel's autogroups give every session an
+equal share whatever a process's nice value, so the bench raises its own autogroup's
+priority (as root; put back at the end) and both copies run at it.  Each round runs cp,
+ours, ours, cp (the next round ours first), so load and drift within a round land on both
+alike; a round's ratio is of the faster copy of each (interference only adds time), and
+the ratio reported is the median of the rounds'.  CPU seconds (user + system) are shown
+beside.  The first round checks that both copies are byte-identical to the source and
+reports the space each allocates.
 
 Prints ``RATIO sparse copy throughput, <source>: <ours/cp>`` (above 1: ours is faster;
 the target is >= 0.9).
 Standalone: python3 bench/diskops_sparse_copy.py [--size-mib 1024] [--rounds 7] [--dir /var/tmp]
 """
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -78,6 +83,33 @@ def settle(src):
     warm(src)
 
 
+@contextlib.contextmanager
+def high_priority(nice=-15):
+    """Run at a raised priority for the session's autogroup and this process; put back after."""
+    group = "/proc/self/autogroup"
+    before = None
+    try:
+        with open(group) as f:
+            before = int(f.read().split()[-1])
+        with open(group, "w") as f:
+            f.write(str(nice))
+    except (OSError, ValueError, IndexError):
+        before = None
+    try:
+        old_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except OSError:
+        old_nice = None
+    try:
+        yield
+    finally:
+        if old_nice is not None:
+            os.setpriority(os.PRIO_PROCESS, 0, old_nice)
+        if before is not None:
+            with open(group, "w") as f:
+                f.write(str(before))
+
+
 def cpu_seconds():
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
@@ -106,11 +138,11 @@ def compare(diskops, tmp, name, size, rounds):
     allocated = {}
     for i in range(rounds):
         first, second = ("cp", "ours") if i % 2 == 0 else ("ours", "cp")
-        spent = dict(cp=0.0, ours=0.0)
+        fastest = dict(cp=float("inf"), ours=float("inf"))
         for who in (first, second, second, first):
             settle(src)
             seconds, cpu_used = timed(runners[who])
-            spent[who] += seconds
+            fastest[who] = min(fastest[who], seconds)
             wall[who].append(seconds)
             cpu[who].append(cpu_used)
             if i == 0 and who not in allocated:
@@ -119,7 +151,7 @@ def compare(diskops, tmp, name, size, rounds):
                     raise SystemExit("%s produced a copy that differs from %s" % (who, src))
                 allocated[who] = os.stat(dst).st_blocks * 512
             os.unlink(dst_cp if who == "cp" else dst_ours)
-        ratios.append(spent["cp"] / spent["ours"])
+        ratios.append(fastest["cp"] / fastest["ours"])
     os.unlink(src)
     mib = size / 1048576.0
     speed = {who: mib / statistics.median(t) for who, t in wall.items()}
@@ -129,9 +161,9 @@ def compare(diskops, tmp, name, size, rounds):
              statistics.median(cpu["ours"]), allocated["cp"] >> 20, allocated["ours"] >> 20,
              " ".join("%.2f" % r for r in ratios)))
     print("RATIO sparse copy throughput, %s: %.2f (ours %.0f MiB/s / cp --sparse=always %.0f MiB/s, median of %d "
-          "alternating rounds, 1 GiB half data; above 1: ours is faster; target >= 0.9)"
+          "alternating rounds, per-round %.2f-%.2f, 1 GiB half data; above 1: ours is faster; target >= 0.9)"
           % ("written zeros" if name == "zeros" else "holes", statistics.median(ratios), speed["ours"], speed["cp"],
-             rounds))
+             rounds, min(ratios), max(ratios)))
 
 
 def main():
@@ -142,7 +174,7 @@ def main():
     args = ap.parse_args()
     diskops = import_diskops()
     size = args.size_mib * 1024 * 1024 // RUN * RUN
-    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-sparse-") as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-sparse-") as tmp, high_priority():
         for name in ("zeros", "holes"):
             compare(diskops, tmp, name, size, args.rounds)
 
