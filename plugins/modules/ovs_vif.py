@@ -269,38 +269,47 @@ class VIF(Manager):
 
     # -- read ----------------------------------------------------------------------------
     def read(self):
-        prow = self.ovs.port(self.port)
-        bridge = self.ovs.port_bridge(self.port) if prow else None
+        p = self.params
+        # One ovs-vsctl call reads the port, the bridges, every port's interfaces and the interfaces.
+        port_rows, bridges, ports, interfaces = self.ovs.list_many([
+            ("Port", self.port, ["name", "interfaces"]), ("Bridge", None, ["name", "ports"]),
+            ("Port", None, ["interfaces"]), ("Interface", None, ["name", "type", "ofport", "external_ids"])])
+        prow = port_rows[0] if port_rows else None
+        bridge = None
         irow = None
         if prow is not None:
-            for uuid in as_list(prow.get("interfaces")):
-                row = self.ovs.get_row("Interface", uuid)
-                if row and row.get("name") == self.port:
-                    irow = row
-        flow_bridges = sorted(set(b for b in (bridge, self.params["bridge"]) if b))
-        if self.params["bridge"] and self.ovs.bridge(self.params["bridge"]) is None:
-            raise NovaopsError("There is no Open vSwitch bridge named %s." % self.params["bridge"])
+            bridge = next((b["name"] for b in bridges if prow["_uuid"] in as_list(b.get("ports"))), None)
+            mine = set(as_list(prow.get("interfaces")))
+            irow = next((row for row in interfaces if row["_uuid"] in mine and row.get("name") == self.port), None)
+        if p["bridge"] and not any(b["name"] == p["bridge"] for b in bridges):
+            raise NovaopsError("There is no Open vSwitch bridge named %s." % p["bridge"])
+        # The bridge's whole table is read once when this run needs more than the VIF's own flows
+        # there (the left-behind flows of table 0, the next table's default flow).
+        dumps = {}
+        if p["state"] == "present" and p["bridge"] and (self.mac is not None or p["next_table"] is not None):
+            dumps[p["bridge"]] = self.ovs.dump_flows(p["bridge"])
         flows = []
-        for fbridge in flow_bridges:
-            for flow in self.ovs.dump_flows(fbridge, "cookie=%s" % cookie_mask(self.prefix)):
+        for fbridge in sorted(set(b for b in (bridge, p["bridge"]) if b)):
+            if fbridge in dumps:
+                own = [f for f in dumps[fbridge] if f["cookie"] >> 32 == self.prefix]
+            else:
+                own = self.ovs.dump_flows(fbridge, "cookie=%s" % cookie_mask(self.prefix))
+            for flow in own:
                 flow["bridge"] = fbridge
                 flows.append(flow)
-        self.raw = dict(port=prow, interface=irow, bridge=bridge, flows=flows, table_default=True)
-        if self.params["state"] == "present" and self.params["next_table"] is not None and self.params["bridge"]:
-            cookie, _spec = table_default_flow(self.params["next_table"])
-            self.raw["table_default"] = bool(self.ovs.dump_flows(self.params["bridge"], "cookie=0x%x/-1" % cookie))
-        self.raw["left_behind"] = self._left_behind()
+        self.raw = dict(port=prow, interface=irow, bridge=bridge, flows=flows, table_default=True, left_behind=[])
+        if p["bridge"] in dumps:
+            table = dumps[p["bridge"]]
+            if p["next_table"] is not None:
+                cookie, _spec = table_default_flow(p["next_table"])
+                self.raw["table_default"] = any(f["cookie"] == cookie for f in table)
+            if self.mac is not None:
+                self.raw["left_behind"] = left_behind_vif_prefixes(
+                    [f for f in table if f["table"] == 0], self.mac,
+                    _bridge_ofports(p["bridge"], bridges, ports, interfaces), self.prefix)
         if prow is None and not flows:
             return None
         return self._facts(bridge, irow, flows)
-
-    def _left_behind(self):
-        """Cookie prefixes of this VIF's flows on ports it had before (gone since a restart)."""
-        bridge = self.params["bridge"]
-        if self.params["state"] != "present" or self.mac is None or not bridge:
-            return []
-        return left_behind_vif_prefixes(self.ovs.dump_flows(bridge, "table=0"), self.mac,
-                                        self.ovs.bridge_ofports(bridge), self.prefix)
 
     def _delete_left_behind(self):
         self.ovs.apply_flows(self.params["bridge"],
@@ -431,6 +440,24 @@ class VIF(Manager):
         if not facts:
             return {}
         return dict((k, v) for k, v in facts.items() if k != "ofport")
+
+
+def _bridge_ofports(name, bridges, ports, interfaces):
+    """The OpenFlow port numbers of a bridge's interfaces, from the rows read."""
+    bridge_ports = set()
+    for row in bridges:
+        if row["name"] == name:
+            bridge_ports.update(as_list(row.get("ports")))
+    wanted = set()
+    for row in ports:
+        if row["_uuid"] in bridge_ports:
+            wanted.update(as_list(row.get("interfaces")))
+    ofports = set()
+    for row in interfaces:
+        ofport = as_one(row.get("ofport"))
+        if row["_uuid"] in wanted and isinstance(ofport, int) and ofport > 0:
+            ofports.add(ofport)
+    return ofports
 
 
 def main():

@@ -45,14 +45,20 @@ class PluggedOVS:
         self.calls.append(argv)
         if "dump-flows" in argv:
             return 0, "\n".join(self.flow_lines), ""
-        if "Port" in argv and "--if-exists" in argv:
-            return 0, table(["_uuid", "name", "interfaces"], [[["uuid", "p-1"], "tap1", ["uuid", "i-1"]]]), ""
-        if "Bridge" in argv:
-            return 0, table(["_uuid", "name", "ports"], [[["uuid", "b-1"], "br-int", ["uuid", "p-1"]]]), ""
-        if "Interface" in argv:
-            return 0, table(["_uuid", "name", "type", "ofport", "external_ids"],
-                            [[["uuid", "i-1"], "tap1", "", 3, ["map", [[k, v] for k, v in IDS.items()]]]]), ""
-        return 0, "", ""
+        if "list" not in argv:
+            return 0, "", ""
+        answers = []          # ovs-vsctl prints one JSON table per list command of the call
+        for at, word in enumerate(argv):
+            if word == "list":
+                answers.append(self.TABLES[argv[at + 1]])
+        return 0, "\n".join(answers), ""
+
+    TABLES = {
+        "Port": table(["_uuid", "name", "interfaces"], [[["uuid", "p-1"], "tap1", ["uuid", "i-1"]]]),
+        "Bridge": table(["_uuid", "name", "ports"], [[["uuid", "b-1"], "br-int", ["uuid", "p-1"]]]),
+        "Interface": table(["_uuid", "name", "type", "ofport", "external_ids"],
+                           [[["uuid", "i-1"], "tap1", "", 3, ["map", [[k, v] for k, v in IDS.items()]]]]),
+    }
 
     @property
     def writes(self):
@@ -68,6 +74,13 @@ def test_flows_in_place_mean_no_change():
     run = PluggedOVS(installed(["10.0.0.5"]))
     result = VIF(FakeModule({}), OVS(run)).converge()
     assert result["changed"] is False and run.writes == []
+
+
+def test_a_no_change_run_reads_ovsdb_once_and_the_bridge_flows_once():
+    run = PluggedOVS(installed(["10.0.0.5"]))
+    result = VIF(FakeModule({}), OVS(run)).converge()
+    assert result["changed"] is False
+    assert [a[0] for a in run.calls] == ["ovs-vsctl", "ovs-ofctl"]
 
 
 def test_changed_addresses_replace_the_flows_in_one_bundle():
