@@ -26,7 +26,6 @@ the target is >= 0.9).
 Standalone: python3 bench/diskops_sparse_copy.py [--size-mib 1024] [--rounds 7] [--dir /var/tmp]
 """
 import argparse
-import contextlib
 import os
 import resource
 import statistics
@@ -34,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from _kit import high_priority
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN = 8 * 1024 * 1024
@@ -81,33 +82,6 @@ def settle(src):
     """Flush what earlier copies left (dirty pages, freed blocks, the journal) and warm the source."""
     os.sync()
     warm(src)
-
-
-@contextlib.contextmanager
-def high_priority(nice=-15):
-    """Run at a raised priority for the session's autogroup and this process; put back after."""
-    group = "/proc/self/autogroup"
-    before = None
-    try:
-        with open(group) as f:
-            before = int(f.read().split()[-1])
-        with open(group, "w") as f:
-            f.write(str(nice))
-    except (OSError, ValueError, IndexError):
-        before = None
-    try:
-        old_nice = os.getpriority(os.PRIO_PROCESS, 0)
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
-    except OSError:
-        old_nice = None
-    try:
-        yield
-    finally:
-        if old_nice is not None:
-            os.setpriority(os.PRIO_PROCESS, 0, old_nice)
-        if before is not None:
-            with open(group, "w") as f:
-                f.write(str(before))
 
 
 def cpu_seconds():

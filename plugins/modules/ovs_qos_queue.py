@@ -322,7 +322,8 @@ class QoSQueues(Manager):
         p = self.params
         # One ovs-vsctl call reads the port, the bridges, the QoS and Queue tables.
         ports, bridges, qos_rows, queue_rows = self.ovs.list_many([
-            ("Port", self.port, ["name", "qos"]), ("Bridge", None, ["name", "ports"]), ("QoS",), ("Queue",)])
+            ("Port", self.port, ["name", "qos"]), ("Bridge", None, ["name", "ports"]),
+            ("QoS", None, ["type", "other_config", "queues"]), ("Queue", None, ["other_config"])])
         prow = ports[0] if ports else None
         owner = None
         if prow is not None:
@@ -330,7 +331,6 @@ class QoSQueues(Manager):
         if p["bridge"] and not any(b["name"] == p["bridge"] for b in bridges):
             raise NovaopsError("There is no Open vSwitch bridge named %s (for the queue flows)." % p["bridge"])
         self.bridge = p["bridge"] or owner
-        self.qos_refs = [r.get("queues") or {} for r in qos_rows]
         raw = dict(port=prow, qos=None, queues={}, flows=[], flows_read=False)
         if prow is not None:
             qos_uuid = as_one(prow.get("qos"))
