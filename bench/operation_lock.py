@@ -102,6 +102,13 @@ def timed(run):
     return time.monotonic() - started
 
 
+def spread(locked, unlocked):
+    """Quartiles of the paired ratios (the same state in the same round): how much the machine's load moved them."""
+    ratios = sorted(a / b for a, b in zip(locked, unlocked))
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return "paired runs' ratios p25-p75 %.2f-%.2f" % (quartiles[0], quartiles[-1])
+
+
 def xen_vm(workdir):
     from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection
     sim = Sim(workdir)
@@ -124,9 +131,10 @@ def xen_vm(workdir):
         for what in ("calls", "time"):
             locked, unlocked = (statistics.median(samples[k][what]) for k in ("locked", "unlocked"))
             unit = "%.0f" if what == "calls" else "%.3fs"
-            print(("RATIO xen_vm start/shutdown %s: %.2f (locked " + unit + " / unlocked " + unit + ", median of %d; "
-                   "target %s)") % (what, locked / unlocked, locked, unlocked, len(samples["locked"][what]),
-                                    TARGETS["xen_vm " + what]))
+            print(("RATIO xen_vm start/shutdown %s: %.2f (locked " + unit + " / unlocked " + unit + ", median of %d, "
+                   "%s; target %s)") % (what, locked / unlocked, locked, unlocked, len(samples["locked"][what]),
+                                        spread(samples["locked"][what], samples["unlocked"][what]),
+                                        TARGETS["xen_vm " + what]))
     finally:
         sim.stop()
 
@@ -154,8 +162,9 @@ def libvirt_domain(workdir):
                     with code.LibvirtConnection.from_params(module.params) as conn:
                         times[label].append(timed(lambda: manager(module, conn).converge()))
         locked, unlocked = statistics.median(times["locked"]), statistics.median(times["unlocked"])
-        print("RATIO libvirt_domain pause/resume time: %.2f (locked %.3fs / unlocked %.3fs, median of %d; target %s)"
-              % (locked / unlocked, locked, unlocked, len(times["locked"]), TARGETS["libvirt_domain time"]))
+        print("RATIO libvirt_domain pause/resume time: %.2f (locked %.3fs / unlocked %.3fs, median of %d, %s; target %s)"
+              % (locked / unlocked, locked, unlocked, len(times["locked"]), spread(times["locked"], times["unlocked"]),
+                 TARGETS["libvirt_domain time"]))
     finally:
         module, code = module_of("libvirt_domain", dict(base, state="undefined", delete_disks=True))
         with code.LibvirtConnection.from_params(module.params) as conn:
