@@ -352,6 +352,11 @@ def _plugin_sentence(exc):
     if code == "NOVAOPS_IMAGE_CORRUPT":
         return ("the data Glance sent is not the image it recorded (%s %s, got %s): refused, nothing was "
                 "imported" % tuple((params + ["?"] * 4)[1:4]))
+    if code == "NOVAOPS_SR_FULL":
+        return ("the SR ran out of space after %s bytes of the image had arrived: nothing was imported and "
+                "nothing of it is left in the SR; free space there, or name another SR (option sr; the boot "
+                "role's instance_sr), and run again"
+                % (params[1:2] or ["?"])[0])
     if code.startswith("NOVAOPS_"):
         return "the glance plugin failed (%s): %s" % (code, "; ".join(params))
     return exc.msg

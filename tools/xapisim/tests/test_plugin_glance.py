@@ -8,6 +8,7 @@ import io
 import json
 import os
 import socketserver
+import subprocess
 import tarfile
 import threading
 import time
@@ -434,5 +435,30 @@ def test_download_cut_mid_stream_leaves_nothing(pool, x, fake):
     assert sr_vhds(pool) == before
     assert staging_left(pool) == []
     handler.mode = "serve"
+    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert len(got["chain"]) == len(chain)
+
+
+def test_download_into_a_full_sr_says_so_and_leaves_nothing(pool, x, fake):
+    """#24: the SR's filesystem fills up mid-download (a 1 MiB tmpfs over the staging root: the free-space
+    check before the download reads the SR's own filesystem and passes): NOVAOPS_SR_FULL with the bytes that
+    had arrived, nothing in the SR, the staging area empty; with room again the run imports it."""
+    handler, url = fake
+    _snap, chain, _data = make_chain(pool, x)
+    handler.payload = chain_tarball(pool, chain)
+    handler.record = {"checksum": hashlib.md5(handler.payload).hexdigest()}
+    assert len(handler.payload) > 2 * MiB
+    root = os.path.join(pool.sr_dir(), ".novaops-staging")
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "novaops-test-srfull", root], check=True)
+    try:
+        before = sr_vhds(pool)
+        details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+        assert details[:2] == ["NOVAOPS_SR_FULL", os.path.realpath(pool.sr_dir())], details
+        assert MiB <= int(details[2]) <= len(handler.payload), details
+        assert sr_vhds(pool) == before
+        assert os.listdir(root) == []
+    finally:
+        subprocess.run(["umount", root], check=True)
     got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
     assert len(got["chain"]) == len(chain)

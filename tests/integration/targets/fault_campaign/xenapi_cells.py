@@ -243,6 +243,39 @@ class Glance503:
         self.proxy.clear()
 
 
+class SrFull:
+    """The SR's filesystem fills up while dom0's download_vhd unpacks into it (as when other disks of the
+    SR grow meanwhile): a tmpfs over the SR's staging root, shrunk to what it holds the moment image
+    data is there.  The plugin's free-space check before the download passed; the next write meets
+    ENOSPC mid-stream."""
+
+    label = what = "the SR's filesystem full mid-download"
+
+    def __init__(self, letter):
+        self.root = os.path.join(E["XENAPI_POOL_%s_SR_DIR" % letter], ".novaops-staging")
+        self.fired, self.detail = False, None
+        self.watcher = Watcher(self.label, downloading(letter), self.fill)
+
+    def fill(self, seen):
+        for _attempt in range(50):
+            vfs = os.statvfs(self.root)
+            used = (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
+            if subprocess.run(["mount", "-o", "remount,size=%d" % max(used, 4096), self.root],
+                              capture_output=True, check=False).returncode == 0:
+                return "%s; the filesystem shrunk to the %d bytes it held" % (seen, used)
+        raise RuntimeError("the staging tmpfs could not be shrunk to what it holds")
+
+    def arm(self, _pools):
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m,mode=0700", TAG + "-srfull", self.root], check=True)
+        self.watcher.__enter__()
+
+    def disarm(self):
+        self.watcher.__exit__(None, None, None)
+        subprocess.run(["umount", self.root], check=True)
+        self.fired, self.detail = self.watcher.fired, self.watcher.detail or self.watcher.error
+
+
 def rsync_under(beds):
     """A condition: an rsync runs in a session of the private sshd (a transfer is on); gives its pid."""
     def condition():
@@ -441,8 +474,8 @@ def scenario(c, pools, beds, proxy):
 
 def image_scenario(c, pools, beds, image_id):
     """Boot from a Glance image (xen_image: dom0's download_vhd into the SR, then a clone): Glance killed
-    mid-download, SR.scan failing after the import. Nothing half-imported stays (no staging directory, no
-    VDI no VM uses); the re-run downloads again and boots."""
+    mid-download, SR.scan failing after the import, the SR's filesystem full mid-download.  Nothing
+    half-imported stays (no staging directory, no VDI no VM uses); the re-run downloads again and boots."""
     only = dict(novaops_instances=NAME2)
     boots = dict(where=("A", NAME), runs=("A", NAME2))
     c.cell("boot from an image", "download the image into the SR (glance plugin)", "boot",
@@ -451,6 +484,10 @@ def image_scenario(c, pools, beds, image_id):
     pools["A"].drop_cached_image(image_id)
     c.cell("boot from an image", "scan the imported chain in (SR.scan)", "boot", SimFault("A", "SR.scan"),
            extra=only, **boots)
+    pools["A"].destroy(NAME2)
+    pools["A"].drop_cached_image(image_id)
+    c.cell("boot from an image", "unpack the image into the SR (glance plugin)", "boot", SrFull("A"),
+           extra=only, mid="ran out of space", **boots)
 
 
 def run(root, secrets):
