@@ -32,6 +32,14 @@ def test_moved_failed_and_skipped_with_the_lock_that_holds_it():
                                      longest=4.0, empty=False, ok=False)
 
 
+def test_a_lock_taken_since_the_inventory_was_read_is_skipped_with_its_operation():
+    found = [hostvars("a", MOVED), hostvars("e", dict(status="skipped", task=LOCK, how="live"), driver="xenapi")]
+    report = evacuate_report(["hv1"], found, [], RUN)
+    assert [e["host"] for e in report["skipped"]] == ["e"] and not report["failed"]
+    assert report["skipped"][0]["why"] == "an operation lock holds it: xen_snapshot by hv1:42 since 2026-01-01T00:00:00Z"
+    assert report["summary"]["ok"] and not report["summary"]["empty"]
+
+
 def test_all_moved_is_an_empty_hypervisor_and_unreached_hosts_are_pending():
     report = evacuate_report(["hv1"], [hostvars("a", MOVED)], [], RUN)
     assert report["summary"]["empty"] and report["summary"]["ok"]
