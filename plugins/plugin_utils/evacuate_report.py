@@ -102,10 +102,12 @@ def evacuate_html(report):
             report.get("run_id"), report.get("started"), report.get("finished"), s.get("found"), s.get("moved"),
             s.get("seconds_moving"), s.get("longest"), s.get("failed"), s.get("skipped"), s.get("pending"))),
     ]
+    parts.append("<p>cold fallback: %s</p>" % ("asked - what could not move live was cold-migrated (libvirt only)"
+                                               if report.get("cold_fallback") else "not asked"))
     parts += html_table("Moved", report.get("moved") or [], [
         ("host", "instance"), ("driver", "driver"), ("source", "from"), ("dest", "to"), ("how", "how"),
         ("duration", "seconds"), ("downtime_ms", "downtime (ms)"), ("state", "state there"),
-        ("chosen", "why there")])
+        ("chosen", "why there"), ("why", "why not live")])
     parts += html_table("Did not move", report.get("failed") or [], [
         ("host", "instance"), ("driver", "driver"), ("source", "on"), ("dest", "meant for"), ("msg", "why")])
     parts += html_table("Skipped", report.get("skipped") or [], [

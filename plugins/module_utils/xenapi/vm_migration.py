@@ -43,11 +43,10 @@ def argument_spec():
         sr=dict(type="str"),
         network=dict(type="str"),
         timeout=dict(type="float", default=1800),
-    ), mutually_exclusive=[("host", "leave_host")],
-        input_rules={"timeout": rules.SECONDS_AT_LEAST_ONE, "vm": rules.NAME_OR_UUID, "host": rules.NAME_OR_UUID,
-                     "leave_host": rules.NAME_OR_UUID,
-                    "sr": rules.NAME_OR_UUID, "network": rules.NAME_OR_UUID})).merge(
-                        destination_argument_spec()).merge(lock_argument_spec())
+    ), mutually_exclusive=[("host", "leave_host")], input_rules=dict(
+        timeout=rules.SECONDS_AT_LEAST_ONE, vm=rules.NAME_OR_UUID, host=rules.NAME_OR_UUID,
+        leave_host=rules.NAME_OR_UUID, sr=rules.NAME_OR_UUID, network=rules.NAME_OR_UUID,
+    ))).merge(destination_argument_spec()).merge(lock_argument_spec())
 
 
 def resolve(records, cls, ident, option):
@@ -315,8 +314,8 @@ class VMMigration:
         extra = dict(operation_lock=self.lock_report) if self.lock_report else {}
         if self.weighed is not None:
             extra.update(candidates=self.weighed, chosen=self.chosen)
-        return dict(extra,
-            changed=changed, actions=actions, mode="migrate_send" if self.cross_pool else "pool_migrate",
+        return dict(
+            extra, changed=changed, actions=actions, mode="migrate_send" if self.cross_pool else "pool_migrate",
             vm={"uuid": vm["uuid"], "name_label": vm["name_label"], "power_state": vm["power_state"]},
             host_before=before_host, host_after=after_host, vdis_before=disks_before, vdis_after=disks_after,
             progress=self.progress, duration=round(time.monotonic() - self.started, 3),

@@ -19,6 +19,10 @@ private simulator pool of two hosts this test starts (until the shared bed is re
   there does not move (the report says why, and the run fails); the instances moved before are on other
   hypervisors and are left alone. The JSON and HTML reports are read, and each instance is looked for where it
   runs afterwards.
+- evacuate.yml with evacuate_cold_fallback over "shared" storage (which the beds' hosts do not share): the live
+  migration of a libvirt instance is refused, it is cold-migrated (the resize role, same flavor, confirmed) to the
+  second host over ssh; the XenAPI VM that is not there is not moved and the report says there is no cold fallback
+  on XenAPI.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ URI1, URI2 = "qemu:///system", E.get("NOVAOPS_LIBVIRT2_URI", "")
 DEAD = "qemu+tcp://127.0.0.1:1/system"     # a candidate that does not answer (nothing listens on port 1)
 INST = E["NOVAOPS_INSTANCES_DIR"]
 INST2 = E.get("NOVAOPS_LIBVIRT2_INSTANCES_DIR", INST)
-HV_LIBVIRT = TAG + "-hv1"
+HV_LIBVIRT, HV_COLD = TAG + "-hv1", TAG + "-hv3"
+COLD = (TAG + "-l4", str(uuids.uuid4()))   # moved cold
 LIBVIRT = dict((TAG + "-l%d" % n, str(uuids.uuid4())) for n in (1, 2, 3))
 XEN = [TAG + "-x%d" % n for n in (1, 2, 3, 4, 5, 6)]
 BUSY, LATE, GHOST = XEN[4], XEN[5], TAG + "-x9"
@@ -260,6 +265,34 @@ def test_evacuate(books, pool, report_dir):
     check(pool.where(LATE) == (hv_a, "Running"), "the locked %s still runs on %s" % (LATE, hv_a))
 
 
+def test_cold_fallback(books, pool, report_dir):
+    hv_a = pool.hosts[0]
+    run = books.run("evacuate", extra=dict(
+        evacuate_hypervisor=[HV_COLD, hv_a], evacuate_libvirt_dest=URI2, evacuate_libvirt_storage="shared",
+        evacuate_cold_fallback=True, evacuate_report_dir=report_dir,
+        evacuate_cold=dict(instances_path=INST, dest_instances_path=INST2, shutdown_timeout=2, ssh=dict(
+            host=E["NOVAOPS_LIBVIRT2_ADDRESS"], user="root", private_key_file=E["NOVAOPS_SSH_KEY"],
+            known_hosts_file=E["NOVAOPS_LIBVIRT2_KNOWN_HOSTS"]))))
+    check.run_failed(run, "evacuate.yml with the cold fallback and a VM that is not there", GHOST)
+    with open(os.path.join(report_dir, "evacuate-latest.json")) as handle:
+        report = json.load(handle)
+    moved = report["moved"]
+    check([e["host"] for e in moved] == [COLD[0]] and moved[0]["how"] == "cold" and moved[0]["dest"] == URI2
+          and "is not shared with the destination" in moved[0]["why"] and moved[0]["state"] == "running",
+          "%s moved cold, and the report says why not live" % COLD[0], moved)
+    check(domstate(URI2, COLD[1]) == "running" and domstate(URI1, COLD[1]) is None
+          and not os.path.exists(os.path.join(INST, COLD[1])),
+          "%s runs on the second host; nothing of it is left here (confirmed)" % COLD[0],
+          (domstate(URI1, COLD[1]), domstate(URI2, COLD[1])))
+    failed = report["failed"]
+    check([e["host"] for e in failed] == [GHOST] and "No cold fallback on XenAPI" in failed[0]["msg"]
+          and failed[0]["how"] == "live, then cold", "the XenAPI VM: no cold fallback, and the report says so", failed)
+    with open(os.path.join(report_dir, "evacuate-latest.html")) as handle:
+        page = handle.read()
+    check(report["cold_fallback"] and "cold fallback: asked" in page and "why not live" in page
+          and "No cold fallback on XenAPI" in page, "the HTML report shows the cold fallback and why")
+
+
 def main():
     if not URI2:
         check(False, "NOVAOPS_LIBVIRT2_URI is in .beds/env.sh (make beds starts the second libvirt host)")
@@ -269,12 +302,13 @@ def main():
     pool = None
     finished = False
     try:
-        for name, uuid in LIBVIRT.items():
+        for name, uuid in list(LIBVIRT.items()) + [COLD]:
             subprocess.run([sys.executable, GUEST, "boot", INST, name, uuid], check=True)
         pool = Pool(work)
         xen_uuids = dict((name, pool.boot(name, pool.hosts[0])) for name in XEN)
         l1, x1 = list(LIBVIRT)[0], XEN[0]
         hosts = dict((n, libvirt_host(n, u, HV_LIBVIRT)) for n, u in LIBVIRT.items())
+        hosts[COLD[0]] = libvirt_host(COLD[0], COLD[1], HV_COLD)
         hosts.update((n, xen_host(pool, n, u, pool.hosts[0], TASK if n == BUSY else None))
                      for n, u in xen_uuids.items())
         hosts[GHOST] = xen_host(pool, GHOST, "", pool.hosts[0])
@@ -284,14 +318,22 @@ def main():
         hosts[l1]["novaops_hypervisor"], hosts[x1]["novaops_hypervisor"] = URI2, pool.hosts[1]
         inventory(books.inventory, hosts, [BUSY])
         test_evacuate(books, pool, os.path.join(work, "reports"))
+        # as the inventory plugins read them now: the moved ones are on other hypervisors
+        for name in list(LIBVIRT)[1:]:
+            hosts[name]["novaops_hypervisor"] = URI2
+        for name in XEN[1:4]:
+            hosts[name]["novaops_hypervisor"] = pool.hosts[1]
+        inventory(books.inventory, hosts, [BUSY])
+        test_cold_fallback(books, pool, os.path.join(work, "cold-reports"))
         finished = True
     finally:
-        for uuid in LIBVIRT.values():
+        for uuid in list(LIBVIRT.values()) + [COLD[1]]:
             for uri in (URI1, URI2):
                 subprocess.run([sys.executable, GUEST, "remove", uri, uuid], check=False)
-            subprocess.run(["rm", "-rf", os.path.join(INST, uuid), os.path.join(INST2, uuid)],
+            subprocess.run(["rm", "-rf", os.path.join(INST, uuid), os.path.join(INST2, uuid),
+                            os.path.join(INST, uuid + "_resize")],
                            check=False)
-        for name in LIBVIRT:
+        for name in list(LIBVIRT) + [COLD[0]]:
             subprocess.run(["rm", "-f", os.path.join(INST, "_base", name + "-base"),
                             os.path.join(INST2, "_base", name + "-base")], check=False)
         if pool is not None:

@@ -47,6 +47,15 @@ def test_all_moved_is_an_empty_hypervisor_and_unreached_hosts_are_pending():
     assert [e["host"] for e in report["pending"]] == ["z"] and not report["summary"]["ok"]
 
 
+def test_moved_cold_says_why_not_live_and_the_page_says_the_fallback_was_asked():
+    cold = dict(MOVED, how="cold", why="live migration: the instance directory is not shared", downtime_ms=None)
+    report = evacuate_report(["hv1"], [hostvars("a", cold)], [], dict(RUN, cold_fallback=True))
+    assert report["cold_fallback"] and report["moved"][0]["how"] == "cold"
+    page = evacuate_html(report)
+    assert "cold fallback: asked" in page and "live migration: the instance directory is not shared" in page
+    assert "cold fallback: not asked" in evacuate_html(evacuate_report(["hv1"], [hostvars("a", MOVED)], [], RUN))
+
+
 def test_html_escapes_what_hypervisors_said():
     found = [hostvars("<b>x", dict(status="failed", msg="<script>alert(1)</script>"))]
     page = evacuate_html(evacuate_report(["hv<1>"], found, [], RUN))
