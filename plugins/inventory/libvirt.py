@@ -99,6 +99,9 @@ notes:
     C(task) (the operation lock), C(resize) (the resize record found, or null), C(busy), C(needs_repair), C(repair) (V(hard_reboot) or V(converge)),
     C(repair_reasons), C(disks), C(vifs) (with C(ovs_port)), C(missing_base), C(missing_ports),
     C(instances_path), C(instance_dir), C(base_file), C(virt_type), C(vnc).
+  - On the group C(all), C(novaops_hypervisors_libvirt) lists every hypervisor read (C(name), C(uri)), those
+    without instances too - the candidates playbook C(novaops.compute.live_migrate) chooses among when it is
+    given no destination.
 seealso:
   - module: novaops.compute.libvirt_domain
   - module: novaops.compute.libvirt_domain_info
@@ -157,6 +160,9 @@ class InventoryModule(FleetInventory):
 
     def source_label(self, source):
         return source.uri
+
+    def hypervisor_entry(self, source):
+        return dict(name=source.name, uri=source.uri)
 
     def read_source(self, source):
         credentials = dict(username=self.get_option("username"), password=self.get_option("password"))

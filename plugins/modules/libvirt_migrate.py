@@ -60,8 +60,19 @@ options:
     description:
       - libvirt URI of the destination host as this host's libvirtd reaches it (the migration is peer to peer),
         for example C(qemu+tcp://hv2/system) or C(qemu+ssh://root@hv2/system).
+      - One of O(dest_uri) and O(dest_candidates) is required.
     type: str
-    required: true
+  dest_candidates:
+    description:
+      - Let the module choose the destination among these libvirt URIs (as this host's libvirtd reaches them).
+        Each gets the pre-checks a migration makes (another host, not older, CPU, memory, the storage as
+        O(storage) wants it), none of them a change; of those that pass, the one with the most free memory is
+        chosen, as Nova's scheduler weighs hosts by default (its RAM weigher, multiplier 1.0, spreads the
+        instances); on a tie the earlier in the list. When none passes, the refusal lists each with its reason
+        (RV(candidates)).
+      - A domain no longer on this host but running, persistent, on a candidate is left alone (C(changed=false)).
+    type: list
+    elements: str
   storage:
     description:
       - V(shared) - the instance directory is shared storage; only the memory moves.
@@ -127,6 +138,12 @@ EXAMPLES = r'''
     storage: block
     auto_converge: true
   register: moved
+
+- name: Move it to whichever of hv2 and hv3 passes the pre-checks with the most free memory
+  novaops.compute.libvirt_migrate:
+    uuid: 6b1e5b2e-8f3a-4a8e-9f47-1c6f7f1f2a10
+    dest_candidates: [qemu+tcp://hv2/system, qemu+tcp://hv3/system]
+    storage: block
 
 - name: Move it back over shared storage, with post-copy if it does not converge in time
   novaops.compute.libvirt_migrate:
@@ -206,6 +223,23 @@ destination_leftovers:
   returned: failure
   type: list
   elements: str
+dest_uri:
+  description: The destination, given (O(dest_uri)) or chosen among O(dest_candidates).
+  returned: success
+  type: str
+candidates:
+  description:
+    - With O(dest_candidates), the URIs weighed - C(dest), C(passed), C(memory_free) (bytes) when it passed, else
+      the C(reason) it was refused.
+  returned: with dest_candidates, also in the refusal when no candidate passes
+  type: list
+  elements: dict
+  sample: [{dest: "qemu+tcp://hv2/system", passed: true, memory_free: 3271557120},
+           {dest: "qemu+tcp://hv3/system", passed: false, reason: "does not answer: ..."}]
+chosen:
+  description: With O(dest_candidates), the URI chosen and why.
+  returned: with dest_candidates
+  type: str
 operation_lock:
   description: What the run did to operation locks not its own (C(cleared), with O(clear_stale_lock)).
   returned: when it cleared a stale mark
@@ -230,7 +264,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.module impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import live_migration as lm
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_checks as checks
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_options
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_candidates, migration_options
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import remote_base, remote_files
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (
@@ -248,7 +282,8 @@ def argument_spec():
     return ArgumentSpec(dict(
         name=dict(type="str"),
         uuid=dict(type="str"),
-        dest_uri=dict(type="str", required=True),
+        dest_uri=dict(type="str"),
+        dest_candidates=dict(type="list", elements="str"),
         storage=dict(type="str", required=True, choices=["shared", "block"]),
         migrate_uri=dict(type="str"),
         bandwidth=dict(type="int", default=0),
@@ -259,7 +294,8 @@ def argument_spec():
         downtime_delay=dict(type="int", default=75),
         completion_timeout=dict(type="int", default=800),
         rollback_timeout=dict(type="int", default=60),
-    ), required_one_of=[("name", "uuid")]).merge(libvirt_argument_spec()).merge(
+    ), required_one_of=[("name", "uuid"), ("dest_uri", "dest_candidates")],
+        mutually_exclusive=[("dest_uri", "dest_candidates")]).merge(libvirt_argument_spec()).merge(
         glance_argument_spec()).merge(lock_argument_spec())
 
 
@@ -500,15 +536,18 @@ def main():
     with module.failing_clearly():
         migration_options.check(module.params)
         with LibvirtConnection.from_params(module.params) as src:
+            dest_uri, choice = module.params["dest_uri"], {}
+            if dest_uri is None:
+                dest_uri, choice = migration_candidates.choose(src, module.params)
             try:
-                dst = LibvirtConnection(module.params["dest_uri"]).__enter__()
+                dst = LibvirtConnection(dest_uri).__enter__()
             except NovaopsError as exc:
                 raise NovaopsError("The destination does not answer: %s" % exc.msg, **exc.facts) from exc
             try:
                 result = Migrate(module, src, dst).run()
             finally:
                 dst.__exit__(None, None, None)
-        module.exit_json(**result)
+        module.exit_json(**dict(result, dest_uri=dest_uri, **choice))
 
 
 if __name__ == "__main__":

@@ -24,10 +24,14 @@ description:
     VM's own pool, a host, SR or network that does not exist, a host without enough free memory; then
     C(VM.assert_can_migrate) lets xapi refuse what it sees (a disk or VIF it cannot map, a host it cannot reach).
   - Idempotent - a VM already running on the destination host is left alone (C(changed=false)).
+  - It holds the VM's operation lock (C(other_config:novaops_task_state), as a resize, rescue or snapshot does)
+    while the VM moves, so a migration and another operation of the same VM exclude each other; a run refused for
+    it changes nothing. Across pools the mark goes with the VM and is removed there.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
   - novaops.compute.xen_destination.connection
+  - novaops.compute.operation_lock
 attributes:
   check_mode:
     description:
@@ -44,8 +48,17 @@ options:
     required: true
   host:
     description:
-      - Name label or UUID of the destination host. Required within the pool; across pools it defaults to the
-        destination pool's master.
+      - Name label or UUID of the destination host. Within the pool it or O(leave_host) is required; across pools
+        it defaults to the destination pool's master.
+    type: str
+  leave_host:
+    description:
+      - Within the pool, let the module choose - the VM leaves this host (name label or UUID) for the best other
+        host of the pool. Each other host is pre-checked (enabled, every SR of the VM's disks attached there, free
+        memory for the VM's C(memory_static_max)); of those that pass, the one with the most free memory is chosen,
+        as Nova's scheduler weighs hosts by default (its RAM weigher, multiplier 1.0, spreads the instances); on a
+        tie the first by name. When none passes, the refusal lists each host with its reason (RV(candidates)).
+      - A VM that runs on another host already is left alone (C(changed=false)), so a second run changes nothing.
     type: str
   sr:
     description: Across pools, the destination SR (name label or UUID) for every disk; default its default SR.
@@ -71,6 +84,11 @@ EXAMPLES = r'''
   novaops.compute.xen_migrate:
     vm: instance-0001
     host: xenhost-02
+
+- name: Move it off xenhost-01 to whichever host of the pool passes the pre-checks with the most free memory
+  novaops.compute.xen_migrate:
+    vm: instance-0001
+    leave_host: xenhost-01
 
 - name: Move it to another pool, its disks to a named SR, its VIFs to a named network
   novaops.compute.xen_migrate:
@@ -128,6 +146,28 @@ duration:
   description: Seconds the module took.
   returned: always
   type: float
+candidates:
+  description:
+    - With O(leave_host), the hosts weighed - C(dest) (its name label), C(passed), C(memory_free) (bytes) when it
+      passed, else the C(reason) it was refused.
+  returned: with leave_host, also in the refusal when no host passes
+  type: list
+  elements: dict
+  sample: [{dest: xenhost-02, passed: true, memory_free: 64424509440},
+           {dest: xenhost-03, passed: false, reason: "the host is disabled (HOST_DISABLED)"}]
+chosen:
+  description: With O(leave_host), the host chosen and why.
+  returned: when the module chose a host
+  type: str
+  sample: "xenhost-02: 61440 MiB of memory free, the most of 1 candidate(s) that passed the pre-checks (1 refused)"
+operation_lock:
+  description:
+    - What the run did to operation locks not its own (C(cleared), with O(clear_stale_lock)).
+    - In a refusal, C(busy) is the mark of the operation in the way.
+  returned: when the VM carried the mark of another run
+  type: dict
+  sample: {busy: {operation: xen_snapshot, owner: "hv1:4242", started_at: "2026-12-07T05:00:00Z",
+                  source: other_config, stale: false, stale_reason: null}}
 host_memory_free:
   description: In a refusal for memory, the destination host's free memory in bytes.
   returned: on that failure

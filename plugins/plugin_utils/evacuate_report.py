@@ -26,9 +26,10 @@ def _entry(hostvars):
                 hypervisor=hostvars.get("novaops_hypervisor"))
 
 
-def _skipped(hostvars):
+def _skipped(hostvars, task=None):
+    """A busy instance: the lock the inventory read, or the one its migration was refused for (task)."""
     entry = _entry(hostvars)
-    task = hostvars.get("novaops_task")
+    task = task or hostvars.get("novaops_task")
     entry["task"] = task
     if isinstance(task, dict):
         task = describe(task)
@@ -45,14 +46,17 @@ def evacuate_report(hypervisors, found, skipped=None, run=None):
     """
     run = dict(run or {})
     moved, failed, pending = [], [], []
+    skipped_out = [_skipped(h) for h in skipped or []]
     for hostvars in found or []:
         outcome = hostvars.get("evacuate_outcome")
         if not outcome:
             pending.append(_entry(hostvars))
             continue
+        if outcome.get("status") == "skipped":     # locked since the inventory was read: the module refused
+            skipped_out.append(_skipped(hostvars, outcome.get("task")))
+            continue
         entry = dict(_entry(hostvars), **outcome)
         (failed if entry.get("status") == "failed" else moved).append(entry)
-    skipped_out = [_skipped(h) for h in skipped or []]
     final = bool(run.get("final"))
     durations = [float(e["duration"]) for e in moved if e.get("duration") is not None]
     report = dict(
@@ -98,9 +102,12 @@ def evacuate_html(report):
             report.get("run_id"), report.get("started"), report.get("finished"), s.get("found"), s.get("moved"),
             s.get("seconds_moving"), s.get("longest"), s.get("failed"), s.get("skipped"), s.get("pending"))),
     ]
+    parts.append("<p>cold fallback: %s</p>" % ("asked - what could not move live was cold-migrated (libvirt only)"
+                                               if report.get("cold_fallback") else "not asked"))
     parts += html_table("Moved", report.get("moved") or [], [
         ("host", "instance"), ("driver", "driver"), ("source", "from"), ("dest", "to"), ("how", "how"),
-        ("duration", "seconds"), ("downtime_ms", "downtime (ms)"), ("state", "state there")])
+        ("duration", "seconds"), ("downtime_ms", "downtime (ms)"), ("state", "state there"),
+        ("chosen", "why there"), ("why", "why not live")])
     parts += html_table("Did not move", report.get("failed") or [], [
         ("host", "instance"), ("driver", "driver"), ("source", "on"), ("dest", "meant for"), ("msg", "why")])
     parts += html_table("Skipped", report.get("skipped") or [], [

@@ -103,7 +103,7 @@ class FleetInventory(BaseInventoryPlugin, Constructable, Cacheable):
 
     def read_fleet(self):
         """{'instances': [...], 'unreachable': [{'source', 'error'}]} from every configured source."""
-        instances, unreachable = [], []
+        instances, unreachable, hypervisors = [], [], []
         try:
             sources = self.sources()
         except SourceError as exc:
@@ -118,10 +118,13 @@ class FleetInventory(BaseInventoryPlugin, Constructable, Cacheable):
                 unreachable.append(dict(source=self.source_label(source), error=to_native(exc)))
                 continue
             instances.extend(i for i in found if self.included(i["name"]))
+            entry = self.hypervisor_entry(source)
+            if entry is not None:
+                hypervisors.append(entry)
         for instance in instances:
             instance.update(self.verdict(instance))
         instances.sort(key=lambda i: (i["hypervisor"] or "", i["name"] or "", i["uuid"] or ""))
-        return dict(instances=instances, unreachable=unreachable)
+        return dict(instances=instances, unreachable=unreachable, hypervisors=hypervisors)
 
     # -- for the subclasses ------------------------------------------------------------------
     def sources(self):
@@ -133,6 +136,11 @@ class FleetInventory(BaseInventoryPlugin, Constructable, Cacheable):
     def read_source(self, source):
         """Instance dicts of one source; raise SourceError when it cannot be read."""
         raise NotImplementedError
+
+    def hypervisor_entry(self, source):
+        """What the plays may know of a source read (None: nothing), listed on ``all`` as
+        ``novaops_hypervisors_<driver>`` - hypervisors without instances included."""
+        return None
 
     # -- shared logic --------------------------------------------------------------------------
     def included(self, name):
@@ -191,6 +199,11 @@ class FleetInventory(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self.get_option("compose"), hostvars, hostname, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, hostname, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, hostname, strict=strict)
+        if fleet.get("hypervisors"):
+            # every hypervisor read, empty ones too: the destinations a live migration may choose among
+            var = "%shypervisors_%s" % (VAR_PREFIX, self.DRIVER)
+            previous = self.inventory.groups["all"].get_vars().get(var) or []
+            self.inventory.set_variable("all", var, untemplated(list(previous) + fleet["hypervisors"]))
         if fleet.get("unreachable"):
             # on 'all', so that the report (on localhost) sees it even when no host of the driver is left
             var = "%sunreachable_%s" % (VAR_PREFIX, self.DRIVER)

@@ -12,6 +12,9 @@ and of its snapshots (all to one destination SR) and a VIF map (all to one desti
 Every refusal the module can see for itself comes first and names the option behind it; then
 ``assert_can_migrate`` lets xapi refuse before anything moves.  xapi keeps the VM on the source
 whatever fails during the move, so there is nothing to undo here.
+The VM carries the operation lock (its ``other_config`` mark) while it moves: a migration refuses a VM
+another operation holds, and a resize or snapshot refuses one that is moving.  Across pools the mark
+goes with the VM (migrate_send copies ``other_config``) and is removed there.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import time
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
+from ansible_collections.novaops.compute.plugins.module_utils.common import destination_choice
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.operation_lock import XenOperationLock
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import NULL_REF, xenapi_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import destination_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records, find_one_vm
@@ -33,11 +39,14 @@ def argument_spec():
     return xenapi_argument_spec().merge(ArgumentSpec(dict(
         vm=dict(type="str", required=True),
         host=dict(type="str"),
+        leave_host=dict(type="str"),
         sr=dict(type="str"),
         network=dict(type="str"),
         timeout=dict(type="float", default=1800),
-    ), input_rules={"timeout": rules.SECONDS_AT_LEAST_ONE, "vm": rules.NAME_OR_UUID, "host": rules.NAME_OR_UUID,
-                    "sr": rules.NAME_OR_UUID, "network": rules.NAME_OR_UUID})).merge(destination_argument_spec())
+    ), mutually_exclusive=[("host", "leave_host")], input_rules=dict(
+        timeout=rules.SECONDS_AT_LEAST_ONE, vm=rules.NAME_OR_UUID, host=rules.NAME_OR_UUID,
+        leave_host=rules.NAME_OR_UUID, sr=rules.NAME_OR_UUID, network=rules.NAME_OR_UUID,
+    ))).merge(destination_argument_spec()).merge(lock_argument_spec())
 
 
 def resolve(records, cls, ident, option):
@@ -58,6 +67,9 @@ class VMMigration:
         self.dst_records = Records(dst) if self.cross_pool else self.src_records
         self.started = time.monotonic()
         self.progress = []
+        self.lock_report = None
+        self.weighed = None         # the candidates weighed, when the module chose the host
+        self.chosen = None
 
     # ---------------------------------------------------------------- facts
     def _find_vm(self, records):
@@ -87,13 +99,17 @@ class VMMigration:
         if self.params["host"]:
             return resolve(self.dst_records, "host", self.params["host"], "host")
         if not self.cross_pool:
-            raise NovaopsError("host: name the host to move the VM to (a migration inside the pool needs it).")
+            raise NovaopsError("host: name the host to move the VM to, or set leave_host to let the module choose "
+                               "(a migration inside the pool needs one of them).")
         pool = next(iter(self.dst_records.all("pool").values()))
         return pool["master"], self.dst_records.get("host", pool["master"])
 
     # ---------------------------------------------------------------- checks
     def _check_options(self):
         """Options that mean nothing for this kind of move are refused, not ignored; named objects must exist."""
+        if self.cross_pool and self.params["leave_host"] is not None:
+            raise NovaopsError("leave_host: the module chooses among the hosts of the VM's own pool only; across "
+                               "pools name the destination host (host) or leave it to the destination's master.")
         if not self.cross_pool:
             for option in ("sr", "network"):
                 if self.params[option] is not None:
@@ -165,6 +181,47 @@ class VMMigration:
                                "the destination network." % ("no" if not found else "more than one", name))
         return found[0]
 
+    # ---------------------------------------------------------------- the choice
+    def _candidate_check(self, vm_ref, vm):
+        """The pre-checks of one host of the pool for this VM: its free memory, or the refusal."""
+        srs = set(self.src.call("VDI.get_SR", self.src.call("VDI.get_by_uuid", d["vdi"]))
+                  for d in self._disks(self.src, self.src_records, vm_ref))
+        hosts = dict((rec["name_label"], (ref, rec)) for ref, rec in self.src_records.all("host").items())
+        attached = set((rec["host"], rec["SR"]) for rec in self.src_records.all("PBD").values()
+                       if rec["currently_attached"])
+
+        def check(name):
+            ref, rec = hosts[name]
+            if not rec["enabled"]:
+                raise NovaopsError("the host is disabled (HOST_DISABLED)")
+            for sr in sorted(srs):
+                if (ref, sr) not in attached:
+                    raise NovaopsError("the VM's SR %s is not attached there (VM_REQUIRES_SR)"
+                                       % self.src_records.get("SR", sr)["uuid"])
+            free = int(self.src.call("host_metrics.get_memory_free", rec["metrics"]))
+            need = int(vm["memory_static_max"])
+            if need > free:
+                raise NovaopsError("%d MiB of memory free, the VM needs %d MiB" % (free // MiB, need // MiB))
+            return free
+        return hosts, check
+
+    def _choose(self):
+        """(host_ref, host, vm_ref, vm) of the move off leave_host to the best other host of the pool, or
+        (None, None, vm_ref, vm) when the VM runs elsewhere already."""
+        leave_ref, _leave = resolve(self.src_records, "host", self.params["leave_host"], "leave_host")
+        vm_ref, vm = self._find_vm(self.src_records)
+        if vm_ref is None:
+            raise NovaopsError("vm: no VM %r in the pool." % self.params["vm"])
+        self._check_running(vm)
+        if vm["resident_on"] != leave_ref:
+            return None, None, vm_ref, vm
+        hosts, check = self._candidate_check(vm_ref, vm)
+        names = sorted(name for name, (ref, _rec) in hosts.items() if ref != leave_ref)
+        self.weighed = destination_choice.weigh(names, check)
+        best = destination_choice.choose(self.weighed, "VM %s" % vm["name_label"])
+        self.chosen = destination_choice.chosen_because(best, self.weighed)
+        return hosts[best["dest"]][0], hosts[best["dest"]][1], vm_ref, vm
+
     # ---------------------------------------------------------------- the move
     def _follow(self, task, what):
         """Wait for the task on event.from, keeping the progress it reports."""
@@ -207,6 +264,12 @@ class VMMigration:
 
     def converge(self):
         self._check_options()
+        if self.params["leave_host"] is not None:
+            host_ref, host, vm_ref, vm = self._choose()
+            if host_ref is None:            # it left that host already (a second run)
+                disks = self._disks(self.src, self.src_records, vm_ref)
+                return self._result(False, [], vm, self._host(self.src_records, vm["resident_on"]), disks, disks)
+            return self._move(vm_ref, vm, host_ref, host)
         host_ref, host = self._dest_host()
         there = self._already_there(host_ref)
         if there is not None:
@@ -219,18 +282,27 @@ class VMMigration:
         if vm_ref is None:
             raise NovaopsError("vm: no VM %r in the source pool (nor running on %s)." % (
                 self.params["vm"], host["name_label"]))
+        return self._move(vm_ref, vm, host_ref, host)
+
+    def _move(self, vm_ref, vm, host_ref, host):
         self._check_running(vm)
         self._check_memory(vm, host)
         before_host = self._host(self.src_records, vm["resident_on"])
         disks_before = self._disks(self.src, self.src_records, vm_ref)
-        actions = ["migrate_send to %s" % host["name_label"] if self.cross_pool
-                   else "pool_migrate to %s" % host["name_label"]]
+        lock = XenOperationLock(self.src, "VM", vm_ref, "VM %s" % vm["name_label"], "xen_migrate", self.params,
+                                other_config=vm["other_config"])
+        actions = lock.admit(True) + ["migrate_send to %s" % host["name_label"] if self.cross_pool
+                                      else "pool_migrate to %s" % host["name_label"]]
         if self.module.check_mode:
             if self.cross_pool:
                 self._migrate(vm_ref, vm, host_ref)         # the destination's and xapi's checks, nothing moves
             return self._result(True, actions, vm, before_host, disks_before, disks_before,
                                 after_host=self._host(self.dst_records, host_ref))
-        new_ref = self._migrate(vm_ref, vm, host_ref)
+        with lock.held():
+            new_ref = self._migrate(vm_ref, vm, host_ref)
+            lock.conn, lock.ref = self.dst, new_ref         # across pools the mark went with the VM
+        if lock.report:
+            self.lock_report = lock.report
         self.dst_records = Records(self.dst)
         vm_after = self.dst.call("VM.get_record", new_ref)
         disks_after = self._disks(self.dst, self.dst_records, new_ref)
@@ -239,8 +311,11 @@ class VMMigration:
 
     def _result(self, changed, actions, vm, before_host, disks_before, disks_after, after_host=None):
         after_host = after_host or before_host
+        extra = dict(operation_lock=self.lock_report) if self.lock_report else {}
+        if self.weighed is not None:
+            extra.update(candidates=self.weighed, chosen=self.chosen)
         return dict(
-            changed=changed, actions=actions, mode="migrate_send" if self.cross_pool else "pool_migrate",
+            extra, changed=changed, actions=actions, mode="migrate_send" if self.cross_pool else "pool_migrate",
             vm={"uuid": vm["uuid"], "name_label": vm["name_label"], "power_state": vm["power_state"]},
             host_before=before_host, host_after=after_host, vdis_before=disks_before, vdis_after=disks_after,
             progress=self.progress, duration=round(time.monotonic() - self.started, 3),

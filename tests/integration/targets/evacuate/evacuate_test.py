@@ -8,12 +8,21 @@ the serial console; they move by block migration to the second libvirt host (NOV
 XenAPI VMs move to the other host of their pool (pool_migrate): pool a of the beds when it has two hosts, else a
 private simulator pool of two hosts this test starts (until the shared bed is restarted with --hosts 2).
 
-- live_migrate.yml moves one libvirt instance (it keeps counting there: moved live, not restarted) and one
-  XenAPI VM; a second run changes nothing; a run without dest fails naming it.
-- evacuate.yml empties the libvirt host and the first XenAPI host of 7 instances: 2 libvirt and 3 XenAPI move, one VM an
-  operation lock holds is skipped (the report says which operation), one that is not there does not move (the
-  report says why, and the run fails); the instances moved before are on other hypervisors and are left alone.
-  The JSON and HTML reports are read, and each instance is looked for where it runs afterwards.
+- live_migrate.yml without a destination: among the inventory's other libvirt hypervisors (the second host and
+  one that does not answer) none passes for a migration over shared storage (the refusal names each with its
+  reason); for a block migration the module chooses the only one that passes. It moves the libvirt instance (it
+  keeps counting there: moved live, not restarted); the XenAPI VM leaves its host for the pool's other one. A
+  second run changes nothing.
+- evacuate.yml, no destination named, empties the libvirt host and the first XenAPI host of 8 instances: 2 libvirt
+  and 3 XenAPI move where the modules choose, one VM the inventory shows locked is skipped and one locked after the
+  inventory was read is refused by xen_migrate and skipped too (the report says which operation), one that is not
+  there does not move (the report says why, and the run fails); the instances moved before are on other
+  hypervisors and are left alone. The JSON and HTML reports are read, and each instance is looked for where it
+  runs afterwards.
+- evacuate.yml with evacuate_cold_fallback over "shared" storage (which the beds' hosts do not share): the live
+  migration of a libvirt instance is refused, it is cold-migrated (the resize role, same flavor, confirmed) to the
+  second host over ssh; the XenAPI VM that is not there is not moved and the report says there is no cold fallback
+  on XenAPI.
 """
 
 from __future__ import annotations
@@ -38,15 +47,20 @@ TAG = "nt-ev" + "".join(random.choice(string.ascii_lowercase) for _letter in ran
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST = os.path.join(HERE, "..", "libvirt_migrate", "files", "counting_guest.py")
 URI1, URI2 = "qemu:///system", E.get("NOVAOPS_LIBVIRT2_URI", "")
+DEAD = "qemu+tcp://127.0.0.1:1/system"     # a candidate that does not answer (nothing listens on port 1)
 INST = E["NOVAOPS_INSTANCES_DIR"]
 INST2 = E.get("NOVAOPS_LIBVIRT2_INSTANCES_DIR", INST)
-HV_LIBVIRT = TAG + "-hv1"
+HV_LIBVIRT, HV_COLD = TAG + "-hv1", TAG + "-hv3"
+COLD = (TAG + "-l4", str(uuids.uuid4()))   # moved cold
 LIBVIRT = dict((TAG + "-l%d" % n, str(uuids.uuid4())) for n in (1, 2, 3))
-XEN = [TAG + "-x%d" % n for n in (1, 2, 3, 4, 5)]
-BUSY, GHOST = XEN[4], TAG + "-x9"
+XEN = [TAG + "-x%d" % n for n in (1, 2, 3, 4, 5, 6)]
+BUSY, LATE, GHOST = XEN[4], XEN[5], TAG + "-x9"
 # the lock as the xenapi inventory plugin reads it (other_config novaops_task_state)
 TASK = dict(operation="xen_snapshot", owner="hv1:4242", started_at="2026-12-07T05:00:00Z", source="other_config")
 WHY = "xen_snapshot by hv1:4242 since 2026-12-07T05:00:00Z"
+# the lock LATE gets after the inventory was read: a snapshot at work on another host, started now
+LATE_TASK = dict(operation="xen_snapshot", owner="hv9:4343", started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+LATE_WHY = "xen_snapshot by hv9:4343 since " + LATE_TASK["started_at"]
 check = Checks()
 
 
@@ -110,6 +124,10 @@ class Pool:
         x.VM.start_on(vm, self.host_refs[host], False, True)
         return x.VM.get_uuid(vm)
 
+    def lock(self, name, task):
+        x = self.session().xenapi
+        x.VM.add_to_other_config(x.VM.get_by_name_label(name)[0], "novaops_task_state", json.dumps(task))
+
     def remove(self, name):
         x = self.session().xenapi
         for vm in x.VM.get_by_name_label(name):
@@ -154,8 +172,11 @@ def xen_host(pool, name, uuid, hypervisor, task=None):
 
 
 def inventory(path, hosts, busy):
-    """The inventory plugins' shape: instances as hosts, in the groups running and busy."""
-    base = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    """The inventory plugins' shape: instances as hosts, in the groups running and busy; the libvirt hypervisors
+    (novaops_hypervisors_libvirt, as the libvirt plugin lists them): this one, the second host, one that is down."""
+    base = dict(ansible_connection="local", ansible_python_interpreter=sys.executable,
+                novaops_hypervisors_libvirt=[dict(name=HV_LIBVIRT, uri=URI1), dict(name=TAG + "-hv2", uri=URI2),
+                                             dict(name=TAG + "-down", uri=DEAD)])
     with open(path, "w") as handle:
         json.dump(dict(all=dict(vars=base, hosts=hosts, children=dict(
             running=dict(hosts=dict((h, {}) for h in hosts)), busy=dict(hosts=dict((h, {}) for h in busy))))), handle)
@@ -168,9 +189,16 @@ def test_live_migrate(books, pool, l1, x1):
         if len(counts(l1_uuid, INST)) >= 2:
             break
         time.sleep(0.25)
+    run = books.run("live_migrate", "--limit", l1, extra=dict(storage="shared"))
+    check.run_failed(run, "live_migrate.yml without dest, storage shared: no candidate passes",
+                     "No destination passes the pre-checks for domain %s: %s - The instance directory" % (l1, URI2))
+    check(DEAD + " - does not answer" in run.msg and URI1 not in run.msg.split("pre-checks")[1],
+          "the refusal names the candidate that does not answer, and not the source", run.msg[:600])
+    check(domstate(URI1, l1_uuid) == "running", "%s still runs here" % l1, domstate(URI1, l1_uuid))
     before = max(counts(l1_uuid, INST) or [0])
-    run = books.run("live_migrate", "--limit", l1, extra=dict(dest=URI2))
-    check.run_ok(run, "live_migrate.yml moves libvirt instance %s to the second host" % l1, changed=True)
+    run = books.run("live_migrate", "--limit", l1)
+    check.run_ok(run, "live_migrate.yml without dest moves libvirt instance %s to the only candidate that passes"
+                 % l1, changed=True)
     check(domstate(URI2, l1_uuid) == "running" and domstate(URI1, l1_uuid) is None,
           "%s runs on the second host and is gone from the first" % l1, (domstate(URI1, l1_uuid), domstate(URI2, l1_uuid)))
     check("yes" in virsh(URI2, "dominfo", l1_uuid).stdout.split("Persistent:")[-1].split("\n")[0],
@@ -185,20 +213,20 @@ def test_live_migrate(books, pool, l1, x1):
           "%s counts on there from where it was (not restarted): %x here, then %s there" % (
               l1, before, " ".join("%x" % c for c in there[:3])))
     hv_a, hv_b = pool.hosts
-    run = books.run("live_migrate", "--limit", x1, extra=dict(dest=hv_b))
-    check.run_ok(run, "live_migrate.yml moves XenAPI VM %s to the pool's other host" % x1, changed=True)
+    run = books.run("live_migrate", "--limit", x1, extra=dict(leave=hv_a))
+    check.run_ok(run, "live_migrate.yml moves XenAPI VM %s off %s to the pool's other host" % (x1, hv_a), changed=True)
     check(pool.where(x1) == (hv_b, "Running"), "%s runs on %s" % (x1, hv_b), pool.where(x1))
+    run = books.run("live_migrate", "--limit", l1)
+    check.run_ok(run, "live_migrate.yml without dest again: %s is on a candidate already" % l1, changed=False)
     run = books.run("live_migrate", "--limit", l1, extra=dict(dest=URI2))
     check.run_ok(run, "live_migrate.yml again: %s is there already" % l1, changed=False)
-    run = books.run("live_migrate", "--limit", l1)
-    check.run_failed(run, "live_migrate.yml without dest", "live_migrate_dest")
 
 
 def test_evacuate(books, pool, report_dir):
     hv_a, hv_b = pool.hosts
+    pool.lock(LATE, LATE_TASK)
     run = books.run("evacuate", extra=dict(
-        evacuate_hypervisor=[HV_LIBVIRT, hv_a], evacuate_libvirt_dest=URI2, evacuate_xenapi_dest=hv_b,
-        evacuate_batch=3, evacuate_report_dir=report_dir))
+        evacuate_hypervisor=[HV_LIBVIRT, hv_a], evacuate_batch=3, evacuate_report_dir=report_dir))
     check.run_failed(run, "evacuate.yml with an instance that is not there", GHOST)
     with open(os.path.join(report_dir, "evacuate-latest.json")) as handle:
         report = json.load(handle)
@@ -208,26 +236,61 @@ def test_evacuate(books, pool, report_dir):
     check(all(e["dest"] == (URI2 if e["driver"] == "libvirt" else hv_b) and float(e["duration"]) > 0
               and e["state"] == "running" and e["source"] in (HV_LIBVIRT, hv_a) for e in moved.values()),
           "each moved instance: from, to, running there, a duration", report["moved"])
+    check(all(str(e["chosen"]).startswith((URI2 if e["driver"] == "libvirt" else hv_b) + ": ")
+              and ("(1 refused)" if e["driver"] == "libvirt" else "(0 refused)") in str(e["chosen"])
+              for e in moved.values()),
+          "each move says why there (libvirt: the candidate that does not answer refused)",
+          [e["chosen"] for e in moved.values()])
     check(all(moved[h]["downtime_ms"] not in (None, "") for h in list(LIBVIRT)[1:]),
           "libvirt moves report libvirt's downtime", [moved[h]["downtime_ms"] for h in list(LIBVIRT)[1:] if h in moved])
     skipped = report["skipped"]
-    check([e["host"] for e in skipped] == [BUSY] and WHY in skipped[0]["why"],
-          "the locked instance is skipped, with its operation", skipped)
+    check([e["host"] for e in skipped] == [BUSY, LATE] and WHY in skipped[0]["why"] and LATE_WHY in skipped[1]["why"],
+          "the locked instances are skipped, with their operation (%s locked after the inventory was read)" % LATE,
+          skipped)
     failed = report["failed"]
     check([e["host"] for e in failed] == [GHOST] and failed[0]["msg"], "the missing one did not move, and why",
           failed)
-    check(report["summary"]["found"] == 6 and not report["summary"]["ok"] and not report["pending"],
-          "summary: 6 found (the busy one apart), not ok", report["summary"])
+    check(report["summary"]["found"] == 7 and report["summary"]["skipped"] == 2 and not report["summary"]["ok"]
+          and not report["pending"], "summary: 7 found (the busy one apart), 2 skipped, not ok", report["summary"])
     with open(os.path.join(report_dir, "evacuate-latest.html")) as handle:
         page = handle.read()
-    check(all(h in page for h in movers + [BUSY, GHOST]) and WHY in page,
-          "the HTML report names every instance and the lock's operation")
+    check(all(h in page for h in movers + [BUSY, LATE, GHOST]) and WHY in page and LATE_WHY in page,
+          "the HTML report names every instance and the locks' operations")
     for name in list(LIBVIRT)[1:]:
         check(domstate(URI2, LIBVIRT[name]) == "running" and domstate(URI1, LIBVIRT[name]) is None,
               "%s runs on the second libvirt host only" % name)
     for name in XEN[1:4]:
         check(pool.where(name) == (hv_b, "Running"), "%s runs on %s" % (name, hv_b), pool.where(name))
     check(pool.where(BUSY) == (hv_a, "Running"), "the locked %s still runs on %s" % (BUSY, hv_a))
+    check(pool.where(LATE) == (hv_a, "Running"), "the locked %s still runs on %s" % (LATE, hv_a))
+
+
+def test_cold_fallback(books, pool, report_dir):
+    hv_a = pool.hosts[0]
+    run = books.run("evacuate", extra=dict(
+        evacuate_hypervisor=[HV_COLD, hv_a], evacuate_libvirt_dest=URI2, evacuate_libvirt_storage="shared",
+        evacuate_cold_fallback=True, evacuate_report_dir=report_dir,
+        evacuate_cold=dict(instances_path=INST, dest_instances_path=INST2, shutdown_timeout=2, ssh=dict(
+            host=E["NOVAOPS_LIBVIRT2_ADDRESS"], user="root", private_key_file=E["NOVAOPS_SSH_KEY"],
+            known_hosts_file=E["NOVAOPS_LIBVIRT2_KNOWN_HOSTS"]))))
+    check.run_failed(run, "evacuate.yml with the cold fallback and a VM that is not there", GHOST)
+    with open(os.path.join(report_dir, "evacuate-latest.json")) as handle:
+        report = json.load(handle)
+    moved = report["moved"]
+    check([e["host"] for e in moved] == [COLD[0]] and moved[0]["how"] == "cold" and moved[0]["dest"] == URI2
+          and "is not shared with the destination" in moved[0]["why"] and moved[0]["state"] == "running",
+          "%s moved cold, and the report says why not live" % COLD[0], moved)
+    check(domstate(URI2, COLD[1]) == "running" and domstate(URI1, COLD[1]) is None
+          and not os.path.exists(os.path.join(INST, COLD[1])),
+          "%s runs on the second host; nothing of it is left here (confirmed)" % COLD[0],
+          (domstate(URI1, COLD[1]), domstate(URI2, COLD[1])))
+    failed = report["failed"]
+    check([e["host"] for e in failed] == [GHOST] and "No cold fallback on XenAPI" in failed[0]["msg"]
+          and failed[0]["how"] == "live, then cold", "the XenAPI VM: no cold fallback, and the report says so", failed)
+    with open(os.path.join(report_dir, "evacuate-latest.html")) as handle:
+        page = handle.read()
+    check(report["cold_fallback"] and "cold fallback: asked" in page and "why not live" in page
+          and "No cold fallback on XenAPI" in page, "the HTML report shows the cold fallback and why")
 
 
 def main():
@@ -239,12 +302,13 @@ def main():
     pool = None
     finished = False
     try:
-        for name, uuid in LIBVIRT.items():
+        for name, uuid in list(LIBVIRT.items()) + [COLD]:
             subprocess.run([sys.executable, GUEST, "boot", INST, name, uuid], check=True)
         pool = Pool(work)
         xen_uuids = dict((name, pool.boot(name, pool.hosts[0])) for name in XEN)
         l1, x1 = list(LIBVIRT)[0], XEN[0]
         hosts = dict((n, libvirt_host(n, u, HV_LIBVIRT)) for n, u in LIBVIRT.items())
+        hosts[COLD[0]] = libvirt_host(COLD[0], COLD[1], HV_COLD)
         hosts.update((n, xen_host(pool, n, u, pool.hosts[0], TASK if n == BUSY else None))
                      for n, u in xen_uuids.items())
         hosts[GHOST] = xen_host(pool, GHOST, "", pool.hosts[0])
@@ -254,14 +318,22 @@ def main():
         hosts[l1]["novaops_hypervisor"], hosts[x1]["novaops_hypervisor"] = URI2, pool.hosts[1]
         inventory(books.inventory, hosts, [BUSY])
         test_evacuate(books, pool, os.path.join(work, "reports"))
+        # as the inventory plugins read them now: the moved ones are on other hypervisors
+        for name in list(LIBVIRT)[1:]:
+            hosts[name]["novaops_hypervisor"] = URI2
+        for name in XEN[1:4]:
+            hosts[name]["novaops_hypervisor"] = pool.hosts[1]
+        inventory(books.inventory, hosts, [BUSY])
+        test_cold_fallback(books, pool, os.path.join(work, "cold-reports"))
         finished = True
     finally:
-        for uuid in LIBVIRT.values():
+        for uuid in list(LIBVIRT.values()) + [COLD[1]]:
             for uri in (URI1, URI2):
                 subprocess.run([sys.executable, GUEST, "remove", uri, uuid], check=False)
-            subprocess.run(["rm", "-rf", os.path.join(INST, uuid), os.path.join(INST2, uuid)],
+            subprocess.run(["rm", "-rf", os.path.join(INST, uuid), os.path.join(INST2, uuid),
+                            os.path.join(INST, uuid + "_resize")],
                            check=False)
-        for name in LIBVIRT:
+        for name in list(LIBVIRT) + [COLD[0]]:
             subprocess.run(["rm", "-f", os.path.join(INST, "_base", name + "-base"),
                             os.path.join(INST2, "_base", name + "-base")], check=False)
         if pool is not None:

@@ -98,6 +98,13 @@ def test_per_uri_filters_and_labels(domains, tmp_path):
     assert inv.get_host("nu-off").get_vars()["novaops_hypervisor"] == "hv-b"
 
 
+def test_every_hypervisor_read_is_listed_those_without_instances_too(domains, tmp_path):
+    inv = inventory(tmp_path, dict(uris=[dict(uri=TEST_URI, name="hv-a"),
+                                         dict(uri=TEST_URI, name="hv-empty", include="no-such-*")]))
+    assert inv.groups["all"].get_vars()["novaops_hypervisors_libvirt"] == [
+        dict(name="hv-a", uri=TEST_URI), dict(name="hv-empty", uri=TEST_URI)]
+
+
 def test_the_same_instance_through_two_uris_is_one_host(domains, tmp_path):
     inv = inventory(tmp_path, dict(uris=[TEST_URI, dict(uri=TEST_URI, name="again")], include=["nu-run"]))
     assert members(inv, "libvirt") == ["nu-run_%s" % dx.stable_uuid("nu-run")[:8]]

@@ -32,11 +32,28 @@ def test_moved_failed_and_skipped_with_the_lock_that_holds_it():
                                      longest=4.0, empty=False, ok=False)
 
 
+def test_a_lock_taken_since_the_inventory_was_read_is_skipped_with_its_operation():
+    found = [hostvars("a", MOVED), hostvars("e", dict(status="skipped", task=LOCK, how="live"), driver="xenapi")]
+    report = evacuate_report(["hv1"], found, [], RUN)
+    assert [e["host"] for e in report["skipped"]] == ["e"] and not report["failed"]
+    assert report["skipped"][0]["why"] == "an operation lock holds it: xen_snapshot by hv1:42 since 2026-01-01T00:00:00Z"
+    assert report["summary"]["ok"] and not report["summary"]["empty"]
+
+
 def test_all_moved_is_an_empty_hypervisor_and_unreached_hosts_are_pending():
     report = evacuate_report(["hv1"], [hostvars("a", MOVED)], [], RUN)
     assert report["summary"]["empty"] and report["summary"]["ok"]
     report = evacuate_report(["hv1"], [hostvars("a", MOVED), hostvars("z")], [], dict(RUN, final=False))
     assert [e["host"] for e in report["pending"]] == ["z"] and not report["summary"]["ok"]
+
+
+def test_moved_cold_says_why_not_live_and_the_page_says_the_fallback_was_asked():
+    cold = dict(MOVED, how="cold", why="live migration: the instance directory is not shared", downtime_ms=None)
+    report = evacuate_report(["hv1"], [hostvars("a", cold)], [], dict(RUN, cold_fallback=True))
+    assert report["cold_fallback"] and report["moved"][0]["how"] == "cold"
+    page = evacuate_html(report)
+    assert "cold fallback: asked" in page and "live migration: the instance directory is not shared" in page
+    assert "cold fallback: not asked" in evacuate_html(evacuate_report(["hv1"], [hostvars("a", MOVED)], [], RUN))
 
 
 def test_html_escapes_what_hypervisors_said():

@@ -9,6 +9,9 @@
                                            and its snapshots'), and the chain files with whether they exist
     xen_chain.py named <pool> <prefix>     JSON: uuids of the VMs and VDIs whose name starts with prefix
     xen_chain.py destroy <pool> <name>     the VMs of that name, their snapshots and disks (clean-up)
+    xen_chain.py mark <pool> <vm uuid>     the operation lock of a xen_snapshot at work (another process) on it
+    xen_chain.py unmark <pool> <vm uuid>   that mark removed
+    xen_chain.py memory <pool> <host>=<MiB>  the simulator's free memory of a host (by name label)
 
 <pool> is A or B: XENAPI_POOL_<pool>_URL, _PASSWORD, _SR_DIR from the environment (beds_env).
 """
@@ -18,6 +21,7 @@ import json
 import os
 import ssl
 import sys
+import time
 
 import XenAPI
 
@@ -25,6 +29,7 @@ sys.path.insert(0, os.environ["XM_TOOLS_DIR"])
 from xapisim.vhd import VHD  # noqa: E402  pylint: disable=wrong-import-position
 
 BLOCK = 2 * 1024 * 1024
+TASK_KEY = "novaops_task_state"      # the operation lock (module_utils/common/operation_lock.py)
 
 
 def session(pool):
@@ -83,7 +88,20 @@ def main(cmd, pool, arg):
             return {"vms": sorted(r["uuid"] for r in x.VM.get_all_records().values() if r["name_label"].startswith(arg)),
                     "vdis": sorted(r["uuid"] for r in x.VDI.get_all_records().values()
                                    if r["name_label"].startswith(arg))}
+        if cmd == "memory":
+            name, mib = arg.split("=")
+            host = x.host.get_by_name_label(name)[0]
+            x.sim.host_memory_free(x.host.get_uuid(host), str(int(mib) * 1024 * 1024))
+            return {}
         vm = x.VM.get_by_uuid(arg)
+        if cmd == "mark":
+            x.VM.add_to_other_config(vm, TASK_KEY, json.dumps(
+                {"operation": "xen_snapshot", "owner": "hv9:4242", "started_at": time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+            return {}
+        if cmd == "unmark":
+            x.VM.remove_from_other_config(vm, TASK_KEY)
+            return {}
         if cmd == "layer":
             for n, (_label, rec) in enumerate(disks(x, vm)):
                 with VHD.open(os.path.join(sr_dir, rec["uuid"] + ".vhd"), writable=True) as v:
@@ -101,6 +119,7 @@ def main(cmd, pool, arg):
                 out["files"][name] = os.path.exists(os.path.join(sr_dir, name))
         out["host"] = x.host.get_name_label(x.VM.get_resident_on(vm))
         out["power_state"] = x.VM.get_power_state(vm)
+        out["task"] = x.VM.get_other_config(vm).get(TASK_KEY)
         return out
     finally:
         s.xenapi.session.logout()
