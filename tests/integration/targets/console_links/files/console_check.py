@@ -13,11 +13,14 @@
     console_check.py browser-xen <console url> <console ref> <artifacts dir> [secret ...]
         the same for a XenAPI VM: the direct read logs in (XENAPI_URL, XENAPI_USERNAME,
         XENAPI_PASSWORD, XENAPI_CA_PATH) and CONNECTs to the console as the proxy does
+    console_check.py printed < <playbooks/console.yml's output>
+        prints JSON: {inventory host: the console URL the play printed for it}
 """
 
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -28,6 +31,9 @@ sys.path.insert(0, os.environ["NOVAOPS_TOOLS"])
 from xapisim.cdp_client import Browser  # noqa: E402
 from xapisim.rfb_client import Client, settled_screen, tls_context, xapi_connect  # noqa: E402
 from xapisim.ws_client import Socket, WebSocket  # noqa: E402
+
+# the console role's message under the default callback: ok: [host] => {"msg": "Console of <name>: <url> - ..."}
+PRINTED = re.compile(r'^ok: \[(?P<host>[^\]]+)\] => \{\s*"msg": "Console of [^"]*?: (?P<url>\S+) - usable once', re.M)
 
 
 def open_ws(proxy, url, origin):
@@ -138,6 +144,8 @@ def main(argv):
         print(json.dumps(browser(argv[1], vnc_direct(argv[2], argv[3]), argv[4], "libvirt", argv[5:])))
     elif kind == "browser-xen":
         print(json.dumps(browser(argv[1], xen_direct(argv[2]), argv[3], "xenapi", argv[4:])))
+    elif kind == "printed":
+        print(json.dumps({m.group("host"): m.group("url") for m in PRINTED.finditer(sys.stdin.read())}))
 
 
 if __name__ == "__main__":
