@@ -255,8 +255,8 @@ def test_live_migrate(books, pool, l1, x1):
     here = OVS1.wired()
     check(here["port"] and here["spoof_flows"] and here["queue_flows"] and here["htb"],
           "%s's VIF here: port, anti-spoofing and queue flows, HTB class %s" % (l1, HTB_CLASS), here)
-    run = books.run("live_migrate", "--limit", l1, extra=dict(dest=URI2, dest_host=HV2, live_migrate_bandwidth=1,
-                                                                live_migrate_completion_timeout=3))
+    aborting = dict(dest=URI2, dest_host=HV2, live_migrate_bandwidth=1, live_migrate_completion_timeout=3)
+    run = books.run("live_migrate", "--limit", l1, extra=aborting)
     check.run_failed(run, "live_migrate.yml aborted by its completion timeout", "completion timeout: aborted")
     check(domstate(URI1, l1_uuid) == "running" and domstate(URI2, l1_uuid) is None,
           "after the abort %s runs here only" % l1, (domstate(URI1, l1_uuid), domstate(URI2, l1_uuid)))
