@@ -34,7 +34,7 @@ description:
   - Any failure leaves the instance running on this host, and nothing of it on the destination (its domain and
     what the preparation made there are removed).
   - It returns the instance's Open vSwitch VIFs (RV(vifs)) as the destination needs them before the guest arrives -
-    port, anti-spoofing flows, HTB queue - also in check mode: the M(novaops.compute.live_migrate) role plugs them
+    port, anti-spoofing flows, HTB queue - also in check mode; the M(novaops.compute.live_migrate) role plugs them
     on the destination host first (M(novaops.compute.ovs_vif) with O(novaops.compute.ovs_vif#module:reserve_ofport),
     M(novaops.compute.ovs_qos_queue)), removes them there when the migration fails, and from this host once it
     succeeded. libvirt adds each tap to the bridge on the destination when the guest arrives, keeping that port,
