@@ -33,6 +33,12 @@ description:
     migration) runs out, switches to post-copy when O(post_copy) allows it, else aborts.
   - Any failure leaves the instance running on this host, and nothing of it on the destination (its domain and
     what the preparation made there are removed).
+  - It returns the instance's Open vSwitch VIFs (RV(vifs)) as the destination needs them before the guest arrives -
+    port, anti-spoofing flows, HTB queue - also in check mode; the M(novaops.compute.live_migrate) role plugs them
+    on the destination host first (M(novaops.compute.ovs_vif) with O(novaops.compute.ovs_vif#module:reserve_ofport),
+    M(novaops.compute.ovs_qos_queue)), removes them there when the migration fails, and from this host once it
+    succeeded. libvirt adds each tap to the bridge on the destination when the guest arrives, keeping that port,
+    and removes it here when the guest leaves.
   - Idempotent; a second run finds the instance on the destination and changes nothing.
   - It holds the instance's operation lock (the lock file in its instance directory, as a resize, rescue or
     snapshot does) from before the destination is prepared until the end, so a migration and another operation
@@ -195,6 +201,18 @@ prepared:
   sample: {volumes: [/var/lib/nova/instances/_base/6e3f..., /var/lib/nova/instances/6b1e.../disk],
            directories: [/var/lib/nova/instances/6b1e...], bytes_uploaded: 41126400,
            bases: {6e3f...: {source: glance, image: 0b2c..., bytes: 41126400, verified_by: "os_hash_value sha512"}}}
+vifs:
+  description:
+    - The instance's Open vSwitch VIFs as its desired state (M(novaops.compute.libvirt_domain)'s metadata) records
+      them, in the options of M(novaops.compute.ovs_vif) - C(port) (the tap), C(bridge), C(mac), C(ips), C(iface_id),
+      C(vm_uuid), C(anti_spoofing), C(next_table) - and C(qos) (null, or C(port), C(queue_id), C(max_rate) and
+      C(flow_table) for M(novaops.compute.ovs_qos_queue)).
+  returned: when the instance was still on this host
+  type: list
+  elements: dict
+  sample: [{port: tap5f1a9c2e-01, bridge: br-int, mac: "fa:16:3e:5f:1a:9c", ips: [10.0.0.5], anti_spoofing: true,
+            iface_id: 5f1a9c2e-0123-4567-89ab-cdef01234567, vm_uuid: 6b1e5b2e-8f3a-4a8e-9f47-1c6f7f1f2a10,
+            next_table: 1, qos: {port: eth1, queue_id: 7, max_rate: 100000000, flow_table: 1}}]
 job_stats:
   description: The completed job's statistics from libvirt (bytes, C(downtime) in ms, C(time_elapsed)).
   returned: success
@@ -265,6 +283,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.operation_l
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import live_migration as lm
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_checks as checks
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_candidates, migration_options
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.migration_vifs import ovs_vifs
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import remote_base, remote_files
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (
@@ -386,7 +406,8 @@ class Migrate:
         gib = lm.data_gib(dom.maxMemory() * 1024, disks, block)
         _flag_value, flag_names = lm.flags(block, p["auto_converge"], p["post_copy"], unsafe=not block and bool(disks))
         facts = dict(checks=found, flags=flag_names, disks=[d["dev"] for d in disks],
-                     completion_timeout=int(p["completion_timeout"] * gib))
+                     completion_timeout=int(p["completion_timeout"] * gib),
+                     vifs=ovs_vifs(dx.parse_domain_xml(dom.XMLDesc(0))["metadata"], dom.UUIDString()))
         return facts, gib
 
     def _migrate(self, dom, disks, block, facts, gib, changes):

@@ -98,6 +98,16 @@ options:
         set to the same table, so that queue flows see only traffic the VIF may send. A queue flow
         in table 0 would match before the anti-spoofing flows and let a spoofed source through.
     type: int
+  reserve_ofport:
+    description:
+      - Plug the port before its network device exists - a live migration's destination, prepared before the
+        guest arrives - with an OpenFlow port number reserved for it in the database (C(ofport_request), the
+        lowest one no interface has or has asked for), so that its anti-spoofing flows are installed at once and
+        match from the first packet. libvirt, when it makes the tap there, adds it to the bridge keeping the
+        port's row, and so that number.
+      - A port that has a number already keeps it.
+    type: bool
+    default: false
   state:
     description: V(present) plugs the VIF with its flows; V(absent) removes the port and its flows.
     type: str
@@ -151,6 +161,10 @@ vif:
       sample: system
     ofport:
       description: The OpenFlow port number (null until OVS gives one).
+      type: int
+      sample: 3
+    ofport_request:
+      description: The OpenFlow port number reserved for the port (O(reserve_ofport)), or null.
       type: int
       sample: 3
     external_ids:
@@ -210,6 +224,7 @@ def argument_spec():
             ipv6_link_local=dict(type="bool", default=True),
             allow_dhcp=dict(type="bool", default=True),
             next_table=dict(type="int"),
+            reserve_ofport=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             timeout=dict(type="int", default=10),
         ),
@@ -317,11 +332,13 @@ class VIF(Manager):
 
     def _facts(self, bridge, irow, flows):
         ofport = as_one(irow.get("ofport")) if irow else None
+        reserved = as_one(irow.get("ofport_request")) if irow else None
         cookies = sorted(set(f["cookie"] for f in flows))
         return dict(
             bridge=bridge, port=self.port,
             interface_type=(irow.get("type") or "system") if irow else None,
             ofport=ofport if isinstance(ofport, int) and ofport > 0 else None,
+            ofport_request=reserved if isinstance(reserved, int) and reserved > 0 else None,
             external_ids=dict(irow.get("external_ids") or {}) if irow else {},
             flow_cookie=", ".join("0x%x" % c for c in cookies) or None,
             flows=sorted(_flow_text(f) for f in flows),
@@ -346,12 +363,17 @@ class VIF(Manager):
         txn = self.ovs.transaction()
         columns = {}
         if self.raw["port"] is None:
-            if p["interface_type"] == "system" and not os.path.exists(os.path.join("/sys/class/net", self.port)):
+            if p["interface_type"] == "system" and not p["reserve_ofport"] and \
+                    not os.path.exists(os.path.join("/sys/class/net", self.port)):
                 raise NovaopsError("There is no network device named %s on this host; create the tap or veth "
-                                   "first, or use interface_type: internal." % self.port)
+                                   "first, use interface_type: internal, or reserve_ofport: true to plug it before "
+                                   "its device exists." % self.port)
             txn.command("add-port", bridge, self.port)
             if p["interface_type"] != "system":
                 columns["type"] = p["interface_type"]
+            if p["reserve_ofport"]:
+                columns["ofport_request"] = self._free_ofport()
+                after["ofport_request"] = columns["ofport_request"]
             columns["external_ids"] = wanted_ids
         else:
             current_type = (irow or {}).get("type") or "system"
@@ -369,8 +391,13 @@ class VIF(Manager):
             after["external_ids"] = dict(after["external_ids"], **wanted_ids)
         if self.raw["left_behind"]:
             plan.add("remove_left_behind_flows", self._delete_left_behind)
-        # flows
-        ofport = after.get("ofport")
+        self._plan_flows(plan, after, bridge)
+        return after
+
+    def _plan_flows(self, plan, after, bridge):
+        """The VIF's flows: on the port's number, or the one reserved for it while its device is not there yet."""
+        p = self.params
+        ofport = after.get("ofport") or (after.get("ofport_request") if p["reserve_ofport"] else None)
         current_cookies = set(f["cookie"] for f in self.raw["flows"])
         if p["anti_spoofing"]:
             if ofport is not None:
@@ -379,7 +406,7 @@ class VIF(Manager):
                                           next_table=p["next_table"])
                 if current_cookies != {cookie} or len(self.raw["flows"]) != len(specs) or \
                         any(f["bridge"] != bridge for f in self.raw["flows"]) or not self.raw["table_default"]:
-                    plan.add("flows", self._apply_flows, bridge)
+                    plan.add("flows", self._apply_flows, bridge, None if after.get("ofport") else ofport)
                     after.update(flow_cookie="0x%x" % cookie, flows=sorted(s.split(",", 2)[2] for s in specs))
             else:
                 plan.add("flows", self._apply_flows, bridge)
@@ -390,7 +417,6 @@ class VIF(Manager):
         elif self.raw["flows"]:
             plan.add("remove_flows", self._delete_flows)
             after.update(flow_cookie=None, flows=[])
-        return after
 
     def _wait_ofport(self):
         deadline = time.monotonic() + self.params["timeout"]
@@ -406,8 +432,17 @@ class VIF(Manager):
                                   self.params["timeout"])
             time.sleep(0.1)
 
-    def _apply_flows(self, bridge):
-        ofport = self._wait_ofport()
+    def _free_ofport(self):
+        """The lowest OpenFlow port number no interface has or has asked for (any bridge's: simply none)."""
+        taken = set()
+        for irow in self.ovs.list("Interface", columns=["ofport", "ofport_request"]):
+            taken.update(n for n in (as_one(irow.get("ofport")), as_one(irow.get("ofport_request")))
+                         if isinstance(n, int) and n > 0)
+        return next(n for n in range(1, len(taken) + 2) if n not in taken)
+
+    def _apply_flows(self, bridge, reserved=None):
+        """The VIF's flows on its port's number; ``reserved``: the number reserved for a port without its device."""
+        ofport = reserved or self._wait_ofport()
         cookie, specs = vif_flows(self.port, ofport, self.mac, self.ips,
                                   link_local=self.params["ipv6_link_local"], dhcp=self.params["allow_dhcp"],
                                   next_table=self.params["next_table"])

@@ -294,6 +294,11 @@ class SecondLibvirtHost(Bed):
     host_uuid: libvirt refuses a migration whose two ends share one ("Attempt to migrate guest to
     the same host"). NOVAOPS_SHARED_INSTANCES_DIR is seen by both hosts alike: shared instance storage.
     An sshd in the same namespaces lets Ansible reach the host as a host of its own.
+    Its own Open vSwitch (ovsdb-server with its own database, ovs-vswitchd) runs in its namespaces too, its
+    run directory bound over /run/openvswitch there: a VIF libvirt or Ansible plugs on this host lands in
+    its OVS, not in the first host's (bridges of the netdev datapath, whose ports are devices of its network
+    namespace, so a bridge may bear the name it has on the first host). From the first host its database
+    is NOVAOPS_LIBVIRT2_OVS_DB and its bridges' OpenFlow sockets are in NOVAOPS_LIBVIRT2_OVS_RUNDIR.
     """
     name = "libvirt2"
     BINDS = (("etc", "/etc/libvirt"), ("run", "/run/libvirt"), ("lib", "/var/lib/libvirt"),
@@ -315,6 +320,8 @@ class SecondLibvirtHost(Bed):
         # filesystem mounted there first, for a test of a full destination)
         self.instances = Path(os.environ.get("NOVAOPS_LIBVIRT2_INSTANCES") or str(INSTANCES) + "-host2")
         self.shared = Path(str(INSTANCES) + "-shared")        # the same directory on both hosts
+        self.ovs_run = self.dir / "openvswitch"                 # /run/openvswitch in there
+        self.ovs_db = "unix:%s" % (self.ovs_run / "db.sock")
 
     def available(self):
         return shutil.which("libvirtd") is not None and shutil.which("unshare") is not None
@@ -326,7 +333,13 @@ class SecondLibvirtHost(Bed):
         return None
 
     def running(self):
-        return self._pid() is not None and self._answers()
+        return self._pid() is not None and self._answers() and self._ovs_answers()
+
+    def _ovs_answers(self):
+        live = {item["name"] for item in Owned(self.name).live()}
+        return {"ovsdb-server", "ovs-vswitchd"} <= live and subprocess.run(
+            ["ovs-vsctl", "--db=" + self.ovs_db, "--timeout=2", "show"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL).returncode == 0
 
     def _answers(self):
         try:
@@ -368,6 +381,7 @@ class SecondLibvirtHost(Bed):
     def _configure(self):
         for name, _target in self.BINDS:
             (self.dir / name).mkdir(parents=True, exist_ok=True)
+        self.ovs_run.mkdir(exist_ok=True)
         (self.dir / "etc" / "qemu").mkdir(exist_ok=True)
         (self.dir / "sock").mkdir(exist_ok=True)
         (self.dir / "etc" / "libvirtd.conf").write_text(
@@ -389,7 +403,7 @@ class SecondLibvirtHost(Bed):
         hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
         (self.dir / "hosts").write_text(hosts + "\n%s novaops-host2\n" % self.address)
         binds = [(self.dir / name, target) for name, target in self.BINDS] + [
-            (self.instances, INSTANCES), (self.dir / "hosts", "/etc/hosts")]
+            (self.instances, INSTANCES), (self.dir / "hosts", "/etc/hosts"), (self.ovs_run, "/run/openvswitch")]
         script = " && ".join(["hostname novaops-host2"] + ["mount --bind %s %s" % (shlex.quote(str(source)), target)
                                                           for source, target in binds])
         script += " && exec libvirtd --listen --config %s --pid-file %s" % (
@@ -399,6 +413,32 @@ class SecondLibvirtHost(Bed):
         _wait("the second libvirt host on %s" % self.uri, self._answers, 60, proc=proc,
               log=self.dir / "libvirtd.log")
         self._sshd(proc.pid)
+        self._openvswitch(proc.pid)
+
+    def _openvswitch(self, pid):
+        """ovsdb-server (a database of its own) and ovs-vswitchd, in the host's namespaces."""
+        database = self.dir / "ovs-conf.db"
+        if not database.exists():
+            _run(["ovsdb-tool", "create", str(database), "/usr/share/openvswitch/vswitch.ovsschema"])
+        inside = ["nsenter", "-t", str(pid), "-n", "-m", "-u"]
+        socket_path = "/run/openvswitch/db.sock"        # the bound directory, as seen in there
+        proc = _spawn(self.name, "ovsdb-server", inside + [
+            "ovsdb-server", str(database), "--remote=punix:" + socket_path,
+            "--remote=db:Open_vSwitch,Open_vSwitch,manager_options", "--pidfile=/run/openvswitch/ovsdb-server.pid",
+            "--unixctl=/run/openvswitch/ovsdb-server.ctl"])
+        vsctl = ["ovs-vsctl", "--db=" + self.ovs_db, "--timeout=2"]
+        _wait("the second host's ovsdb-server", lambda: subprocess.run(
+            vsctl + ["show"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0, 30,
+            proc=proc, log=self.dir / "ovsdb-server.log")
+        _run(vsctl + ["--no-wait", "init", "--", "set", "Open_vSwitch", ".",
+                      "external_ids:system-id=novaops-host2-%s" % self._host_uuid()])
+        proc = _spawn(self.name, "ovs-vswitchd", inside + [
+            "ovs-vswitchd", "unix:" + socket_path, "--pidfile=/run/openvswitch/ovs-vswitchd.pid",
+            "--unixctl=/run/openvswitch/ovs-vswitchd.ctl"])
+        _wait("the second host's ovs-vswitchd", lambda: subprocess.run(
+            ["ovs-appctl", "-t", str(self.ovs_run / "ovs-vswitchd.ctl"), "version"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL).returncode == 0, 30,
+            proc=proc, log=self.dir / "ovs-vswitchd.log")
 
     def _sshd(self, pid):
         """sshd inside the host's namespaces, with the sshd bed's keys (made here if that bed has not run)."""
@@ -428,6 +468,8 @@ class SecondLibvirtHost(Bed):
                     NOVAOPS_LIBVIRT2_HOST_ADDRESS=self.host_address, NOVAOPS_LIBVIRT2_NETNS=self.netns,
                     NOVAOPS_LIBVIRT2_INSTANCES_DIR=str(self.instances),
                     NOVAOPS_LIBVIRT2_KNOWN_HOSTS=str(self.dir / "known_hosts"),
+                    NOVAOPS_LIBVIRT2_OVS_DB=self.ovs_db, NOVAOPS_LIBVIRT2_OVS_RUNDIR=str(self.ovs_run),
+                    NOVAOPS_LIBVIRT2_SSH_KEY=str(Sshd().dir / "id_ed25519"),
                     NOVAOPS_SHARED_INSTANCES_DIR=str(self.shared))
 
 

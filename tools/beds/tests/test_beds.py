@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[3]
 BEDS = Path(os.environ.get("NOVAOPS_BEDS_DIR", REPO / ".beds"))
 SCRIPT = REPO / "tools" / "beds" / "beds.py"
 # bed -> the process names it runs (the xapisim pools are python processes)
-PROCESSES = {"libvirt": ["libvirtd", "virtlogd"], "libvirt2": ["libvirtd", "sshd"], "ovs": ["ovsdb-server", "ovs-vswitchd"],
+PROCESSES = {"libvirt": ["libvirtd", "virtlogd"], "libvirt2": ["libvirtd", "sshd", "ovsdb-server", "ovs-vswitchd"],
+             "ovs": ["ovsdb-server", "ovs-vswitchd"],
              "glance": ["uwsgi"], "sshd": ["sshd"], "xapisim": ["pool-a", "pool-b"], "console_proxy": ["proxy"],
              "keystone": ["uwsgi", "uwsgi-short"], "glance-keystone": ["uwsgi"]}
 
@@ -82,8 +83,8 @@ def test_start_twice_leaves_exactly_one_of_each_service():
     for bed in names:
         assert "%s" % bed in second and "already running" in [l for l in second.splitlines() if bed in l][0]
     for name in ("libvirtd", "virtlogd", "ovsdb-server", "ovs-vswitchd"):
-        # the second libvirt host runs a libvirtd of its own
-        assert count(name) == 1 + (name == "libvirtd" and "libvirt2" in names), name
+        # the second libvirt host runs a libvirtd and an Open vSwitch of its own
+        assert count(name) == 1 + (name != "virtlogd" and "libvirt2" in names), name
     for bed in ("sshd", "glance", "keystone", "glance-keystone", "xapisim", "libvirt2", "console_proxy"):
         if bed in names:
             names_owned = sorted(item["name"] for item in owned(bed))
@@ -115,7 +116,8 @@ def test_env_file_exports_every_beds_address():
                 "NOVAOPS_KEYSTONE_URL", "NOVAOPS_GLANCE_KEYSTONE_URL", "NOVAOPS_CLOUDS_YAML"):
         assert "export %s=" % key in env
     if "libvirt2" in available_beds():
-        for key in ("NOVAOPS_LIBVIRT2_URI", "NOVAOPS_LIBVIRT2_ADDRESS", "NOVAOPS_SHARED_INSTANCES_DIR"):
+        for key in ("NOVAOPS_LIBVIRT2_URI", "NOVAOPS_LIBVIRT2_ADDRESS", "NOVAOPS_SHARED_INSTANCES_DIR",
+                    "NOVAOPS_LIBVIRT2_OVS_DB", "NOVAOPS_LIBVIRT2_OVS_RUNDIR", "NOVAOPS_LIBVIRT2_SSH_KEY"):
             assert "export %s=" % key in env
     if "xapisim" in available_beds():
         for key in ("XENAPI_URL", "XENAPI_USERNAME", "XENAPI_PASSWORD", "XENAPI_POOL_B_URL", "XENAPI_CA_PATH"):

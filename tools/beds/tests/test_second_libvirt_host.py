@@ -80,6 +80,30 @@ def test_its_instances_directory_is_its_own_and_the_shared_one_is_shared(host2):
     assert (Path(host2["NOVAOPS_LIBVIRT2_INSTANCES_DIR"]) / "written-on-host2").read_text() == "2\n"
 
 
+def test_its_open_vswitch_is_its_own(host2):
+    """A bridge made on it (over its sshd, as Ansible plugs a VIF there) is in its OVS, with its device in its
+    namespace, and not in the first host's; the bridge's OpenFlow socket is reachable from here."""
+    bridge = "nt-h2t%d" % (os.getpid() % 100000)
+    ssh = ["ssh", "-i", host2["NOVAOPS_LIBVIRT2_SSH_KEY"], "-o", "BatchMode=yes",
+           "-o", "UserKnownHostsFile=%s" % host2["NOVAOPS_LIBVIRT2_KNOWN_HOSTS"],
+           "root@%s" % host2["NOVAOPS_LIBVIRT2_ADDRESS"]]
+    subprocess.run(ssh + ["ovs-vsctl add-br %s -- set Bridge %s datapath_type=netdev" % (bridge, bridge)],
+                   check=True, capture_output=True, timeout=30)
+    try:
+        db = ["ovs-vsctl", "--db=" + host2["NOVAOPS_LIBVIRT2_OVS_DB"]]
+        assert bridge in subprocess.run(db + ["list-br"], capture_output=True, text=True, check=True).stdout.split()
+        assert subprocess.run(["ovs-vsctl", "br-exists", bridge], capture_output=True).returncode == 2
+        assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
+        assert subprocess.run(["ip", "netns", "exec", host2["NOVAOPS_LIBVIRT2_NETNS"], "ip", "link", "show", bridge],
+                              capture_output=True).returncode == 0
+        socket_path = "unix:%s/%s.mgmt" % (host2["NOVAOPS_LIBVIRT2_OVS_RUNDIR"], bridge)
+        flows = subprocess.run(["ovs-ofctl", "dump-flows", socket_path], capture_output=True, text=True,
+                               check=True).stdout
+        assert "actions=NORMAL" in flows
+    finally:
+        subprocess.run(ssh + ["ovs-vsctl --if-exists del-br %s" % bridge], capture_output=True, timeout=30)
+
+
 def test_stop_ends_its_daemons_and_its_namespace(host2):
     netns = host2["NOVAOPS_LIBVIRT2_NETNS"]
     host2["beds"]("stop", "libvirt2")

@@ -10,9 +10,13 @@ private simulator pool of two hosts this test starts (until the shared bed is re
 
 - live_migrate.yml without a destination: among the inventory's other libvirt hypervisors (the second host and
   one that does not answer) none passes for a migration over shared storage (the refusal names each with its
-  reason); for a block migration the module chooses the only one that passes. It moves the libvirt instance (it
-  keeps counting there: moved live, not restarted); the XenAPI VM leaves its host for the pool's other one. A
-  second run changes nothing.
+  reason); for an instance with an Open vSwitch VIF the destination must be named (refused, naming
+  live_migrate_dest). It moves the libvirt instance to the named second host (it keeps counting there: moved live,
+  not restarted); the XenAPI VM leaves its host for the pool's other one. A second run changes nothing. The libvirt
+  one's VIF has anti-spoofing flows and a rate limit: the second host (its own OVS) has its port before the guest
+  arrives - the OpenFlow port number reserved then is the tap's - with the flows and the HTB class (ceil), and the
+  first host has nothing of it left; a run aborted by its completion timeout first leaves the VIF wired here and
+  nothing of it there.
 - evacuate.yml, no destination named, empties the libvirt host and the first XenAPI host of 8 instances: 2 libvirt
   and 3 XenAPI move where the modules choose, one VM the inventory shows locked is skipped and one locked after the
   inventory was read is refused by xen_migrate and skipped too (the report says which operation), one that is not
@@ -30,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import string
 import subprocess
@@ -55,6 +60,15 @@ COLD = (TAG + "-l4", str(uuids.uuid4()))   # moved cold
 LIBVIRT = dict((TAG + "-l%d" % n, str(uuids.uuid4())) for n in (1, 2, 3))
 XEN = [TAG + "-x%d" % n for n in (1, 2, 3, 4, 5, 6)]
 BUSY, LATE, GHOST = XEN[4], XEN[5], TAG + "-x9"
+# the first libvirt guest's OVS VIF: a bridge of this run on both hosts (each its own OVS), an uplink veth with the
+# HTB QoS; HV2 is the second host as Ansible reaches it (its sshd), where the role plugs the VIF first
+BRIDGE, UPLINK, PEER = TAG, TAG + "u", TAG + "p"
+VIF = dict(id=str(uuids.uuid4()), mac="52:54:00:%02x:%02x:%02x" % tuple(random.randrange(256) for _b in range(3)),
+           bridge=BRIDGE, ips=["10.77.%d.5" % random.randrange(256)],
+           qos=dict(port=UPLINK, queue_id=random.randint(1, 4000), max_rate=50000000))
+TAP = ("tap" + VIF["id"])[:14]
+HTB_CLASS = "1:%x" % (VIF["qos"]["queue_id"] + 1)
+HV2 = TAG + "-hv2"
 # the lock as the xenapi inventory plugin reads it (other_config novaops_task_state)
 TASK = dict(operation="xen_snapshot", owner="hv1:4242", started_at="2026-12-07T05:00:00Z", source="other_config")
 WHY = "xen_snapshot by hv1:4242 since 2026-12-07T05:00:00Z"
@@ -140,6 +154,66 @@ class Pool:
             x.VM.destroy(vm)
 
 
+class Ovs:
+    """One host's Open vSwitch, as the test reads it: the first host's, or the second's (its database,
+    its bridges' OpenFlow sockets, its network namespace)."""
+
+    def __init__(self, db=None, rundir=None, netns=None):
+        self.db, self.rundir, self.netns = db, rundir, netns
+
+    def sh(self, *argv, check=True):
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        return subprocess.run(prefix + list(argv), capture_output=True, text=True, check=check).stdout
+
+    def vsctl(self, *args, check=True):
+        return self.sh(*(["ovs-vsctl", "--timeout=10"] + (["--db=" + self.db] if self.db else []) + list(args)),
+                       check=check)
+
+    def setup(self):
+        self.vsctl("add-br", BRIDGE, "--", "set", "Bridge", BRIDGE, "datapath_type=netdev")
+        self.sh("ip", "link", "add", UPLINK, "type", "veth", "peer", "name", PEER)
+        self.sh("ip", "link", "set", UPLINK, "up")
+        self.sh("ip", "link", "set", PEER, "up")
+        self.vsctl("add-port", BRIDGE, UPLINK)
+
+    def teardown(self):
+        qos = self.vsctl("--if-exists", "get", "Port", UPLINK, "qos", check=False).strip()
+        if re.match(r"^[0-9a-f-]{36}$", qos):
+            queues = re.findall(r"[0-9a-f-]{36}", self.vsctl("get", "QoS", qos, "queues", check=False))
+            self.vsctl("clear", "Port", UPLINK, "qos", "--", "destroy", "QoS", qos,
+                       *[a for q in queues for a in ("--", "destroy", "Queue", q)], check=False)
+        self.vsctl("--if-exists", "del-br", BRIDGE, check=False)
+        self.sh("ip", "link", "del", UPLINK, check=False)
+
+    def port(self):
+        """The VIF's interface row (ofport, ofport_request, external_ids), or None."""
+        out = self.vsctl("--if-exists", "--format=json", "--columns=ofport,ofport_request,external_ids",
+                         "list", "Interface", TAP)
+        rows = json.loads(out)["data"] if out.strip() else []
+        if not rows:
+            return None
+        ofport, request, ids = rows[0]      # OVSDB's JSON: an empty optional column is ["set", []]
+        return dict(ofport=ofport, ofport_request=request if isinstance(request, int) else None,
+                    external_ids=dict(ids[1]))
+
+    def flows(self):
+        target = "unix:%s/%s.mgmt" % (self.rundir, BRIDGE) if self.rundir else BRIDGE
+        return self.sh("ovs-ofctl", "dump-flows", target)
+
+    def htb_class(self):
+        return [line for line in self.sh("tc", "class", "show", "dev", UPLINK).splitlines() if HTB_CLASS + " " in line]
+
+    def wired(self):
+        """What of the VIF is here: its port, its anti-spoofing flows (its MAC), its queue flows, its HTB class."""
+        flows = self.flows()
+        return dict(port=self.port(), spoof_flows=("dl_src=" + VIF["mac"]) in flows,
+                    queue_flows=("set_queue:%d" % VIF["qos"]["queue_id"]) in flows, htb=self.htb_class())
+
+
+OVS1 = Ovs()
+OVS2 = Ovs(E.get("NOVAOPS_LIBVIRT2_OVS_DB"), E.get("NOVAOPS_LIBVIRT2_OVS_RUNDIR"), E.get("NOVAOPS_LIBVIRT2_NETNS"))
+
+
 def virsh(uri, *args):
     return subprocess.run(["virsh", "-q", "-c", uri] + list(args), capture_output=True, text=True, check=False)
 
@@ -171,14 +245,23 @@ def xen_host(pool, name, uuid, hypervisor, task=None):
     return out
 
 
+def hypervisor2():
+    """The second libvirt host as an inventory host Ansible reaches over ssh (its sshd, in its namespaces)."""
+    return dict(ansible_connection="ssh", ansible_host=E["NOVAOPS_LIBVIRT2_ADDRESS"], ansible_user="root",
+                ansible_ssh_private_key_file=E["NOVAOPS_LIBVIRT2_SSH_KEY"],
+                ansible_ssh_common_args="-o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s"
+                % E["NOVAOPS_LIBVIRT2_KNOWN_HOSTS"])
+
+
 def inventory(path, hosts, busy):
     """The inventory plugins' shape: instances as hosts, in the groups running and busy; the libvirt hypervisors
-    (novaops_hypervisors_libvirt, as the libvirt plugin lists them): this one, the second host, one that is down."""
+    (novaops_hypervisors_libvirt, as the libvirt plugin lists them): this one, the second host, one that is down; and the second host
+    as Ansible reaches it (HV2)."""
     base = dict(ansible_connection="local", ansible_python_interpreter=sys.executable,
                 novaops_hypervisors_libvirt=[dict(name=HV_LIBVIRT, uri=URI1), dict(name=TAG + "-hv2", uri=URI2),
                                              dict(name=TAG + "-down", uri=DEAD)])
     with open(path, "w") as handle:
-        json.dump(dict(all=dict(vars=base, hosts=hosts, children=dict(
+        json.dump(dict(all=dict(vars=base, hosts=dict(hosts, **{HV2: hypervisor2()}), children=dict(
             running=dict(hosts=dict((h, {}) for h in hosts)), busy=dict(hosts=dict((h, {}) for h in busy))))), handle)
     return path
 
@@ -189,16 +272,48 @@ def test_live_migrate(books, pool, l1, x1):
         if len(counts(l1_uuid, INST)) >= 2:
             break
         time.sleep(0.25)
+    run = books.run(os.path.join(HERE, "source_vif.yml"), extra=dict(vif=dict(VIF, dev=TAP)))
+    check.run_ok(run, "%s's VIF is wired here (flows, queue)" % l1)
+    here = OVS1.wired()
+    check(here["port"] and here["spoof_flows"] and here["queue_flows"] and here["htb"],
+          "%s's VIF here: port, anti-spoofing and queue flows, HTB class %s" % (l1, HTB_CLASS), here)
+    aborting = dict(dest=URI2, dest_host=HV2, live_migrate_bandwidth=1, live_migrate_completion_timeout=3)
+    run = books.run("live_migrate", "--limit", l1, extra=aborting)
+    check.run_failed(run, "live_migrate.yml aborted by its completion timeout", "completion timeout: aborted")
+    check(domstate(URI1, l1_uuid) == "running" and domstate(URI2, l1_uuid) is None,
+          "after the abort %s runs here only" % l1, (domstate(URI1, l1_uuid), domstate(URI2, l1_uuid)))
+    there, here = OVS2.wired(), OVS1.wired()
+    check(there == dict(port=None, spoof_flows=False, queue_flows=False, htb=[]),
+          "after the abort the second host has nothing of the VIF (port, flows, queue)", there)
+    check(here["port"] and here["port"]["ofport"] > 0 and here["spoof_flows"] and here["queue_flows"] and here["htb"],
+          "after the abort the VIF is wired here as before", here)
     run = books.run("live_migrate", "--limit", l1, extra=dict(storage="shared"))
     check.run_failed(run, "live_migrate.yml without dest, storage shared: no candidate passes",
                      "No destination passes the pre-checks for domain %s: %s - The instance directory" % (l1, URI2))
     check(DEAD + " - does not answer" in run.msg and URI1 not in run.msg.split("pre-checks")[1],
           "the refusal names the candidate that does not answer, and not the source", run.msg[:600])
     check(domstate(URI1, l1_uuid) == "running", "%s still runs here" % l1, domstate(URI1, l1_uuid))
-    before = max(counts(l1_uuid, INST) or [0])
     run = books.run("live_migrate", "--limit", l1)
-    check.run_ok(run, "live_migrate.yml without dest moves libvirt instance %s to the only candidate that passes"
-                 % l1, changed=True)
+    check.run_failed(run, "live_migrate.yml without dest, %s has an OVS VIF: the destination must be named" % l1,
+                     "live_migrate_dest")
+    check(OVS2.wired() == dict(port=None, spoof_flows=False, queue_flows=False, htb=[]),
+          "refused before the second host got anything of the VIF", OVS2.wired())
+    before = max(counts(l1_uuid, INST) or [0])
+    run = books.run("live_migrate", "--limit", l1, extra=dict(dest=URI2, dest_host=HV2))
+    check.run_ok(run, "live_migrate.yml moves libvirt instance %s to the second host" % l1, changed=True)
+    there, here = OVS2.wired(), OVS1.wired()
+    port = there["port"] or {}
+    check(port.get("ofport", -1) > 0 and port.get("ofport") == port.get("ofport_request")
+          and port["external_ids"].get("iface-id") == VIF["id"]
+          and port["external_ids"].get("attached-mac") == VIF["mac"],
+          "the second host has %s's port %s, on the OpenFlow port number reserved before the guest came, with its "
+          "external_ids" % (l1, TAP), port)
+    check(there["spoof_flows"] and ("in_port=%s," % port.get("ofport")) in OVS2.flows() and there["queue_flows"],
+          "the second host has the VIF's anti-spoofing flows (on that port) and its queue flows", there)
+    check(len(there["htb"]) == 1 and "ceil 50Mbit" in there["htb"][0],
+          "the second host's uplink has the VIF's HTB class %s, ceil 50Mbit" % HTB_CLASS, there["htb"])
+    check(here == dict(port=None, spoof_flows=False, queue_flows=False, htb=[]),
+          "the first host has nothing of the VIF left (port, flows, queue)", here)
     check(domstate(URI2, l1_uuid) == "running" and domstate(URI1, l1_uuid) is None,
           "%s runs on the second host and is gone from the first" % l1, (domstate(URI1, l1_uuid), domstate(URI2, l1_uuid)))
     check("yes" in virsh(URI2, "dominfo", l1_uuid).stdout.split("Persistent:")[-1].split("\n")[0],
@@ -294,16 +409,22 @@ def test_cold_fallback(books, pool, report_dir):
 
 
 def main():
-    if not URI2:
-        check(False, "NOVAOPS_LIBVIRT2_URI is in .beds/env.sh (make beds starts the second libvirt host)")
+    if not URI2 or not OVS2.db:
+        check(False, "NOVAOPS_LIBVIRT2_URI and NOVAOPS_LIBVIRT2_OVS_DB are in .beds/env.sh (make beds starts the "
+              "second libvirt host with its Open vSwitch)")
         check.exit()
     work = tempfile.mkdtemp(prefix=TAG + "-")
     books = Playbooks(os.path.join(work, "inventory.json"), os.path.join(work, "logs"))
     pool = None
     finished = False
     try:
+        for ovs in (OVS1, OVS2):
+            ovs.setup()
         for name, uuid in list(LIBVIRT.items()) + [COLD]:
-            subprocess.run([sys.executable, GUEST, "boot", INST, name, uuid], check=True)
+            # the first: its VIF, and 10 MiB in its overlay (copied at 1 MiB/s by the aborted run: past its 6 s)
+            first = name == list(LIBVIRT)[0]
+            subprocess.run([sys.executable, GUEST, "boot", INST, name, uuid, "10" if first else "2", ""]
+                           + ([json.dumps(VIF)] if first else []), check=True)
         pool = Pool(work)
         xen_uuids = dict((name, pool.boot(name, pool.hosts[0])) for name in XEN)
         l1, x1 = list(LIBVIRT)[0], XEN[0]
@@ -336,6 +457,8 @@ def main():
         for name in list(LIBVIRT) + [COLD[0]]:
             subprocess.run(["rm", "-f", os.path.join(INST, "_base", name + "-base"),
                             os.path.join(INST2, "_base", name + "-base")], check=False)
+        for ovs in (OVS1, OVS2):
+            ovs.teardown()
         if pool is not None:
             for name in XEN:
                 pool.remove(name)

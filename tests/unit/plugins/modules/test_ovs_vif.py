@@ -27,7 +27,8 @@ class FakeModule:
     def __init__(self, params, check_mode=False):
         base = dict(port="tap1", bridge="br-int", interface_type="system", mac=MAC, ips=["10.0.0.5"],
                     iface_id="abc", vm_uuid=None, iface_status=None, external_ids={}, anti_spoofing=True,
-                    ipv6_link_local=True, allow_dhcp=True, next_table=None, state="present", timeout=10)
+                    ipv6_link_local=True, allow_dhcp=True, next_table=None, state="present", timeout=10,
+                    reserve_ofport=False)
         base.update(params)
         self.params = base
         self.check_mode = check_mode
@@ -95,6 +96,42 @@ def test_a_missing_flow_is_noticed():
     run = PluggedOVS(installed(["10.0.0.5"])[1:])
     result = VIF(FakeModule({}), OVS(run)).converge()
     assert result["actions"] == ["flows"]
+
+
+class EmptyBridgeOVS:
+    """br-int with no tap1; interfaces elsewhere hold OpenFlow numbers 1 and 2 and ask for 4."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(argv)
+        if "Bridge" in argv:
+            return 0, table(["_uuid", "name", "ports"], [[["uuid", "b-1"], "br-int", ["set", []]]]), ""
+        if "Interface" in argv and "tap1" not in argv:
+            return 0, table(["_uuid", "ofport", "ofport_request"], [
+                [["uuid", "i-1"], 1, ["set", []]], [["uuid", "i-2"], 2, ["set", []]], [["uuid", "i-3"], -1, 4]]), ""
+        return 0, "", ""
+
+
+def test_reserve_ofport_plugs_before_the_device_with_the_lowest_free_number_and_its_flows_at_once():
+    """A live migration's destination: no tap yet; the port gets number 3 and the flows match in_port=3."""
+    run = EmptyBridgeOVS()
+    result = VIF(FakeModule(dict(port="tapnotyet", reserve_ofport=True)), OVS(run)).converge()
+    assert result["actions"] == ["plug", "flows"]
+    plug = next(a for a in run.calls if "add-port" in a)
+    assert "ofport_request=3" in plug
+    flows = next(a for a in run.calls if "--bundle" in a)
+    assert flows and not any("ofport" in a and "get" in a for a in run.calls)   # no wait for the device
+    checking = EmptyBridgeOVS()
+    planned = VIF(FakeModule(dict(port="tapnotyet", reserve_ofport=True), check_mode=True), OVS(checking)).converge()
+    assert planned["vif"]["ofport_request"] == 3 and not any("add-port" in a for a in checking.calls)
+
+
+def test_without_reserve_ofport_a_missing_device_is_refused():
+    with pytest.raises(NovaopsError) as err:
+        VIF(FakeModule(dict(port="tapnotyet")), OVS(EmptyBridgeOVS())).converge()
+    assert "reserve_ofport" in err.value.msg
 
 
 @pytest.mark.parametrize("params, msg", [

@@ -3,12 +3,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A guest whose memory keeps changing, laid out as the boot path lays out an instance.
 
-    counting_guest.py boot <instances_dir> <name> <uuid> [MiB] [image ID]
+    counting_guest.py boot <instances_dir> <name> <uuid> [MiB] [image ID] [VIF]
                             _base/<name>-base (raw), <uuid>/disk (qcow2 on it, MiB of its own: 2), domain defined
                             and started on qemu:///system; with an image ID the base is named as the boot path
                             names the cache of that Glance image (sha1 of the ID), and the domain's metadata
                             records the desired state libvirt_domain would (flavor, image);
-                            that base is qcow2
+                            that base is qcow2; VIF (JSON: id, mac, bridge, ips, qos) an Open vSwitch
+                            VIF on its tap, recorded in that desired state as libvirt_domain records one
     counting_guest.py counts <console.log>                 the counts the guest printed, as JSON numbers
     counting_guest.py remove <uri> <uuid>                  destroy and undefine it there, if it is there
 
@@ -45,7 +46,7 @@ DOMAIN = """<domain type='qemu'>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>
       <source file='{dir}/disk'/><target dev='vda' bus='virtio'/></disk>
-    <serial type='file'><source path='{dir}/console.log' append='on'/></serial>
+    <serial type='file'><source path='{dir}/console.log' append='on'/></serial>{interface}
   </devices>{metadata}
 </domain>"""
 METADATA = """
@@ -53,7 +54,13 @@ METADATA = """
 </novaops:desired></novaops:instance></metadata>"""
 
 
-def boot(instances, name, uuid, overlay_mib="2", image_id=None):
+INTERFACE = """
+    <interface type='bridge'><mac address='{mac}'/><source bridge='{bridge}'/>
+      <virtualport type='openvswitch'><parameters interfaceid='{id}'/></virtualport>
+      <target dev='{dev}'/><model type='virtio'/></interface>"""
+
+
+def boot(instances, name, uuid, overlay_mib="2", image_id=None, vif=None):
     base = os.path.join(instances, "_base", hashlib.sha1(image_id.encode()).hexdigest() if image_id else name + "-base")
     inst = os.path.join(instances, uuid)
     os.makedirs(os.path.dirname(base), mode=0o755, exist_ok=True)
@@ -74,10 +81,17 @@ def boot(instances, name, uuid, overlay_mib="2", image_id=None):
                    stdout=subprocess.DEVNULL)
     xml = os.path.join(inst, "domain.xml")
     with open(xml, "w") as handle:
-        desired = dict(name=name, uuid=uuid, virt_type="qemu", state="running", flavor=dict(vcpus=1, memory_mb=32),
-                       image=dict(id=image_id))
-        handle.write(DOMAIN.format(name=name, uuid=uuid, dir=inst,
-                                   metadata=METADATA.format(json.dumps(desired)) if image_id else ""))
+        desired = dict(name=name, uuid=uuid, virt_type="qemu", state="running", flavor=dict(vcpus=1, memory_mb=32))
+        if image_id:
+            desired["image"] = dict(id=image_id)
+        interface = ""
+        if vif:
+            vif = dict(json.loads(vif), type="ovs", anti_spoofing=True)
+            vif["dev"] = ("tap" + vif["id"])[:14]       # Nova's tap name, as libvirt_domain names it
+            desired["vifs"] = [vif]
+            interface = INTERFACE.format(**vif)
+        handle.write(DOMAIN.format(name=name, uuid=uuid, dir=inst, interface=interface,
+                                   metadata=METADATA.format(json.dumps(desired)) if image_id or vif else ""))
     subprocess.run(["virsh", "-q", "-c", "qemu:///system", "define", xml], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["virsh", "-q", "-c", "qemu:///system", "start", name], check=True, stdout=subprocess.DEVNULL)
 
@@ -98,7 +112,7 @@ def remove(uri, uuid):
 
 if __name__ == "__main__":
     if sys.argv[1] == "boot":
-        boot(*sys.argv[2:7])
+        boot(*sys.argv[2:8])
     elif sys.argv[1] == "counts":
         print(json.dumps(counts(sys.argv[2])))
     else:
