@@ -27,10 +27,8 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
+  - novaops.compute.image_cache
 attributes:
-  check_mode:
-    description: Lists what would be removed, removes nothing.
-    support: full
   diff_mode:
     description: Shows the entries of C(_base) before and after.
     support: full

@@ -20,10 +20,8 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.image_cache
 attributes:
-  check_mode:
-    description: Lists what would be removed, removes nothing.
-    support: full
   diff_mode:
     description: Shows the cached image VDIs before and after.
     support: full
