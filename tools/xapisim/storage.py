@@ -149,17 +149,21 @@ class Storage:
     # ------------------------------------------------------------ operations
     def destroy_vdi(self, vdi):
         st = self.store
-        o = self._check_vdi_op(vdi, "destroy")
+        self._check_vdi_op(vdi, "destroy")
         for vbd in [r for r, b in st.objs["VBD"].items() if b["VDI"] == vdi]:
             st.delete("VBD", vbd)
-        if self.is_file_sr(o["SR"]):
-            path = self.vdi_path(vdi)
+        self.drop_vdi(vdi)
+        self.sim.gc.kick()
+
+    def drop_vdi(self, vdi):
+        """The VDI's record and its file (on a file SR) gone, with no check: VDI.destroy after its
+        checks, the garbage collector, a storage motion's source once the copy is done."""
+        if self.is_file_sr(self.store.get("VDI", vdi)["SR"]):
             try:
-                os.unlink(path)
+                os.unlink(self.vdi_path(vdi))
             except FileNotFoundError:
                 pass
-        st.delete("VDI", vdi)
-        self.sim.gc.kick()
+        self.store.delete("VDI", vdi)
 
     def _snapshot_files(self, vdi):
         """Turn leaf L into L -> B (hidden) and create a second leaf S -> B. Returns (base, S uuids)."""
