@@ -10,7 +10,7 @@ import os
 import re
 import threading
 
-from .api import coerce, now_dt
+from .api import coerce_record, now_dt
 from .errors import XenAPIError, no_space, sr_backend_failure
 from .schema import NULL
 from .vhd import VHD, VHDError, coalesce, create_differencing, create_dynamic, export_raw, import_raw
@@ -383,13 +383,7 @@ def register(reg, sim):
 
     @add("VDI.create", [("args", "rec")])
     def vdi_create(ctx, rec):
-        values = {}
-        for k, t in VDI_CREATE_FIELDS.items():
-            if k in rec:
-                values[k] = coerce(rec[k], t, k, st)
-        for k in ("SR", "virtual_size"):
-            if k not in values:
-                raise XenAPIError("FIELD_TYPE_ERROR", k)
+        values = coerce_record(rec, VDI_CREATE_FIELDS, ("SR", "virtual_size"), st)
         values.setdefault("type", "user")
         return S.create_vdi(values.pop("SR"), values)
 
@@ -441,15 +435,9 @@ def register(reg, sim):
 
     @add("VBD.create", [("args", "rec")])
     def vbd_create(ctx, rec):
-        values = {}
-        for k, t in VBD_FIELDS.items():
-            if k in rec:
-                v = rec[k]
-                if k == "VDI" and v in (None, ""):
-                    v = NULL
-                values[k] = coerce(v, t, k, st)
-        if "VM" not in values:
-            raise XenAPIError("FIELD_TYPE_ERROR", "VM")
+        if "VDI" in rec and rec["VDI"] in (None, ""):
+            rec = dict(rec, VDI=NULL)         # an empty drive
+        values = coerce_record(rec, VBD_FIELDS, ("VM",), st)
         vm = values["VM"]
         values.setdefault("VDI", NULL)
         values.setdefault("type", "Disk")

@@ -6,7 +6,7 @@ import random
 import time
 import xml.etree.ElementTree as ET
 
-from .api import coerce, now_dt
+from .api import coerce, coerce_record, now_dt
 from .errors import XenAPIError
 from .schema import NULL
 
@@ -562,13 +562,7 @@ def register(reg, sim):
 
     @add("VIF.create", [("args", "rec")])
     def vif_create(ctx, rec):
-        values = {}
-        for k, t in VIF_FIELDS.items():
-            if k in rec:
-                values[k] = coerce(rec[k], t, k, st)
-        for k in ("device", "network", "VM"):
-            if k not in values:
-                raise XenAPIError("FIELD_TYPE_ERROR", k)
+        values = coerce_record(rec, VIF_FIELDS, ("device", "network", "VM"), st)
         vm, dev = values["VM"], values["device"]
         if not dev.isdigit():
             raise XenAPIError("INVALID_DEVICE", dev)

@@ -341,21 +341,20 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, "not found\n", "text/plain")
 
-    def do_CONNECT(self):
-        route = self._route("CONNECT")
+    def _routed_only(self, method):
+        """CONNECT and PUT: only the registered handlers answer them (the console, disk imports)."""
+        route = self._route(method)
         if route is not None:
             route(self)
         else:
             self.close_connection = True
             self._send(404, "not found\n", "text/plain")
 
+    def do_CONNECT(self):
+        self._routed_only("CONNECT")
+
     def do_PUT(self):
-        route = self._route("PUT")
-        if route is not None:
-            route(self)
-        else:
-            self.close_connection = True
-            self._send(404, "not found\n", "text/plain")
+        self._routed_only("PUT")
 
     def do_POST(self):
         path = self.path.split("?", 1)[0]
