@@ -101,7 +101,6 @@ def argument_spec():
     ), input_rules={"min_age_hours": rules.AGE_HOURS}))
 
 
-
 def check_options(params):
     """The image IDs in lower case, each once; one that is no UUID refused, naming the option (before any
     connection)."""
