@@ -11,34 +11,25 @@ every host's variables, which only the controller has.
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
-
-from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.novaops.compute.plugins.plugin_utils.evacuate_report import evacuate_html, evacuate_report
-from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import REPORT_ARGS, host_vars, write_report
+from ansible_collections.novaops.compute.plugins.plugin_utils.report_action import ReportAction
+from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import REPORT_ARGS
 
 ARGS = dict(REPORT_ARGS,
             hypervisors=dict(type="list", elements="str", required=True),
             found=dict(type="list", elements="str", default=[]),
             skipped=dict(type="list", elements="str", default=[]),
             cold_fallback=dict(type="bool", default=False))
-HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_task",
-             "evacuate_outcome")
 
 
-class ActionModule(ControllerAction):
+class ActionModule(ReportAction):
     ARGS = ARGS
+    PREFIX = "evacuate"
+    WHAT = "evacuation report"
+    HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_task",
+                 "evacuate_outcome")
+    RUN_KEYS = ("cold_fallback",)
 
-    def run_on_controller(self, args, task_vars, result):
-        hostvars = task_vars["hostvars"]
-        run = dict(run_id=args["run_id"], started=args["started"], finished=args["finished"], final=args["final"],
-                   check_mode=self._task.check_mode, cold_fallback=args["cold_fallback"])
-        report = evacuate_report(args["hypervisors"], host_vars(hostvars, args["found"], HOST_KEYS),
-                                 host_vars(hostvars, args["skipped"], HOST_KEYS), run)
-        try:
-            files = write_report(args["dir"], "evacuate", args["run_id"], report, evacuate_html(report),
-                                 args["final"])
-        except OSError as exc:
-            raise AnsibleActionFail("Cannot write the evacuation report into %s: %s" % (args["dir"], exc))
-        result.update(changed=False, report=report, files=files)
-        return result
+    def make_report(self, args, found, skipped, run):
+        report = evacuate_report(args["hypervisors"], found, skipped, run)
+        return report, evacuate_html(report)

@@ -12,35 +12,26 @@ two ``copy`` tasks per batch would cost (seconds each on a busy controller).
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
-
-from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import fleet_repair_html, fleet_repair_report
-from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import REPORT_ARGS, host_vars, write_report
+from ansible_collections.novaops.compute.plugins.plugin_utils.report_action import ReportAction
+from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import REPORT_ARGS
 
 ARGS = dict(REPORT_ARGS,
             found=dict(type="list", elements="str", default=[]),
             skipped=dict(type="list", elements="str", default=[]),
             still_broken=dict(type="list", elements="str"),
             unreachable=dict(type="list", elements="dict", default=[]))
-# what the report reads of each host (templating all its variables would be slow, and fail on any bad one)
-HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_repair_reasons",
-             "novaops_busy", "novaops_task", "fleet_repair_outcome")
 
 
-class ActionModule(ControllerAction):
+class ActionModule(ReportAction):
     ARGS = ARGS
+    PREFIX = "fleet_repair"
+    WHAT = "fleet repair report"
+    # what the report reads of each host (templating all its variables would be slow, and fail on any bad one)
+    HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_repair_reasons",
+                 "novaops_busy", "novaops_task", "fleet_repair_outcome")
+    RUN_KEYS = ("unreachable",)
 
-    def run_on_controller(self, args, task_vars, result):
-        hostvars = task_vars["hostvars"]
-        run = dict(run_id=args["run_id"], started=args["started"], finished=args["finished"], final=args["final"],
-                   check_mode=self._task.check_mode, unreachable=args["unreachable"])
-        report = fleet_repair_report(host_vars(hostvars, args["found"], HOST_KEYS),
-                                     host_vars(hostvars, args["skipped"], HOST_KEYS), args["still_broken"], run)
-        try:
-            files = write_report(args["dir"], "fleet_repair", args["run_id"], report, fleet_repair_html(report),
-                                 args["final"])
-        except OSError as exc:
-            raise AnsibleActionFail("Cannot write the fleet repair report into %s: %s" % (args["dir"], exc))
-        result.update(changed=False, report=report, files=files)
-        return result
+    def make_report(self, args, found, skipped, run):
+        report = fleet_repair_report(found, skipped, args["still_broken"], run)
+        return report, fleet_repair_html(report)

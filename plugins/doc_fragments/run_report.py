@@ -7,8 +7,16 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # the files of a fleet run's report (plugin_utils.report_files.REPORT_ARGS): fleet_repair_report, evacuate_report
+    # the files of a fleet run's report (plugin_utils.report_files.REPORT_ARGS) and what check and diff mode do:
+    # fleet_repair_report, evacuate_report
     DOCUMENTATION = r'''
+attributes:
+  check_mode:
+    support: full
+    description: The report is written in check mode too; it says the run was a check.
+  diff_mode:
+    support: none
+    description: There is nothing to compare.
 options:
   dir:
     description: The directory of the report files (made if missing).

@@ -22,13 +22,6 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.run_report
-attributes:
-  check_mode:
-    support: full
-    description: The report is written in check mode too; it says the run was a check.
-  diff_mode:
-    support: none
-    description: There is nothing to compare.
 options:
   hypervisors:
     description: The hypervisors being emptied (as the inventory plugins name them, C(novaops_hypervisor)).

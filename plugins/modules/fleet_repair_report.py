@@ -21,13 +21,6 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.run_report
-attributes:
-  check_mode:
-    support: full
-    description: The report is written in check mode too; it says the run was a check.
-  diff_mode:
-    support: none
-    description: There is nothing to compare.
 options:
   found:
     description: The hosts that were in C(needs_repair) when the run started.

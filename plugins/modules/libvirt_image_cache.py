@@ -27,10 +27,8 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt
+  - novaops.compute.image_cache
 attributes:
-  check_mode:
-    description: Lists what would be removed, removes nothing.
-    support: full
   diff_mode:
     description: Shows the entries of C(_base) before and after.
     support: full
@@ -104,19 +102,16 @@ actions:
   elements: str
 '''
 
-import math
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
-from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.base_cleanup import BaseCleanup
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, libvirt_argument_spec)
 
-# a century: any larger age only ever keeps everything, and is a typo
-MAX_AGE_HOURS = 876000
 LOCK_SECONDS = 10         # how long a removal waits for a base's lock before it keeps the base
 VIR_DOMAIN_XML_INACTIVE = 2
 
@@ -125,13 +120,10 @@ def argument_spec():
     return libvirt_argument_spec().merge(ArgumentSpec(dict(
         instances_path=dict(type="path", default="/var/lib/nova/instances"),
         min_age_hours=dict(type="float", default=24.0),
-    )))
+    ), input_rules={"min_age_hours": rules.AGE_HOURS}))
 
 
 def check_options(params):
-    age = params["min_age_hours"]
-    if not math.isfinite(age) or not 0 <= age <= MAX_AGE_HOURS:
-        raise NovaopsError("min_age_hours must be between 0 and %d (it is %s)." % (MAX_AGE_HOURS, age))
     return Root(params["instances_path"], "instances_path")
 
 

@@ -20,10 +20,8 @@ description:
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
+  - novaops.compute.image_cache
 attributes:
-  check_mode:
-    description: Lists what would be removed, removes nothing.
-    support: full
   diff_mode:
     description: Shows the cached image VDIs before and after.
     support: full
@@ -84,10 +82,9 @@ actions:
 '''
 
 import datetime
-import math
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
-from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
@@ -101,19 +98,12 @@ def argument_spec():
         sr=dict(type="str"),
         images=dict(type="list", elements="str"),
         min_age_hours=dict(type="float", default=24.0),
-    )))
-
-
-# a century: any larger age only ever keeps everything, and is a typo
-MAX_AGE_HOURS = 876000
+    ), input_rules={"min_age_hours": rules.AGE_HOURS}))
 
 
 def check_options(params):
-    """Refuse, naming the option, what no cache can be cleaned by (before any connection); the image IDs
-    in lower case, each once."""
-    age = params["min_age_hours"]
-    if not math.isfinite(age) or not 0 <= age <= MAX_AGE_HOURS:
-        raise NovaopsError("min_age_hours must be between 0 and %d (it is %s)." % (MAX_AGE_HOURS, age))
+    """The image IDs in lower case, each once; one that is no UUID refused, naming the option (before any
+    connection)."""
     if params["images"] is not None:
         ids = [check_uuid(image_id, "Glance image ID in images") for image_id in params["images"]]
         params["images"] = sorted(set(ids), key=ids.index)

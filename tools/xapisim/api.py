@@ -143,6 +143,16 @@ def coerce(value, typ, pname, store):
     raise ValueError("unknown type %r" % typ)
 
 
+def coerce_record(rec, fields, required, store):
+    """A create call's record: the ``fields`` (name -> type) it gives, each coerced; a ``required`` one
+    missing is FIELD_TYPE_ERROR naming it, as xapi answers."""
+    values = {k: coerce(rec[k], t, k, store) for k, t in fields.items() if k in rec}
+    for k in required:
+        if k not in values:
+            raise XenAPIError("FIELD_TYPE_ERROR", k)
+    return values
+
+
 def check_handles(value, typ, store):
     """HANDLE_INVALID for the first reference in an unmarshalled argument that names no object."""
     if typ.startswith("ref:") or typ.startswith("ref?:"):

@@ -133,7 +133,7 @@ class GC:
                     continue
                 try:
                     if kind == "garbage":
-                        self._delete(r)
+                        self.sim.storage.drop_vdi(r)
                     else:
                         self._coalesce(r)
                     self.seen.pop(o["uuid"], None)
@@ -146,14 +146,6 @@ class GC:
 
     def _path(self, r):
         return self.sim.storage.vdi_path(r)
-
-    def _delete(self, r):
-        st = self.sim.store
-        try:
-            os.unlink(self._path(r))
-        except FileNotFoundError:
-            pass
-        st.delete("VDI", r)
 
     def _coalesce(self, r):
         st = self.sim.store

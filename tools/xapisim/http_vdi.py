@@ -304,47 +304,62 @@ class Handlers:
         if temporary:
             self.sim.sessions.logout(session)
 
-    # ---------------------------------------------------------------- import
-    def import_raw_vdi(self, h):
-        begun = self._begin(h, "put_import_raw_vdi", "Importing raw VDI")
+    def _transfer(self, h, realm, label, work, xenapi_status, io_errors, drain):
+        """One transfer as xapi answers it: ``work(h, req, task, answer)`` moves the bytes, calling
+        ``answer(headers)`` to send the 200 (with the task's id) once it has checked the request.
+        A refusal or API error before that answer is the HTTP status (``xenapi_status`` for an API
+        error); after it, only the task says. ``drain``: read what the client still sends."""
+        begun = self._begin(h, realm, label)
         if begun is None:
             return
         req, session, temporary, task = begun
-        sent = False
+        sent = []
+
+        def answer(headers):
+            self._headers(h, 200, "OK", [("task-id", task.ref)] + headers)
+            sent.append(True)
+
+        def failed(description, status=None):
+            task.fail(description)
+            if drain:
+                req.drain()
+            if status and not sent:
+                self._status(h, status)
+
         try:
-            fmt = self._format(req)
-            chunked = req.has("chunked")
-            if chunked and fmt != "raw":
-                raise Refused(404, XenAPIError("INTERNAL_ERROR", "Cannot handle chunked VHD"))
-            encoding = h.headers.get("Transfer-Encoding")
-            if encoding:
-                raise Refused(404, XenAPIError("INTERNAL_ERROR", "Cannot handle encoding: " + encoding))
-            vdi = self._import_target(req, fmt)
-            self._headers(h, 200, "OK", [("task-id", task.ref), ("content-type", "application/octet-stream")])
-            sent = True
-            self._check_writable(vdi)
-            with self.sim.gc.hold():
-                self._receive(req, vdi, fmt, chunked, task)
-            task.complete(xml_value(vdi))
+            work(h, req, task, answer)
         except Refused as r:
-            task.fail(r.error.description)
-            req.drain()
-            if not sent:
-                self._status(h, r.status)
+            failed(r.error.description, r.status)
         except XenAPIError as e:
-            task.fail(e.description)
-            req.drain()
-            if not sent:
-                self._status(h, 400)
-        except (DeviceError, VHDError, OSError, ValueError) as e:
-            log.info("import_raw_vdi: %s", e)
-            task.fail(DEVICE_IO)
-            req.drain()
+            failed(e.description, xenapi_status)
+        except io_errors as e:
+            log.info("%s: %s", realm, e)
+            failed(DEVICE_IO)
         except Exception as e:       # noqa: BLE001 - a bug fails the task, as xapi's would
-            log.exception("import_raw_vdi")
+            log.exception(realm)
             task.fail(["INTERNAL_ERROR", "%s: %s" % (type(e).__name__, e)])
         finally:
             self._end(session, temporary, task)
+
+    # ---------------------------------------------------------------- import
+    def import_raw_vdi(self, h):
+        self._transfer(h, "put_import_raw_vdi", "Importing raw VDI", self._import, 400,
+                       (DeviceError, VHDError, OSError, ValueError), drain=True)
+
+    def _import(self, h, req, task, answer):
+        fmt = self._format(req)
+        chunked = req.has("chunked")
+        if chunked and fmt != "raw":
+            raise Refused(404, XenAPIError("INTERNAL_ERROR", "Cannot handle chunked VHD"))
+        encoding = h.headers.get("Transfer-Encoding")
+        if encoding:
+            raise Refused(404, XenAPIError("INTERNAL_ERROR", "Cannot handle encoding: " + encoding))
+        vdi = self._import_target(req, fmt)
+        answer([("content-type", "application/octet-stream")])
+        self._check_writable(vdi)
+        with self.sim.gc.hold():
+            self._receive(req, vdi, fmt, chunked, task)
+        task.complete(xml_value(vdi))
 
     def _import_target(self, req, fmt):
         st = self.sim.store
@@ -473,56 +488,37 @@ class Handlers:
 
     # ---------------------------------------------------------------- export
     def export_raw_vdi(self, h):
-        begun = self._begin(h, "get_export_raw_vdi", "Exporting raw VDI")
-        if begun is None:
-            return
-        req, session, temporary, task = begun
-        sent = False
+        self._transfer(h, "get_export_raw_vdi", "Exporting raw VDI", self._export, 500,
+                       (DeviceError, VHDError, OSError), drain=False)
+
+    def _export(self, h, req, task, answer):
+        if not req.arg("vdi"):
+            raise Refused(500, XenAPIError("INTERNAL_ERROR", "Missing vdi query parameter"))
         try:
-            if not req.arg("vdi"):
-                raise Refused(500, XenAPIError("INTERNAL_ERROR", "Missing vdi query parameter"))
-            try:
-                vdi = self._vdi_of(req.arg("vdi"))
-            except XenAPIError as e:
-                raise Refused(500, e)
-            fmt = self._format(req)
-            st = self.sim.store
-            with st.lock:
-                uuid = st.get("VDI", vdi)["uuid"]
-            self._headers(h, 200, "OK", [("task-id", task.ref), ("content-type", CONTENT_TYPES[fmt]),
-                                         ("content-disposition", 'attachment; filename="%s.%s"' % (uuid, fmt))])
-            sent = True
-            with self.sim.gc.hold():
-                with st.lock:
-                    if not self.sim.storage.is_file_sr(st.get("VDI", vdi)["SR"]):
-                        raise XenAPIError("SR_OPERATION_NOT_SUPPORTED", st.get("VDI", vdi)["SR"])
-                    self.sim.storage.sync_helper(vdi)
-                    path = self.sim.storage.vdi_path(vdi)
-                base_path = None
-                if fmt != "tar" and req.arg("base"):
-                    base = self._vdi_of(req.arg("base"))
-                    with st.lock:
-                        self.sim.storage.sync_helper(base)
-                        base_path = self.sim.storage.vdi_path(base)
-                send = {"raw": self._send_raw, "vhd": self._send_vhd, "tar": self._send_tar}[fmt]
-                send(h.wfile, path, base_path, task)
-            task.complete()
-        except Refused as r:
-            task.fail(r.error.description)
-            if not sent:
-                self._status(h, r.status)
+            vdi = self._vdi_of(req.arg("vdi"))
         except XenAPIError as e:
-            task.fail(e.description)
-            if not sent:
-                self._status(h, 500)
-        except (DeviceError, VHDError, OSError) as e:
-            log.info("export_raw_vdi: %s", e)
-            task.fail(DEVICE_IO)
-        except Exception as e:       # noqa: BLE001
-            log.exception("export_raw_vdi")
-            task.fail(["INTERNAL_ERROR", "%s: %s" % (type(e).__name__, e)])
-        finally:
-            self._end(session, temporary, task)
+            raise Refused(500, e)
+        fmt = self._format(req)
+        st = self.sim.store
+        with st.lock:
+            uuid = st.get("VDI", vdi)["uuid"]
+        answer([("content-type", CONTENT_TYPES[fmt]),
+                ("content-disposition", 'attachment; filename="%s.%s"' % (uuid, fmt))])
+        with self.sim.gc.hold():
+            with st.lock:
+                if not self.sim.storage.is_file_sr(st.get("VDI", vdi)["SR"]):
+                    raise XenAPIError("SR_OPERATION_NOT_SUPPORTED", st.get("VDI", vdi)["SR"])
+                self.sim.storage.sync_helper(vdi)
+                path = self.sim.storage.vdi_path(vdi)
+            base_path = None
+            if fmt != "tar" and req.arg("base"):
+                base = self._vdi_of(req.arg("base"))
+                with st.lock:
+                    self.sim.storage.sync_helper(base)
+                    base_path = self.sim.storage.vdi_path(base)
+            send = {"raw": self._send_raw, "vhd": self._send_vhd, "tar": self._send_tar}[fmt]
+            send(h.wfile, path, base_path, task)
+        task.complete()
 
     @staticmethod
     def _send_raw(out, path, base_path, task):

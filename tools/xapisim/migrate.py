@@ -296,11 +296,7 @@ class Migration:
             ref = next((r for r, o in st.items("VDI") if o["uuid"] == u), None)
             if ref is None or any(o["sm_config"].get("vhd-parent") == u for _r, o in st.items("VDI")):
                 continue
-            try:
-                os.unlink(storage.vdi_path(ref))
-            except FileNotFoundError:
-                pass
-            st.delete("VDI", ref)
+            storage.drop_vdi(ref)
 
 
 def register(reg, sim):

@@ -11,6 +11,7 @@ import struct
 import time
 
 from .console_font import HEIGHT as GLYPH_H, WIDTH as GLYPH_W, glyphs
+from .exact_reads import ExactReads
 
 # 32 bits per pixel, little-endian, red in the low byte: bytes R, G, B, 0 (as noVNC asks)
 RGBX = struct.pack(">BBBBHHHBBB3x", 32, 24, 0, 1, 255, 255, 255, 0, 8, 16)
@@ -20,7 +21,7 @@ class RFBError(Exception):
     pass
 
 
-class Client:
+class Client(ExactReads):
     def __init__(self, sock, version=8, pixel_format=RGBX):
         self.sock = sock
         self.buf = b""
@@ -31,14 +32,8 @@ class Client:
         self.server_version = b""
         self.pixels = None              # bytearray, 4 bytes a pixel in RGBX
 
-    def need(self, n):
-        while len(self.buf) < n:
-            data = self.sock.recv(65536)
-            if not data:
-                raise RFBError("the server closed the connection")
-            self.buf += data
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
+    def closed_early(self):
+        return RFBError("the server closed the connection")
 
     def handshake(self):
         self.server_version = self.need(12)

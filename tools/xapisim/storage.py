@@ -10,7 +10,7 @@ import os
 import re
 import threading
 
-from .api import coerce, now_dt
+from .api import coerce_record, now_dt
 from .errors import XenAPIError, no_space, sr_backend_failure
 from .schema import NULL
 from .vhd import VHD, VHDError, coalesce, create_differencing, create_dynamic, export_raw, import_raw
@@ -149,17 +149,21 @@ class Storage:
     # ------------------------------------------------------------ operations
     def destroy_vdi(self, vdi):
         st = self.store
-        o = self._check_vdi_op(vdi, "destroy")
+        self._check_vdi_op(vdi, "destroy")
         for vbd in [r for r, b in st.objs["VBD"].items() if b["VDI"] == vdi]:
             st.delete("VBD", vbd)
-        if self.is_file_sr(o["SR"]):
-            path = self.vdi_path(vdi)
+        self.drop_vdi(vdi)
+        self.sim.gc.kick()
+
+    def drop_vdi(self, vdi):
+        """The VDI's record and its file (on a file SR) gone, with no check: VDI.destroy after its
+        checks, the garbage collector, a storage motion's source once the copy is done."""
+        if self.is_file_sr(self.store.get("VDI", vdi)["SR"]):
             try:
-                os.unlink(path)
+                os.unlink(self.vdi_path(vdi))
             except FileNotFoundError:
                 pass
-        st.delete("VDI", vdi)
-        self.sim.gc.kick()
+        self.store.delete("VDI", vdi)
 
     def _snapshot_files(self, vdi):
         """Turn leaf L into L -> B (hidden) and create a second leaf S -> B. Returns (base, S uuids)."""
@@ -379,13 +383,7 @@ def register(reg, sim):
 
     @add("VDI.create", [("args", "rec")])
     def vdi_create(ctx, rec):
-        values = {}
-        for k, t in VDI_CREATE_FIELDS.items():
-            if k in rec:
-                values[k] = coerce(rec[k], t, k, st)
-        for k in ("SR", "virtual_size"):
-            if k not in values:
-                raise XenAPIError("FIELD_TYPE_ERROR", k)
+        values = coerce_record(rec, VDI_CREATE_FIELDS, ("SR", "virtual_size"), st)
         values.setdefault("type", "user")
         return S.create_vdi(values.pop("SR"), values)
 
@@ -437,15 +435,9 @@ def register(reg, sim):
 
     @add("VBD.create", [("args", "rec")])
     def vbd_create(ctx, rec):
-        values = {}
-        for k, t in VBD_FIELDS.items():
-            if k in rec:
-                v = rec[k]
-                if k == "VDI" and v in (None, ""):
-                    v = NULL
-                values[k] = coerce(v, t, k, st)
-        if "VM" not in values:
-            raise XenAPIError("FIELD_TYPE_ERROR", "VM")
+        if "VDI" in rec and rec["VDI"] in (None, ""):
+            rec = dict(rec, VDI=NULL)         # an empty drive
+        values = coerce_record(rec, VBD_FIELDS, ("VM",), st)
         vm = values["VM"]
         values.setdefault("VDI", NULL)
         values.setdefault("type", "Disk")

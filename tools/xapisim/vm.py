@@ -6,7 +6,7 @@ import random
 import time
 import xml.etree.ElementTree as ET
 
-from .api import coerce, now_dt
+from .api import coerce, coerce_record, now_dt
 from .errors import XenAPIError
 from .schema import NULL
 
@@ -521,18 +521,16 @@ def register(reg, sim):
                                                            static_max=smax, dynamic_min=dmin, dynamic_max=dmax))
     add("VM.set_memory", [("self", "ref:VM"), ("value", "i")])(
         lambda ctx, vm, v: mem_update(vm, "changing_memory_limits", static_max=v, dynamic_min=v, dynamic_max=v))
-    add("VM.set_memory_static_max", [("self", "ref:VM"), ("value", "i")])(
-        lambda ctx, vm, v: mem_update(vm, "changing_static_range", static_max=v))
-    add("VM.set_memory_static_min", [("self", "ref:VM"), ("value", "i")])(
-        lambda ctx, vm, v: mem_update(vm, "changing_static_range", static_min=v))
-    add("VM.set_memory_static_range", [("self", "ref:VM"), ("min", "i"), ("max", "i")])(
-        lambda ctx, vm, a, b: mem_update(vm, "changing_static_range", static_min=a, static_max=b))
-    add("VM.set_memory_dynamic_max", [("self", "ref:VM"), ("value", "i")])(
-        lambda ctx, vm, v: mem_update(vm, "changing_dynamic_range", dynamic_max=v))
-    add("VM.set_memory_dynamic_min", [("self", "ref:VM"), ("value", "i")])(
-        lambda ctx, vm, v: mem_update(vm, "changing_dynamic_range", dynamic_min=v))
-    add("VM.set_memory_dynamic_range", [("self", "ref:VM"), ("min", "i"), ("max", "i")])(
-        lambda ctx, vm, a, b: mem_update(vm, "changing_dynamic_range", dynamic_min=a, dynamic_max=b))
+    # the range setters: xapi's name, the operation it takes, the limits it sets (from one value, or a pair)
+    for name, op, limits in (("static_max", "changing_static_range", ("static_max",)),
+                             ("static_min", "changing_static_range", ("static_min",)),
+                             ("static_range", "changing_static_range", ("static_min", "static_max")),
+                             ("dynamic_max", "changing_dynamic_range", ("dynamic_max",)),
+                             ("dynamic_min", "changing_dynamic_range", ("dynamic_min",)),
+                             ("dynamic_range", "changing_dynamic_range", ("dynamic_min", "dynamic_max"))):
+        params = [("value", "i")] if len(limits) == 1 else [("min", "i"), ("max", "i")]
+        add("VM.set_memory_" + name, [("self", "ref:VM")] + params)(
+            lambda ctx, vm, *values, op=op, limits=limits: mem_update(vm, op, **dict(zip(limits, values))))
     add("VM.set_memory_target_live", [("self", "ref:VM"), ("target", "i")])(
         lambda ctx, vm, t: (st.update("VM", vm, memory_target=t), "")[1])
 
@@ -564,13 +562,7 @@ def register(reg, sim):
 
     @add("VIF.create", [("args", "rec")])
     def vif_create(ctx, rec):
-        values = {}
-        for k, t in VIF_FIELDS.items():
-            if k in rec:
-                values[k] = coerce(rec[k], t, k, st)
-        for k in ("device", "network", "VM"):
-            if k not in values:
-                raise XenAPIError("FIELD_TYPE_ERROR", k)
+        values = coerce_record(rec, VIF_FIELDS, ("device", "network", "VM"), st)
         vm, dev = values["VM"], values["device"]
         if not dev.isdigit():
             raise XenAPIError("INVALID_DEVICE", dev)
@@ -620,19 +612,17 @@ def register(reg, sim):
         st.delete("VIF", vif)
         return ""
 
-    @add("VIF.configure_ipv4", [("self", "ref:VIF"), ("mode", "e:vif_ipv4_configuration_mode"),
-                                ("address", "s"), ("gateway", "s")])
-    def conf4(ctx, vif, mode, address, gateway):
-        st.update("VIF", vif, ipv4_configuration_mode=mode, ipv4_addresses=[address] if address else [],
-                  ipv4_gateway=gateway)
-        return ""
+    def vif_configure_ip(version):
+        @add("VIF.configure_%s" % version, [("self", "ref:VIF"), ("mode", "e:vif_%s_configuration_mode" % version),
+                                            ("address", "s"), ("gateway", "s")])
+        def configure(ctx, vif, mode, address, gateway):
+            st.update("VIF", vif, **{"%s_configuration_mode" % version: mode,
+                                     "%s_addresses" % version: [address] if address else [],
+                                     "%s_gateway" % version: gateway})
+            return ""
 
-    @add("VIF.configure_ipv6", [("self", "ref:VIF"), ("mode", "e:vif_ipv6_configuration_mode"),
-                                ("address", "s"), ("gateway", "s")])
-    def conf6(ctx, vif, mode, address, gateway):
-        st.update("VIF", vif, ipv6_configuration_mode=mode, ipv6_addresses=[address] if address else [],
-                  ipv6_gateway=gateway)
-        return ""
+    for version in ("ipv4", "ipv6"):
+        vif_configure_ip(version)
 
     @add("network.destroy", [("self", "ref:network")])
     def net_destroy(ctx, net):

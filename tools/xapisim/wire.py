@@ -20,6 +20,7 @@ from .errors import XenAPIError
 from .marshal import json_response, json_value, xml_response, xml_value
 from .schema import NULL
 from .store import new_ref
+from .tls_server import TLSHandshakeInThread
 
 log = logging.getLogger("xapisim.wire")
 
@@ -340,21 +341,20 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, "not found\n", "text/plain")
 
-    def do_CONNECT(self):
-        route = self._route("CONNECT")
+    def _routed_only(self, method):
+        """CONNECT and PUT: only the registered handlers answer them (the console, disk imports)."""
+        route = self._route(method)
         if route is not None:
             route(self)
         else:
             self.close_connection = True
             self._send(404, "not found\n", "text/plain")
 
+    def do_CONNECT(self):
+        self._routed_only("CONNECT")
+
     def do_PUT(self):
-        route = self._route("PUT")
-        if route is not None:
-            route(self)
-        else:
-            self.close_connection = True
-            self._send(404, "not found\n", "text/plain")
+        self._routed_only("PUT")
 
     def do_POST(self):
         path = self.path.split("?", 1)[0]
@@ -434,13 +434,13 @@ class Handler(BaseHTTPRequestHandler):
             return code, json.dumps({"Status": "Failure", "ErrorDescription": e.description})
 
 
-class Server(ThreadingHTTPServer):
+class Server(TLSHandshakeInThread, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, sim, ssl_ctx=None):
+    def __init__(self, addr, sim, tls=None):
         self.sim = sim
-        self.ssl_ctx = ssl_ctx
+        self.tls = tls
         super().__init__(addr, Handler)
 
     def get_request(self):
@@ -448,19 +448,7 @@ class Server(ThreadingHTTPServer):
         # An answer goes out as two writes (headers, then body): with Nagle's algorithm the body waits
         # for the ACK of the headers, which the client delays - 40 ms added to every call.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.ssl_ctx is not None:
-            sock = self.ssl_ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
-
-    def finish_request(self, request, client_address):
-        if isinstance(request, ssl.SSLSocket):
-            try:
-                request.settimeout(30)
-                request.do_handshake()
-                request.settimeout(None)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address):
         log.debug("connection error from %s", client_address, exc_info=True)

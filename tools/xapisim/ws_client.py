@@ -8,6 +8,8 @@ import os
 import socket
 import struct
 
+from .exact_reads import ExactReads
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -15,7 +17,7 @@ class Closed(Exception):
     pass
 
 
-class WebSocket:
+class WebSocket(ExactReads):
     def __init__(self, host, port, path, origin=None, tls_context=None, timeout=10, protocols=("binary",)):
         sock = socket.create_connection((host, port), timeout=timeout)
         if tls_context is not None:
@@ -45,27 +47,21 @@ class WebSocket:
         if b"sec-websocket-accept: " + accept.lower() not in head.lower():
             raise Closed("a wrong Sec-WebSocket-Accept")
 
-    def _need(self, n):
-        while len(self.buf) < n:
-            data = self.sock.recv(65536)
-            if not data:
-                raise Closed("the connection ended without a close frame")
-            self.buf += data
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
+    def closed_early(self):
+        return Closed("the connection ended without a close frame")
 
     def recv(self):
         """The next data message, or None after the server's close frame (close_code, close_reason)."""
         message = b""
         while True:
-            b0, b1 = self._need(2)
+            b0, b1 = self.need(2)
             length = b1 & 0x7F
             if length == 126:
-                length = struct.unpack(">H", self._need(2))[0]
+                length = struct.unpack(">H", self.need(2))[0]
             elif length == 127:
-                length = struct.unpack(">Q", self._need(8))[0]
-            mask = self._need(4) if b1 & 0x80 else None
-            payload = self._need(length)
+                length = struct.unpack(">Q", self.need(8))[0]
+            mask = self.need(4) if b1 & 0x80 else None
+            payload = self.need(length)
             if mask:
                 payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
             opcode = b0 & 0x0F

@@ -56,18 +56,9 @@ import subprocess
 import uuid as uuidlib
 from urllib.parse import urlsplit, urlunsplit
 
-try:
-    from XenAPIPlugin import Failure
-except ImportError:  # pragma: no cover - outside a dom0 (unit tests without the runtime)
-    # XenAPIPlugin.Failure's shape, written again: a dom0 plugin runs on dom0's python, standard library
-    # only, and can import neither the simulator's runtime (tools/xapisim/runtime) nor the collection
-    class Failure(Exception):
-        def __init__(self, code, params):
-            super().__init__(code, params)
-            self.params = [code] + list(params)
-
-        def __str__(self):
-            return str(self.params)
+# xapi's plugin runtime (on dom0; tools/xapisim/runtime in the simulator): a plugin function raising
+# Failure(code, [params]) fails the call with [code, *params]
+from XenAPIPlugin import Failure
 
 STAGING_DIRNAME = ".novaops-staging"
 NOVA_STAGING_ROOT = "/images"

@@ -21,6 +21,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.uuids impor
 
 # A wait longer than a year is a mistake, and larger numbers overflow the C time of sockets and locks.
 TIMEOUT_MAX = 366 * 24 * 3600
+# An age beyond a century only ever keeps everything: a typo.
+MAX_AGE_HOURS = 876000
 
 
 class Rule:
@@ -68,6 +70,17 @@ class Amount(Rule):
             return "%s cannot be negative (%s)." % (label, value)
         if self.positive and value == 0:
             return "%s must be positive, not %s." % (label, value)
+        return None
+
+
+class AgeHours(Rule):
+    """An age in hours (the image cache managers' min_age_hours): finite, from 0 to MAX_AGE_HOURS."""
+
+    def problem(self, label, value, level):
+        if value is None:
+            return None
+        if not math.isfinite(value) or not 0 <= value <= MAX_AGE_HOURS:
+            return "%s must be between 0 and %d (it is %s)." % (label, MAX_AGE_HOURS, value)
         return None
 
 
@@ -173,6 +186,7 @@ SECONDS = Seconds()
 SECONDS_AT_LEAST_ONE = Seconds(minimum=1)
 AMOUNT = Amount()
 POSITIVE_AMOUNT = Amount(positive=True)
+AGE_HOURS = AgeHours()
 PLAIN_FILE = PlainFile()
 NAME_OR_UUID = NameOrUuid()
 

@@ -23,6 +23,7 @@ from http.server import HTTPServer
 from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs, urlsplit
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.tls_server import TLSHandshakeInThread
 from ansible_collections.novaops.compute.plugins.module_utils.console_proxy import config as config_mod
 from ansible_collections.novaops.compute.plugins.module_utils.console_proxy.hypervisor import UNAVAILABLE, Refusal
 from ansible_collections.novaops.compute.plugins.module_utils.console_proxy.token_plugin import ConsoleTokens
@@ -91,7 +92,7 @@ class ConsoleProxyHandler(ProxyRequestHandler):
                     pass
 
 
-class ConsoleProxyServer(ThreadingMixIn, HTTPServer):
+class ConsoleProxyServer(TLSHandshakeInThread, ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
@@ -125,22 +126,6 @@ class ConsoleProxyServer(ThreadingMixIn, HTTPServer):
         family = socket.AF_INET6 if ":" in config.listen else socket.AF_INET
         self.address_family = family
         super().__init__((config.listen, config.port), ConsoleProxyHandler)
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def finish_request(self, request, client_address):
-        if isinstance(request, ssl.SSLSocket):
-            try:
-                request.settimeout(30)
-                request.do_handshake()
-                request.settimeout(None)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address):
         log.debug("connection from %s ended with an error", client_address[0] if client_address else "-",

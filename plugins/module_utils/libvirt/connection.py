@@ -22,6 +22,7 @@ object at it, and goes on waiting.  QEMU outlives libvirtd, so the domain is sti
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -277,7 +278,7 @@ def domain_state(dom):
     return name, reason
 
 
-class LifecycleEvents:
+class LifecycleEvents(contextlib.AbstractContextManager):
     """Lifecycle events of one domain wake wait(); registered until close() (a context manager).
 
     Without the event loop (or when the driver refuses the registration) ``active`` is False
@@ -321,12 +322,8 @@ class LifecycleEvents:
                 pass
             self._callback_id = None
 
-    def __enter__(self):
-        return self
-
     def __exit__(self, *exc):
         self.close()
-        return False
 
 
 def wait_for_state(dom, wanted, timeout, what=None):

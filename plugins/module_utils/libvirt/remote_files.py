@@ -14,6 +14,7 @@ migration uses anyway. A Changes records what was made, to undo it in reverse.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid as uuidlib
@@ -35,7 +36,7 @@ def _pool_path(pool):
     return os.path.normpath(desc[start + 6:desc.find("</path>", start)]) if start >= 0 else None
 
 
-class Directory:
+class Directory(contextlib.AbstractContextManager):
     """A directory on the host of ``conn``; a context manager that ends the transient pool it made."""
 
     def __init__(self, conn, path, build=False):
@@ -111,12 +112,8 @@ class Directory:
                 pass
             self.pool = None
 
-    def __enter__(self):
-        return self
-
     def __exit__(self, *exc):
         self.close()
-        return False
 
 
 class StreamSink:

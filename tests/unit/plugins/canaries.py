@@ -16,6 +16,7 @@ Shared by the unit tests and the bad-input corpus (tests/integration/targets/bad
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
@@ -32,33 +33,26 @@ KINDS = ("symlink", "dangling", "hardlink", "fifo")
 _EVENT = struct.Struct("iIII")
 
 
-class Canaries:
+class Canaries(contextlib.AbstractContextManager):
     """Canary files in ``directory`` (outside every root under test), watched from creation on."""
 
     def __init__(self, directory):
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
         self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        self.fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if self.fd < 0:
+        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self._inotify = os.fdopen(fd, "rb", buffering=0)     # closed once, however often close() is called
         self.files = {}       # path -> (sha256, mode)
         self._wd = {}         # watch descriptor -> path
         self.seen = {}        # path -> set of event names
 
-    # close/__enter__/__exit__ as novaops_plugin_utils.Dir has them: that one is a dom0 plugin's, standard
-    # library only and shipped on its own, so neither imports the other
     def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    def __enter__(self):
-        return self
+        self._inotify.close()
 
     def __exit__(self, *exc):
         self.close()
-        return False
 
     def make(self, name, data=None):
         """A new canary: its path.  Its bytes say what it is, so that a copy of it is recognisable."""
@@ -69,7 +63,7 @@ class Canaries:
             handle.write(data)
         os.chmod(path, 0o600)
         self.files[path] = (hashlib.sha256(data).hexdigest(), 0o600)
-        wd = self._libc.inotify_add_watch(self.fd, path.encode(), WATCHED)
+        wd = self._libc.inotify_add_watch(self._inotify.fileno(), path.encode(), WATCHED)
         if wd < 0:
             raise OSError(ctypes.get_errno(), "inotify_add_watch %s failed" % path)
         self._wd[wd] = path
@@ -85,7 +79,7 @@ class Canaries:
     def _drain(self):
         while True:
             try:
-                data = os.read(self.fd, 65536)
+                data = os.read(self._inotify.fileno(), 65536)
             except BlockingIOError:
                 return
             offset = 0

@@ -33,6 +33,14 @@ def connect(sim, path, https=False):
     return xapi_connect(host, port, path, tls_context(sim.ca) if https else None)
 
 
+def console_of_new_vm(sim, x, session, name, https=False):
+    """A new running VM, its console and an open connection to it: (vm, console, socket, status line)."""
+    vm = new_running_vm(x, name)
+    con = x.VM.get_consoles(vm)[0]
+    sock, status, _ = connect(sim, "/console?ref=%s&session_id=%s" % (con, session._session), https)
+    return vm, con, sock, status
+
+
 def rfb(sock, version=8, pixel_format=RGBX):
     sock.settimeout(10)
     return Client(sock, version, pixel_format).handshake()
@@ -48,9 +56,7 @@ def shown(client):
 @pytest.mark.parametrize("https", [False, True])
 @pytest.mark.parametrize("version", [3, 7, 8])
 def test_console_by_ref_shows_the_vm(sim, x, session, https, version):
-    vm = new_running_vm(x, "web-01 (Console)")
-    con = x.VM.get_consoles(vm)[0]
-    sock, status, headers = connect(sim, "/console?ref=%s&session_id=%s" % (con, session._session), https)
+    _vm, _con, sock, status = console_of_new_vm(sim, x, session, "web-01 (Console)", https)
     with sock:
         assert status == "HTTP/1.0 200 OK"
         c = rfb(sock, version)
@@ -111,9 +117,7 @@ def test_halted_vm_and_unknown_console_are_404(sim, x, session):
 
 
 def test_paused_vm_is_refused_then_redrawn_for_a_connected_client(sim, x, session):
-    vm = new_running_vm(x, "pausing")
-    con = x.VM.get_consoles(vm)[0]
-    sock, status, _ = connect(sim, "/console?ref=%s&session_id=%s" % (con, session._session))
+    vm, con, sock, status = console_of_new_vm(sim, x, session, "pausing")
     with sock:
         c = rfb(sock)
         c.screen()
@@ -133,11 +137,9 @@ def test_paused_vm_is_refused_then_redrawn_for_a_connected_client(sim, x, sessio
 
 
 def test_keys_pointer_and_a_16_bit_big_endian_format(sim, x, session):
-    vm = new_running_vm(x, "input")
-    con = x.VM.get_consoles(vm)[0]
     # 16 bits per pixel, big-endian, RGB565
     rgb565 = struct.pack(">BBBBHHHBBB3x", 16, 16, 1, 1, 31, 63, 31, 11, 5, 0)
-    sock, status, _ = connect(sim, "/console?ref=%s&session_id=%s" % (con, session._session), https=True)
+    vm, _con, sock, status = console_of_new_vm(sim, x, session, "input", https=True)
     with sock:
         c = rfb(sock)
         for n in range(20):
@@ -157,9 +159,7 @@ def test_keys_pointer_and_a_16_bit_big_endian_format(sim, x, session):
 
 
 def test_connection_ends_when_the_vm_halts(sim, x, session):
-    vm = new_running_vm(x, "ending")
-    con = x.VM.get_consoles(vm)[0]
-    sock, status, _ = connect(sim, "/console?ref=%s&session_id=%s" % (con, session._session))
+    vm, _con, sock, status = console_of_new_vm(sim, x, session, "ending")
     with sock:
         c = rfb(sock)
         c.screen()

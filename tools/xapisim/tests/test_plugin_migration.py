@@ -13,6 +13,7 @@ import uuid as uuidlib
 import pytest
 
 from conftest import plugin_call, plugin_failure, plugin_pool_fixtures
+from xapisim.plugins import RUNTIME
 from xapisim.testkit import PLUGINS, REPO, beds_env, layered_chain, ssh_args
 from xapisim.vhd import VHD
 
@@ -238,9 +239,14 @@ def test_import_chain_rolls_back_a_half_move(pool, x, monkeypatch):
     chain, _ = make_chain(pool, x)
     d = stage(pool, ["0.vhd", "1.vhd", "2.vhd"], chain)
     monkeypatch.syspath_prepend(PLUGINS)
+    # the plugin runtime (XenAPIPlugin and its XenAPI) as a plugin process has it; the modules this
+    # import loads are dropped again afterwards (the SDK's XenAPI stays this process's)
+    monkeypatch.syspath_prepend(RUNTIME)
+    for name in ("novaops_plugin_utils", "XenAPIPlugin", "XenAPI"):
+        monkeypatch.setitem(sys.modules, name, None)
+        del sys.modules[name]
     monkeypatch.setenv("PATH", os.path.join(REPO, "tools", "xapisim", "bin") + os.pathsep + os.environ["PATH"])
     monkeypatch.setenv("PYTHONPATH", os.path.join(REPO, "tools") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    sys.modules.pop("novaops_plugin_utils", None)
     import novaops_plugin_utils as utils
     real_rename_to = utils.Dir.rename_to
     into_sr = []

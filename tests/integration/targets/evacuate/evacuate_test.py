@@ -46,6 +46,7 @@ import uuid as uuids
 import XenAPI
 
 from roles_lib import Checks, Playbooks
+from xen_vms import destroy_vm
 
 E = os.environ
 TAG = "nt-ev" + "".join(random.choice(string.ascii_lowercase) for _letter in range(4))
@@ -145,13 +146,7 @@ class Pool:
     def remove(self, name):
         x = self.session().xenapi
         for vm in x.VM.get_by_name_label(name):
-            if x.VM.get_power_state(vm) != "Halted":
-                x.VM.hard_shutdown(vm)
-            for vbd in x.VM.get_VBDs(vm):
-                vdi = x.VBD.get_VDI(vbd)
-                if vdi != "OpaqueRef:NULL":
-                    x.VDI.destroy(vdi)
-            x.VM.destroy(vm)
+            destroy_vm(x, vm)
 
 
 class Ovs:

@@ -19,6 +19,7 @@ import string
 
 from module_runs import clean_failure, module_run
 from roles_lib import Checks, disk
+from xen_vms import boot_filled
 
 E = os.environ
 TAG = "xq-" + "".join(random.choice(string.ascii_lowercase) for _letter in range(5))
@@ -68,10 +69,7 @@ def same_bytes(where, ref):
 def main():
     disk("xen-template", "A", TEMPLATE, 64)
     try:
-        booted = xen_vm(name=NAME, template=TEMPLATE, vcpus=1, memory_mb=256, state="running",
-                        vifs=[dict(network=NET, mac="02:00:00:00:7e:51")])
-        check(not booted.get("failed"), "the instance boots", booted.get("msg"))
-        ref = disk("xen-fill", "A", NAME, 4)["sum"]
+        ref = boot_filled(xen_vm, check, NAME, TEMPLATE, NET, "02:00:00:00:7e:51")
         scenario(ref)
     finally:
         for name in (RESCUE, NAME, NAME + "-orig"):

@@ -20,6 +20,7 @@ import string
 
 from module_runs import clean_failure, module_run
 from roles_lib import Checks, disk
+from xen_vms import boot_filled
 
 E = os.environ
 TAG = "xr-" + "".join(random.choice(string.ascii_lowercase) for _letter in range(5))
@@ -74,10 +75,7 @@ def main():
     disk("xen-template", "A", TEMPLATE, 64)
     disk("xen-template", "B", TEMPLATE, 64)
     try:
-        booted = xen_vm(name=NAME, template=TEMPLATE, vcpus=1, memory_mb=256, state="running",
-                        vifs=[dict(network=NET, mac="02:00:00:00:7e:61")])
-        check(not booted.get("failed"), "the instance boots", booted.get("msg"))
-        ref = disk("xen-fill", "A", NAME, 4)["sum"]
+        ref = boot_filled(xen_vm, check, NAME, TEMPLATE, NET, "02:00:00:00:7e:61")
         bad_input()
         up_and_revert(ref)
         refused_shrink(ref)

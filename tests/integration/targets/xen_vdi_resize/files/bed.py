@@ -16,9 +16,10 @@ import xmlrpc.client
 
 import XenAPI
 
-# the image maker the roles' targets use too (aliases: needs/target/setup_compute_roles)
+# the image maker and the VM remover the roles' targets use too (aliases: needs/target/setup_compute_roles)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "setup_compute_roles", "files"))
 from ext4_disk import make_image  # noqa: E402
+from xen_vms import destroy_vm  # noqa: E402
 
 
 def session():
@@ -248,16 +249,6 @@ def device_farm(x, farm, seconds, overrides):
             if not os.path.lexists(os.path.join(farm, name)):
                 os.symlink(target, os.path.join(farm, name))
         time.sleep(0.02)
-
-
-def destroy_vm(x, vm):
-    if x.VM.get_power_state(vm) != "Halted":
-        x.VM.hard_shutdown(vm)
-    for vbd in x.VM.get_VBDs(vm):
-        vdi = x.VBD.get_VDI(vbd)
-        if vdi != "OpaqueRef:NULL":
-            x.VDI.destroy(vdi)
-    x.VM.destroy(vm)
 
 
 if __name__ == "__main__":

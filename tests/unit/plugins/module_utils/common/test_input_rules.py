@@ -85,6 +85,17 @@ def test_ranges():
     assert problem(declared, dict(flow_table=0, vcpus=1)) is None
 
 
+def test_ages_in_hours_of_the_image_caches():
+    from ansible_collections.novaops.compute.plugins.modules import libvirt_image_cache, xen_image_cache
+    for module in (libvirt_image_cache, xen_image_cache):
+        assert module.argument_spec().input_rules["min_age_hours"] is rules.AGE_HOURS
+    assert rules.AGE_HOURS.problem("min_age_hours", 0.0, {}) is None
+    assert rules.AGE_HOURS.problem("min_age_hours", 876000, {}) is None
+    for age in (-0.5, 876000.5, float("nan"), float("inf")):
+        assert rules.AGE_HOURS.problem("min_age_hours", age, {}) == \
+            "min_age_hours must be between 0 and 876000 (it is %s)." % age
+
+
 def test_uuids():
     declared = {"uuid": rules.Uuid("VM")}
     assert problem(declared, dict(uuid="not-a-uuid")).startswith("uuid 'not-a-uuid' is not a VM UUID")
