@@ -106,12 +106,22 @@ class EmptyBridgeOVS:
 
     def __call__(self, argv, **kwargs):
         self.calls.append(argv)
-        if "Bridge" in argv:
-            return 0, table(["_uuid", "name", "ports"], [[["uuid", "b-1"], "br-int", ["set", []]]]), ""
-        if "Interface" in argv and "tap1" not in argv:
-            return 0, table(["_uuid", "ofport", "ofport_request"], [
-                [["uuid", "i-1"], 1, ["set", []]], [["uuid", "i-2"], 2, ["set", []]], [["uuid", "i-3"], -1, 4]]), ""
-        return 0, "", ""
+        if "list" not in argv:
+            return 0, "", ""
+        answers = []          # one JSON table per list command of the call
+        for at, word in enumerate(argv):
+            if word == "list":
+                answers.append(self.answer(argv[at + 1], argv[at + 2:at + 3]))
+        return 0, "\n".join(answers), ""
+
+    @staticmethod
+    def answer(name, record):
+        if name == "Bridge":
+            return table(["_uuid", "name", "ports"], [[["uuid", "b-1"], "br-int", ["set", []]]])
+        if name == "Interface" and record[:1] != ["tapnotyet"]:
+            return table(["_uuid", "ofport", "ofport_request"], [
+                [["uuid", "i-1"], 1, ["set", []]], [["uuid", "i-2"], 2, ["set", []]], [["uuid", "i-3"], -1, 4]])
+        return table(["_uuid"], [])
 
 
 def test_reserve_ofport_plugs_before_the_device_with_the_lowest_free_number_and_its_flows_at_once():
