@@ -102,7 +102,7 @@ def evacuate_html(report):
             report.get("run_id"), report.get("started"), report.get("finished"), s.get("found"), s.get("moved"),
             s.get("seconds_moving"), s.get("longest"), s.get("failed"), s.get("skipped"), s.get("pending"))),
     ]
-    parts.append("<p>cold fallback: %s</p>" % ("asked - what could not move live was cold-migrated (libvirt only)"
+    parts.append("<p>cold fallback: %s</p>" % ("asked - what could not move live was cold-migrated"
                                                if report.get("cold_fallback") else "not asked"))
     parts += html_table("Moved", report.get("moved") or [], [
         ("host", "instance"), ("driver", "driver"), ("source", "from"), ("dest", "to"), ("how", "how"),

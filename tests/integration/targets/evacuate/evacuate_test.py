@@ -25,8 +25,10 @@ private simulator pool of two hosts this test starts (until the shared bed is re
   runs afterwards.
 - evacuate.yml with evacuate_cold_fallback over "shared" storage (which the beds' hosts do not share): the live
   migration of a libvirt instance is refused, it is cold-migrated (the resize role, same flavor, confirmed) to the
-  second host over ssh; the XenAPI VM that is not there is not moved and the report says there is no cold fallback
-  on XenAPI.
+  second host over ssh; a XenAPI VM larger than the free memory of its pool's other host (live refused) is
+  cold-migrated to pool b (xen_resize over the beds' sshd, same flavor, confirmed): it runs there with its memory
+  and is gone from pool a. The VM that is not there, whose evacuate_cold has no xenapi part (a host variable), is
+  not moved and the report names the missing variables.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ INST = E["NOVAOPS_INSTANCES_DIR"]
 INST2 = E.get("NOVAOPS_LIBVIRT2_INSTANCES_DIR", INST)
 HV_LIBVIRT, HV_COLD = TAG + "-hv1", TAG + "-hv3"
 COLD = (TAG + "-l4", str(uuids.uuid4()))   # moved cold
+COLD_XEN = TAG + "-x7"                      # moved cold to pool b: more memory than pool a's other host has free
+COLD_XEN_MIB = 61 * 1024                    # the simulator's hosts have 60 GiB free
 LIBVIRT = dict((TAG + "-l%d" % n, str(uuids.uuid4())) for n in (1, 2, 3))
 XEN = [TAG + "-x%d" % n for n in (1, 2, 3, 4, 5, 6)]
 BUSY, LATE, GHOST = XEN[4], XEN[5], TAG + "-x9"
@@ -132,10 +136,13 @@ class Pool:
             return (x.host.get_name_label(host) if host != "OpaqueRef:NULL" else None, x.VM.get_power_state(vm))
         return (None, None)
 
-    def boot(self, name, host):
+    def boot(self, name, host, memory_mib=None):
         x = self.session().xenapi
         vm = x.VM.clone(x.VM.get_by_name_label("Debian Bookworm 12")[0], name)
         x.VM.provision(vm)
+        if memory_mib:
+            size = str(memory_mib * 1024 * 1024)
+            x.VM.set_memory_limits(vm, size, size, size, size)
         x.VM.start_on(vm, self.host_refs[host], False, True)
         return x.VM.get_uuid(vm)
 
@@ -248,13 +255,13 @@ def hypervisor2():
                 % E["NOVAOPS_LIBVIRT2_KNOWN_HOSTS"])
 
 
-def inventory(path, hosts, busy):
+def inventory(path, hosts, busy, **group_vars):
     """The inventory plugins' shape: instances as hosts, in the groups running and busy; the libvirt hypervisors
     (novaops_hypervisors_libvirt, as the libvirt plugin lists them): this one, the second host, one that is down; and the second host
-    as Ansible reaches it (HV2)."""
+    as Ansible reaches it (HV2). group_vars: more variables of all."""
     base = dict(ansible_connection="local", ansible_python_interpreter=sys.executable,
                 novaops_hypervisors_libvirt=[dict(name=HV_LIBVIRT, uri=URI1), dict(name=TAG + "-hv2", uri=URI2),
-                                             dict(name=TAG + "-down", uri=DEAD)])
+                                             dict(name=TAG + "-down", uri=DEAD)], **group_vars)
     with open(path, "w") as handle:
         json.dump(dict(all=dict(vars=base, hosts=dict(hosts, **{HV2: hypervisor2()}), children=dict(
             running=dict(hosts=dict((h, {}) for h in hosts)), busy=dict(hosts=dict((h, {}) for h in busy))))), handle)
@@ -375,32 +382,81 @@ def test_evacuate(books, pool, report_dir):
     check(pool.where(LATE) == (hv_a, "Running"), "the locked %s still runs on %s" % (LATE, hv_a))
 
 
-def test_cold_fallback(books, pool, report_dir):
+def pool_b():
+    s = XenAPI.Session(E["XENAPI_POOL_B_HTTP_URL"])
+    s.xenapi.login_with_password("root", E["XENAPI_POOL_B_PASSWORD"])
+    return s.xenapi
+
+
+def on_pool_b(name):
+    """(power state, memory MiB) of each VM of that name on pool b."""
+    x = pool_b()
+    return [(x.VM.get_power_state(vm), int(x.VM.get_memory_static_max(vm)) // 2 ** 20)
+            for vm in x.VM.get_by_name_label(name)]
+
+
+def cold_vars():
+    """evacuate_cold for both drivers: libvirt to the second host over its sshd, XenAPI to pool b over the beds'."""
+    return dict(instances_path=INST, dest_instances_path=INST2, shutdown_timeout=2, ssh=dict(
+        host=E["NOVAOPS_LIBVIRT2_ADDRESS"], user="root", private_key_file=E["NOVAOPS_SSH_KEY"],
+        known_hosts_file=E["NOVAOPS_LIBVIRT2_KNOWN_HOSTS"]), xenapi=dict(
+            pool=dict(url=E["XENAPI_POOL_B_URL"], username="root", password=E["XENAPI_POOL_B_PASSWORD"],
+                      ca_path=E["XENAPI_CA_PATH"]),
+            sr=E["XENAPI_POOL_B_SR_UUID"], template="Debian Bookworm 12",
+            ssh=dict(host=E["NOVAOPS_SSH_HOST"], port=int(E["NOVAOPS_SSH_PORT"]), user=E["NOVAOPS_SSH_USER"],
+                     private_key_file=E["NOVAOPS_SSH_KEY"], known_hosts_file=E["NOVAOPS_SSH_KNOWN_HOSTS"])))
+
+
+def test_cold_fallback(books, pool, hosts, report_dir):
     hv_a = pool.hosts[0]
+    hosts[COLD_XEN] = xen_host(pool, COLD_XEN, pool.boot(COLD_XEN, hv_a, COLD_XEN_MIB), hv_a)
+    hosts[GHOST]["evacuate_cold"] = dict(shutdown_timeout=2)       # no xenapi part: not moved cold
+    inventory(books.inventory, hosts, [BUSY], evacuate_cold=cold_vars())
+    started = time.time()
     run = books.run("evacuate", extra=dict(
         evacuate_hypervisor=[HV_COLD, hv_a], evacuate_libvirt_dest=URI2, evacuate_libvirt_storage="shared",
-        evacuate_cold_fallback=True, evacuate_report_dir=report_dir,
-        evacuate_cold=dict(instances_path=INST, dest_instances_path=INST2, shutdown_timeout=2, ssh=dict(
-            host=E["NOVAOPS_LIBVIRT2_ADDRESS"], user="root", private_key_file=E["NOVAOPS_SSH_KEY"],
-            known_hosts_file=E["NOVAOPS_LIBVIRT2_KNOWN_HOSTS"]))))
+        evacuate_cold_fallback=True, evacuate_report_dir=report_dir))
+    print("the cold fallback run: %.1f s" % (time.time() - started), flush=True)
     check.run_failed(run, "evacuate.yml with the cold fallback and a VM that is not there", GHOST)
     with open(os.path.join(report_dir, "evacuate-latest.json")) as handle:
         report = json.load(handle)
-    moved = report["moved"]
-    check([e["host"] for e in moved] == [COLD[0]] and moved[0]["how"] == "cold" and moved[0]["dest"] == URI2
-          and "is not shared with the destination" in moved[0]["why"] and moved[0]["state"] == "running",
-          "%s moved cold, and the report says why not live" % COLD[0], moved)
+    moved = dict((e["host"], e) for e in report["moved"])
+    check(sorted(moved) == sorted([COLD[0], COLD_XEN]) and all(e["how"] == "cold" for e in moved.values()),
+          "%s and %s moved cold" % (COLD[0], COLD_XEN), report["moved"])
+    cold, cold_xen = moved.get(COLD[0], {}), moved.get(COLD_XEN, {})
+    check(cold.get("dest") == URI2 and "is not shared with the destination" in cold.get("why", "")
+          and cold.get("state") == "running", "%s: to the second host, running, and why not live" % COLD[0], cold)
+    check(cold_xen.get("dest") == E["XENAPI_POOL_B_URL"] and "the VM needs %d MiB" % COLD_XEN_MIB in cold_xen.get("why", "")
+          and cold_xen.get("state") == "running", "%s: to pool b, running, and why not live (memory)" % COLD_XEN,
+          cold_xen)
     check(domstate(URI2, COLD[1]) == "running" and domstate(URI1, COLD[1]) is None
           and not os.path.exists(os.path.join(INST, COLD[1])),
           "%s runs on the second host; nothing of it is left here (confirmed)" % COLD[0],
           (domstate(URI1, COLD[1]), domstate(URI2, COLD[1])))
+    check(on_pool_b(COLD_XEN) == [("Running", COLD_XEN_MIB)] and pool.where(COLD_XEN) == (None, None)
+          and pool.where(COLD_XEN + "-orig") == (None, None),
+          "%s runs on pool b with its memory; nothing of it is left on pool a (confirmed)" % COLD_XEN,
+          (on_pool_b(COLD_XEN), pool.where(COLD_XEN), pool.where(COLD_XEN + "-orig")))
     failed = report["failed"]
-    check([e["host"] for e in failed] == [GHOST] and "No cold fallback on XenAPI" in failed[0]["msg"]
-          and failed[0]["how"] == "live, then cold", "the XenAPI VM: no cold fallback, and the report says so", failed)
+    missing = "evacuate_cold.xenapi.pool.url (the destination pool)"
+    check([e["host"] for e in failed] == [GHOST] and "Not moved cold" in failed[0]["msg"] and missing in failed[0]["msg"]
+          and failed[0]["how"] == "live, then cold", "the XenAPI VM without evacuate_cold.xenapi: not moved cold, "
+          "and the report names the missing variables", failed)
     with open(os.path.join(report_dir, "evacuate-latest.html")) as handle:
         page = handle.read()
     check(report["cold_fallback"] and "cold fallback: asked" in page and "why not live" in page
-          and "No cold fallback on XenAPI" in page, "the HTML report shows the cold fallback and why")
+          and "Not moved cold" in page, "the HTML report shows the cold fallback and why")
+
+
+def remove_xen(pool):
+    """This run's VMs gone from pool a (or the private pool, stopped) and pool b."""
+    for name in XEN + [COLD_XEN, COLD_XEN + "-orig", COLD_XEN + "-resize"]:
+        pool.remove(name)
+    pool.stop()
+    x = pool_b()
+    for name in (COLD_XEN, COLD_XEN + "-resize"):
+        for vm in x.VM.get_by_name_label(name):
+            destroy_vm(x, vm)
 
 
 def main():
@@ -439,8 +495,7 @@ def main():
             hosts[name]["novaops_hypervisor"] = URI2
         for name in XEN[1:4]:
             hosts[name]["novaops_hypervisor"] = pool.hosts[1]
-        inventory(books.inventory, hosts, [BUSY])
-        test_cold_fallback(books, pool, os.path.join(work, "cold-reports"))
+        test_cold_fallback(books, pool, hosts, os.path.join(work, "cold-reports"))
         finished = True
     finally:
         for uuid in list(LIBVIRT.values()) + [COLD[1]]:
@@ -455,9 +510,7 @@ def main():
         for ovs in (OVS1, OVS2):
             ovs.teardown()
         if pool is not None:
-            for name in XEN:
-                pool.remove(name)
-            pool.stop()
+            remove_xen(pool)
         if finished and not check.failures:
             shutil.rmtree(work, ignore_errors=True)
         else:
