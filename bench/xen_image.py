@@ -8,9 +8,13 @@ into Glance as the VHD tarball xen_snapshot uploads.  Then, best of three each, 
 - ours: ``glance.download_vhd`` streams it into the SR's staging area (hashed as it comes, checked
   against Glance's checksum and os_hash_value), imports the chain (fresh UUIDs, re-linked, vhd-util
   check, moved into the SR, SR.scan);
-- peer: ``curl`` of the same image piped into ``tar x`` in a directory on the SR's filesystem.
+- peer: ``curl`` of the same image piped into ``tar x`` in a directory on the SR's filesystem;
+- verifying peer: the same, verifying what ours verifies: ``curl | tee md5sum sha512sum | tar x``, the
+  sums compared with Glance's ``checksum`` and ``os_hash_value`` (no import, no scan).
 
-Prints ``RATIO image download: <curl time / ours>`` (the target is >= 0.8), and
+Prints ``RATIO image download: <curl time / ours>`` (the issue's ratio; the target is >= 0.8), then, of
+the same run, ``RATIO image download, verifying peer: <verifying peer's time / ours>`` (what the
+verification costs the target: no target of its own) and each round's two ratios (their spread), and
 ``RATIO second boot / first: <ratio>`` - the root disk of a first boot is the download plus a
 ``VDI.clone`` of the cached VDI, of a second boot the cache look-up (one VDI.get_all_records) plus
 the clone (the target is < 0.3).  Everything it creates is deleted.  Needs `make beds`; the pool a of
@@ -34,6 +38,16 @@ from xapisim.testkit import GLANCE_HEADERS, MiB, beds_env_or_exit, clean_up, fil
 SIZE = 256 * MiB
 E = beds_env_or_exit()
 
+
+
+# the peer that verifies what ours verifies: Glance's md5 and its os_hash_value (sha512), hashed beside tar
+VERIFYING_PEER = """set -e -o pipefail
+sums=$1; target=$2; url=$3; shift 3
+md5sum < "$sums/md5" > "$sums/md5.out" & m=$!
+sha512sum < "$sums/sha512" > "$sums/sha512.out" & s=$!
+curl -sS -f "$@" "$url" | tee "$sums/md5" "$sums/sha512" | tar x -C "$target"
+wait $m $s
+"""
 
 
 def main():
@@ -78,19 +92,51 @@ def main():
             shutil.rmtree(target)
             return took
 
+        record = glance(E, "GET", "/v2/images/%s" % image)
+        if record.get("os_hash_algo") != "sha512" or not record.get("checksum"):
+            raise SystemExit("Glance recorded no md5 checksum or no sha512 os_hash_value: %r" % record)
+
+        def verifying_peer():
+            target = tempfile.mkdtemp(prefix=".bench-curl-", dir=sr_dir)
+            sums = tempfile.mkdtemp(prefix="bench-xen_image-sums-")
+            for name in ("md5", "sha512"):
+                os.mkfifo(os.path.join(sums, name))
+            argv = ["bash", "-c", VERIFYING_PEER, "verifying-peer", sums, target,
+                    "%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image)]
+            argv += [a for k, v in GLANCE_HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
+            started = time.monotonic()
+            subprocess.run(argv, check=True)
+            got = {}
+            for name in ("md5", "sha512"):
+                with open(os.path.join(sums, name + ".out")) as handle:
+                    got[name] = handle.read().split()[0]
+            if got != {"md5": record["checksum"], "sha512": record["os_hash_value"]}:
+                raise SystemExit("the verifying peer got %r, Glance recorded %s and %s"
+                                 % (got, record["checksum"], record["os_hash_value"]))
+            took = time.monotonic() - started
+            shutil.rmtree(target)
+            shutil.rmtree(sums)
+            return took
+
         def forget(leaf_uuid):
             ref = x.VDI.get_by_uuid(leaf_uuid)
             x.VDI.destroy(ref)
 
-        best = {"ours": None, "curl": None}
+        best = {"ours": None, "curl": None, "verifying": None}
+        rounds = []
         first_boot, second_boot = None, None
         for _ in range(3):
             took = peer()
             print("  curl|tar x %d bytes in %.2fs" % (size, took), flush=True)
             best["curl"] = min(best["curl"] or took, took)
+            verifying = verifying_peer()
+            print("  curl|tee md5sum sha512sum|tar x (sums checked) in %.2fs" % verifying, flush=True)
+            best["verifying"] = min(best["verifying"] or verifying, verifying)
+            curl_took = took
             took, leaf = ours()
             print("  ours       %d bytes in %.2fs" % (size, took), flush=True)
             best["ours"] = min(best["ours"] or took, took)
+            rounds.append((curl_took / took, verifying / took))
             # the first boot's root: the download just made plus its clone; the second: look-up plus clone
             started = time.monotonic()
             clone = x.VDI.clone(x.VDI.get_by_uuid(leaf), {})
@@ -107,6 +153,12 @@ def main():
         print("image: %d bytes, chain of %d VHDs" % (size, len(chain)))
         print("RATIO image download: %.2f (curl|tar x %.2fs / ours %.2fs, 256 MiB chain; target >= 0.8)"
               % (best["curl"] / best["ours"], best["curl"], best["ours"]))
+        print("RATIO image download, verifying peer: %.2f (curl|tee md5sum sha512sum|tar x %.2fs / ours %.2fs; "
+              "the peer verifies Glance's checksum and os_hash_value as ours does)"
+              % (best["verifying"] / best["ours"], best["verifying"], best["ours"]))
+        print("  per round (curl|tar x / ours, verifying peer / ours): %s; spread %.2f-%.2f and %.2f-%.2f"
+              % (", ".join("%.2f %.2f" % r for r in rounds), min(r[0] for r in rounds), max(r[0] for r in rounds),
+                 min(r[1] for r in rounds), max(r[1] for r in rounds)))
         print("RATIO second boot / first: %.3f (%.3fs / %.2fs; target < 0.3)"
               % (second_boot / first_boot, second_boot, first_boot))
     finally:

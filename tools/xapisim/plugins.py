@@ -7,7 +7,9 @@ xapi_plugins.ml: XENAPI_MISSING_PLUGIN [name]; XENAPI_PLUGIN_FAILURE
 ["non-zero exit" | "signal: SIGx", stdout, stderr], ["failed to parse plugin output",
 stdout, error], ["fault", code, reason], ["unexpected XMLRPC result", stdout].
 
-The plugin's environment: PATH starts with tools/xapisim/bin (vhd-util), PYTHONPATH
+The plugin's environment: PATH starts with tools/xapisim/bin (vhd-util) and a directory whose
+``python3`` is this simulator's own base interpreter (dom0 starts /usr/bin/python3 directly; a
+version manager's shim, a shell script, cost 0.3-0.5 s per plugin and vhd-util start), PYTHONPATH
 starts with tools/xapisim/runtime (XenAPIPlugin, XenAPI) and tools/, and
 XAPISIM_URL / XAPISIM_* tell the runtime how to reach this simulator.
 """
@@ -15,6 +17,7 @@ XAPISIM_URL / XAPISIM_* tell the runtime how to reach this simulator.
 import os
 import signal
 import subprocess
+import sys
 import xmlrpc.client
 
 from .api import Method
@@ -37,9 +40,23 @@ def find_plugin(sim, name):
     raise XenAPIError("XENAPI_MISSING_PLUGIN", name)
 
 
+def _python_dir(sim):
+    """<state_dir>/python-bin, holding ``python3``: a link to the interpreter this simulator runs on
+    (its real file, so no virtualenv's packages: dom0 has the standard library only)."""
+    path = os.path.join(sim.config.state_dir, "python-bin")
+    link = os.path.join(path, "python3")
+    if not os.path.lexists(link):
+        os.makedirs(path, exist_ok=True)
+        try:
+            os.symlink(os.path.realpath(sys.executable), link)
+        except FileExistsError:   # another plugin call made it meanwhile
+            pass
+    return path
+
+
 def plugin_env(sim):
     env = dict(os.environ)
-    env["PATH"] = BIN + os.pathsep + env.get("PATH", "/usr/bin:/bin")
+    env["PATH"] = os.pathsep.join([BIN, _python_dir(sim), env.get("PATH", "/usr/bin:/bin")])
     pp = [RUNTIME, TOOLS] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(pp)
     st = sim.store
