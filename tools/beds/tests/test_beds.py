@@ -46,9 +46,12 @@ def alive(pid):
 
 def foreign(proc):
     """A process in a network namespace of its own that is not one of these beds': another checkout's
-    second libvirt host (its libvirtd and sshd run in a namespace, their command line names their beds)."""
+    second libvirt host (its daemons run in a namespace; these beds' own are in their owned.json, or their
+    command line names their beds - ovs-vswitchd's names only the /run/openvswitch of its namespace)."""
     try:
         if os.readlink(proc / "ns" / "net") == os.readlink("/proc/self/ns/net"):
+            return False
+        if int(proc.name) in set(item["pid"] for bed in PROCESSES for item in owned(bed)):
             return False
         return str(BEDS) not in (proc / "cmdline").read_bytes().decode(errors="replace")
     except OSError:
