@@ -404,6 +404,8 @@ class SecondLibvirtHost(Bed):
         (self.dir / "hosts").write_text(hosts + "\n%s novaops-host2\n" % self.address)
         binds = [(self.dir / name, target) for name, target in self.BINDS] + [
             (self.instances, INSTANCES), (self.dir / "hosts", "/etc/hosts"), (self.ovs_run, "/run/openvswitch")]
+        # the mount point: on a fresh machine nothing made it yet (the ovs bed starts after this one)
+        Path("/run/openvswitch").mkdir(mode=0o755, parents=True, exist_ok=True)
         script = " && ".join(["hostname novaops-host2"] + ["mount --bind %s %s" % (shlex.quote(str(source)), target)
                                                           for source, target in binds])
         script += " && exec libvirtd --listen --config %s --pid-file %s" % (
