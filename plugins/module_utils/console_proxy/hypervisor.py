@@ -86,8 +86,11 @@ SETTLE_SECONDS = 5.0    # how long libvirt may take, on a busy host, to see a de
 
 
 def _libvirt_problem(libvirt, uri, instance, target):
-    """Why the domain no longer matches the token, or None."""
-    from ansible_collections.novaops.compute.plugins.module_utils.libvirt.console_target import target_changed
+    """Why the domain no longer matches the token, or None.  A domain between states (running with no
+    VNC port: QEMU starting, or just dead and not yet seen so by libvirt) is asked again for up to
+    SETTLE_SECONDS before that is the answer."""
+    from ansible_collections.novaops.compute.plugins.module_utils.libvirt.console_target import (
+        NoVncPortYet, target_changed)
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
@@ -97,6 +100,14 @@ def _libvirt_problem(libvirt, uri, instance, target):
             dom = conn.lookupByUUIDString(instance["uuid"])
         except libvirt.libvirtError as exc:
             raise Refusal("Instance %s no longer exists." % instance.get("name")) from exc
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                return target_changed(dom, uri, target, settling=True)
+            except NoVncPortYet:
+                time.sleep(0.1)
+            except libvirt.libvirtError as exc:      # undefined meanwhile
+                raise Refusal("Instance %s no longer exists." % instance.get("name")) from exc
         return target_changed(dom, uri, target)
     finally:
         conn.close()

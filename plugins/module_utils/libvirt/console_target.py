@@ -23,6 +23,11 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection
 CONSOLE_STATES = ("running", "paused", "blocked")
 
 
+class NoVncPortYet(NovaopsError):
+    """The domain runs but has no VNC port: QEMU is starting, or has just died and libvirt has not yet
+    seen it go (a moment either way)."""
+
+
 def proxy_side_host(uri, vnc_host):
     """The hypervisor's address as the proxy reaches it."""
     if vnc_host:
@@ -43,7 +48,7 @@ def console_target(dom, uri, vnc_host=None):
         raise NovaopsError("Domain %r has no VNC graphics: give it <graphics type='vnc'> (the vnc option of "
                            "novaops.compute.libvirt_domain) and restart it." % name)
     if vnc["port"] is None or vnc["port"] < 1:
-        raise NovaopsError("Domain %r runs but libvirt reports no VNC port for it; it may still be starting, "
+        raise NoVncPortYet("Domain %r runs but libvirt reports no VNC port for it; it may still be starting, "
                            "ask again in a moment." % name)
     reach = proxy_side_host(uri, vnc_host)
     listen = vnc["listen"]
@@ -64,12 +69,15 @@ def console_target(dom, uri, vnc_host=None):
     return instance, target
 
 
-def target_changed(dom, uri, target):
+def target_changed(dom, uri, target, settling=False):
     """Why the live domain no longer matches a token's target (None when it does): the proxy's
-    check at connect time."""
+    check at connect time.  ``settling``: a domain between states (NoVncPortYet) is not an answer
+    yet - NoVncPortYet is raised for the caller to ask again."""
     try:
         _instance, now = console_target(dom, uri, target["host"] if not is_loopback(target["host"]) else None)
     except NovaopsError as exc:
+        if settling and isinstance(exc, NoVncPortYet):
+            raise
         return exc.msg
     if now["port"] != target["port"]:
         return ("domain %r was restarted since the console link was issued (its VNC port changed); "

@@ -157,9 +157,15 @@ class RestartableSim:
             time.sleep(0.1)
         time.sleep(0.2)
         with open(ready) as handle:
-            self.https = json.load(handle)["https"]
+            facts = json.load(handle)
+        self.https, self.http = facts["https"], facts["http"]
 
     def kill(self):
+        """SIGKILL, once its database is on disk (it writes at most every 0.2 s: a VM made just before
+        would be lost, as in no real crash of a pool whose VM a console was already open to)."""
+        tools()
+        from xapisim.testkit import sim_call  # pylint: disable=import-outside-toplevel
+        sim_call(self.http, "flush")
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
