@@ -47,8 +47,12 @@ def alive(pid):
 def foreign(proc):
     """A process in a network namespace of its own that is not one of these beds': another checkout's
     second libvirt host (its daemons run in a namespace; these beds' own are in their owned.json, or their
-    command line names their beds - ovs-vswitchd's names only the /run/openvswitch of its namespace)."""
+    command line names their beds - ovs-vswitchd's names only the /run/openvswitch of its namespace).
+    A process under another root is foreign too: fresh-check's demo, which runs beside this test in
+    `make test`, starts beds of its own in a chroot, and its checkout's path may be this one's."""
     try:
+        if os.readlink(proc / "root") != os.readlink("/proc/self/root"):
+            return True
         if os.readlink(proc / "ns" / "net") == os.readlink("/proc/self/ns/net"):
             return False
         if int(proc.name) in set(item["pid"] for bed in PROCESSES for item in owned(bed)):
