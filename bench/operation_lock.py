@@ -35,7 +35,7 @@ from pathlib import Path
 from _kit import high_priority
 
 REPO = Path(__file__).resolve().parent.parent
-ROUNDS = int(os.environ.get("OPERATION_LOCK_BENCH_ROUNDS", "10"))
+ROUNDS = int(os.environ.get("OPERATION_LOCK_BENCH_ROUNDS", "30"))     # a run is ~10 ms: 10 rounds left the median to the load
 PASSWORD = "bench-password"
 PREFIX = "bench-ol-%d" % os.getpid()
 # issue #22: what the lock may add to a changing run
