@@ -35,7 +35,8 @@ from pathlib import Path
 from _kit import high_priority
 
 REPO = Path(__file__).resolve().parent.parent
-ROUNDS = int(os.environ.get("OPERATION_LOCK_BENCH_ROUNDS", "30"))     # a run is ~10 ms: 10 rounds left the median to the load
+# a run takes ~10 ms: with 10 rounds the median of the time ratio moved with the machine's load
+ROUNDS = int(os.environ.get("OPERATION_LOCK_BENCH_ROUNDS", "30"))
 PASSWORD = "bench-password"
 PREFIX = "bench-ol-%d" % os.getpid()
 # issue #22: what the lock may add to a changing run
