@@ -32,7 +32,9 @@ notes:
     and removes the mark at the end, whatever happens; a run with nothing to do, and check mode, write
     nothing. A run that would change an instance another operation marks fails, naming that operation,
     its owner (C(host:pid)) and when it started, and changes nothing.
-  - The mark is XenAPI C(other_config:novaops_task_state) (JSON C(operation), C(owner), C(started_at)); for
+  - The mark is XenAPI C(other_config:novaops_task_state) (JSON C(operation), C(owner), C(started_at)), and
+    each release of a VM's mark adds one to C(other_config:novaops_task_releases) (how a run tells that another
+    one changed the VM between its first read and its mark); for
     libvirt a C(<task/>) element in the domain's metadata (namespace C(https://novaops.example/compute/1/task))
     and the file C(novaops-task.lock) in the instance directory, held with an exclusive C(flock) - the
     lock between processes on the hypervisor.

@@ -45,6 +45,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 
 XENAPI_KEY = "novaops_task_state"
+# how many times a VM's mark was released (a run that held it may have changed the VM): see xen_operation_lock
+XENAPI_RELEASES_KEY = "novaops_task_releases"
 LIBVIRT_NAMESPACE = "https://novaops.example/compute/1/task"
 LIBVIRT_PREFIX = "novaopstask"
 LIBVIRT_ELEMENT = "task"
@@ -284,6 +286,12 @@ class OperationLock:
     def seen(self, view):
         """The module's own read of the instance at the end of its work (Manager.lock_view): a
         holder that can check its mark there before it releases saves a read of its own."""
+
+    def unchanged_since_admission(self):
+        """While held: True when the holder can tell that no other run changed the instance since the
+        read admit() judged, so that the plan made on that read stands; False (the default) when the
+        caller must read and plan again under the lock."""
+        return False
 
     # the rules
     def found(self):

@@ -123,9 +123,10 @@ class Manager:
         """Plan again and apply while the lock is held; the facts read at the end (AFTER_READ_UNDER_LOCK) or None."""
         after = None
         with self.lock.held():
-            # planned again under the lock: another run may have changed the instance meanwhile
-            plan.actions = []
-            self.plan(copy.deepcopy(self.read()), plan)
+            # planned again under the lock when another run may have changed the instance meanwhile
+            if not self.lock.unchanged_since_admission():
+                plan.actions = []
+                self.plan(copy.deepcopy(self.read()), plan)
             self.apply(plan)
             if self.AFTER_READ_UNDER_LOCK:
                 after = self.read()

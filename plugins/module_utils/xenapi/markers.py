@@ -12,10 +12,12 @@ and an existing pool holds them, so they never change.
 
 from __future__ import annotations
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import XENAPI_KEY
+from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import (
+    XENAPI_KEY, XENAPI_RELEASES_KEY)
 
 # -- VM.other_config -------------------------------------------------------------------------------
 TASK_STATE = XENAPI_KEY                        # the operation lock (operation_lock.py, both drivers' rules)
+TASK_RELEASES = XENAPI_RELEASES_KEY            # ... how many times it was released (xenapi/operation_lock.py)
 DESIRED_STATE = "novaops_desired_state"        # the state xen_vm last brought the VM to
 ATTACHED_VDIS = "novaops_attached_vdis"        # VDIs attached from elsewhere (never destroyed with the VM)
 # a resize (xen_resize): the original keeps its power state from before for revert until the resize is

@@ -128,11 +128,15 @@ def test_a_refusal_names_the_first_operation():
 class FakeLock(lock.OperationLock):
     """Marks in a list; what happened in a log."""
 
-    def __init__(self, found=(), params=None, takeover=False, release_error=None):
+    def __init__(self, found=(), params=None, takeover=False, release_error=None, unchanged=False):
         super().__init__("VM web1", "xen_vm running", params or {}, takeover)
         self.found_marks = list(found)
         self.log = []
         self.release_error = release_error
+        self.unchanged = unchanged
+
+    def unchanged_since_admission(self):
+        return self.unchanged
 
     def marks(self):
         return list(self.found_marks)
@@ -256,6 +260,13 @@ def test_a_change_is_planned_again_under_the_lock():
     result = manager.converge()
     assert result["actions"] == ["set"] and store["value"] == 2 and manager.plans == 2
     assert held.log == [("take", "xen_vm running", 0), ("release",)]
+
+
+def test_a_plan_the_lock_vouches_for_is_applied_without_reading_again():
+    store = {"value": 1}
+    manager = Value(FakeModule(), store, 2, FakeLock(unchanged=True))
+    result = manager.converge()
+    assert result["actions"] == ["set"] and store["value"] == 2 and manager.plans == 1
 
 
 def test_a_refused_run_changes_nothing():
