@@ -211,6 +211,8 @@ class ImageCache:
         facts = self._facts(ref, name, fetched=True)
         facts.update(bytes=transfer["bytes"], verified_by=transfer.get("verified_by"),
                      duration=round(time.monotonic() - started, 3))
+        if "vhd_files" in transfer:
+            facts["vhd_files"] = transfer["vhd_files"]
         return facts
 
     def ensure_built(self, name, build):
