@@ -30,8 +30,10 @@ file has, or that is all zeros, stays a hole.
 
 from __future__ import annotations
 
+import array
 import os
 import struct
+import sys
 
 from ansible_collections.novaops.compute.plugins.module_utils.disks.image_format import UnsafeImage
 
@@ -126,13 +128,14 @@ class Vhd:
 
     def _read_bat(self):
         count = -(-self.size // self.block_size)       # entries past the size are never read
-        raw = self._read(self.table_offset, 4 * count)
-        self.bat = struct.unpack(">%dI" % count, raw)
-        span = self.bitmap_bytes + self.block_size
-        for index, sector in enumerate(self.bat):
-            if sector != UNUSED and (sector * SECTOR < SECTOR or sector * SECTOR + span > self.footer_at):
-                self.refuse("block %d of its table points to byte %d, past the end of its data (%d)" % (
-                    index, sector * SECTOR, self.footer_at))
+        self.bat = array.array("I")                    # 4 bytes an entry: 4 MiB for 2 TiB of 2 MiB blocks
+        self.bat.frombytes(self._read(self.table_offset, 4 * count))
+        if sys.byteorder == "little":
+            self.bat.byteswap()
+        last = (self.footer_at - self.bitmap_bytes - self.block_size) // SECTOR   # the last sector a block may start
+        for index in (i for i, sector in enumerate(self.bat) if sector != UNUSED and not 0 < sector <= last):
+            self.refuse("block %d of its table points to byte %d, past the end of its data (%d)" % (
+                index, self.bat[index] * SECTOR, self.footer_at))
 
     def sectors(self, offset, count, nbits):
         """The bitmap (an int of ``nbits`` bits, sector ``offset`` the highest) of the ``count`` sectors

@@ -17,6 +17,11 @@ vhd and vmdk are converted to raw (``raw: true``), as may qcow2 be; only then is
 into place: a base file that exists is complete and safe.  A failed fetch leaves neither a
 base file nor a ``.part``.
 
+A Glance image of ``container_format: ovf`` and ``disk_format: vhd`` is a XenAPI snapshot's VHD
+tarball (``raw: true`` too): it is unpacked while it downloads (disks/vhd_tarball.py) into
+``<name>.vhds`` (0700, removed whatever happens) and its chain flattened into ``<name>.part`` as a
+sparse raw file (disks/vhd_chain.py), which is then checked and published as any other.
+
 Every file here is reached through ``confined.Root`` (instances_path, without following a
 link anywhere): a link, FIFO or hard-linked file planted at a base, ``.part``, ``.lock`` or
 instance disk name is refused, never followed.  An image file given by path is opened the

@@ -166,3 +166,26 @@ def test_a_member_at_a_planted_link_is_refused(tmp_path, chain):
     with pytest.raises(NovaopsError, match="0.vhd"):
         vhd_tarball.unpack(io.BytesIO(tarball(files(d, "0.vhd"))), root, ("stage",), 10 ** 9, 10 ** 9)
     assert (tmp_path / "outside").read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file"])
+def test_a_plant_at_the_staging_name_is_refused_untouched(tmp_path, qimg, server, chain, kind):  # noqa: F811
+    d, _disk = chain
+    glance = GlanceClient(server.url, project_id="p1", roles=["admin"])
+    image = glance.create_image("snap", disk_format="vhd", container_format="ovf")
+    glance.upload(image["id"], io.BytesIO(tarball(files(d, "0.vhd", "1.vhd"))))
+    cache = img.ImageCache(str(tmp_path / "inst"), qimg, glance_factory=lambda: glance)
+    os.makedirs(cache.base_dir)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"keep")
+    at = os.path.join(cache.base_dir, img.base_name(image["id"]) + ".vhds")
+    if kind == "symlink":
+        os.symlink(str(outside), at)
+    else:
+        with open(at, "wb") as f:
+            f.write(b"x")
+    with pytest.raises(NovaopsError, match=r"\.vhds is"):
+        cache.ensure(img.ImageRef(id=image["id"], raw=True))
+    assert os.listdir(str(outside)) == ["keep"] and (outside / "keep").read_bytes() == b"keep"
+    assert os.listdir(cache.base_dir) == [os.path.basename(at)]
