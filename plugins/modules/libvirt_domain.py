@@ -121,8 +121,8 @@ options:
         description:
           - A Glance image ID; see O(glance).
           - C(disk_format) raw or qcow2 boot as they are; vhd (fixed or dynamic) and vmdk need O(image.raw=true).
-          - A XenAPI snapshot as M(novaops.compute.xen_snapshot) uploads it (C(container_format=ovf),
-            C(disk_format=vhd): a tar of the VHD chain C(0.vhd) .. C(n.vhd)) needs O(image.raw=true) too; the tarball
+          - A XenAPI snapshot as M(novaops.compute.xen_snapshot) uploads it (C(container_format=ovf) and
+            C(disk_format=vhd), a tar of the VHD chain C(0.vhd) .. C(n.vhd)) needs O(image.raw=true) too; the tarball
             is unpacked as it downloads, its chain checked and flattened into a raw base (docs/security.md says how).
           - Other container formats than C(bare) are refused.
         type: str
