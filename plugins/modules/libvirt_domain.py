@@ -94,8 +94,9 @@ options:
           - Size of the root disk C(disk) in GiB; V(0) keeps the image's size. Grown when raised, never shrunk.
           - An image whose virtual size is larger is refused before anything is created, as Nova refused it
             ("Flavor's disk is too small for requested image"); the size is read from the image's base when it
-            is in C(_base), else from Glance's C(virtual_size) (or C(size)) before the download, else (an URL or
-            a file) from the base just fetched, before the instance directory is made.
+            is in C(_base), else from Glance's C(virtual_size) (or C(size), but not for a VHD tarball) before the
+            download, else (an URL, a file, a VHD tarball) from the base just fetched, before the instance directory
+            is made.
         type: int
         default: 0
       ephemeral_gb:
@@ -117,7 +118,13 @@ options:
     type: dict
     suboptions:
       id:
-        description: A Glance image ID; see O(glance).
+        description:
+          - A Glance image ID; see O(glance).
+          - C(disk_format) raw or qcow2 boot as they are; vhd (fixed or dynamic) and vmdk need O(image.raw=true).
+          - A XenAPI snapshot as M(novaops.compute.xen_snapshot) uploads it (C(container_format=ovf) and
+            C(disk_format=vhd), a tar of the VHD chain C(0.vhd) .. C(n.vhd)) needs O(image.raw=true) too; the tarball
+            is unpacked as it downloads, its chain checked and flattened into a raw base (docs/security.md says how).
+          - Other container formats than C(bare) are refused.
         type: str
       url:
         description: An http or https URL of the image.
@@ -511,7 +518,9 @@ shutdown:
   type: str
   sample: forced
 image:
-  description: What the image cache did (C(fetched), C(bytes), C(duration), C(verified_by)) when it fetched.
+  description:
+    - What the image cache did (C(fetched), C(bytes), C(duration), C(verified_by)) when it fetched;
+      C(vhd_files), the number of VHD files flattened, for a VHD tarball.
   returned: when an image was fetched
   type: dict
 duration:
@@ -1148,7 +1157,8 @@ class Domain(Manager):
             image = self.glance_image(root_ref.glance_id)
             if image.get("virtual_size"):
                 check_flavor_fits(flavor, size, image["virtual_size"], root_ref, "its virtual_size in Glance")
-            elif image.get("size"):
+            elif image.get("size") and image.get("container_format") != "ovf":
+                # (a VHD tarball's size tells nothing of its disk's: checked once flattened)
                 check_flavor_fits(flavor, size, image["size"], root_ref, "its size in Glance")
             else:
                 return size

@@ -17,6 +17,11 @@ vhd and vmdk are converted to raw (``raw: true``), as may qcow2 be; only then is
 into place: a base file that exists is complete and safe.  A failed fetch leaves neither a
 base file nor a ``.part``.
 
+A Glance image of ``container_format: ovf`` and ``disk_format: vhd`` is a XenAPI snapshot's VHD
+tarball (``raw: true`` too): it is unpacked while it downloads (disks/vhd_tarball.py) into
+``<name>.vhds`` (0700, removed whatever happens) and its chain flattened into ``<name>.part`` as a
+sparse raw file (disks/vhd_chain.py), which is then checked and published as any other.
+
 Every file here is reached through ``confined.Root`` (instances_path, without following a
 link anywhere): a link, FIFO or hard-linked file planted at a base, ``.part``, ``.lock`` or
 instance disk name is refused, never followed.  An image file given by path is opened the
@@ -39,6 +44,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import threading
 import time
 
 from urllib.parse import urlsplit
@@ -49,10 +55,13 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.confined im
 from ansible_collections.novaops.compute.plugins.module_utils.disks.image_format import (
     UnsafeImage, check_info, detect_format, glance_format)
 from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact_url
+from ansible_collections.novaops.compute.plugins.module_utils.disks import vhd_tarball
+from ansible_collections.novaops.compute.plugins.module_utils.disks.vhd_chain import Vhd, flatten
 
 ALLOWED_FORMATS = ("raw", "qcow2")           # what a base file may be (QEMU reads it under the overlays)
 CONVERTIBLE_FORMATS = ("vpc", "vmdk")        # accepted from outside only to be converted to raw (raw: true)
 GLANCE_DISK_FORMATS = ("raw", "qcow2", "vhd", "vmdk")
+VHD_TARBALL = ("ovf", "vhd")                 # (container_format, disk_format) of a XenAPI snapshot's VHD chain
 DEFAULT_CLUSTER_SIZE = 65536
 BASE_DIR = "_base"
 CONVERT_SECONDS = 3600                      # wall-clock limit of converting an image from outside
@@ -184,7 +193,7 @@ class ImageCache:
         transfer = {}
 
         def fetch(out, part):
-            transfer.update(self._fetch(ref, out))
+            transfer.update(self._fetch(ref, out, name))
             out.flush()
             what = "image %s" % ref.image_id
             fmt = self.inspect(part, expected_format=transfer.get("disk_format"), what=what)["format"]
@@ -207,6 +216,8 @@ class ImageCache:
         facts = self._facts(ref, name, fetched=True)
         facts.update(bytes=transfer["bytes"], verified_by=transfer.get("verified_by"),
                      duration=round(time.monotonic() - started, 3))
+        if "vhd_files" in transfer:
+            facts["vhd_files"] = transfer["vhd_files"]
         return facts
 
     def ensure_built(self, name, build):
@@ -256,24 +267,87 @@ class ImageCache:
                     virtual_size=info.get("virtual-size"), cluster_size=info.get("cluster-size"), image=ref.describe())
 
     # -- fetching --------------------------------------------------------------------------
-    def _fetch(self, ref, out):
+    def _fetch(self, ref, out, name):
         if ref.glance_id:
             if self._glance_factory is None:
                 raise NovaopsError("Image %s is a Glance image but no Glance endpoint is configured." % ref.glance_id)
             glance = self._glance_factory()
             image = glance.get_image(ref.glance_id)
             disk_format = image.get("disk_format")
+            container = image.get("container_format")
             if disk_format not in GLANCE_DISK_FORMATS or \
                     (glance_format(disk_format) not in ALLOWED_FORMATS and not ref.raw):
                 raise NovaopsError("Glance image %s has disk_format %s; only %s can boot here (vhd and vmdk with "
                                    "%s.raw: true, converted to raw)." % (
                                        ref.glance_id, disk_format, ", ".join(ALLOWED_FORMATS), ref.option))
+            if (container, disk_format) == VHD_TARBALL:
+                return self._fetch_vhd_tarball(glance, ref, image, out, name)
+            if container not in (None, "bare"):
+                raise NovaopsError("Glance image %s has container_format %s; only bare images (and ovf with "
+                                   "disk_format vhd: a XenAPI snapshot's VHD tarball) can boot here." % (
+                                       ref.glance_id, container))
             result = glance.download(ref.glance_id, out, image=image, verify=True)
             result["disk_format"] = disk_format
             return result
         if ref.url:
             return self._fetch_url(ref, out)
         return self._copy_file(ref, out)
+
+    def _fetch_vhd_tarball(self, glance, ref, image, out, name):
+        """A XenAPI snapshot's VHD tarball: its members unpacked while it downloads into ``<name>.vhds`` (0700,
+        removed whatever happens), the chain checked and flattened into ``out`` as a sparse raw file."""
+        staging = self.rel(name + ".vhds")
+        self.root.rmtree(staging)          # a killed fetch's leftover, under the base's lock
+        self.root.mkdir(staging, mode=0o700)
+        chain = []
+        try:
+            names, result = self._unpack_download(glance, ref, image, staging)
+            for member in names:
+                fd = self.root.open(staging + (member,))
+                try:
+                    chain.append(Vhd(fd, member))
+                except BaseException:
+                    os.close(fd)
+                    raise
+            out.flush()
+            result.update(flatten(chain, out.fileno()), disk_format="raw", vhd_files=len(chain))
+            return result
+        finally:
+            for vhd in chain:
+                os.close(vhd.fd)
+            self.root.rmtree(staging)
+
+    def _unpack_download(self, glance, ref, image, staging):
+        """Glance's data piped into vhd_tarball.unpack (a thread) as it arrives; (member names, download facts).
+
+        An uncompressed tarball's members may hold at most Glance's size of it; a gzipped one's at
+        most the free space of ``_base``."""
+        space = os.statvfs(self.base_dir)
+        limits = (int(image.get("size") or 0), space.f_bavail * space.f_frsize)
+        read_fd, write_fd = os.pipe()
+        outcome = {}
+
+        def unpack():
+            try:
+                with os.fdopen(read_fd, "rb") as stream:
+                    outcome["names"] = vhd_tarball.unpack(stream, self.root, staging, *limits)
+            except BaseException as exc:       # pylint: disable=broad-except  # raised in the caller's thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=unpack, name="vhd-tarball", daemon=True)
+        worker.start()
+        try:
+            with os.fdopen(write_fd, "wb") as pipe:
+                result = glance.download(ref.glance_id, pipe, image=image, verify=True)
+        except NovaopsError:
+            worker.join()
+            if "error" in outcome:     # the unpacker's refusal closed the pipe: it is the reason
+                raise outcome["error"] from None
+            raise
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["names"], result
 
     def _copy_file(self, ref, out):
         if not os.path.lexists(ref.path):
