@@ -15,6 +15,7 @@ into Glance as the VHD tarball xen_snapshot uploads.  Then, best of three each (
 Prints ``RATIO image download: <curl time / ours>`` (the issue's ratio; the target is >= 0.8), then, of
 the same run, ``RATIO image download, verifying peer: <verifying peer's time / ours>`` (what the
 verification costs the target: no target of its own) and each round's two ratios (their spread), and
+the CPU seconds of each side (medians: a loaded machine stretches wall-clock times, hardly these), and
 ``RATIO second boot / first: <ratio>`` - the root disk of a first boot is the download plus a
 ``VDI.clone`` of the cached VDI, of a second boot the cache look-up (one VDI.get_all_records) plus
 the clone (the target is < 0.3).  Everything it creates is deleted.  Needs `make beds`; the pool a of
@@ -24,6 +25,7 @@ simulator running a changed plugin can be measured.
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -50,6 +52,12 @@ openssl dgst -sha512 -r < "$sums/sha512" > "$sums/sha512.out" & s=$!
 curl -sS -f "$@" "$url" | tee "$sums/sha512" | tar x -C "$target"
 wait $s
 """
+
+
+def children_cpu():
+    """CPU seconds (user and system) of the child processes waited for so far (curl, tar, openssl)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -81,19 +89,21 @@ def main():
             print("  ours: plugin %.2fs (%s), the rest (plugin start, XenAPI, SR.scan) %.2fs"
                   % (out["duration"], ", ".join("%s %.2fs" % kv for kv in sorted(out.get("phases", {}).items())),
                      took - out["duration"]), flush=True)
+            cpu["ours"].append(out.get("phases", {}).get("cpu", float("nan")))
             return took, out["root"]["uuid"]
 
         def peer():
             target = tempfile.mkdtemp(prefix=".bench-curl-", dir=sr_dir)
             argv = ["curl", "-sS", "-f"] + [a for k, v in GLANCE_HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
             argv.append("%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image))
-            started = time.monotonic()
+            started, used = time.monotonic(), children_cpu()
             curl = subprocess.Popen(argv, stdout=subprocess.PIPE)
             subprocess.run(["tar", "x", "-C", target], stdin=curl.stdout, check=True)
             curl.stdout.close()
             if curl.wait():
                 raise SystemExit("curl failed")
             took = time.monotonic() - started
+            cpu["curl"].append(children_cpu() - used)
             shutil.rmtree(target)
             return took
 
@@ -108,8 +118,9 @@ def main():
             argv = ["bash", "-c", VERIFYING_PEER, "verifying-peer", sums, target,
                     "%s/v2/images/%s/file" % (E["NOVAOPS_GLANCE_URL"], image)]
             argv += [a for k, v in GLANCE_HEADERS.items() for a in ("-H", "%s: %s" % (k, v))]
-            started = time.monotonic()
+            started, used = time.monotonic(), children_cpu()
             subprocess.run(argv, check=True)
+            cpu["verifying"].append(children_cpu() - used)
             with open(os.path.join(sums, "sha512.out")) as handle:
                 got = handle.read().split()[0]
             if got != record["os_hash_value"]:
@@ -124,6 +135,7 @@ def main():
             x.VDI.destroy(ref)
 
         best = {"ours": None, "curl": None, "verifying": None}
+        cpu = {"ours": [], "curl": [], "verifying": []}
         rounds = []
         first_boot, second_boot = None, None
         for _ in range(ROUNDS):
@@ -161,6 +173,9 @@ def main():
               "and %.2f-%.2f" % (", ".join("%.2f %.2f" % r for r in rounds), statistics.median(r[0] for r in rounds),
                                  statistics.median(r[1] for r in rounds), min(r[0] for r in rounds),
                                  max(r[0] for r in rounds), min(r[1] for r in rounds), max(r[1] for r in rounds)))
+        print("  CPU seconds, medians (what load does not stretch; Glance's own not counted): curl|tar x %.2f, "
+              "curl|tee openssl-sha512|tar x %.2f, ours %.2f (the plugin process and its vhd-util runs)"
+              % tuple(statistics.median(cpu[k]) for k in ("curl", "verifying", "ours")))
         print("RATIO second boot / first: %.3f (%.3fs / %.2fs; target < 0.3)"
               % (second_boot / first_boot, second_boot, first_boot))
     finally:
