@@ -15,7 +15,9 @@ description:
     instance's root disk is a copy-on-write C(VDI.clone) (Nova's C(use_cow_images)).
   - The dom0 plugin C(glance.download_vhd) streams the image's VHD tarball (C(0.vhd .. n.vhd), what
     M(novaops.compute.xen_snapshot) uploads) into a staging directory in the SR, hashing it as it arrives,
-    and refuses it unless it is the size, C(checksum) and C(os_hash_value) Glance recorded; the chain gets
+    and refuses it unless it is the size and the digest Glance recorded - its C(os_hash_value) (with its
+    C(os_hash_algo), Glance's default sha512) when the image has one and dom0's Python the algorithm, else its
+    md5 C(checksum), the rule of python-glanceclient's image download; the chain gets
     fresh UUIDs, its parents are re-linked with C(vhd-util modify -p), it is checked with C(vhd-util check),
     moved into the SR and scanned in (C(SR.scan)). Nothing of a refused or failed download is left in the
     SR, and the staging directory is removed after every run.
@@ -116,7 +118,8 @@ vdi_uuid:
   returned: always
   type: str
 checksum:
-  description: Glance's md5 checksum of the image data, as marked on the cached VDI.
+  description: Glance's md5 checksum of the image data, as marked on the cached VDI (the download itself is
+    verified against the image's C(os_hash_value) when it has one, see the description).
   returned: state=present
   type: str
 virtual_size:
@@ -288,10 +291,12 @@ class ImageCache(Manager):
         try:
             out = json.loads(self.conn.run_async("host.call_plugin", host, "glance", "download_vhd", args,
                                                  timeout=self.params["download_timeout"]))
-            if out.get("checksum") != self.image["checksum"]:
+            verified = out.get("verified", "checksum")      # a plugin before one-digest verification: md5
+            if verified not in ("os_hash_value", "checksum") or out.get(verified) != self.image.get(verified):
                 # a plugin older than the verifying one let it in: out it goes again
-                raise NovaopsError("Glance's image %s arrived with md5 %s, not its recorded checksum %s: refused."
-                                   % (self.image_id, out.get("checksum"), self.image["checksum"]))
+                raise NovaopsError("Glance's image %s arrived with %s, not the %s Glance recorded: refused." % (
+                    self.image_id, "%s %s" % (verified, out.get(verified)) if verified else "no digest verified",
+                    verified or "checksum or os_hash_value"))
             leaf = self.conn.call("VDI.get_by_uuid", out["root"]["uuid"])
             now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.conn.call("VDI.set_name_label", leaf, "Glance image %s" % self.image_id)

@@ -8,16 +8,21 @@ xapi_plugins.ml: XENAPI_MISSING_PLUGIN [name]; XENAPI_PLUGIN_FAILURE
 stdout, error], ["fault", code, reason], ["unexpected XMLRPC result", stdout].
 
 The plugin's environment: PATH starts with tools/xapisim/bin (vhd-util) and a directory whose
-``python3`` is this simulator's own base interpreter (dom0 starts /usr/bin/python3 directly; a
-version manager's shim, a shell script, cost 0.3-0.5 s per plugin and vhd-util start), PYTHONPATH
-starts with tools/xapisim/runtime (XenAPIPlugin, XenAPI) and tools/, and
-XAPISIM_URL / XAPISIM_* tell the runtime how to reach this simulator.
+``python3`` runs this simulator's own base interpreter with ``-S`` (dom0 starts /usr/bin/python3
+directly, with the standard library only: a version manager's shim, a shell script, cost 0.3-0.5 s
+per plugin and vhd-util start, and .pth files of this machine's site-packages up to 0.15 s more),
+PYTHONPATH starts with tools/xapisim/runtime (XenAPIPlugin, XenAPI) and tools/, bytecode is cached
+under the state directory (as dom0 caches its plugins' modules, even where the caller's environment
+says PYTHONDONTWRITEBYTECODE; nothing lands in the source tree), and XAPISIM_URL / XAPISIM_* tell
+the runtime how to reach this simulator.
 """
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import xmlrpc.client
 
 from .api import Method
@@ -41,16 +46,25 @@ def find_plugin(sim, name):
 
 
 def _python_dir(sim):
-    """<state_dir>/python-bin, holding ``python3``: a link to the interpreter this simulator runs on
-    (its real file, so no virtualenv's packages: dom0 has the standard library only)."""
+    """<state_dir>/python-bin, holding ``python3``: a script that runs the interpreter this simulator
+    runs on (its real file, so no virtualenv's packages) with ``-S`` (no site-packages and no .pth
+    start-up code: dom0 has the standard library only)."""
     path = os.path.join(sim.config.state_dir, "python-bin")
-    link = os.path.join(path, "python3")
-    if not os.path.lexists(link):
-        os.makedirs(path, exist_ok=True)
-        try:
-            os.symlink(os.path.realpath(sys.executable), link)
-        except FileExistsError:   # another plugin call made it meanwhile
-            pass
+    script = os.path.join(path, "python3")
+    text = '#!/bin/sh\nexec %s -S "$@"\n' % shlex.quote(os.path.realpath(sys.executable))
+    try:
+        if not os.path.islink(script):              # older versions made a link to the interpreter
+            with open(script, "rb") as handle:
+                if handle.read() == text.encode():
+                    return path
+    except OSError:
+        pass
+    os.makedirs(path, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path, prefix=".python3-")   # a whole script or none, for concurrent calls
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, script)                                    # also over the link older versions made
     return path
 
 
@@ -59,6 +73,8 @@ def plugin_env(sim):
     env["PATH"] = os.pathsep.join([BIN, _python_dir(sim), env.get("PATH", "/usr/bin:/bin")])
     pp = [RUNTIME, TOOLS] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(pp)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(sim.config.state_dir, "pycache")
     st = sim.store
     with st.lock:
         pool = next(iter(st.objs["pool"].values()), None)

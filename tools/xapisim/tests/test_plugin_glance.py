@@ -375,23 +375,62 @@ def corrupted(payload):
     return bytes(data)
 
 
-@pytest.mark.parametrize("what", ["checksum", "os_hash_value", "size"])
-def test_download_refuses_data_glance_did_not_record(pool, x, fake, what):
-    """#24: the data changed under Glance's checksum (or os_hash_value, or size): refused before any of it
-    reaches the SR, the staging area empty; the untouched data imports."""
+def digests(data, *keys):
+    """The record's digests of ``data``: md5 ``checksum`` and/or sha512 ``os_hash_value``."""
+    record = {}
+    if "checksum" in keys:
+        record["checksum"] = hashlib.md5(data).hexdigest()
+    if "os_hash_value" in keys:
+        record.update(os_hash_algo="sha512", os_hash_value=hashlib.sha512(data).hexdigest())
+    return record
+
+
+# (what the record holds, what the refusal names): the data is one byte off what Glance recorded
+CORRUPT_CASES = {
+    # Glance's usual record: its os_hash_value (sha512) is what is verified
+    "multihash": (("checksum", "os_hash_value"), "os_hash_value"),
+    # no multihash (an image older than Glance's Rocky): the md5 checksum is
+    "md5 only": (("checksum",), "checksum"),
+    # a multihash of an algorithm this Python has not: md5 instead, as glanceclient's allow_md5_fallback
+    "unknown os_hash_algo": (("checksum",), "checksum"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT_CASES))
+def test_download_refuses_data_glance_did_not_record(pool, x, fake, case):
+    """#24: the data changed under Glance's digest: refused before any of it reaches the SR, the staging
+    area empty, whichever digest python-glanceclient's rule verifies; the untouched data imports."""
     handler, url = fake
     _snap, chain, _data = make_chain(pool, x)
     good = chain_tarball(pool, chain)
-    handler.record = {"checksum": hashlib.md5(good).hexdigest(), "os_hash_algo": "sha512",
-                      "os_hash_value": hashlib.sha512(good).hexdigest()}
-    if what == "checksum":
-        handler.payload = corrupted(good)
-    elif what == "os_hash_value":
-        handler.payload = good
-        handler.record = dict(handler.record, os_hash_value=hashlib.sha512(b"other").hexdigest())
+    keys, refused_by = CORRUPT_CASES[case]
+    handler.record = digests(good, *keys)
+    if case == "unknown os_hash_algo":
+        handler.record.update(os_hash_algo="nosuchhash", os_hash_value="00" * 32)
+    handler.payload = corrupted(good)
+    before = sr_vhds(pool)
+    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert details[:3] == ["NOVAOPS_IMAGE_CORRUPT", "img", refused_by], details
+    assert sr_vhds(pool) == before
+    assert staging_left(pool) == []
+    handler.payload = good
+    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    assert got["verified"] == refused_by and got[refused_by] == handler.record[refused_by]
+    assert len(got["chain"]) == len(chain)
+
+
+@pytest.mark.parametrize("what", ["os_hash_value", "size"])
+def test_download_refuses_a_record_the_data_does_not_match(pool, x, fake, what):
+    """Glance's os_hash_value (its md5 right) or its size says other than the data: refused."""
+    handler, url = fake
+    _snap, chain, _data = make_chain(pool, x)
+    good = chain_tarball(pool, chain)
+    handler.payload, handler.record = good, digests(good, "checksum", "os_hash_value")
+    if what == "os_hash_value":
+        handler.record["os_hash_value"] = hashlib.sha512(b"other").hexdigest()
     else:
         handler.payload = good + bytes(tarfile.RECORDSIZE)      # more end blocks than Glance's size says
-        handler.record = dict(handler.record, size=len(good))
+        handler.record["size"] = len(good)
     before = sr_vhds(pool)
     details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
     assert details[0] in ("NOVAOPS_IMAGE_CORRUPT", "NOVAOPS_IMAGE_TOO_LARGE"), details
@@ -399,9 +438,19 @@ def test_download_refuses_data_glance_did_not_record(pool, x, fake, what):
         assert details[1:3] == ["img", what], details
     assert sr_vhds(pool) == before
     assert staging_left(pool) == []
-    handler.payload, handler.record = good, {"checksum": hashlib.md5(good).hexdigest()}
+
+
+def test_download_verifies_the_multihash_not_md5(pool, x, fake):
+    """python-glanceclient's rule: with an os_hash_value on the record, md5 is not consulted (a stale
+    checksum beside a right sha512 imports), and md5 is not even computed (the result has no checksum)."""
+    handler, url = fake
+    _snap, chain, _data = make_chain(pool, x)
+    good = chain_tarball(pool, chain)
+    handler.payload = good
+    handler.record = dict(digests(good, "os_hash_value"), checksum=hashlib.md5(b"other").hexdigest())
     got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
-    assert got["checksum"] == handler.record["checksum"] and len(got["chain"]) == len(chain)
+    assert got["verified"] == "os_hash_value" and got["os_hash_value"] == handler.record["os_hash_value"]
+    assert "checksum" not in got and len(got["chain"]) == len(chain)
 
 
 def test_download_scan_failure_leaves_no_file_in_the_sr(pool, x, fake):
