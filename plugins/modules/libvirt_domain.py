@@ -546,10 +546,9 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.errors impo
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.image_cache import ImageCache, ImageRef, base_name
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
-    LibvirtConnection, check_domain_name, domain_state, is_libvirt_error, libvirt_argument_spec, quiet_libvirt_errors,
-    wait_for_state, vif_ovs_ports)
+    check_domain_name, domain_state, is_libvirt_error, libvirt_argument_spec, wait_for_state, vif_ovs_ports)
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.module_main import run_on_host
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import LibvirtOperationLock
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.common import repair_summary as repairs
@@ -1580,12 +1579,7 @@ def _no_vnc_port(view):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    quiet_libvirt_errors()
-    with module.failing_clearly():
-        with LibvirtConnection.from_params(module.params) as conn:
-            result = Domain(module, conn).converge()
-        module.exit_json(**result)
+    run_on_host(argument_spec(), Domain)
 
 
 if __name__ == "__main__":

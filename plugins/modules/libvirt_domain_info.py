@@ -121,8 +121,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
-    LibvirtConnection, domain_state, libvirt_argument_spec, quiet_libvirt_errors, vif_ovs_ports)
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+    domain_state, libvirt_argument_spec, vif_ovs_ports)
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.module_main import run_on_host
 
 ACTIVE = ("running", "paused", "blocked", "pmsuspended", "shutdown")
 # virDomain<State>Reason, by number (libvirt-domain.h); a managed-saved domain is shut off.
@@ -228,12 +228,7 @@ class DomainInfo:
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    quiet_libvirt_errors()
-    with module.failing_clearly():
-        with LibvirtConnection.from_params(module.params) as conn:
-            result = DomainInfo(module, conn).run()
-        module.exit_json(**result)
+    run_on_host(argument_spec(), DomainInfo, step="run")
 
 
 if __name__ == "__main__":

@@ -105,9 +105,9 @@ actions:
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
+from ansible_collections.novaops.compute.plugins.module_utils.common.cache_cleanup import CacheCleanup
 from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.base_cleanup import BaseCleanup
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtConnection, libvirt_argument_spec)
@@ -127,25 +127,21 @@ def check_options(params):
     return Root(params["instances_path"], "instances_path")
 
 
-class LibvirtImageCacheCleanup(Manager):
+class LibvirtImageCacheCleanup(CacheCleanup):
+    LISTED, KEY, ACTION = "base", "name", "remove_base"
 
     def __init__(self, module, cleanup):
         super().__init__(module)
         self.cleanup = cleanup
-        self.removed = []
-        self.skipped = []
+        self.skipped = []       # removable when read, found in use (or locked) when its turn came
 
     def read(self):
         return dict(base=self.cleanup.read())
 
-    def plan(self, before, plan):
-        self.removed = list(self.cleanup.removable)
-        for entry in self.cleanup.removable:
-            plan.add("remove_base", self._remove, entry, detail=entry["name"])
-        gone = set(entry["name"] for entry in self.removed)
-        return dict(base=[name for name in before["base"] if name not in gone])
+    def removable(self):
+        return self.cleanup.removable
 
-    def _remove(self, entry):
+    def remove(self, entry):
         if not self.cleanup.remove(entry, LOCK_SECONDS):
             self.skipped.append(entry)
 

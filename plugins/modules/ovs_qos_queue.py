@@ -212,9 +212,9 @@ duration:
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.module_main import run_on_ovs
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
-    KERNEL_QOS_TYPES, KERNEL_QUEUE_ID_MAX, OVS, QUEUE_ID_MAX, as_list, as_one, cookie_mask, htb_class_id,
+    KERNEL_QOS_TYPES, KERNEL_QUEUE_ID_MAX, QUEUE_ID_MAX, as_list, as_one, cookie_mask, htb_class_id,
 )
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
     parse_ip, qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match, table_default_flow,
@@ -562,10 +562,7 @@ class QoSQueues(Manager):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        ovs = OVS.from_module(module, timeout=module.params["timeout"])
-        module.exit_json(**QoSQueues(module, ovs).converge())
+    run_on_ovs(argument_spec(), QoSQueues)
 
 
 if __name__ == "__main__":

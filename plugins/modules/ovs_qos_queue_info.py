@@ -158,9 +158,9 @@ found:
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.module_main import run_on_ovs
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
-    KERNEL_QOS_TYPES, OVS, as_list, as_one, htb_class_id,
+    KERNEL_QOS_TYPES, as_list, as_one, htb_class_id,
 )
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
     parse_ip, queue_of_actions, source_of_match,
@@ -385,10 +385,7 @@ def _close(a, b, tolerance):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        ovs = OVS.from_module(module, timeout=module.params["timeout"])
-        module.exit_json(**QueueInfo(module, ovs).run())
+    run_on_ovs(argument_spec(), QueueInfo, step="run")
 
 
 if __name__ == "__main__":

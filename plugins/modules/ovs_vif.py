@@ -200,8 +200,8 @@ import time
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS, as_list, as_one, check_device_name, cookie_mask
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.module_main import run_on_ovs
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import as_list, as_one, check_device_name, cookie_mask
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
     left_behind_vif_prefixes, parse_ip, parse_mac, table_default_flow, vif_cookie_prefix, vif_flows,
 )
@@ -496,10 +496,7 @@ def _bridge_ofports(name, bridges, ports, interfaces):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        ovs = OVS.from_module(module, timeout=module.params["timeout"])
-        module.exit_json(**VIF(module, ovs).converge())
+    run_on_ovs(argument_spec(), VIF)
 
 
 if __name__ == "__main__":

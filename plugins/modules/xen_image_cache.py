@@ -86,7 +86,7 @@ import datetime
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
+from ansible_collections.novaops.compute.plugins.module_utils.common.cache_cleanup import CacheCleanup
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.image_cache import (
     cache_facts, cached_images, dependents, find_sr, users)
@@ -129,14 +129,15 @@ def verdict(using, age, min_age):
     return None
 
 
-class ImageCacheCleanup(Manager):
+class ImageCacheCleanup(CacheCleanup):
+    LISTED, KEY, ACTION = "cached", "vdi_uuid", "destroy_cached_image"
 
     def __init__(self, module, conn):
         super().__init__(module)
         self.conn = conn
         self.kept = []
-        self.removable = []
-        self.removed = []
+        self.unused = []        # entries
+        self.refs = {}          # VDI uuid -> ref, of the unused
 
     def read(self):
         srs = {find_sr(self.conn, self.params["sr"])[0]} if self.params["sr"] else None
@@ -144,7 +145,7 @@ class ImageCacheCleanup(Manager):
         wanted = set(self.params["images"] or [])
         now = datetime.datetime.now(datetime.timezone.utc)
         sr_uuids = {}
-        self.kept, self.removable = [], []
+        self.kept, self.unused, self.refs = [], [], {}
         for ref, rec in _all_cached(vdis):
             if srs is not None and rec["SR"] not in srs:
                 continue
@@ -159,15 +160,15 @@ class ImageCacheCleanup(Manager):
             if why:
                 self.kept.append(dict(entry, reason=why))
             else:
-                self.removable.append((ref, entry))
-        return dict(cached=sorted([e["vdi_uuid"] for e in self.kept] + [e["vdi_uuid"] for _r, e in self.removable]))
+                self.unused.append(entry)
+                self.refs[entry["vdi_uuid"]] = ref
+        return dict(cached=sorted(e["vdi_uuid"] for e in self.kept + self.unused))
 
-    def plan(self, before, plan):
-        self.removed = [entry for _r, entry in self.removable]
-        for ref, entry in self.removable:
-            plan.add("destroy_cached_image", self.conn.call, "VDI.destroy", ref, detail=entry["vdi_uuid"])
-        gone = set(entry["vdi_uuid"] for entry in self.removed)
-        return dict(cached=[uuid for uuid in before["cached"] if uuid not in gone])
+    def removable(self):
+        return self.unused
+
+    def remove(self, entry):
+        self.conn.call("VDI.destroy", self.refs[entry["vdi_uuid"]])
 
     def result(self, facts):
         return dict(removed=self.removed, kept=self.kept)

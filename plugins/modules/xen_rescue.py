@@ -144,14 +144,14 @@ duration:
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.module_main import run_on_pool
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import lock_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.markers import RESCUE_OF, UNRESCUE_PENDING
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_record import refuse_during, root_disk
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps import XenSteps, refuse_empty_suffixes
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records, vms_named
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import XenAPIConnection, xenapi_argument_spec
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import xenapi_argument_spec
 
 
 def argument_spec():
@@ -285,11 +285,7 @@ class Rescue(Manager):
 
 
 def main():
-    module = argument_spec().create_ansible_module(NovaopsModule)
-    with module.failing_clearly():
-        with XenAPIConnection.from_params(module.params) as conn:
-            result = Rescue(module, conn).converge()
-        module.exit_json(**result)
+    run_on_pool(argument_spec(), Rescue)
 
 
 if __name__ == "__main__":

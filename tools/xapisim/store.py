@@ -386,22 +386,18 @@ def compile_where(expr):
             return lambda o: ev(a, o) == ev(b, o)
         return lambda o: ev(a, o) != ev(b, o)
 
-    def conj():
-        f = factor()
-        while peek() == ("word", "and"):
-            take()
-            g = factor()
-            f = (lambda f, g: lambda o: f(o) and g(o))(f, g)
-        return f
+    def joined(part, word, join):
+        """A parser of ``part (word part)*``: the parts' predicates joined from the left by ``join``."""
+        def parse():
+            f = part()
+            while peek() == ("word", word):
+                take()
+                f = join(f, part())
+            return f
+        return parse
 
-    def disj():
-        f = conj()
-        while peek() == ("word", "or"):
-            take()
-            g = conj()
-            f = (lambda f, g: lambda o: f(o) or g(o))(f, g)
-        return f
-
+    conj = joined(factor, "and", lambda f, g: lambda o: f(o) and g(o))
+    disj = joined(conj, "or", lambda f, g: lambda o: f(o) or g(o))
     return disj()
 
 

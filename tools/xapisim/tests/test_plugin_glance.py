@@ -89,6 +89,40 @@ def upload_args(pool, chain, image_id, url=None, **extra):
     return args
 
 
+def upload_failure(pool, x, image_id, url, size=8 * MiB):
+    """upload_vhd's Failure details for a fresh chain sent to ``url``; it left the staging area empty."""
+    _snap, chain, _data = make_chain(pool, x, size)
+    details = failure(x, "upload_vhd", **upload_args(pool, chain, image_id, url=url))
+    assert staging_left(pool) == []
+    return details
+
+
+def sr_vhds(pool):
+    return sorted(n for n in os.listdir(pool.sr_dir()) if n.endswith(".vhd"))
+
+
+def download_args(pool, url):
+    return dict(sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+
+
+def download_failure(pool, x, url):
+    """download_vhd's Failure details for image "img" of the Glance at ``url``; it left the SR's files and the
+    staging area as they were."""
+    before = sr_vhds(pool)
+    details = failure(x, "download_vhd", **download_args(pool, url))
+    assert sr_vhds(pool) == before
+    assert staging_left(pool) == []
+    return details
+
+
+def serve_chain(pool, x, handler):
+    """A fresh chain's tarball as the fake Glance's image data, its checksum recorded; returns the chain."""
+    _snap, chain, _data = make_chain(pool, x)
+    handler.payload = chain_tarball(pool, chain)
+    handler.record = {"checksum": hashlib.md5(handler.payload).hexdigest()}
+    return chain
+
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_upload_then_download_roundtrip(pool, x, image, compress):
     _snap, chain, data = make_chain(pool, x)
@@ -212,30 +246,24 @@ def fake():
 
 
 def test_upload_dropped_half_way(pool, x, fake):
-    handler, url = fake
-    _snap, chain, _data = make_chain(pool, x, size=32 * MiB)
-    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-1", url=url))
+    _handler, url = fake
+    details = upload_failure(pool, x, "img-1", url, size=32 * MiB)
     assert details[0] == "NOVAOPS_GLANCE_UPLOAD_FAILED", details
     assert "connection lost" in details[2] or "no answer" in details[2]
-    assert staging_left(pool) == []
 
 
 def test_upload_refused(pool, x, fake):
     handler, url = fake
     handler.mode = "refuse"
-    _snap, chain, _data = make_chain(pool, x)
-    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-2", url=url))
+    details = upload_failure(pool, x, "img-2", url)
     assert details[0] == "NOVAOPS_GLANCE_UPLOAD_FAILED", details
     assert "403" in " ".join(details)
-    assert staging_left(pool) == []
 
 
 def test_upload_unreachable(pool, x):
     from conftest import free_port
-    _snap, chain, _data = make_chain(pool, x)
-    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-3", url="http://127.0.0.1:%d" % free_port()))
+    details = upload_failure(pool, x, "img-3", "http://127.0.0.1:%d" % free_port())
     assert details[0] == "NOVAOPS_GLANCE_UNREACHABLE", details
-    assert staging_left(pool) == []
 
 
 class _Flaky(QuietHandler):
@@ -308,20 +336,17 @@ def test_upload_not_sent_again_once_glance_kept_data(pool, x, flaky):
     """A 5xx after Glance took data (the image is no longer queued): a repeat could not make it whole."""
     handler, url = flaky
     handler.image_status = "saving"
-    _snap, chain, _data = make_chain(pool, x)
-    details = failure(x, "upload_vhd", **upload_args(pool, chain, "img-6", url=url))
+    details = upload_failure(pool, x, "img-6", url)
     assert details[0] == "NOVAOPS_GLANCE_UPLOAD_FAILED" and "503" in details[2], details
     assert len(handler.puts) == 1
-    assert staging_left(pool) == []
 
 
 def test_download_503_once_is_asked_again(pool, x, flaky):
     """The GET of the image data answered 503 once: asked again (a tarball with a gap, refused as such)."""
     handler, url = flaky
     handler.payload = gap_tarball()
-    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    details = download_failure(pool, x, url)
     assert details[0] == "NOVAOPS_STAGING_INVALID" and handler.gets == 2, details
-    assert staging_left(pool) == []
 
 
 @pytest.mark.parametrize("member", ["../evil.vhd", "/etc/x.vhd", "notes.txt", "0.vhd->link"])
@@ -339,20 +364,16 @@ def test_download_refuses_hostile_tarball(pool, x, fake, member):
             info.size = 4
             tar.addfile(info, io.BytesIO(b"evil"))
     handler.payload = buf.getvalue()
-    before = sorted(n for n in os.listdir(pool.sr_dir()) if n.endswith(".vhd"))
-    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    details = download_failure(pool, x, url)
     assert details[0] == "NOVAOPS_BAD_TARBALL", details
-    assert sorted(n for n in os.listdir(pool.sr_dir()) if n.endswith(".vhd")) == before
-    assert staging_left(pool) == []
     assert not os.path.exists(os.path.join(os.path.dirname(pool.sr_dir()), "evil.vhd"))
 
 
 def test_download_refuses_gaps(pool, x, fake):
     handler, url = fake
     handler.payload = gap_tarball()
-    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    details = download_failure(pool, x, url)
     assert details[0] == "NOVAOPS_STAGING_INVALID" and "gaps" in details[2], details
-    assert staging_left(pool) == []
 
 
 def chain_tarball(pool, chain):
@@ -362,10 +383,6 @@ def chain_tarball(pool, chain):
         for seq, vdi_uuid in enumerate(chain):
             tar.add(os.path.join(pool.sr_dir(), vdi_uuid + ".vhd"), arcname="%d.vhd" % seq)
     return buf.getvalue()
-
-
-def sr_vhds(pool):
-    return sorted(n for n in os.listdir(pool.sr_dir()) if n.endswith(".vhd"))
 
 
 def corrupted(payload):
@@ -408,13 +425,10 @@ def test_download_refuses_data_glance_did_not_record(pool, x, fake, case):
     if case == "unknown os_hash_algo":
         handler.record.update(os_hash_algo="nosuchhash", os_hash_value="00" * 32)
     handler.payload = corrupted(good)
-    before = sr_vhds(pool)
-    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    details = download_failure(pool, x, url)
     assert details[:3] == ["NOVAOPS_IMAGE_CORRUPT", "img", refused_by], details
-    assert sr_vhds(pool) == before
-    assert staging_left(pool) == []
     handler.payload = good
-    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    got = call(x, "download_vhd", **download_args(pool, url))
     assert got["verified"] == refused_by and got[refused_by] == handler.record[refused_by]
     assert len(got["chain"]) == len(chain)
 
@@ -431,13 +445,10 @@ def test_download_refuses_a_record_the_data_does_not_match(pool, x, fake, what):
     else:
         handler.payload = good + bytes(tarfile.RECORDSIZE)      # more end blocks than Glance's size says
         handler.record["size"] = len(good)
-    before = sr_vhds(pool)
-    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    details = download_failure(pool, x, url)
     assert details[0] in ("NOVAOPS_IMAGE_CORRUPT", "NOVAOPS_IMAGE_TOO_LARGE"), details
     if what != "size":
         assert details[1:3] == ["img", what], details
-    assert sr_vhds(pool) == before
-    assert staging_left(pool) == []
 
 
 def test_download_verifies_the_multihash_not_md5(pool, x, fake):
@@ -448,7 +459,7 @@ def test_download_verifies_the_multihash_not_md5(pool, x, fake):
     good = chain_tarball(pool, chain)
     handler.payload = good
     handler.record = dict(digests(good, "os_hash_value"), checksum=hashlib.md5(b"other").hexdigest())
-    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    got = call(x, "download_vhd", **download_args(pool, url))
     assert got["verified"] == "os_hash_value" and got["os_hash_value"] == handler.record["os_hash_value"]
     assert "checksum" not in got and len(got["chain"]) == len(chain)
 
@@ -457,16 +468,12 @@ def test_download_scan_failure_leaves_no_file_in_the_sr(pool, x, fake):
     """#24: SR.scan fails after the chain moved into the SR: its files are taken out again (no VDI a
     later scan would find unmarked); the run again imports it."""
     handler, url = fake
-    _snap, chain, _data = make_chain(pool, x)
-    handler.payload = chain_tarball(pool, chain)
-    handler.record = {"checksum": hashlib.md5(handler.payload).hexdigest()}
+    chain = serve_chain(pool, x, handler)
     before = sr_vhds(pool)
     pool.sim("fault_add", "SR.scan", ["SR_BACKEND_FAILURE_40", "", "The SR scan failed", ""], 1, 1)
-    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    details = download_failure(pool, x, url)
     assert "SR_BACKEND_FAILURE_40" in json.dumps(details), details
-    assert sr_vhds(pool) == before
-    assert staging_left(pool) == []
-    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    got = call(x, "download_vhd", **download_args(pool, url))
     assert len(set(sr_vhds(pool)) - set(before)) == len(got["chain"]) == len(chain)
 
 
@@ -474,17 +481,12 @@ def test_download_cut_mid_stream_leaves_nothing(pool, x, fake):
     """#24: Glance dies half way through the image data: a clear failure, nothing in the SR, the staging area
     empty; the run again imports it."""
     handler, url = fake
-    _snap, chain, _data = make_chain(pool, x)
-    handler.payload = chain_tarball(pool, chain)
-    handler.record = {"checksum": hashlib.md5(handler.payload).hexdigest()}
+    chain = serve_chain(pool, x, handler)
     handler.mode = "cut"
-    before = sr_vhds(pool)
-    details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    details = download_failure(pool, x, url)
     assert details[0] == "NOVAOPS_GLANCE_DOWNLOAD_FAILED", details
-    assert sr_vhds(pool) == before
-    assert staging_left(pool) == []
     handler.mode = "serve"
-    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    got = call(x, "download_vhd", **download_args(pool, url))
     assert len(got["chain"]) == len(chain)
 
 
@@ -493,21 +495,17 @@ def test_download_into_a_full_sr_says_so_and_leaves_nothing(pool, x, fake):
     check before the download reads the SR's own filesystem and passes): NOVAOPS_SR_FULL with the bytes that
     had arrived, nothing in the SR, the staging area empty; with room again the run imports it."""
     handler, url = fake
-    _snap, chain, _data = make_chain(pool, x)
-    handler.payload = chain_tarball(pool, chain)
-    handler.record = {"checksum": hashlib.md5(handler.payload).hexdigest()}
+    chain = serve_chain(pool, x, handler)
     assert len(handler.payload) > 2 * MiB
     root = os.path.join(pool.sr_dir(), ".novaops-staging")
     os.makedirs(root, mode=0o700, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "novaops-test-srfull", root], check=True)
     try:
-        before = sr_vhds(pool)
-        details = failure(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+        details = download_failure(pool, x, url)
         assert details[:2] == ["NOVAOPS_SR_FULL", os.path.realpath(pool.sr_dir())], details
         assert MiB <= int(details[2]) <= len(handler.payload), details
-        assert sr_vhds(pool) == before
         assert os.listdir(root) == []
     finally:
         subprocess.run(["umount", root], check=True)
-    got = call(x, "download_vhd", sr_path=pool.sr_dir(), image_id="img", glance_url=url, headers="{}")
+    got = call(x, "download_vhd", **download_args(pool, url))
     assert len(got["chain"]) == len(chain)

@@ -16,6 +16,7 @@ runs with AnsibleModule.__init__ replaced by a function that raises with its key
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import importlib
 import json
@@ -81,17 +82,17 @@ def preload(names):
         load_spec(name)
 
 
+@dataclasses.dataclass(eq=False)
 class Outcome:
     """What one run gave: the parsed result (or None), raw stdout/stderr, whether it parsed, rc."""
 
-    def __init__(self, result, stdout, stderr, parsed, status, seconds, timed_out):
-        self.result = result
-        self.stdout = stdout
-        self.stderr = stderr
-        self.parsed = parsed
-        self.status = status
-        self.seconds = seconds
-        self.timed_out = timed_out
+    result: dict            # None when the run printed no JSON
+    stdout: str
+    stderr: str
+    parsed: bool
+    status: int
+    seconds: float
+    timed_out: bool
 
     @property
     def failed(self):

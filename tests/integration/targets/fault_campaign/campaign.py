@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import urllib.request
 import uuid
 
@@ -23,6 +24,15 @@ def add_row(operation, driver, step, outcome, failures_before):
     """One cell's line; a cell whose checks failed says so, whatever its outcome was."""
     converged = len(check.failures) == failures_before
     TABLE.append((operation, driver, step, outcome if converged else "NOT CONVERGED: " + outcome))
+
+
+def stop_process(proc, timeout):
+    """A process of the campaign's own ended: asked to (SIGTERM), killed if it is still there after ``timeout`` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def repo_root():

@@ -25,7 +25,7 @@ import sys
 import time
 import urllib.parse
 
-from campaign import E, TAG, add_row, check, repo_root
+from campaign import E, TAG, add_row, check, repo_root, stop_process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = "fc-console-key-" + "k" * 40
@@ -106,11 +106,7 @@ class PrivateProxy:
         return ended(ws)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, 10)
 
 
 def ended(ws):

@@ -16,6 +16,7 @@ only, and neither pool has a disk more that no VM uses (an orphan VDI) than befo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -23,7 +24,7 @@ import sys
 import time
 import uuid
 
-from campaign import E, TAG, add_row, check, glance_half_made, glance_images, repo_root
+from campaign import E, TAG, add_row, check, glance_half_made, glance_images, repo_root, stop_process
 from libvirt_faults import Watcher, image_saving
 from private_beds import PrivateBeds, descendants
 from roles_lib import Playbooks, disk, write_inventory
@@ -75,47 +76,41 @@ class PrivatePool:
     def sim(self, name, *args):
         return self.testkit.sim_call(self.facts["http"], name, *args)
 
-    def session(self):
-        return self.testkit.login(self.letter, dict(E))
+    @contextlib.contextmanager
+    def api(self):
+        """The pool's XenAPI (``session.xenapi``), logged out when the block ends."""
+        x = self.testkit.login(self.letter, dict(E)).xenapi
+        try:
+            yield x
+        finally:
+            x.session.logout()
 
     def leftovers(self):
         """VBDs plugged to the helper VM, snapshot VDIs (those marked for xen_snapshot's next run apart):
         what a failed step must not leave."""
-        session = self.session()
-        x = session.xenapi
-        try:
+        with self.api() as x:
             helper = x.VM.get_by_uuid(self.facts["helper_vm"])
             plugged = [r["uuid"] for r in x.VBD.get_all_records().values()
                        if r["VM"] == helper and r["currently_attached"]]
             snapshots = [(r["uuid"], r["other_config"].get("novaops_snapshot_by") == "xen_snapshot")
                          for r in x.VDI.get_all_records().values() if r["is_a_snapshot"]]
             return plugged, [u for u, marked in snapshots if not marked], [u for u, marked in snapshots if marked]
-        finally:
-            x.session.logout()
 
     def unused_vdis(self):
         """Disks no VM uses: VDIs of a user SR in no VBD (snapshots and hidden base copies apart, they are
         checked elsewhere or the GC's). A step that failed between a VM's destroy and its disks' leaves one."""
-        session = self.session()
-        x = session.xenapi
-        try:
+        with self.api() as x:
             used = set(r["VDI"] for r in x.VBD.get_all_records().values())
             user_srs = set(ref for ref, r in x.SR.get_all_records().items() if r["content_type"] != "iso")
             # a cached Glance image (xen_image's, marked novaops_image_id) is in no VBD by design: its clones read it
             return sorted(r["uuid"] for ref, r in x.VDI.get_all_records().items()
                           if ref not in used and r["SR"] in user_srs and r["managed"] and not r["is_a_snapshot"]
                           and "novaops_image_id" not in r["other_config"])
-        finally:
-            x.session.logout()
 
     def power(self, name):
-        session = self.session()
-        x = session.xenapi
-        try:
+        with self.api() as x:
             vms = [v for v in x.VM.get_by_name_label(name) if not x.VM.get_is_a_template(v)]
             return [x.VM.get_power_state(v) for v in vms]
-        finally:
-            x.session.logout()
 
     def staged(self):
         """What a transfer or an upload staged in the SR and left (the plugins stage in <SR>/.novaops-staging)."""
@@ -124,9 +119,7 @@ class PrivatePool:
 
     def destroy(self, name):
         """The VM and its disks gone, as if it had never been booted."""
-        session = self.session()
-        x = session.xenapi
-        try:
+        with self.api() as x:
             for vm in x.VM.get_by_name_label(name):
                 if x.VM.get_power_state(vm) != "Halted":
                     x.VM.hard_shutdown(vm)
@@ -134,26 +127,16 @@ class PrivatePool:
                 x.VM.destroy(vm)
                 for vdi in vdis:
                     x.VDI.destroy(vdi)
-        finally:
-            x.session.logout()
 
     def drop_cached_image(self, image_id):
         """The cached copy of a Glance image gone from the SR (xen_image state=absent would do the same)."""
-        session = self.session()
-        x = session.xenapi
-        try:
+        with self.api() as x:
             for ref, rec in x.VDI.get_all_records().items():
                 if rec["other_config"].get("novaops_image_id") == image_id:
                     x.VDI.destroy(ref)
-        finally:
-            x.session.logout()
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, 60)
         self.log.close()
 
 
@@ -187,13 +170,9 @@ class ShutdownIgnored(SimFault):
         self.vm_uuid = None
 
     def arm(self, pools):
-        session = pools[self.pool].session()
-        try:
-            vms = [v for v in session.xenapi.VM.get_by_name_label(self.vm_name)
-                   if not session.xenapi.VM.get_is_a_template(v)]
-            self.vm_uuid = session.xenapi.VM.get_uuid(vms[0])
-        finally:
-            session.xenapi.session.logout()
+        with pools[self.pool].api() as x:
+            vms = [v for v in x.VM.get_by_name_label(self.vm_name) if not x.VM.get_is_a_template(v)]
+            self.vm_uuid = x.VM.get_uuid(vms[0])
         pools[self.pool].sim("guest_ignores_shutdown", self.vm_uuid, True)
         super().arm(pools)
 

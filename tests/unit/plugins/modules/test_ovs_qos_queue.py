@@ -4,18 +4,14 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue import QoSQueues, argument_spec
-
-
-def table(headings, rows):
-    return json.dumps({"headings": headings, "data": rows})
+from ansible_collections.novaops.compute.tests.unit.plugins.fake_module import FakeModule
+from ansible_collections.novaops.compute.tests.unit.plugins.modules.ovs_commands import OVSCommands, table
 
 
 PORT = table(["_uuid", "name", "qos"], [[["uuid", "p-1"], "eth1", ["uuid", "q-1"]]])
@@ -29,30 +25,22 @@ QUEUES = table(["_uuid", "dscp", "external_ids", "other_config"],
                [[["uuid", "u-1"], ["set", []], ["map", []], ["map", [["max-rate", "614400000"]]]]])
 
 
-class FakeModule:
-    def __init__(self, params, check_mode=False, diff=False):
-        base = dict(port="eth1", bridge=None, type="linux-htb", max_rate=None, queues=None, purge_queues=False,
-                    flow_priority=100, flow_table=0, state="present", timeout=10)
-        base.update(params)
-        self.params = base
-        self.check_mode = check_mode
-        self._diff = diff
+def qos_module(params, check_mode=False, diff=False):
+    """The module on port eth1, the rest as given or the module's defaults."""
+    return FakeModule(argument_spec(), {"port": "eth1", **params}, check_mode, diff)
 
 
-class FakeRun:
+class FakeRun(OVSCommands):
+    """The module's one read (four list commands) answered with ``reads``."""
+
     def __init__(self, reads):
+        super().__init__()
         self.reads = reads
-        self.calls = []
 
-    def __call__(self, argv, **kwargs):
-        self.calls.append(argv)
+    def answer(self, argv):
         if "list" in argv and argv.count("list") == 4:
             return 0, "\n".join(self.reads) + "\n", ""
         return 0, "", ""
-
-    @property
-    def writes(self):
-        return [a for a in self.calls if "list" not in a and "dump-flows" not in a]
 
 
 def queue(**kw):
@@ -63,7 +51,7 @@ def queue(**kw):
 
 def test_no_change_makes_one_read_and_no_write():
     run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
-    module = FakeModule(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]))
+    module = qos_module(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]))
     result = QoSQueues(module, OVS(run)).converge()
     assert result["changed"] is False and result["actions"] == []
     assert len(run.calls) == 1 and run.writes == []
@@ -72,7 +60,7 @@ def test_no_change_makes_one_read_and_no_write():
 
 def test_rate_change_is_one_transaction():
     run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
-    module = FakeModule(dict(queues=[queue(max_rate=307200000)]))
+    module = qos_module(dict(queues=[queue(max_rate=307200000)]))
     result = QoSQueues(module, OVS(run)).converge()
     assert result["actions"] == ["ovsdb_transaction"]
     assert len(run.writes) == 1
@@ -81,7 +69,7 @@ def test_rate_change_is_one_transaction():
 
 def test_check_mode_predicts_without_writing():
     run = FakeRun([PORT_NO_QOS, BRIDGES, NO_QOS, QUEUES])
-    module = FakeModule(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]), check_mode=True, diff=True)
+    module = qos_module(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]), check_mode=True, diff=True)
     result = QoSQueues(module, OVS(run)).converge()
     assert result["changed"] is True and result["actions"] == ["ovsdb_transaction"]
     assert run.writes == []
@@ -91,7 +79,7 @@ def test_check_mode_predicts_without_writing():
 
 def test_create_transaction_shape():
     run = FakeRun([PORT_NO_QOS, BRIDGES, NO_QOS, QUEUES])
-    module = FakeModule(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]))
+    module = qos_module(dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]))
     QoSQueues(module, OVS(run)).converge()
     txn = run.writes[0]
     assert txn.count("create") == 2
@@ -109,20 +97,20 @@ def test_create_transaction_shape():
 def test_bad_input_before_any_command(params, msg):
     run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
     with pytest.raises(NovaopsError) as err:
-        QoSQueues(FakeModule(params), OVS(run))
+        QoSQueues(qos_module(params), OVS(run))
     assert msg in err.value.msg
     assert run.calls == []
 
 
 def test_htb_limit_does_not_apply_to_absent():
     run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
-    QoSQueues(FakeModule(dict(state="absent", queues=[queue(id=70000)])), OVS(run))
+    QoSQueues(qos_module(dict(state="absent", queues=[queue(id=70000)])), OVS(run))
 
 
 def test_unknown_port_fails_clearly():
     run = FakeRun([table(["_uuid", "name", "qos"], []), BRIDGES, NO_QOS, QUEUES])
     with pytest.raises(NovaopsError) as err:
-        QoSQueues(FakeModule(dict(port="nope", queues=[queue(max_rate=1)])), OVS(run)).converge()
+        QoSQueues(qos_module(dict(port="nope", queues=[queue(max_rate=1)])), OVS(run)).converge()
     assert "no Open vSwitch port named nope" in err.value.msg
     assert run.writes == []
 

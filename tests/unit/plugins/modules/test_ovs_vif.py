@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
@@ -14,45 +12,32 @@ from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import parse_ip, vif_flows
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue_info import _close
 from ansible_collections.novaops.compute.plugins.modules.ovs_vif import VIF, argument_spec
+from ansible_collections.novaops.compute.tests.unit.plugins.fake_module import FakeModule
+from ansible_collections.novaops.compute.tests.unit.plugins.modules.ovs_commands import OVSCommands, table
 
 MAC = "fa:16:3e:00:00:05"
 IDS = {"iface-id": "abc", "attached-mac": MAC}
 
 
-def table(headings, rows):
-    return json.dumps({"headings": headings, "data": rows})
+def vif_module(params, check_mode=False):
+    """tap1 on br-int with MAC and 10.0.0.5, iface-id abc; the rest as given or the module's defaults."""
+    plugged = dict(port="tap1", bridge="br-int", mac=MAC, ips=["10.0.0.5"], iface_id="abc")
+    return FakeModule(argument_spec(), {**plugged, **params}, check_mode, diff=True)
 
 
-class FakeModule:
-    def __init__(self, params, check_mode=False):
-        base = dict(port="tap1", bridge="br-int", interface_type="system", mac=MAC, ips=["10.0.0.5"],
-                    iface_id="abc", vm_uuid=None, iface_status=None, external_ids={}, anti_spoofing=True,
-                    ipv6_link_local=True, allow_dhcp=True, next_table=None, state="present", timeout=10,
-                    reserve_ofport=False)
-        base.update(params)
-        self.params = base
-        self.check_mode = check_mode
-        self._diff = True
-
-
-class PluggedOVS:
+class PluggedOVS(OVSCommands):
     """tap1 on br-int, ofport 3, with the flows given."""
 
     def __init__(self, flow_lines):
+        super().__init__()
         self.flow_lines = flow_lines
-        self.calls = []
 
-    def __call__(self, argv, **kwargs):
-        self.calls.append(argv)
+    def answer(self, argv):
         if "dump-flows" in argv:
             return 0, "\n".join(self.flow_lines), ""
         if "list" not in argv:
             return 0, "", ""
-        answers = []          # ovs-vsctl prints one JSON table per list command of the call
-        for at, word in enumerate(argv):
-            if word == "list":
-                answers.append(self.TABLES[argv[at + 1]])
-        return 0, "\n".join(answers), ""
+        return self.list_answers(argv, lambda name, _record: self.TABLES[name])
 
     TABLES = {
         "Port": table(["_uuid", "name", "interfaces"], [[["uuid", "p-1"], "tap1", ["uuid", "i-1"]]]),
@@ -60,10 +45,6 @@ class PluggedOVS:
         "Interface": table(["_uuid", "name", "type", "ofport", "external_ids"],
                            [[["uuid", "i-1"], "tap1", "", 3, ["map", [[k, v] for k, v in IDS.items()]]]]),
     }
-
-    @property
-    def writes(self):
-        return [a for a in self.calls if "list" not in a and "dump-flows" not in a and "list-br" not in a]
 
 
 def installed(ips):
@@ -73,20 +54,20 @@ def installed(ips):
 
 def test_flows_in_place_mean_no_change():
     run = PluggedOVS(installed(["10.0.0.5"]))
-    result = VIF(FakeModule({}), OVS(run)).converge()
+    result = VIF(vif_module({}), OVS(run)).converge()
     assert result["changed"] is False and run.writes == []
 
 
 def test_a_no_change_run_reads_ovsdb_once_and_the_bridge_flows_once():
     run = PluggedOVS(installed(["10.0.0.5"]))
-    result = VIF(FakeModule({}), OVS(run)).converge()
+    result = VIF(vif_module({}), OVS(run)).converge()
     assert result["changed"] is False
     assert [a[0] for a in run.calls] == ["ovs-vsctl", "ovs-ofctl"]
 
 
 def test_changed_addresses_replace_the_flows_in_one_bundle():
     run = PluggedOVS(installed(["10.0.0.5"]))
-    result = VIF(FakeModule(dict(ips=["10.0.0.5", "10.0.0.6"])), OVS(run)).converge()
+    result = VIF(vif_module(dict(ips=["10.0.0.5", "10.0.0.6"])), OVS(run)).converge()
     assert result["actions"] == ["flows"]
     bundles = [a for a in run.writes if "--bundle" in a]
     assert len(bundles) == 1
@@ -94,28 +75,20 @@ def test_changed_addresses_replace_the_flows_in_one_bundle():
 
 def test_a_missing_flow_is_noticed():
     run = PluggedOVS(installed(["10.0.0.5"])[1:])
-    result = VIF(FakeModule({}), OVS(run)).converge()
+    result = VIF(vif_module({}), OVS(run)).converge()
     assert result["actions"] == ["flows"]
 
 
-class EmptyBridgeOVS:
+class EmptyBridgeOVS(OVSCommands):
     """br-int with no tap1; interfaces elsewhere hold OpenFlow numbers 1 and 2 and ask for 4."""
 
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, argv, **kwargs):
-        self.calls.append(argv)
+    def answer(self, argv):
         if "list" not in argv:
             return 0, "", ""
-        answers = []          # one JSON table per list command of the call
-        for at, word in enumerate(argv):
-            if word == "list":
-                answers.append(self.answer(argv[at + 1], argv[at + 2:at + 3]))
-        return 0, "\n".join(answers), ""
+        return self.list_answers(argv, self.table_of)
 
     @staticmethod
-    def answer(name, record):
+    def table_of(name, record):
         if name == "Bridge":
             return table(["_uuid", "name", "ports"], [[["uuid", "b-1"], "br-int", ["set", []]]])
         if name == "Interface" and record[:1] != ["tapnotyet"]:
@@ -127,20 +100,20 @@ class EmptyBridgeOVS:
 def test_reserve_ofport_plugs_before_the_device_with_the_lowest_free_number_and_its_flows_at_once():
     """A live migration's destination: no tap yet; the port gets number 3 and the flows match in_port=3."""
     run = EmptyBridgeOVS()
-    result = VIF(FakeModule(dict(port="tapnotyet", reserve_ofport=True)), OVS(run)).converge()
+    result = VIF(vif_module(dict(port="tapnotyet", reserve_ofport=True)), OVS(run)).converge()
     assert result["actions"] == ["plug", "flows"]
     plug = next(a for a in run.calls if "add-port" in a)
     assert "ofport_request=3" in plug
     flows = next(a for a in run.calls if "--bundle" in a)
     assert flows and not any("ofport" in a and "get" in a for a in run.calls)   # no wait for the device
     checking = EmptyBridgeOVS()
-    planned = VIF(FakeModule(dict(port="tapnotyet", reserve_ofport=True), check_mode=True), OVS(checking)).converge()
+    planned = VIF(vif_module(dict(port="tapnotyet", reserve_ofport=True), check_mode=True), OVS(checking)).converge()
     assert planned["vif"]["ofport_request"] == 3 and not any("add-port" in a for a in checking.calls)
 
 
 def test_without_reserve_ofport_a_missing_device_is_refused():
     with pytest.raises(NovaopsError) as err:
-        VIF(FakeModule(dict(port="tapnotyet")), OVS(EmptyBridgeOVS())).converge()
+        VIF(vif_module(dict(port="tapnotyet")), OVS(EmptyBridgeOVS())).converge()
     assert "reserve_ofport" in err.value.msg
 
 
@@ -152,7 +125,7 @@ def test_without_reserve_ofport_a_missing_device_is_refused():
 def test_bad_input(params, msg):
     run = PluggedOVS([])
     with pytest.raises(NovaopsError) as err:
-        VIF(FakeModule(params), OVS(run))
+        VIF(vif_module(params), OVS(run))
     assert msg in err.value.msg and run.calls == []
 
 
