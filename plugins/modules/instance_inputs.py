@@ -14,10 +14,10 @@ description:
   - The first task of each role of the collection. Fails, before any module runs, when the inventory variable
     C(compute_driver) is not V(libvirt) or V(xenapi), or when the role takes a flavor and C(instance_flavor) lacks
     C(vcpus) or C(memory_mb) or holds a size that is not a whole number.
-  - With O(cold_migration), the evacuate playbook's cold fallback settings are checked for the driver too - libvirt:
-    C(evacuate_libvirt_dest) and C(evacuate_cold.ssh.host); XenAPI: C(evacuate_cold.xenapi.pool.url),
-    C(evacuate_cold.xenapi.ssh.host) and the template (C(evacuate_cold.xenapi.template), unset the inventory's
-    C(instance_template)) - and the refusal names each one missing.
+  - With O(cold_migration), the evacuate playbook's cold fallback settings are checked for the driver too (for
+    libvirt C(evacuate_libvirt_dest) and C(evacuate_cold.ssh.host); for XenAPI C(evacuate_cold.xenapi.pool.url),
+    C(evacuate_cold.xenapi.ssh.host) and the template, C(evacuate_cold.xenapi.template) or when unset the
+    inventory's C(instance_template)), and the refusal names each one missing.
   - The message names the inventory variable the operator set (and the role's own variable it feeds), with no dump
     of the role's argument spec.
   - Runs on the controller (an action plugin); it never changes anything and always reports C(changed=false).
