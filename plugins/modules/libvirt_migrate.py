@@ -138,8 +138,8 @@ options:
   vifs_plugged_first:
     description:
       - The caller plugs the instance's Open vSwitch VIFs (RV(vifs)) on the destination host before the move, as
-        the M(novaops.compute.live_migrate) role does. An instance that has such VIFs is then refused, before a
-        candidate is weighed or anything changes, unless its destination is named (O(dest_uri), not chosen among
+        the M(novaops.compute.live_migrate) role does. An instance that has such VIFs is then refused, before
+        anything changes, unless its destination is named (O(dest_uri), not chosen among
         O(dest_candidates)) and O(vif_host) says where they are plugged; the refusal names the role's and the
         playbooks' variables for both.
       - An instance without such VIFs needs neither.
@@ -372,7 +372,7 @@ def domain_vifs(dom):
 
 def refuse_unplaced_vifs(src, params):
     """With vifs_plugged_first: an instance here with OVS VIFs and no named destination or host to plug them on
-    is refused, before a candidate is weighed or anything changes."""
+    is refused before anything changes (after the candidates were weighed: when none passes, that is said first)."""
     if not params["vifs_plugged_first"]:
         return
     dom = src.lookup(name=params["name"], uuid=params["uuid"])
@@ -613,10 +613,10 @@ def main():
     with module.failing_clearly():
         migration_options.check(module.params)
         with LibvirtConnection.from_params(module.params) as src:
-            refuse_unplaced_vifs(src, module.params)
             dest_uri, choice = module.params["dest_uri"], {}
             if dest_uri is None:
                 dest_uri, choice = migration_candidates.choose(src, module.params)
+            refuse_unplaced_vifs(src, module.params)
             try:
                 dst = LibvirtConnection(dest_uri).__enter__()
             except NovaopsError as exc:
