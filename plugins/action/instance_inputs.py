@@ -12,11 +12,14 @@ shipping a module to the host would only cost time on every role run.
 from __future__ import annotations
 
 from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
-from ansible_collections.novaops.compute.plugins.plugin_utils.instance_inputs import problems
+from ansible_collections.novaops.compute.plugins.plugin_utils.instance_inputs import cold_migration_problems, problems
 
 ARGS = dict(role=dict(type="str", required=True),
             driver=dict(type="raw"),
-            flavor=dict(type="raw"))
+            flavor=dict(type="raw"),
+            cold_migration=dict(type="raw"),
+            cold_dest=dict(type="raw", default=""),
+            template=dict(type="raw", default=""))
 
 
 class ActionModule(ControllerAction):
@@ -24,6 +27,8 @@ class ActionModule(ControllerAction):
 
     def run_on_controller(self, args, task_vars, result):
         found = problems(args["role"], args["driver"], args["flavor"] if "flavor" in self._task.args else None)
+        if "cold_migration" in self._task.args:
+            found += cold_migration_problems(args["driver"], args["cold_migration"], args["cold_dest"], args["template"])
         result["changed"] = False
         if found:
             result.update(failed=True, msg=" ".join(found))

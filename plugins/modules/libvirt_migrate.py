@@ -33,9 +33,10 @@ description:
     migration) runs out, switches to post-copy when O(post_copy) allows it, else aborts.
   - Any failure leaves the instance running on this host, and nothing of it on the destination (its domain and
     what the preparation made there are removed).
-  - It returns the instance's Open vSwitch VIFs (RV(vifs)) as the destination needs them before the guest arrives -
-    port, anti-spoofing flows, HTB queue - also in check mode; the M(novaops.compute.live_migrate) role plugs them
-    on the destination host first (M(novaops.compute.ovs_vif) with O(novaops.compute.ovs_vif#module:reserve_ofport),
+  - It returns the instance's Open vSwitch VIFs (RV(vifs), their HTB queues in RV(vif_queues)) as the destination
+    needs them before the guest arrives - port, anti-spoofing flows, HTB queue - also in check mode; the
+    M(novaops.compute.live_migrate) role (O(vifs_plugged_first)) plugs them on the destination host first
+    (M(novaops.compute.ovs_vif) with O(novaops.compute.ovs_vif#module:reserve_ofport),
     M(novaops.compute.ovs_qos_queue)), removes them there when the migration fails, and from this host once it
     succeeded. libvirt adds each tap to the bridge on the destination when the guest arrives, keeping that port,
     and removes it here when the guest leaves.
@@ -134,6 +135,22 @@ options:
         could not be removed is named in RV(destination_leftovers).
     type: int
     default: 60
+  vifs_plugged_first:
+    description:
+      - The caller plugs the instance's Open vSwitch VIFs (RV(vifs)) on the destination host before the move, as
+        the M(novaops.compute.live_migrate) role does. An instance that has such VIFs is then refused, before
+        anything changes, unless its destination is named (O(dest_uri), not chosen among
+        O(dest_candidates)) and O(vif_host) says where they are plugged; the refusal names the role's and the
+        playbooks' variables for both.
+      - An instance without such VIFs needs neither.
+    type: bool
+    default: false
+  vif_host:
+    description:
+      - With O(vifs_plugged_first), the host the caller plugs the VIFs on - the destination hypervisor as its
+        inventory names it (the role's C(live_migrate_dest_host)). Only checked to be set; the module does not
+        reach it.
+    type: str
 '''
 
 EXAMPLES = r'''
@@ -150,6 +167,16 @@ EXAMPLES = r'''
     uuid: 6b1e5b2e-8f3a-4a8e-9f47-1c6f7f1f2a10
     dest_candidates: [qemu+tcp://hv2/system, qemu+tcp://hv3/system]
     storage: block
+
+- name: Pre-checks only, refused if it has Open vSwitch VIFs and hv2 is not named; the VIFs to plug there first
+  novaops.compute.libvirt_migrate:
+    uuid: 6b1e5b2e-8f3a-4a8e-9f47-1c6f7f1f2a10
+    dest_uri: qemu+tcp://hv2/system
+    storage: block
+    vifs_plugged_first: true
+    vif_host: hv2
+  check_mode: true
+  register: plan
 
 - name: Move it back over shared storage, with post-copy if it does not converge in time
   novaops.compute.libvirt_migrate:
@@ -207,12 +234,20 @@ vifs:
       them, in the options of M(novaops.compute.ovs_vif) - C(port) (the tap), C(bridge), C(mac), C(ips), C(iface_id),
       C(vm_uuid), C(anti_spoofing), C(next_table) - and C(qos) (null, or C(port), C(queue_id), C(max_rate) and
       C(flow_table) for M(novaops.compute.ovs_qos_queue)).
-  returned: when the instance was still on this host
+  returned: success (empty when the instance is on the destination already)
   type: list
   elements: dict
   sample: [{port: tap5f1a9c2e-01, bridge: br-int, mac: "fa:16:3e:5f:1a:9c", ips: [10.0.0.5], anti_spoofing: true,
             iface_id: 5f1a9c2e-0123-4567-89ab-cdef01234567, vm_uuid: 6b1e5b2e-8f3a-4a8e-9f47-1c6f7f1f2a10,
             next_table: 1, qos: {port: eth1, queue_id: 7, max_rate: 100000000, flow_table: 1}}]
+vif_queues:
+  description:
+    - The HTB queue of each rate-limited VIF of RV(vifs), in the options of M(novaops.compute.ovs_qos_queue) -
+      C(port) (the uplink), C(bridge), C(queue_id), C(max_rate), C(source_ips) and C(flow_table).
+  returned: success (empty when the instance is on the destination already)
+  type: list
+  elements: dict
+  sample: [{port: eth1, bridge: br-int, queue_id: 7, max_rate: 100000000, source_ips: [10.0.0.5], flow_table: 1}]
 job_stats:
   description: The completed job's statistics from libvirt (bytes, C(downtime) in ms, C(time_elapsed)).
   returned: success
@@ -284,7 +319,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt import liv
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_checks as checks
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_candidates, migration_options
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
-from ansible_collections.novaops.compute.plugins.module_utils.libvirt.migration_vifs import ovs_vifs
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_vifs
 from ansible_collections.novaops.compute.plugins.module_utils.glance.client import GlanceClient, glance_argument_spec
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import remote_base, remote_files
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.operation_lock import (
@@ -314,6 +349,8 @@ def argument_spec():
         downtime_delay=dict(type="int", default=75),
         completion_timeout=dict(type="int", default=800),
         rollback_timeout=dict(type="int", default=60),
+        vifs_plugged_first=dict(type="bool", default=False),
+        vif_host=dict(type="str"),
     ), required_one_of=[("name", "uuid"), ("dest_uri", "dest_candidates")],
         mutually_exclusive=[("dest_uri", "dest_candidates")]).merge(libvirt_argument_spec()).merge(
         glance_argument_spec()).merge(lock_argument_spec())
@@ -326,6 +363,24 @@ def _alive(connection):
         if is_libvirt_error(exc):
             return False
         raise
+
+
+def domain_vifs(dom):
+    """The domain's OVS VIFs as its recorded desired state has them (migration_vifs.ovs_vifs)."""
+    return migration_vifs.ovs_vifs(dx.parse_domain_xml(dom.XMLDesc(0))["metadata"], dom.UUIDString())
+
+
+def refuse_unplaced_vifs(src, params):
+    """With vifs_plugged_first: an instance here with OVS VIFs and no named destination or host to plug them on
+    is refused before anything changes (after the candidates were weighed: when none passes, that is said first)."""
+    if not params["vifs_plugged_first"]:
+        return
+    dom = src.lookup(name=params["name"], uuid=params["uuid"])
+    if dom is None:
+        return      # not here (moved by a first run, or missing): the migration itself says which
+    refusal = migration_vifs.unplaced(dom.name(), domain_vifs(dom), params["dest_uri"], params["vif_host"])
+    if refusal:
+        raise NovaopsError(refusal)
 
 
 def where(conn, dom):
@@ -353,7 +408,7 @@ class Migrate:
         there = self.dst.lookup(uuid=dom.UUIDString()) if dom is not None else self._find(self.dst)
         before = dict(source=where(self.src, dom), destination=where(self.dst, there))
         if dom is None and there is not None and there.isActive() and there.isPersistent():
-            return self._result(False, [], before, before)
+            return self._result(False, [], before, before, vifs=[], vif_queues=[])
         self._refuse_misplaced(dom, there, before)
         self.was_running = before["source"]["state"] == "running"
         block = p["storage"] == "block"
@@ -405,9 +460,10 @@ class Migrate:
             found["storage"] = checks.storage(os.path.dirname(disks[0]["path"]), self.dst, block)
         gib = lm.data_gib(dom.maxMemory() * 1024, disks, block)
         _flag_value, flag_names = lm.flags(block, p["auto_converge"], p["post_copy"], unsafe=not block and bool(disks))
+        vifs = domain_vifs(dom)
         facts = dict(checks=found, flags=flag_names, disks=[d["dev"] for d in disks],
                      completion_timeout=int(p["completion_timeout"] * gib),
-                     vifs=ovs_vifs(dx.parse_domain_xml(dom.XMLDesc(0))["metadata"], dom.UUIDString()))
+                     vifs=vifs, vif_queues=migration_vifs.vif_queues(vifs))
         return facts, gib
 
     def _migrate(self, dom, disks, block, facts, gib, changes):
@@ -560,6 +616,7 @@ def main():
             dest_uri, choice = module.params["dest_uri"], {}
             if dest_uri is None:
                 dest_uri, choice = migration_candidates.choose(src, module.params)
+            refuse_unplaced_vifs(src, module.params)
             try:
                 dst = LibvirtConnection(dest_uri).__enter__()
             except NovaopsError as exc:

@@ -11,6 +11,10 @@ source only once the guest ran there. Here the list comes from the desired state
 anti-spoofing flows and its HTB queue, in the shape ``ovs_vif`` and ``ovs_qos_queue``
 take (the ``live_migrate`` role runs them on the destination host, and on the source
 afterwards to remove what the guest left there).
+
+A caller that plugs them first (``vifs_plugged_first``) must know where: an instance with OVS
+VIFs then needs its destination named (not chosen among candidates) and the host to plug them
+on, or it is refused before anything changes (``unplaced``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,34 @@ def ovs_vifs(desired, vm_uuid):
             qos = dict(port=qos["port"], queue_id=int(qos["queue_id"]), max_rate=int(qos["max_rate"]),
                        flow_table=table)
         out.append(dict(port=vif["dev"], bridge=vif["bridge"], mac=vif["mac"], ips=list(vif.get("ips") or []),
-                        iface_id=vif.get("id"), vm_uuid=vm_uuid, anti_spoofing=bool(vif.get("anti_spoofing")),
+                        iface_id=vif.get("id") or None, vm_uuid=vm_uuid, anti_spoofing=bool(vif.get("anti_spoofing")),
                         # the anti-spoofing flows hand what they allow to the queue flows' table
                         next_table=table if qos and table else None, qos=qos))
     return out
+
+
+def vif_queues(vifs):
+    """The HTB queue of each rate-limited VIF of ``vifs`` (ovs_vifs'), in ovs_qos_queue's options:
+    [{port (the uplink), bridge, queue_id, max_rate, source_ips, flow_table}]."""
+    return [dict(port=vif["qos"]["port"], bridge=vif["bridge"], queue_id=vif["qos"]["queue_id"],
+                 max_rate=vif["qos"]["max_rate"], source_ips=vif["ips"], flow_table=vif["qos"]["flow_table"])
+            for vif in vifs if vif["qos"]]
+
+
+def unplaced(name, vifs, dest_uri, vif_host):
+    """The refusal (a sentence) when domain ``name`` has OVS ``vifs`` to plug on the destination first but the
+    destination is not named (``dest_uri``) or the host to plug them on (``vif_host``) is not set; else None.
+    The live_migrate role's and the playbooks' variables are named beside the options: the operator sets those."""
+    if not vifs:
+        return None
+    missing = []
+    if not dest_uri:
+        missing.append("name the destination (dest_uri, not chosen among dest_candidates: the live_migrate role's "
+                       "live_migrate_dest, the playbooks' dest or evacuate_libvirt_dest)")
+    if not vif_host:
+        missing.append("set vif_host (the live_migrate role's live_migrate_dest_host, the playbooks' dest_host or "
+                       "evacuate_libvirt_dest_host) to the destination hypervisor as the inventory names it")
+    if not missing:
+        return None
+    return "Domain %s has Open vSwitch VIFs (%s), which are plugged on the destination host before it moves: %s." % (
+        name, ", ".join(vif["port"] for vif in vifs), " and ".join(missing))

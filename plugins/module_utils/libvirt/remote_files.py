@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid as uuidlib
 from xml.sax.saxutils import escape
 
@@ -132,16 +133,25 @@ class StreamSink:
         return len(data)
 
 
-def exists(conn, directory, name):
-    """Whether ``directory/name`` exists on the host of ``conn`` (False when the directory does not)."""
-    try:
-        with Directory(conn, directory) as found:
-            return found.volume(name) is not None
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_OPERATION_FAILED,
-                                    libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_ERR_SYSTEM_ERROR):
-            return False
-        raise
+def exists(conn, directory, name, attempts=3):
+    """Whether ``directory/name`` exists on the host of ``conn`` (False when the directory does not).
+
+    The pool of that directory may be another run's transient one, which that run ends under the
+    look-up (two checks of one instance at once, in check mode: no lock keeps them apart); the look-up
+    is then made again, in the pool the host has by then or one of its own."""
+    for attempt in range(attempts):
+        try:
+            with Directory(conn, directory) as found:
+                return found.volume(name) is not None
+        except libvirt.libvirtError as exc:
+            # the directory is not there, or the pool ended under the look-up ("not active")
+            if exc.get_error_code() not in (libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_OPERATION_FAILED,
+                                            libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_ERR_SYSTEM_ERROR,
+                                            libvirt.VIR_ERR_OPERATION_INVALID):
+                raise
+            if attempt + 1 < attempts:
+                time.sleep(0.1)
+    return False
 
 
 class Changes:

@@ -46,6 +46,8 @@ FREE_TEXT = {
     "libvirt_domain_info": {"name": "a domain name looked for: no domain has it"},
     "xen_snapshot": {"image_name": "a Glance image name is free text",
                      "properties": "Glance image properties are free strings"},
+    "libvirt_migrate": {"vif_host": "the inventory's name of the host the caller plugs the VIFs on: only checked to "
+                                    "be set, never reached, parsed or shelled"},
     "libvirt_console": {"token_key": "an HMAC key is any secret of at least 32 bytes, never parsed or shelled"},
     "libvirt_snapshot": {"image_name": "a Glance image name is free text",
                          "properties": "Glance image properties are free strings"},
