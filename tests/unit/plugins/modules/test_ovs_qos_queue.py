@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue import QoSQueues, argument_spec
 
 
