@@ -35,7 +35,6 @@ def flow_spec(cookie, priority, match, actions, table=0):
     return "%s actions=%s" % (spec, actions)
 
 
-
 def table_default_flow(table):
     """'table=N, priority 0, NORMAL': what a pipeline table needs so allowed traffic is forwarded.
 
