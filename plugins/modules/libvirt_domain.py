@@ -538,6 +538,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.libvirt import dom
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import instance_dir as inst
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import resize_record
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
+from ansible_collections.novaops.compute.plugins.module_utils.common.file_rule import PLAIN_FILE
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.disks.diskops import QemuImg, backing_file_of
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.ephemeral import (
@@ -608,9 +609,9 @@ def argument_spec():
         required_if=[("rescue", True, ("rescue_image",))],
         input_rules={"uuid": rules.Uuid(), "flavor.memory_mb": rules.AMOUNT, "flavor.root_gb": rules.AMOUNT,
                      "flavor.ephemeral_gb": rules.AMOUNT, "flavor.swap_mb": rules.AMOUNT,
-                     "image.validate_certs": rules.TlsSwitch(("url",)), "image.ca_path": rules.PLAIN_FILE,
+                     "image.validate_certs": rules.TlsSwitch(("url",)), "image.ca_path": PLAIN_FILE,
                      "volumes.size_mb": rules.AMOUNT, "vifs.qos.max_rate": rules.AMOUNT,
-                     "rescue_image.validate_certs": rules.TlsSwitch(("url",)), "rescue_image.ca_path": rules.PLAIN_FILE,
+                     "rescue_image.validate_certs": rules.TlsSwitch(("url",)), "rescue_image.ca_path": PLAIN_FILE,
                      "timeout": rules.SECONDS})
     return spec.merge(libvirt_argument_spec()).merge(glance_argument_spec()).merge(lock_argument_spec())
 
@@ -825,7 +826,7 @@ class Domain(Manager):
 
     def ovs(self):
         if self._ovs is None:
-            from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
             self._ovs = OVS.from_module(self.module)
         return self._ovs
 

@@ -161,7 +161,7 @@ class DomainInfo:
 
     def ovs(self):
         if self._ovs is None:
-            from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
             self._ovs = OVS.from_module(self.module)
         return self._ovs
 

@@ -213,11 +213,14 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.module_main import run_on_ovs
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
-    KERNEL_QOS_TYPES, KERNEL_QUEUE_ID_MAX, QUEUE_ID_MAX, as_list, as_one, cookie_mask, htb_class_id,
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import cookie_mask, table_default_flow
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import as_list, as_one
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import (
+    KERNEL_QOS_TYPES, KERNEL_QUEUE_ID_MAX, QUEUE_ID_MAX, htb_class_id,
 )
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
-    parse_ip, qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match, table_default_flow,
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import parse_ip
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import (
+    qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match,
 )
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 

@@ -159,12 +159,10 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.module_main import run_on_ovs
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
-    KERNEL_QOS_TYPES, as_list, as_one, htb_class_id,
-)
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
-    parse_ip, queue_of_actions, source_of_match,
-)
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import as_list, as_one
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import KERNEL_QOS_TYPES, htb_class_id
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import parse_ip
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import queue_of_actions, source_of_match
 
 
 def argument_spec():

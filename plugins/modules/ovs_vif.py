@@ -201,9 +201,11 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.module_main import run_on_ovs
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import as_list, as_one, check_device_name, cookie_mask
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
-    left_behind_vif_prefixes, parse_ip, parse_mac, table_default_flow, vif_cookie_prefix, vif_flows,
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import cookie_mask, table_default_flow
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import as_list, as_one, check_device_name
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import parse_ip, parse_mac
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.vif_flows import (
+    left_behind_vif_prefixes, vif_cookie_prefix, vif_flows,
 )
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 

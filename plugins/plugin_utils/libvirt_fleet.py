@@ -27,7 +27,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.errors impo
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.image_cache import BASE_DIR, base_name
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.instance_dir import RESCUE, RESIZE_SUFFIX, UNRESCUE_XML
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import STATE_NAMES, quiet_libvirt_errors
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.resize_record import RECORD as RESIZE_RECORD
 from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_inventory import SourceError, local_connection_vars
 

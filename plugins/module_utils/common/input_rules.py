@@ -14,9 +14,7 @@ ansible-core's own validation; every refusal is a sentence naming the option as 
 from __future__ import annotations
 
 import math
-import os
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import UUID_RE
 
 # A wait longer than a year is a mistake, and larger numbers overflow the C time of sockets and locks.
@@ -100,30 +98,6 @@ class Between(Rule):
         return None
 
 
-class PlainFile(Rule):
-    """A file read whole (an ssh key, a known_hosts list, a CA bundle): an absolute path and, where it
-    exists, a regular file with one hard link reached without a symbolic link.
-
-    A device or a FIFO named there would block the read for ever, a directory fail in a way that names
-    nothing, and a link - planted in a directory others can write - would make this root process read
-    a file it was not given.  A missing file is the module's to report, with its own words.
-    """
-
-    def problem(self, label, value, level):
-        if not isinstance(value, str) or not value:
-            return None
-        if not os.path.isabs(value):
-            return "%s %s is not an absolute path." % (label, value)
-        # imported here: few modules have a file option, and a module's code is compiled again on
-        # each run (AnsiballZ imports from a zip, without .pyc files)
-        from ansible_collections.novaops.compute.plugins.module_utils.common.confined import check_plain_file
-        try:
-            check_plain_file(value, label, missing_ok=True)
-        except NovaopsError as exc:
-            return exc.msg
-        return None
-
-
 class Uuid(Rule):
     """8-4-4-4-12 hex digits (the one UUID check's pattern); ``what`` says of what (``VM``).  Empty is the
     option not given (a role passes its variable through as it is)."""
@@ -187,7 +161,6 @@ SECONDS_AT_LEAST_ONE = Seconds(minimum=1)
 AMOUNT = Amount()
 POSITIVE_AMOUNT = Amount(positive=True)
 AGE_HOURS = AgeHours()
-PLAIN_FILE = PlainFile()
 NAME_OR_UUID = NameOrUuid()
 
 

@@ -24,6 +24,7 @@ import time
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.common.file_rule import PLAIN_FILE
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 
 HOST_RE = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?|\[?[0-9A-Fa-f:.]+\]?)$")
@@ -46,7 +47,7 @@ def ssh_argument_spec():
                            ["ssh_known_hosts", "ssh_known_hosts_file"],
                            ["insecure_ignore_host_key", "ssh_known_hosts"],
                            ["insecure_ignore_host_key", "ssh_known_hosts_file"]],
-        input_rules={"ssh_private_key_file": rules.PLAIN_FILE, "ssh_known_hosts_file": rules.PLAIN_FILE,
+        input_rules={"ssh_private_key_file": PLAIN_FILE, "ssh_known_hosts_file": PLAIN_FILE,
                      "ssh_connect_timeout": rules.SECONDS})
 
 

@@ -43,6 +43,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.tls import client_context
 from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact_url
+from ansible_collections.novaops.compute.plugins.module_utils.common.file_rule import PLAIN_FILE
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 
 CHUNK_SIZE = 1024 * 1024
@@ -72,7 +73,7 @@ def glance_argument_spec():
             ca_path=dict(type="path"),
             timeout=dict(type="int", default=300),
         )),
-    ), input_rules={"glance.validate_certs": rules.TlsSwitch(("url", "cloud")), "glance.ca_path": rules.PLAIN_FILE,
+    ), input_rules={"glance.validate_certs": rules.TlsSwitch(("url", "cloud")), "glance.ca_path": PLAIN_FILE,
                     "glance.timeout": rules.SECONDS})
 
 

@@ -30,11 +30,14 @@ import time
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.mac_address import unicast_mac
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
-    KERNEL_QOS_TYPES, as_list, as_one, check_device_name, cookie_mask)
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
-    parse_ip, parse_mac, qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match,
-    table_default_flow, vif_cookie_prefix, vif_flows)
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import cookie_mask, table_default_flow
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import as_list, as_one, check_device_name
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import KERNEL_QOS_TYPES
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import parse_ip, parse_mac
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import (
+    qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match,
+)
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.vif_flows import vif_cookie_prefix, vif_flows
 
 QUEUE_FLOW_PRIORITY = 100
 # With anti-spoofing flows in table 0, the queue flows go to a later table (ovs_vif's

@@ -12,7 +12,7 @@ the OVS tools run with the module's ``timeout``, and the work's result as the mo
 from __future__ import annotations
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.module import NovaopsModule
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
 
 
 def run_on_ovs(spec, work_class, step="converge"):

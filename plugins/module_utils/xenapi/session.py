@@ -29,6 +29,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError, WaitTimeout
 from ansible_collections.novaops.compute.plugins.module_utils.common.tls import client_context
 from ansible_collections.novaops.compute.plugins.module_utils.common.uuids import check_uuid
+from ansible_collections.novaops.compute.plugins.module_utils.common.file_rule import PLAIN_FILE
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 
 try:
@@ -73,7 +74,7 @@ def xenapi_argument_spec():
         password=dict(type="str", no_log=True, aliases=["pass", "pwd"], fallback=(env_fallback, ["XENAPI_PASSWORD"])),
         validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["XENAPI_VALIDATE_CERTS"])),
         ca_path=dict(type="path", fallback=(env_fallback, ["XENAPI_CA_PATH"])),
-    ), input_rules={"validate_certs": rules.TlsSwitch(("url",)), "ca_path": rules.PLAIN_FILE})
+    ), input_rules={"validate_certs": rules.TlsSwitch(("url",)), "ca_path": PLAIN_FILE})
 
 
 class XenAPIError(NovaopsError):

@@ -31,6 +31,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.resize_left
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import (
     NULL_REF, XenAPIConnection, XenAPIError, xenapi_argument_spec)
+from ansible_collections.novaops.compute.plugins.module_utils.common.file_rule import PLAIN_FILE
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 
 PLUGIN = "migration"
@@ -65,7 +66,7 @@ def destination_argument_spec():
         dest_validate_certs=dict(type="bool"),
         dest_ca_path=dict(type="path"),
     ), input_rules={"dest_validate_certs": rules.TlsSwitch(("dest_url",), inherits="validate_certs"),
-                    "dest_ca_path": rules.PLAIN_FILE})
+                    "dest_ca_path": PLAIN_FILE})
 
 
 def destination_connection(params):

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue import QoSQueues, argument_spec
 from ansible_collections.novaops.compute.tests.unit.plugins.fake_module import FakeModule
 from ansible_collections.novaops.compute.tests.unit.plugins.modules.ovs_commands import OVSCommands, table

@@ -8,8 +8,9 @@ import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import parse_ip, vif_flows
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import parse_ip
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.vif_flows import vif_flows
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue_info import _close
 from ansible_collections.novaops.compute.plugins.modules.ovs_vif import VIF, argument_spec
 from ansible_collections.novaops.compute.tests.unit.plugins.fake_module import FakeModule

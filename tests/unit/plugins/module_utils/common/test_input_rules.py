@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.file_rule import PLAIN_FILE
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
 from ansible_collections.novaops.compute.tests.unit.plugins.canaries import KINDS, Canaries, plant
@@ -39,7 +40,7 @@ def test_a_rule_is_declared_not_guessed_from_the_name():
 
 
 def test_file_options_must_be_regular_files(tmp_path):
-    declared = {"key_file": rules.PLAIN_FILE}
+    declared = {"key_file": PLAIN_FILE}
     regular = tmp_path / "key"
     regular.write_text("k")
     assert problem(declared, dict(key_file=str(regular))) is None
@@ -54,7 +55,7 @@ def test_file_options_must_be_regular_files(tmp_path):
 def test_file_options_that_are_plants_are_refused_unread(tmp_path, kind):
     """#18: an ssh key, known_hosts or CA file an option names is read by this root process (or ssh):
     a link (dangling too), a hard link or a FIFO there is refused, sub-options too."""
-    declared = {"ssh_private_key_file": rules.PLAIN_FILE, "glance.ca_path": rules.PLAIN_FILE}
+    declared = {"ssh_private_key_file": PLAIN_FILE, "glance.ca_path": PLAIN_FILE}
     with Canaries(str(tmp_path / "outside")) as canaries:
         (tmp_path / "keys").mkdir()
         at = str(tmp_path / "keys" / "id")
@@ -133,4 +134,4 @@ def test_a_rule_for_an_option_the_spec_lacks_is_a_programming_error():
                         input_rules={"timeout": rules.SECONDS, "glance.timeot": rules.SECONDS})
     with pytest.raises(ValueError, match="glance.timeot"):
         spec.create_ansible_module()
-    assert rules.unknown_paths({"timeout": rules.SECONDS, "glance.url": rules.PLAIN_FILE}, spec.argument_spec) == []
+    assert rules.unknown_paths({"timeout": rules.SECONDS, "glance.url": PLAIN_FILE}, spec.argument_spec) == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import vif_ovs_ports
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import OVS
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
 
 
 def table(rows):

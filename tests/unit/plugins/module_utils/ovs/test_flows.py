@@ -7,9 +7,15 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.flows import (
-    left_behind_vif_prefixes, link_local_from_mac, parse_ip, parse_mac, queue_flow, queue_of_actions, source_of_match,
-    table_default_flow, vif_cookie_prefix, vif_flows, vif_rules,
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import (
+    link_local_from_mac, parse_ip, parse_mac,
+)
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import table_default_flow
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import (
+    queue_flow, queue_of_actions, source_of_match,
+)
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.vif_flows import (
+    left_behind_vif_prefixes, vif_cookie_prefix, vif_flows, vif_rules,
 )
 
 MAC = "fa:16:3e:00:00:05"

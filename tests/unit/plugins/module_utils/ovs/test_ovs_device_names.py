@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import check_device_name
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import check_device_name
 
 
 @pytest.mark.parametrize("name", ["tap6b8b4567-32", "br-int", "eth0.100", "vnet12", "a" * 15, "\u00e9th0"])

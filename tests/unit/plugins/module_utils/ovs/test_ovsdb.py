@@ -8,10 +8,13 @@ import json
 
 import pytest
 
-from ansible_collections.novaops.compute.plugins.module_utils.ovs import cli as ovs_utils
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import (
-    OVS, OVSError, as_list, as_one, decode_table, decode_value, htb_class_id, parse_flow,
-    parse_flows, parse_tc_classes, parse_tc_rate, cookie_mask, name_cookie_prefix, flow_spec,
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.flow_dump import parse_flow, parse_flows
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import cookie_mask, flow_spec, name_cookie_prefix
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import (
+    OVS, OVSError, as_list, as_one, decode_table, decode_value,
+)
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import (
+    KERNEL_QUEUE_ID_MAX, htb_class_id, parse_tc_classes, parse_tc_rate,
 )
 
 PORT_JSON = json.dumps({
@@ -100,29 +103,20 @@ def test_qos_of_port_and_queues():
         (lambda a: "Queue" in a, (0, QUEUE_JSON, "")),
     ])
     ovs = OVS(run)
-    prow, qrow = ovs.qos_of_port("nt-a")
+    qrow = ovs.get_row("QoS", ovs.port("nt-a")["qos"])
     assert qrow["type"] == "linux-htb"
     queues = ovs.queues_of_qos(qrow)
     assert queues[13947]["other_config"]["max-rate"] == "614400000"
 
 
-def test_qos_of_unknown_port_fails_clearly():
-    with pytest.raises(OVSError) as err:
-        OVS(FakeRun([])).qos_of_port("nt-x")
-    assert "no Open vSwitch port named nt-x" in err.value.msg
-
-
-def test_bridge_ports_and_port_bridge():
+def test_port_bridge():
     run = FakeRun([
         (lambda a: "Bridge" in a, (0, BRIDGE_JSON, "")),
         (lambda a: "Port" in a and "list" in a and "--if-exists" in a, (0, PORT_JSON, "")),
         (lambda a: "Port" in a, (0, PORTS_JSON, "")),
     ])
     ovs = OVS(run)
-    assert ovs.bridge_ports("nt-br") == ["nt-a"]
     assert ovs.port_bridge("nt-a") == "nt-br"
-    assert ovs.port_exists("nt-a", "nt-br")
-    assert not ovs.port_exists("nt-a", "other")
 
 
 def test_transaction_is_one_call():
@@ -186,17 +180,18 @@ def test_parse_tc():
     assert parse_tc_rate("100bit") == 100 and parse_tc_rate("nonsense") is None
 
 
-def test_tc_class_lookup():
-    run = FakeRun([(lambda a: a[0] == "tc", (0, TC, ""))])
+def test_tc_classes_of_a_device():
+    run = FakeRun([(lambda a: a[0] == "tc", (0, TC, "")), (lambda a: True, (1, "", "Cannot find device"))])
     ovs = OVS(run)
-    assert ovs.tc_class("nt-a", htb_class_id(13947))["ceil"] == 614400000
-    assert ovs.tc_class("nt-a", "1:99") is None
+    classes = dict((c["classid"], c) for c in ovs.tc_classes("nt-a"))
+    assert classes[htb_class_id(13947)]["ceil"] == 614400000 and "1:99" not in classes
+    assert OVS(FakeRun([(lambda a: True, (1, "", "Cannot find device"))])).tc_classes("nt-gone") == []
 
 
 def test_htb_class_id_matches_measured():
     assert htb_class_id(13947) == "1:367c"
     assert htb_class_id(0) == "1:1"
-    assert ovs_utils.KERNEL_QUEUE_ID_MAX == 61439
+    assert KERNEL_QUEUE_ID_MAX == 61439
 
 
 def test_apply_flows_is_one_bundle():

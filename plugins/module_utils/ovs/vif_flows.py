@@ -3,23 +3,18 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The OpenFlow rules an instance's VIF gets, and the addresses they are built from.
+"""The anti-spoofing OpenFlow rules an instance's VIF gets, after XenServer's ``setup-vif-rules``.
 
-- validated addresses (netaddr): ``parse_ip``, ``parse_mac``, ``link_local_from_mac``;
-- the anti-spoofing rules of XenServer's ``setup-vif-rules`` for one VIF: ``vif_flows``;
-- the rate-limit steering rules ``nw_src=<ip> actions=set_queue:<id>,normal``: ``queue_flows``;
-- cookies: every VIF's (or QoS port's) flows share the upper 32 bits of their cookie, so
-  that unplugging removes exactly them (``vif_cookie_prefix``, ``qos_cookie_prefix``).
+Every VIF's flows share the upper 32 bits of their cookie (``vif_cookie_prefix``), so that
+unplugging removes exactly them; the lower half is a hash of the rule set.
 """
 
 from __future__ import annotations
 
 import zlib
 
-from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.cli import flow_spec, name_cookie_prefix
-
-netaddr = None  # imported on first use: modules that get no address do not pay for it
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import link_local_from_mac
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import flow_spec, name_cookie_prefix
 
 # Priorities, highest first (table 0; the bridge's own NORMAL flow has priority 0).
 PRIO_ND_ALLOW = 60        # neighbour solicitation / advertisement for the VIF's own addresses
@@ -33,75 +28,9 @@ PRIO_DROP = 10            # everything else the VIF sends
 ICMP6_ROUTER_TYPES = (134, 137, 146, 147, 151, 152, 153)
 ICMP6_NS, ICMP6_NA = 135, 136
 
-QUEUE_FLOW_PRIORITY = 100
-
-
-def _require_netaddr():
-    global netaddr  # pylint: disable=global-statement
-    if netaddr is None:
-        try:
-            import netaddr as _netaddr
-        except ImportError:
-            raise NovaopsError("The netaddr Python library is required on the managed node (pip install netaddr).")
-        netaddr = _netaddr
-
-
-def parse_ip(text, what="IP address"):
-    """A host address (IPv4 or IPv6) as a netaddr.IPAddress; a clear error when it is not one."""
-    _require_netaddr()
-    value = str(text).strip()
-    try:
-        flags = getattr(netaddr, "INET_PTON", 0)
-        addr = netaddr.IPAddress(value, flags=flags)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise NovaopsError("%s %r is not a valid IPv4 or IPv6 address." % (what, text))
-    if addr.is_multicast() or int(addr) == 0 or (addr.version == 4 and int(addr) == 0xffffffff):
-        raise NovaopsError("%s %r is not a unicast host address." % (what, text))
-    return addr
-
-
-def parse_mac(text):
-    """A unicast MAC as 'aa:bb:cc:dd:ee:ff'; a clear error otherwise."""
-    _require_netaddr()
-    value = str(text).strip()
-    try:
-        eui = netaddr.EUI(value)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise NovaopsError("MAC address %r is not valid (expected e.g. fa:16:3e:12:34:56)." % (text,))
-    if eui.version != 48 or len(value) < 12:
-        raise NovaopsError("MAC address %r is not a 48-bit Ethernet address." % (text,))
-    if int(eui) == 0 or (int(eui) >> 40) & 1:
-        raise NovaopsError("MAC address %r is not a unicast address." % (text,))
-    eui.dialect = netaddr.mac_unix_expanded
-    return str(eui).lower()
-
-
-def link_local_from_mac(mac):
-    """The EUI-64 IPv6 link-local address a guest derives from its MAC."""
-    _require_netaddr()
-    return netaddr.EUI(mac).ipv6_link_local()
-
 
 def vif_cookie_prefix(port):
     return name_cookie_prefix("novaops-vif:%s" % port)
-
-
-def qos_cookie_prefix(port):
-    return name_cookie_prefix("novaops-qos:%s" % port)
-
-
-def _ip_field(addr):
-    return ("ip", "nw_src") if addr.version == 4 else ("ipv6", "ipv6_src")
-
-
-def table_default_flow(table):
-    """'table=N, priority 0, NORMAL': what a pipeline table needs so allowed traffic is forwarded.
-
-    Shared by every VIF and QoS that uses the table, with one well-known cookie; never removed
-    (it forwards only what an earlier table sent there).
-    """
-    cookie = (name_cookie_prefix("novaops-table-default") << 32) | (int(table) & 0xff)
-    return cookie, flow_spec(cookie, 0, "", "normal", table=int(table))
 
 
 def vif_rules(ofport, mac, ips, link_local=True, dhcp=True, next_table=None):
@@ -165,14 +94,6 @@ def vif_flows(port, ofport, mac, ips, link_local=True, dhcp=True, next_table=Non
     return cookie, [flow_spec(cookie, prio, match, actions) for prio, match, actions in rules]
 
 
-def queue_flow(port, queue_id, addr, priority=QUEUE_FLOW_PRIORITY, table=0):
-    """The flow that sends a source address's traffic to a queue of port's QoS."""
-    proto, field = _ip_field(addr)
-    cookie = (qos_cookie_prefix(port) << 32) | (int(queue_id) & 0xffffffff)
-    return flow_spec(cookie, priority, "%s,%s=%s" % (proto, field, addr), "set_queue:%d,normal" % int(queue_id),
-                     table=table)
-
-
 def left_behind_vif_prefixes(flows, mac, live_ofports, keep_prefix):
     """Cookie prefixes of the anti-spoofing flows a VIF left on ports that are gone.
 
@@ -194,32 +115,3 @@ def left_behind_vif_prefixes(flows, mac, live_ofports, keep_prefix):
         if any(str(fields.get("dl_src", "")).lower() == mac for fields in matches):
             stale.add(prefix)
     return sorted(stale)
-
-
-def queue_of_actions(actions):
-    """The queue id a flow's actions send to (set_queue:N), or None."""
-    for action in actions.split(","):
-        action = action.strip()
-        if action.startswith("set_queue:"):
-            try:
-                return int(action.split(":", 1)[1])
-            except ValueError:
-                return None
-        if action.startswith("set_queue("):
-            try:
-                return int(action[len("set_queue("):].rstrip(")"))
-            except ValueError:
-                return None
-    return None
-
-
-def source_of_match(match_fields):
-    """The source IP a flow matches on (nw_src / ipv6_src, host addresses only), or None."""
-    for field in ("nw_src", "ipv6_src"):
-        value = match_fields.get(field)
-        if value and value is not True and "/" not in value:
-            try:
-                return parse_ip(value)
-            except NovaopsError:
-                return None
-    return None
