@@ -31,6 +31,11 @@ description:
     logs the domain as C(tainted: custom-monitor). Still refused, O(mode=auto) falls back to cold; should that
     fail too (such a QEMU may refuse to save its state), the message names the cause and the cure, a hard
     reboot.
+  - >-
+    When libvirt itself still knows such an interrupted copy (it had saved the job in the domain's status before it
+    was killed, and found it again on restart), the disk is in a block job whose mirror file lies in a per-run
+    workspace of O(snapshots_directory): that job is aborted without pivot before the new copy starts. A block job
+    on the disk that writes anywhere else (another tool's copy, a migration) is refused, not touched.
   - B(cold), when the domain is shut off or saved, or with O(mode=cold) - a running or paused domain is
     managed-saved, the disk converted while nothing writes it, and the prior state restored (running stays
     running, paused stays paused, shut off stays shut off).

@@ -303,6 +303,7 @@ def live_copy(conn, dom, disk, overlay, timeout, rescue_dir, bandwidth_mib=0):
         qemu = _qemu_of(dom)
         with transient_for_copy(conn.conn, dom, rescue_dir):
             with BlockJobEvents(dom, target) as events:
+                _abort_interrupted_copy(dom, target, rescue_dir)
                 _start_copy(dom, target, overlay, bandwidth_mib)
                 try:
                     progress = wait_until_ready(dom, target, timeout, events=events)
@@ -350,6 +351,35 @@ def _start_if_died(dom, timeout, failure):
         if not is_libvirt_error(exc) and not isinstance(exc, NovaopsError):
             raise
         failure.msg += " The domain stopped (its QEMU died) and could not be started again: %s" % _message(exc)
+
+
+def _mirror_file(dom, target):
+    """The file the disk's block copy writes to, as the live domain XML names it (None without one)."""
+    for disk in ET.fromstring(dom.XMLDesc(0)).findall("./devices/disk"):
+        node = disk.find("target")
+        mirror = disk.find("mirror")
+        if node is not None and node.get("dev") == target and mirror is not None:
+            source = mirror.find("source")
+            return mirror.get("file") or (source.get("file") if source is not None else None)
+    return None
+
+
+def _abort_interrupted_copy(dom, target, rescue_dir):
+    """A copy job an earlier run of this module left on the disk is aborted (no pivot) before this run's.
+
+    libvirtd killed mid-copy leaves the job running in QEMU; when libvirt had saved it in the domain's
+    status before it died, it finds the job again on restart and refuses a new copy ("already in active
+    block job").  Such a job mirrors into a run directory under the snapshots directory, removed since:
+    it is ours.  A job on any other file is someone else's work (a copy or a migration) and is refused.
+    """
+    if not dom.blockJobInfo(target, 0):
+        return
+    mirror = _mirror_file(dom, target)
+    root = os.path.normpath(rescue_dir) + os.sep
+    if not mirror or not os.path.normpath(mirror).startswith(root):
+        raise NovaopsError("Disk %s of domain %s is in a block job this module did not start (it writes to %s); "
+                           "refusing the snapshot while it runs." % (target, dom.name(), mirror or "an unnamed target"))
+    abort_job(dom, target)
 
 
 def _abort_quietly(dom, target):

@@ -495,3 +495,53 @@ def test_a_copy_whose_qemu_died_is_not_used_and_the_domain_runs_again(tmp_path, 
         ls.live_copy(conn, dom, disk, str(tmp_path / "o"), 5, str(tmp_path))
     assert "did not outlive it" in failure.value.msg and "started again" in failure.value.msg
     assert ("create", 0) in dom.calls and dom.isActive() and dom.persistent
+
+
+class LeftoverJobDomain:
+    """A domain whose disk vda is (or is not) in a block copy into ``mirror``; records aborts."""
+
+    def __init__(self, mirror=None, new_style=False):
+        self.mirror = mirror
+        self.new_style = new_style
+        self.aborted = []
+
+    def name(self):
+        return "inst"
+
+    def blockJobInfo(self, disk, flags):
+        return {"type": 2, "cur": 1, "end": 1} if self.mirror is not None and disk == "vda" else {}
+
+    def blockJobAbort(self, disk, flags):
+        self.aborted.append((disk, flags))
+        self.mirror = None
+
+    def XMLDesc(self, flags):
+        mirror = ""
+        if self.mirror is not None:
+            mirror = ("<mirror type='file' job='copy'><source file='%s'/></mirror>" if self.new_style else
+                      "<mirror type='file' file='%s' job='copy'/>") % self.mirror
+        return ("<domain><devices><disk type='file' device='disk'><source file='/i/disk'/>"
+                "<target dev='vda' bus='virtio'/>%s</disk></devices></domain>" % mirror)
+
+
+@pytest.mark.parametrize("new_style", [False, True])
+def test_a_copy_an_interrupted_run_left_is_aborted_before_the_new_one(new_style):
+    """libvirtd killed mid-copy and restarted with the job in its status: the job mirrors into a (removed) run
+    directory of the snapshots directory, so it is this module's and goes, without pivot."""
+    dom = LeftoverJobDomain("/snaps/run-1234/overlay.qcow2", new_style)
+    ls._abort_interrupted_copy(dom, "vda", "/snaps/")
+    assert dom.aborted == [("vda", 0)]
+
+
+def test_a_block_job_of_someone_else_is_refused_not_aborted():
+    for mirror in ("/elsewhere/copy.qcow2", "/snaps-other/x.qcow2", ""):
+        dom = LeftoverJobDomain(mirror)
+        with pytest.raises(NovaopsError, match="block job this module did not start"):
+            ls._abort_interrupted_copy(dom, "vda", "/snaps")
+        assert dom.aborted == []
+
+
+def test_no_job_nothing_to_abort():
+    dom = LeftoverJobDomain(None)
+    ls._abort_interrupted_copy(dom, "vda", "/snaps")
+    assert dom.aborted == []
