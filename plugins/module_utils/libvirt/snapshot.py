@@ -40,6 +40,7 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.errors impo
 from ansible_collections.novaops.compute.plugins.module_utils.common.confined import Root
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.connection import (
     LibvirtError, connection_lost, domain_state, is_libvirt_error, reconnect_domain, wait_for_state)
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt.qemu_leftovers import in_workspace
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt.blockjob import (
     BlockJobEvents, abort_job, start_shallow_copy, wait_until_ready)
 
@@ -369,14 +370,14 @@ def _abort_interrupted_copy(dom, target, rescue_dir):
 
     libvirtd killed mid-copy leaves the job running in QEMU; when libvirt had saved it in the domain's
     status before it died, it finds the job again on restart and refuses a new copy ("already in active
-    block job").  Such a job mirrors into a run directory under the snapshots directory, removed since:
-    it is ours.  A job on any other file is someone else's work (a copy or a migration) and is refused.
+    block job").  Such a job mirrors into a per-run workspace of this domain in the snapshots directory,
+    removed since: it is ours (qemu_leftovers.in_workspace, the test the monitor clean-up uses too).  A
+    job on any other file is someone else's work (a copy or a migration) and is refused.
     """
     if not dom.blockJobInfo(target, 0):
         return
     mirror = _mirror_file(dom, target)
-    root = os.path.normpath(rescue_dir) + os.sep
-    if not mirror or not os.path.normpath(mirror).startswith(root):
+    if not in_workspace(mirror, rescue_dir, dom.name()):
         raise NovaopsError("Disk %s of domain %s is in a block job this module did not start (it writes to %s); "
                            "refusing the snapshot while it runs." % (target, dom.name(), mirror or "an unnamed target"))
     abort_job(dom, target)

@@ -528,13 +528,14 @@ class LeftoverJobDomain:
 def test_a_copy_an_interrupted_run_left_is_aborted_before_the_new_one(new_style):
     """libvirtd killed mid-copy and restarted with the job in its status: the job mirrors into a (removed) run
     directory of the snapshots directory, so it is this module's and goes, without pivot."""
-    dom = LeftoverJobDomain("/snaps/run-1234/overlay.qcow2", new_style)
+    dom = LeftoverJobDomain("/snaps/inst-1234/overlay.qcow2", new_style)
     ls._abort_interrupted_copy(dom, "vda", "/snaps/")
     assert dom.aborted == [("vda", 0)]
 
 
 def test_a_block_job_of_someone_else_is_refused_not_aborted():
-    for mirror in ("/elsewhere/copy.qcow2", "/snaps-other/x.qcow2", ""):
+    for mirror in ("/elsewhere/copy.qcow2", "/snaps-other/inst-1/x.qcow2", "/snaps/other-1/overlay.qcow2",
+                   "/snaps/overlay.qcow2", ""):
         dom = LeftoverJobDomain(mirror)
         with pytest.raises(NovaopsError, match="block job this module did not start"):
             ls._abort_interrupted_copy(dom, "vda", "/snaps")
