@@ -14,7 +14,10 @@ What may not run beside what is said in the targets' aliases:
 
 Lanes are filled longest first from the weights in integration_weights.json (seconds from an
 earlier run; a target not listed there counts DEFAULT_WEIGHT).  The per-target times, with the
-lane and the phases' wall-clock times, are printed at the end, also when a target failed.
+lane and the phases' wall-clock times, are printed at the end, also when a target failed; then,
+last of all (what a CI summary that keeps only the end of the output still shows), each failed
+target with the lines of its output that say why.  Each lane's whole output is also kept in
+<build>-lane<n>/phase<k>.log.
 
     integration_lanes.py <collection root> <lanes> [--only=<target>,...] [ansible-test arguments...]
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +43,12 @@ DEFAULT_WEIGHT = 120
 FILE_ONLY_SETUPS = ("setup_compute_roles", "connection_faults", "fault_campaign")
 STOPS_OVSDB = "lane/stops-ovsdb"
 NO_OVSDB = "lane/no-ovsdb"
+# ansible-test's line as a target starts ("Running <target> integration test role|script")
+TARGET_START = re.compile(r"^Running (\S+) integration test ")
+# lines that say why a target failed: ansible's, pytest's, the corpus' and campaign's own verdicts
+WHY = re.compile(r"fatal:|FAILED|FAIL\b|failed:|Traceback|Error|ERROR|assert|^E ")
+WHY_LINES = 12
+TAIL_LINES = 8
 
 
 def aliases(collection_root, target):
@@ -114,10 +124,12 @@ class Lane(threading.Thread):
 
     lock = threading.Lock()
 
-    def __init__(self, number, targets, collection_root, ansible_test, extra_args):
+    def __init__(self, number, targets, collection_root, ansible_test, extra_args, phase=1):
         super().__init__(daemon=True)
         self.number, self.targets = number, targets
+        self.lines = {}           # target -> its output lines, for the failure summary
         self.build, self.tree = lane_tree(collection_root, number)
+        self.log = os.path.join(self.build, "phase%d.log" % phase)
         # every target of the lane runs, also after one failed: one run shows all there is to fix
         self.argv = ([ansible_test, "integration", "--python", "3.11", "--color", "no", "--continue-on-error"]
                      + list(extra_args) + targets)
@@ -130,9 +142,15 @@ class Lane(threading.Thread):
         env["ANSIBLE_COLLECTIONS_PATH"] = ":".join([self.build] + paths[1:])
         self.started = time.time() - 1
         prefix = "[lane %d] " % self.number
-        with subprocess.Popen(self.argv, cwd=self.tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, errors="replace", bufsize=1) as proc:
+        current = None
+        with open(self.log, "w") as log, \
+                subprocess.Popen(self.argv, cwd=self.tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, errors="replace", bufsize=1) as proc:
             for line in proc.stdout:
+                log.write(line)
+                started = TARGET_START.match(line)
+                current = started.group(1) if started else current
+                self.lines.setdefault(current, []).append(line.rstrip("\n"))
                 with self.lock:
                     sys.stdout.write(prefix + line)
                     sys.stdout.flush()
@@ -141,6 +159,26 @@ class Lane(threading.Thread):
     def times(self):
         path = integration_times.newest_results(self.tree, self.started or 0.0)
         return integration_times.times(path) if path else []
+
+
+def why_failed(lines):
+    """The lines of a failed target's output that say why, and its last lines, without repeats."""
+    why = [line for line in lines if WHY.search(line)][-WHY_LINES:]
+    tail = [line for line in lines[-TAIL_LINES:] if line not in why]
+    return why + tail
+
+
+def failure_summary(failed):
+    """failed: [(lane, [target, ...])]: what to print last, for each target that did not pass."""
+    out = []
+    for lane, targets in failed:
+        for target in targets:
+            out.append("FAILED %s (lane %d; its whole output: %s):" % (target, lane.number, lane.log))
+            out.extend("    " + line[:300] for line in why_failed(lane.lines.get(target, [])))
+    names = [target for _lane, targets in failed for target in targets]
+    if names:
+        out.append("integration failed: %s" % " ".join(names))
+    return out
 
 
 def load_weights():
@@ -164,26 +202,32 @@ def main(argv):
     tags = {t: aliases(collection_root, t) for t in targets}
     weights = load_weights()
     phases = plan(targets, tags, lanes, lambda t: weights.get(t, DEFAULT_WEIGHT))
-    rows, walls, status = [], [], 0
+    rows, walls, status, failed = [], [], 0, []
     for index, phase in enumerate(phases, 1):
         print("integration phase %d: %s" % (index, " | ".join(" ".join(targets) for targets in phase)), flush=True)
         started = time.monotonic()
-        running = [Lane(number, targets, collection_root, ansible_test, extra)
+        running = [Lane(number, targets, collection_root, ansible_test, extra, phase=index)
                    for number, targets in enumerate(phase, 1)]
         for lane in running:
             lane.start()
         for lane in running:
             lane.join()
-            rows.extend((name, seconds, lane.number) for name, seconds in lane.times())
+            passed = lane.times()
+            rows.extend((name, seconds, lane.number) for name, seconds in passed)
             if lane.status:
                 status = lane.status
                 print("[lane %d] failed (rc %d); its targets: %s" % (lane.number, lane.status, " ".join(lane.targets)))
+                ran = set(name for name, _seconds in passed)
+                # a lane that failed before any target (ansible-test itself) is told with all its targets
+                failed.append((lane, [t for t in lane.targets if t not in ran] or list(lane.targets)))
         walls.append(time.monotonic() - started)
     print("integration times (a failed target is not listed):")
     print(integration_times.table([(name, seconds) for name, seconds, _lane in
                                    sorted(rows, key=lambda r: (-r[1], r[0]))], lanes={n: l for n, _s, l in rows}))
     print("wall clock: %s = %.1f min on %d lane(s)" % (" + ".join("phase %d %.0f s" % (i, w) for i, w in enumerate(walls, 1)),
                                                       sum(walls) / 60.0, lanes))
+    for line in failure_summary(failed):
+        print(line)
     return status
 
 

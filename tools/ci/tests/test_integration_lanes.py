@@ -52,3 +52,33 @@ def test_one_lane_runs_the_stopper_alone_then_the_rest():
 def test_lanes_are_balanced_longest_first():
     loads = [sum(WEIGHTS[t] for t in lane) for lane in make_plan(2)[-1]]
     assert max(loads) - min(loads) <= max(WEIGHTS.values())
+
+
+class FakeLane:
+    number = 2
+    log = "/build-lane2/phase1.log"
+
+    def __init__(self, lines):
+        self.lines = lines
+
+
+def test_a_failed_target_is_told_last_with_the_lines_that_say_why():
+    noise = ["ok: [localhost]"] * 50
+    lines = {"quiet_a": ["Running quiet_a integration test role"] + noise,
+             "corpus": (["Running corpus integration test script"] + noise
+                        + ["FAIL xen_vm#uuid: changed the bed: VM left behind"] + noise + ["the corpus ends"])}
+    summary = lanes.failure_summary([(FakeLane(lines), ["corpus"])])
+    assert summary[0] == "FAILED corpus (lane 2; its whole output: /build-lane2/phase1.log):"
+    assert "    FAIL xen_vm#uuid: changed the bed: VM left behind" in summary
+    assert summary[-2] == "    the corpus ends"
+    assert summary[-1] == "integration failed: corpus"
+    assert not any("quiet_a" in line for line in summary)
+
+
+def test_the_lines_are_split_by_target_as_ansible_test_starts_them():
+    assert lanes.TARGET_START.match("Running bad_input_corpus integration test script").group(1) == "bad_input_corpus"
+    assert not lanes.TARGET_START.match("[lane 1] Running x integration test role")
+
+
+def test_no_failure_prints_nothing():
+    assert lanes.failure_summary([]) == []
