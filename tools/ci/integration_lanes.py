@@ -47,8 +47,8 @@ NO_OVSDB = "lane/no-ovsdb"
 TARGET_START = re.compile(r"^Running (\S+) integration test ")
 # lines that say why a target failed: ansible's, pytest's, the corpus' and campaign's own verdicts
 WHY = re.compile(r"fatal:|FAILED|FAIL\b|failed:|Traceback|Error|ERROR|assert|^E ")
-WHY_LINES = 12
-TAIL_LINES = 8
+WHY_LINES = 10
+TAIL_LINES = 5
 
 
 def aliases(collection_root, target):
