@@ -34,6 +34,18 @@ def _within(params, name, low, high=None):
             name, ("at least %d" % low) if high is None else ("between %d and %d" % (low, high)), value))
 
 
+def settle_precedence(params):
+    """When a caller gives two ways of naming one thing (the live_migrate role passes whatever the operator
+    set and leaves the choice here): the UUID finds the domain and its name is not used; a named destination
+    (dest_uri) is the destination and no candidate is weighed. Returns the options set aside."""
+    unused = []
+    for wins, loses in (("uuid", "name"), ("dest_uri", "dest_candidates")):
+        if params.get(wins) and params.get(loses):
+            params[loses] = None
+            unused.append(loses)
+    return unused
+
+
 def check(params):
     """Raise NovaopsError naming the first option out of its range or form; the UUID in lower case."""
     if params.get("uuid") is not None:
