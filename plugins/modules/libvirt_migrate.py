@@ -78,7 +78,8 @@ options:
         O(storage) wants it), none of them a change; of those that pass, the one with the most free memory is
         chosen, as Nova's scheduler weighs hosts by default (its RAM weigher, multiplier 1.0, spreads the
         instances); on a tie the earlier in the list. When none passes, the refusal lists each with its reason
-        (RV(candidates)).
+        (RV(candidates)). Each must be a libvirt URI (C(driver[+transport]://[host][:port]/path)), checked whether
+        weighed or set aside.
       - A domain no longer on this host but running, persistent, on a candidate is left alone (C(changed=false)).
     type: list
     elements: str
@@ -619,6 +620,7 @@ def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     quiet_libvirt_errors()
     with module.failing_clearly():
+        migration_options.check_candidates(module.params)
         set_aside = migration_options.settle_precedence(module.params)
         migration_options.check(module.params)
         with LibvirtConnection.from_params(module.params) as src:

@@ -50,8 +50,6 @@ options:
     description:
       - Name label or UUID of the destination host. Within the pool it or O(leave_host) is required; across pools
         it defaults to the destination pool's master.
-      - Given with O(leave_host), it is the destination and O(leave_host) is set aside (RV(set_aside) says so), so a
-        caller may pass the host to leave whether or not a destination was named.
     type: str
   leave_host:
     description:
@@ -162,12 +160,6 @@ chosen:
   returned: when the module chose a host
   type: str
   sample: "xenhost-02: 61440 MiB of memory free, the most of 1 candidate(s) that passed the pre-checks (1 refused)"
-set_aside:
-  description: The options given but not used because another one took precedence - O(leave_host) when O(host) is given.
-  returned: success
-  type: list
-  elements: str
-  sample: [leave_host]
 operation_lock:
   description:
     - What the run did to operation locks not its own (C(cleared), with O(clear_stale_lock)).

@@ -34,6 +34,20 @@ def _within(params, name, low, high=None):
             name, ("at least %d" % low) if high is None else ("between %d and %d" % (low, high)), value))
 
 
+# driver[+transport]://[user@][host][:port]/[path][?query], as libvirt URIs are written; no white space
+LIBVIRT_URI = re.compile(r"^[a-z][a-z0-9]*(?:\+[a-z0-9]+)?://[^\s]*$")
+LIBVIRT_URI_MAX = 1024
+
+
+def check_candidates(params):
+    """Each of dest_candidates must look like a libvirt URI, weighed or set aside (a named destination wins):
+    a refusal names the first that does not, before any connection."""
+    for uri in params.get("dest_candidates") or []:
+        if len(uri) > LIBVIRT_URI_MAX or not LIBVIRT_URI.match(uri):
+            raise NovaopsError("dest_candidates: %r is not a libvirt URI (driver[+transport]://[host][:port]/path, "
+                               "at most %d characters)." % (uri[:80], LIBVIRT_URI_MAX))
+
+
 def settle_precedence(params):
     """When a caller gives two ways of naming one thing (the live_migrate role passes whatever the operator
     set and leaves the choice here): the UUID finds the domain and its name is not used; a named destination

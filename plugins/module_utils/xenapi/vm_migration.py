@@ -43,7 +43,7 @@ def argument_spec():
         sr=dict(type="str"),
         network=dict(type="str"),
         timeout=dict(type="float", default=1800),
-    ), input_rules=dict(
+    ), mutually_exclusive=[("host", "leave_host")], input_rules=dict(
         timeout=rules.SECONDS_AT_LEAST_ONE, vm=rules.NAME_OR_UUID, host=rules.NAME_OR_UUID,
         leave_host=rules.NAME_OR_UUID, sr=rules.NAME_OR_UUID, network=rules.NAME_OR_UUID,
     ))).merge(destination_argument_spec()).merge(lock_argument_spec())
@@ -57,20 +57,10 @@ def resolve(records, cls, ident, option):
         raise NovaopsError("%s: %s" % (option, exc.msg))
 
 
-def settle_destination(params):
-    """A named destination (host) is where the VM goes: leave_host, given too, is set aside (the live_migrate
-    role passes whatever the operator set and leaves the choice here). Returns the options set aside."""
-    if params.get("host") and params.get("leave_host") is not None:
-        params["leave_host"] = None
-        return ["leave_host"]
-    return []
-
-
 class VMMigration:
     def __init__(self, module, src, dst):
         self.module = module
         self.params = module.params
-        self.set_aside = settle_destination(self.params)
         self.src, self.dst = src, dst
         self.cross_pool = dst is not src
         self.src_records = Records(src)
@@ -325,7 +315,7 @@ class VMMigration:
         if self.weighed is not None:
             extra.update(candidates=self.weighed, chosen=self.chosen)
         return dict(
-            extra, changed=changed, actions=actions, set_aside=self.set_aside, mode="migrate_send" if self.cross_pool else "pool_migrate",
+            extra, changed=changed, actions=actions, mode="migrate_send" if self.cross_pool else "pool_migrate",
             vm={"uuid": vm["uuid"], "name_label": vm["name_label"], "power_state": vm["power_state"]},
             host_before=before_host, host_after=after_host, vdis_before=disks_before, vdis_after=disks_after,
             progress=self.progress, duration=round(time.monotonic() - self.started, 3),

@@ -2,17 +2,18 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""libvirt_migrate and xen_migrate decide which of two given ways of naming the instance or its destination
-they use (the live_migrate role passes what the operator set and no longer chooses in Jinja): a named
-destination wins over candidates or the host to leave, a UUID over a name; the loser is reported set aside."""
+"""libvirt_migrate decides which of two given ways of naming the instance or its destination it uses (the
+live_migrate role passes what the operator set and no longer chooses in Jinja): a named destination wins over
+candidates, a UUID over a name; the loser is reported set aside. Candidates are checked to be libvirt URIs
+whether they are weighed or set aside."""
 
 from __future__ import annotations
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import migration_options
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi import vm_migration
 from ansible_collections.novaops.compute.plugins.modules import libvirt_migrate
 
 UUID = "6f1c1e3a-5d2b-4f0e-9a51-2b3c4d5e6f70"
@@ -51,17 +52,15 @@ def test_libvirt_migrate_uuid_and_dest_uri_win(given, kept, aside):
     assert params == kept
 
 
-def test_xen_migrate_takes_a_host_and_the_host_to_leave_together():
-    spec = vm_migration.argument_spec()
-    assert _errors(spec, dict(vm="i-1", host="xenhost-02", leave_host="xenhost-01")) == []
+@pytest.mark.parametrize("uri", ["qemu+tcp://hv2/system", "qemu:///system", "qemu+ssh://root@hv2:2222/system?keyfile=/k",
+                                 "test:///default", "qemu+tcp://127.0.0.1:1/system"])
+def test_candidates_that_are_libvirt_uris_pass(uri):
+    migration_options.check_candidates(dict(dest_candidates=[uri], dest_uri=URI2))
 
 
-@pytest.mark.parametrize("host,leave,kept,aside", [
-    ("xenhost-02", "xenhost-01", None, ["leave_host"]),
-    (None, "xenhost-01", "xenhost-01", []),
-    ("xenhost-02", None, None, []),
-])
-def test_xen_migrate_a_named_host_wins_over_leave_host(host, leave, kept, aside):
-    params = dict(vm="i-1", host=host, leave_host=leave)
-    assert vm_migration.settle_destination(params) == aside
-    assert params["leave_host"] == kept and params["host"] == host
+@pytest.mark.parametrize("uri", ["", "   ", "hv2", "$(touch /tmp/x)", "--help", "*", "qemu+tcp://hv2/sys tem",
+                                 "qemu+tcp://hv2/system\nx", "Qemu://hv2/system", "qemu+tcp://" + "x" * 1100])
+def test_a_candidate_not_a_libvirt_uri_is_refused_even_beside_a_named_destination(uri):
+    for dest_uri in (None, URI2):
+        with pytest.raises(NovaopsError, match="^dest_candidates: .* is not a libvirt URI"):
+            migration_options.check_candidates(dict(dest_candidates=[URI2, uri], dest_uri=dest_uri))
