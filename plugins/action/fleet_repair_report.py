@@ -20,6 +20,7 @@ ARGS = dict(REPORT_ARGS,
             found=dict(type="list", elements="str", default=[]),
             skipped=dict(type="list", elements="str", default=[]),
             still_broken=dict(type="list", elements="str"),
+            verify=dict(type="bool", default=True),
             unreachable=dict(type="list", elements="dict", default=[]))
 
 
@@ -30,7 +31,7 @@ class ActionModule(ReportAction):
     # what the report reads of each host (templating all its variables would be slow, and fail on any bad one)
     HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_repair_reasons",
                  "novaops_busy", "novaops_task", "fleet_repair_outcome")
-    RUN_KEYS = ("unreachable",)
+    RUN_KEYS = ("unreachable", "verify")
 
     def make_report(self, args, found, skipped, run):
         report = fleet_repair_report(found, skipped, args["still_broken"], run)

@@ -30,7 +30,7 @@ options:
     description: When the run started.
     type: str
   finished:
-    description: When it finished.
+    description: When it finished; default, with O(final=true), the time this task runs (UTC, C(YYYY-MM-DDTHH:MM:SSZ)).
     type: str
   final:
     description: The end of the run (else a report of the batches done so far).

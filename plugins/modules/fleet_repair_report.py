@@ -34,10 +34,17 @@ options:
     default: []
   still_broken:
     description:
-      - The hosts in C(needs_repair) after the run's fresh read of the inventory. Omit while batches still run;
-        when given, each repaired host is marked C(verified) unless it is in this list.
+      - The hosts in C(needs_repair) after the run's fresh read of the inventory; each repaired host is marked
+        C(verified) unless it is in this list.
+      - Read only at the end of the run (O(final=true)), with O(verify=true), and not in check mode (nothing was
+        repaired); otherwise the report has no C(still_broken).
     type: list
     elements: str
+  verify:
+    description: Whether the run read the inventory again before this report (C(false) under AWX, whose jobs run on
+      the last synced inventory); without it O(still_broken) is not read.
+    type: bool
+    default: true
   unreachable:
     description: Sources the inventory skipped (C(novaops_unreachable_libvirt), C(novaops_unreachable_xenapi)).
     type: list

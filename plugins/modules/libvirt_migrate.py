@@ -58,16 +58,18 @@ attributes:
     description: Shows which host has the instance, and its state there, before and after.
 options:
   name:
-    description: The domain's name on this host.
+    description: The domain's name on this host; not used when O(uuid) is given (RV(set_aside) says so).
     type: str
   uuid:
-    description: The domain's UUID.
+    description: The domain's UUID; it finds the domain when given, O(name) or not.
     type: str
   dest_uri:
     description:
       - libvirt URI of the destination host as this host's libvirtd reaches it (the migration is peer to peer),
         for example C(qemu+tcp://hv2/system) or C(qemu+ssh://root@hv2/system).
-      - One of O(dest_uri) and O(dest_candidates) is required.
+      - One of O(dest_uri) and O(dest_candidates) is required; given both, O(dest_uri) is the destination and no
+        candidate is weighed (RV(set_aside) says so), so a caller may pass its candidates whether or not a
+        destination was named.
     type: str
   dest_candidates:
     description:
@@ -76,7 +78,8 @@ options:
         O(storage) wants it), none of them a change; of those that pass, the one with the most free memory is
         chosen, as Nova's scheduler weighs hosts by default (its RAM weigher, multiplier 1.0, spreads the
         instances); on a tie the earlier in the list. When none passes, the refusal lists each with its reason
-        (RV(candidates)).
+        (RV(candidates)). Each must be a libvirt URI (C(driver[+transport]://[host][:port]/path)), checked whether
+        weighed or set aside.
       - A domain no longer on this host but running, persistent, on a candidate is left alone (C(changed=false)).
     type: list
     elements: str
@@ -280,6 +283,13 @@ dest_uri:
   description: The destination, given (O(dest_uri)) or chosen among O(dest_candidates).
   returned: success
   type: str
+set_aside:
+  description: The options given but not used because another one took precedence - O(name) when O(uuid) is given,
+    O(dest_candidates) when O(dest_uri) is.
+  returned: success
+  type: list
+  elements: str
+  sample: [dest_candidates]
 candidates:
   description:
     - With O(dest_candidates), the URIs weighed - C(dest), C(passed), C(memory_free) (bytes) when it passed, else
@@ -351,8 +361,7 @@ def argument_spec():
         rollback_timeout=dict(type="int", default=60),
         vifs_plugged_first=dict(type="bool", default=False),
         vif_host=dict(type="str"),
-    ), required_one_of=[("name", "uuid"), ("dest_uri", "dest_candidates")],
-        mutually_exclusive=[("dest_uri", "dest_candidates")]).merge(libvirt_argument_spec()).merge(
+    ), required_one_of=[("name", "uuid"), ("dest_uri", "dest_candidates")]).merge(libvirt_argument_spec()).merge(
         glance_argument_spec()).merge(lock_argument_spec())
 
 
@@ -611,6 +620,8 @@ def main():
     module = argument_spec().create_ansible_module(NovaopsModule)
     quiet_libvirt_errors()
     with module.failing_clearly():
+        migration_options.check_candidates(module.params)
+        set_aside = migration_options.settle_precedence(module.params)
         migration_options.check(module.params)
         with LibvirtConnection.from_params(module.params) as src:
             dest_uri, choice = module.params["dest_uri"], {}
@@ -625,7 +636,7 @@ def main():
                 result = Migrate(module, src, dst).run()
             finally:
                 dst.__exit__(None, None, None)
-        module.exit_json(**dict(result, dest_uri=dest_uri, **choice))
+        module.exit_json(**dict(result, dest_uri=dest_uri, set_aside=set_aside, **choice))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,10 @@ def evacuate_report(hypervisors, found, skipped=None, run=None):
             skipped_out.append(_skipped(hostvars, outcome.get("task")))
             continue
         entry = dict(_entry(hostvars), **outcome)
-        (failed if entry.get("status") == "failed" else moved).append(entry)
+        if entry.get("status") == "failed":
+            failed.append(entry)
+        else:       # moved, or in check mode (nothing moved) planned
+            moved.append(dict(entry, status="planned" if run.get("check_mode") else entry.get("status")))
     final = bool(run.get("final"))
     durations = [float(e["duration"]) for e in moved if e.get("duration") is not None]
     report = dict(

@@ -35,11 +35,15 @@ def fleet_repair_report(found, skipped=None, still_broken=None, run=None):
 
     found: host variables of every host that needed repair when the run started;
     skipped: host variables of the busy and rescued hosts (those with findings are listed);
-    still_broken: host names in needs_repair after the run's fresh read (None while it runs);
-    run: run_id, started, finished, check_mode, unreachable (sources the inventory skipped), and
+    still_broken: host names in needs_repair after the run's fresh read (None while it runs); not read
+    unless final, with verify (the run read the inventory again; default true), and not in check mode;
+    run: run_id, started, finished, check_mode, unreachable (sources the inventory skipped), verify and
     final (the end of the run; default: still_broken is given).
     """
     run = dict(run or {})
+    final = bool(run.get("final", still_broken is not None))
+    if not (final and run.get("verify", True) and not run.get("check_mode")):
+        still_broken = None     # read at the end of a run that read the inventory again; a check changed nothing
     repaired, failed, pending = [], [], []
     for hostvars in found or []:
         outcome = hostvars.get("fleet_repair_outcome")
@@ -48,7 +52,10 @@ def fleet_repair_report(found, skipped=None, still_broken=None, run=None):
             continue
         entry = dict(outcome)
         entry["reasons"] = list(entry.get("reasons") or [])
-        (failed if entry.get("status") == "failed" else repaired).append(entry)
+        if entry.get("status") == "failed":
+            failed.append(entry)
+        else:       # repaired, or in check mode (nothing changed) planned
+            repaired.append(dict(entry, status="planned" if run.get("check_mode") else entry.get("status")))
     skipped_out = []
     for hostvars in skipped or []:
         entry = _host_entry(hostvars)
@@ -58,7 +65,6 @@ def fleet_repair_report(found, skipped=None, still_broken=None, run=None):
         entry["task"] = hostvars.get("novaops_task")
         skipped_out.append(dict((k, entry.get(k)) for k in SKIP_KEYS))
     verified = still_broken is not None
-    final = bool(run.get("final", verified))
     broken_now = sorted(str(h) for h in (still_broken or []))
     if verified:
         for entry in repaired:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
-from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import host_vars, write_report
+from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import finished_at, host_vars, write_report
 
 
 class ReportAction(ControllerAction):
@@ -25,8 +25,8 @@ class ReportAction(ControllerAction):
 
     def run_on_controller(self, args, task_vars, result):
         hostvars = task_vars["hostvars"]
-        run = dict(run_id=args["run_id"], started=args["started"], finished=args["finished"], final=args["final"],
-                   check_mode=self._task.check_mode)
+        run = dict(run_id=args["run_id"], started=args["started"], finished=finished_at(args["finished"], args["final"]),
+                   final=args["final"], check_mode=self._task.check_mode)
         run.update((key, args[key]) for key in self.RUN_KEYS)
         report, page = self.make_report(args, host_vars(hostvars, args["found"], self.HOST_KEYS),
                                         host_vars(hostvars, args["skipped"], self.HOST_KEYS), run)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 
 from ansible.module_utils.common.text.converters import to_native
 
@@ -25,6 +26,13 @@ REPORT_ARGS = dict(dir=dict(type="path", required=True),
 def plain(value):
     """Host variables as plain JSON values (lazy containers and tagged strings included)."""
     return json.loads(json.dumps(value, default=to_native))
+
+
+def finished_at(given, final, now=None):
+    """When the run finished: as given, else at the end of the run (final) now in UTC, else not yet (None)."""
+    if given or not final:
+        return given or None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
 def host_vars(hostvars, names, keys):

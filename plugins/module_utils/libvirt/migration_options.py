@@ -34,6 +34,32 @@ def _within(params, name, low, high=None):
             name, ("at least %d" % low) if high is None else ("between %d and %d" % (low, high)), value))
 
 
+# driver[+transport]://[user@][host][:port]/[path][?query], as libvirt URIs are written; no white space
+LIBVIRT_URI = re.compile(r"^[a-z][a-z0-9]*(?:\+[a-z0-9]+)?://[^\s]*$")
+LIBVIRT_URI_MAX = 1024
+
+
+def check_candidates(params):
+    """Each of dest_candidates must look like a libvirt URI, weighed or set aside (a named destination wins):
+    a refusal names the first that does not, before any connection."""
+    for uri in params.get("dest_candidates") or []:
+        if len(uri) > LIBVIRT_URI_MAX or not LIBVIRT_URI.match(uri):
+            raise NovaopsError("dest_candidates: %r is not a libvirt URI (driver[+transport]://[host][:port]/path, "
+                               "at most %d characters)." % (uri[:80], LIBVIRT_URI_MAX))
+
+
+def settle_precedence(params):
+    """When a caller gives two ways of naming one thing (the live_migrate role passes whatever the operator
+    set and leaves the choice here): the UUID finds the domain and its name is not used; a named destination
+    (dest_uri) is the destination and no candidate is weighed. Returns the options set aside."""
+    unused = []
+    for wins, loses in (("uuid", "name"), ("dest_uri", "dest_candidates")):
+        if params.get(wins) and params.get(loses):
+            params[loses] = None
+            unused.append(loses)
+    return unused
+
+
 def check(params):
     """Raise NovaopsError naming the first option out of its range or form; the UUID in lower case."""
     if params.get("uuid") is not None:

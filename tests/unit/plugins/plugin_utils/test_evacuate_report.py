@@ -61,3 +61,12 @@ def test_html_escapes_what_hypervisors_said():
     page = evacuate_html(evacuate_report(["hv<1>"], found, [], RUN))
     assert "<script>" not in page and "&lt;script&gt;" in page and "hv&lt;1&gt;" in page
     assert "attention needed" in page
+
+
+def test_in_check_mode_what_would_move_is_planned_not_moved():
+    found = [hostvars("a", MOVED), hostvars("b", dict(MOVED, how="cold")),
+             hostvars("c", dict(status="failed", msg="refused"))]
+    report = evacuate_report(["hv1"], found, [], dict(RUN, check_mode=True))
+    assert [(e["host"], e["status"]) for e in report["moved"]] == [("a", "planned"), ("b", "planned")]
+    assert report["failed"][0]["status"] == "failed"
+    assert [e["status"] for e in evacuate_report(["hv1"], found, [], RUN)["moved"]] == ["moved", "moved"]

@@ -69,3 +69,19 @@ def test_html_escapes_what_hypervisors_say():
     assert evil not in page and "&lt;script&gt;" in page and "a &amp; b &lt;i&gt;" in page
     assert "&lt;refused&gt;" in page and "rescued" in page
     assert "attention needed" in page
+
+
+def test_in_check_mode_a_repair_is_planned_not_repaired():
+    found = [hostvars("a", dict(status="repaired", after="running")), hostvars("c", dict(status="failed", msg="x"))]
+    report = fleet_repair_report(found, [], None, dict(RUN, check_mode=True))
+    assert [e["status"] for e in report["repaired"]] == ["planned"] and report["failed"][0]["status"] == "failed"
+    assert [e["status"] for e in fleet_repair_report(found, [], None, RUN)["repaired"]] == ["repaired"]
+
+
+def test_the_fresh_read_counts_only_at_the_end_of_a_run_that_read_it_and_not_in_check_mode():
+    found = [hostvars("a", dict(status="repaired"))]
+    assert fleet_repair_report(found, [], ["a"], RUN)["still_broken"] == ["a"]
+    for run in (dict(RUN, final=False), dict(RUN, check_mode=True), dict(RUN, verify=False)):
+        report = fleet_repair_report(found, [], ["a"], run)
+        assert report["still_broken"] is None and not report["summary"]["inventory_verified"], run
+        assert "verified" not in report["repaired"][0]
