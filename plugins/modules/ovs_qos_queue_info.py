@@ -21,6 +21,9 @@ description:
   - A port with a QoS of its own (the physical port) gives every queue of that QoS. A VIF
     port without a QoS is followed through the flows that steer its addresses (taken from its
     C(in_port) anti-spoofing flows) to the QoS port that holds the queue.
+  - When the QoS of several ports has the flow's queue id, the QoS port is the one the flow's cookie
+    names (the flows of M(novaops.compute.ovs_qos_queue)), else the first by name on the flow's bridge,
+    else the first by name.
 author: novaops.compute maintainers (@novaops)
 requirements:
   - Open vSwitch (C(ovs-vsctl), C(ovs-ofctl)) and C(tc) on the managed node
