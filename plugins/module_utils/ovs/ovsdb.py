@@ -107,7 +107,6 @@ def quote_arg(value):
     return json.dumps(text)
 
 
-
 # ---- the tools ---------------------------------------------------------------------------
 
 class OVS:
