@@ -213,19 +213,18 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.argspec imp
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_rules as rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.module_main import run_on_ovs
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import cookie_mask, table_default_flow
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import as_list, as_one
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import (
     KERNEL_QOS_TYPES, KERNEL_QUEUE_ID_MAX, QUEUE_ID_MAX, htb_class_id,
-)
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import parse_ip
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import (
-    qos_cookie_prefix, queue_flow, queue_of_actions, source_of_match,
 )
 from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Manager
 
 QUEUE_KEYS = (("max_rate", "max-rate"), ("min_rate", "min-rate"), ("burst", "burst"), ("priority", "priority"))
 QUEUE_TYPES = ("linux-htb", "linux-hfsc")
+
+# The flow helpers (queue_flows.py, openflow.py, addresses.py) and the OVSDB transaction builder are
+# imported where flows or changes are handled: every module_util a module imports is compiled from the
+# AnsiballZ zip on each run, and a no-change run without source_ips, purge or removal needs none of them.
 
 
 def argument_spec():
@@ -268,10 +267,23 @@ class QoSQueues(Manager):
         self.ovs = ovs
         self.port = self.params["port"]
         self.changes = []
-        self.prefix = qos_cookie_prefix(self.port)
         self.wanted = self._validate()
         self.bridge = None
         self.raw = None
+        self._txn = None
+
+    @property
+    def prefix(self):
+        """The upper 32 bits of this port's queue flow cookies."""
+        from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import qos_cookie_prefix
+        return qos_cookie_prefix(self.port)
+
+    @property
+    def txn(self):
+        """The run's one OVSDB transaction, made when the plan first needs a change."""
+        if self._txn is None:
+            self._txn = self.ovs.transaction()
+        return self._txn
 
     # -- input ---------------------------------------------------------------------------
     def _validate(self):
@@ -307,6 +319,7 @@ class QoSQueues(Manager):
                 raise NovaopsError("Queue %s: min_rate %s is above max_rate %s." % (qid, q["min_rate"], q["max_rate"]))
             ips = None
             if q.get("source_ips") is not None:
+                from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import parse_ip
                 ips = []
                 for text in q["source_ips"]:
                     addr = parse_ip(text, what="Source IP of queue %s:" % qid)
@@ -323,10 +336,11 @@ class QoSQueues(Manager):
     # -- read ----------------------------------------------------------------------------
     def read(self):
         p = self.params
-        # One ovs-vsctl call reads the port, the bridges, the QoS and Queue tables.
+        # One ovs-vsctl call reads the port, the bridges, the port's QoS (ovs-vsctl names a QoS row by the
+        # port that uses it) and the Queue table.
         ports, bridges, qos_rows, queue_rows = self.ovs.list_many([
             ("Port", self.port, ["name", "qos"]), ("Bridge", None, ["name", "ports"]),
-            ("QoS", None, ["type", "other_config", "queues"]), ("Queue", None, ["other_config"])])
+            ("QoS", self.port, ["type", "other_config", "queues"]), ("Queue", None, ["other_config"])])
         prow = ports[0] if ports else None
         owner = None
         if prow is not None:
@@ -346,6 +360,7 @@ class QoSQueues(Manager):
         wants_flows = p["state"] == "absent" or p["purge_queues"] or \
             any(q["source_ips"] is not None for q in self.wanted.values())
         if self.bridge and wants_flows:
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import cookie_mask
             raw["flows"] = self.ovs.dump_flows(self.bridge, "cookie=%s" % cookie_mask(self.prefix))
             raw["flows_read"] = True
         self.raw = raw
@@ -353,12 +368,8 @@ class QoSQueues(Manager):
 
     def _facts(self, raw):
         flows_by_queue = {}
-        for flow in raw["flows"]:
-            qid = queue_of_actions(flow["actions"])
-            addr = source_of_match(flow["match_fields"])
-            if qid is None or addr is None:
-                continue
-            flows_by_queue.setdefault(qid, []).append(str(addr))
+        if raw["flows"]:
+            flows_by_queue = self._sources_by_queue(raw["flows"])
         qos = None
         if raw["qos"] is not None:
             row = raw["qos"]
@@ -376,6 +387,20 @@ class QoSQueues(Manager):
                        queues=queues)
         stray = dict((str(k), sorted(v)) for k, v in flows_by_queue.items())
         return dict(port=self.port, bridge=self.bridge, qos=qos, stray_flows=stray)
+
+    @staticmethod
+    def _sources_by_queue(flows):
+        """{queue id: [source IP]} of the queue flows read."""
+        from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import (
+            queue_of_actions, source_of_match,
+        )
+        sources = {}
+        for flow in flows:
+            qid = queue_of_actions(flow["actions"])
+            addr = source_of_match(flow["match_fields"])
+            if qid is not None and addr is not None:
+                sources.setdefault(qid, []).append(str(addr))
+        return sources
 
     # -- plan ----------------------------------------------------------------------------
     def plan(self, before, plan):
@@ -410,7 +435,6 @@ class QoSQueues(Manager):
         wanted_flows = any(q["source_ips"] is not None for q in self.wanted.values())
         if wanted_flows and not self.bridge:
             raise NovaopsError("Port %s is on no bridge; give bridge for the queue flows." % self.port)
-        txn = self.ovs.transaction()
         after = dict(before)
         qos = before["qos"]
         if qos is None:
@@ -418,7 +442,7 @@ class QoSQueues(Manager):
             queue_refs = {}
             exp_queues = {}
             for qid, want in sorted(self.wanted.items()):
-                queue_refs[qid] = txn.create("Queue", name="q%d" % qid, other_config=self._queue_config(want))
+                queue_refs[qid] = self.txn.create("Queue", name="q%d" % qid, other_config=self._queue_config(want))
                 exp_queues[str(qid)] = self._expected_queue(qid, want, {}, p["type"])
                 self.changes.append("create queue %s" % qid)
             columns = dict(type=p["type"])
@@ -426,41 +450,41 @@ class QoSQueues(Manager):
                 columns["other_config"] = other
             if queue_refs:
                 columns["queues"] = dict((str(qid), ref) for qid, ref in queue_refs.items())
-            ref = txn.create("QoS", name="qos", **columns)
-            txn.command("set", "Port", self.port, "qos=%s" % ref)
+            ref = self.txn.create("QoS", name="qos", **columns)
+            self.txn.command("set", "Port", self.port, "qos=%s" % ref)
             self.changes.insert(0, "create QoS %s on %s" % (p["type"], self.port))
             after["qos"] = dict(uuid=None, type=p["type"], max_rate=p["max_rate"], queues=exp_queues)
         else:
             qos = dict(qos, queues=dict(qos["queues"]))
             if qos["type"] != p["type"]:
-                txn.command("set", "QoS", qos["uuid"], "type=%s" % p["type"])
+                self.txn.command("set", "QoS", qos["uuid"], "type=%s" % p["type"])
                 self.changes.append("set QoS type %s -> %s" % (qos["type"], p["type"]))
                 qos["type"] = p["type"]
             if p["max_rate"] is not None and qos["max_rate"] != p["max_rate"]:
-                txn.set("QoS", qos["uuid"], other_config={"max-rate": str(p["max_rate"])})
+                self.txn.set("QoS", qos["uuid"], other_config={"max-rate": str(p["max_rate"])})
                 self.changes.append("set QoS max-rate %s -> %s" % (qos["max_rate"], p["max_rate"]))
                 qos["max_rate"] = p["max_rate"]
             for qid, want in sorted(self.wanted.items()):
                 current = qos["queues"].get(str(qid))
                 if current is None:
-                    ref = txn.create("Queue", name="q%d" % qid, other_config=self._queue_config(want))
-                    txn.command("set", "QoS", qos["uuid"], "queues:%d=%s" % (qid, ref))
+                    ref = self.txn.create("Queue", name="q%d" % qid, other_config=self._queue_config(want))
+                    self.txn.command("set", "QoS", qos["uuid"], "queues:%d=%s" % (qid, ref))
                     self.changes.append("create queue %s" % qid)
                     qos["queues"][str(qid)] = self._expected_queue(qid, want, {}, p["type"])
                 else:
                     config = self._queue_config(want, current)
                     if config:
-                        txn.set("Queue", current["uuid"], other_config=config)
+                        self.txn.set("Queue", current["uuid"], other_config=config)
                         self.changes.append("set queue %s %s" % (qid, ", ".join(
                             "%s=%s" % kv for kv in sorted(config.items()))))
                         qos["queues"][str(qid)] = self._expected_queue(qid, want, current, p["type"])
             if p["purge_queues"]:
                 for key in sorted(qos["queues"], key=int):
                     if int(key) not in self.wanted:
-                        self._remove_queue(txn, qos, key)
+                        self._remove_queue(qos, key)
             after["qos"] = qos
-        if txn:
-            plan.add("ovsdb_transaction", txn.commit)
+        if self._txn:
+            plan.add("ovsdb_transaction", self._txn.commit)
         self._plan_flows(after, plan, purge=p["purge_queues"])
         return after
 
@@ -472,37 +496,38 @@ class QoSQueues(Manager):
         entry["tc_class"] = htb_class_id(qid) if qos_type in KERNEL_QOS_TYPES else None
         return entry
 
-    def _remove_queue(self, txn, qos, key):
+    def _remove_queue(self, qos, key):
         current = qos["queues"].pop(key)
-        txn.remove("QoS", qos["uuid"], "queues", key)
+        self.txn.remove("QoS", qos["uuid"], "queues", key)
         if current.get("uuid") and not self._references("QoS", "queues", current["uuid"], qos["uuid"]):
-            txn.destroy("Queue", current["uuid"])
+            self.txn.destroy("Queue", current["uuid"])
         self.changes.append("remove queue %s" % key)
 
     def _plan_absent(self, before, plan):
         after = dict(before)
         qos = before["qos"]
-        txn = self.ovs.transaction()
         if qos is not None:
             if self.params["queues"] is None:
-                txn.clear("Port", self.port, "qos")
+                self.txn.clear("Port", self.port, "qos")
                 if not self._references("Port", "qos", qos["uuid"], self.raw["port"]["_uuid"]):
-                    txn.destroy("QoS", qos["uuid"])
+                    self.txn.destroy("QoS", qos["uuid"])
                     for key, queue in sorted(qos["queues"].items()):
                         if queue.get("uuid") and not self._references("QoS", "queues", queue["uuid"], qos["uuid"]):
-                            txn.destroy("Queue", queue["uuid"])
+                            self.txn.destroy("Queue", queue["uuid"])
                 self.changes.append("remove QoS %s from %s" % (qos["type"], self.port))
                 after["qos"] = None
             else:
                 qos = dict(qos, queues=dict(qos["queues"]))
                 for qid in sorted(self.wanted):
                     if str(qid) in qos["queues"]:
-                        self._remove_queue(txn, qos, str(qid))
+                        self._remove_queue(qos, str(qid))
                 after["qos"] = qos
-        if txn:
-            plan.add("ovsdb_transaction", txn.commit)
+        if self._txn:
+            plan.add("ovsdb_transaction", self._txn.commit)
         # flows
         if self.bridge:
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import cookie_mask
+            from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import queue_of_actions
             delete = []
             if self.params["queues"] is None:
                 if self.raw["flows"]:
@@ -520,8 +545,12 @@ class QoSQueues(Manager):
         return after
 
     def _plan_flows(self, after, plan, purge):
-        if not self.bridge:
+        if not self.raw["flows_read"]:  # no source_ips and no purge: this run leaves the flows alone
             return
+        from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import table_default_flow
+        from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import (
+            queue_flow, queue_of_actions, source_of_match,
+        )
         current = {}
         for flow in self.raw["flows"]:
             qid = queue_of_actions(flow["actions"])

@@ -21,6 +21,9 @@ description:
   - A port with a QoS of its own (the physical port) gives every queue of that QoS. A VIF
     port without a QoS is followed through the flows that steer its addresses (taken from its
     C(in_port) anti-spoofing flows) to the QoS port that holds the queue.
+  - When the QoS of several ports has the flow's queue id, the QoS port is the one the flow's cookie
+    names (the flows of M(novaops.compute.ovs_qos_queue)), else the first by name on the flow's bridge,
+    else the first by name.
 author: novaops.compute maintainers (@novaops)
 requirements:
   - Open vSwitch (C(ovs-vsctl), C(ovs-ofctl)) and C(tc) on the managed node
@@ -162,7 +165,9 @@ from ansible_collections.novaops.compute.plugins.module_utils.ovs.module_main im
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import as_list, as_one
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import KERNEL_QOS_TYPES, htb_class_id
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.addresses import parse_ip
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import queue_of_actions, source_of_match
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import (
+    qos_cookie_prefix, queue_of_actions, source_of_match,
+)
 
 
 def argument_spec():
@@ -195,6 +200,7 @@ class QueueInfo:
         self.params = module.params
         self.ovs = ovs
         self._qos_ports = None
+        self._port_bridges = None
         self._tc = {}
 
     # -- look-ups ------------------------------------------------------------------------
@@ -213,6 +219,14 @@ class QueueInfo:
                     found.append((prow["name"], qrow, queues))
             self._qos_ports = sorted(found, key=lambda item: item[0])
         return self._qos_ports
+
+    def port_bridges(self):
+        """{port name: bridge name} of every port on a bridge."""
+        if self._port_bridges is None:
+            names = dict((r["_uuid"], r["name"]) for r in self.ovs.list("Port", columns=["name"]))
+            self._port_bridges = dict((names[u], b["name"]) for b in self.ovs.list("Bridge", columns=["name", "ports"])
+                                      for u in as_list(b.get("ports")) if u in names)
+        return self._port_bridges
 
     def tc_classes(self, dev):
         if dev not in self._tc:
@@ -282,12 +296,23 @@ class QueueInfo:
                     qos_port=qos_port, qos=qos, queue=queue, tc=tc, expected_ceil=expected,
                     max_rate=max_rate, agree=not problems, problems=problems)
 
-    def holder(self, qid, prefer=None):
-        """(port, qos row, queue row) holding queue qid; prefer a given port."""
+    def holder(self, qid, bridge=None, cookie=None):
+        """(port, qos row, queue row) of the QoS port a flow on bridge with cookie sends to queue qid.
+
+        Several ports can have a queue qid (a physical port per bridge, or another run's port): the
+        port the flow's cookie names (ovs_qos_queue gives its flows the QoS port's cookie prefix) is
+        it; else the first by name on the flow's bridge (set_queue acts where the packet leaves that
+        bridge); else the first by name, so that the answer is the same on every run.
+        """
         holders = [(name, qrow, queues[qid]) for name, qrow, queues in self.qos_ports() if qid in queues]
-        for item in holders:
-            if item[0] == prefer:
-                return item
+        if len(holders) > 1 and cookie is not None:
+            named = [item for item in holders if qos_cookie_prefix(item[0]) == cookie >> 32]
+            if len(named) == 1:
+                return named[0]
+        if len(holders) > 1 and bridge is not None:
+            on_bridge = [item for item in holders if self.port_bridges().get(item[0]) == bridge]
+            if on_bridge:
+                return on_bridge[0]
         return holders[0] if holders else (None, None, None)
 
     def by_ips(self, ips, bridges):
@@ -295,7 +320,7 @@ class QueueInfo:
         for bridge, flow, qid, src in self.queue_flows(bridges):
             if src is None or src not in ips:
                 continue
-            port, qrow, queue_row = self.holder(qid)
+            port, qrow, queue_row = self.holder(qid, bridge, flow["cookie"])
             entries.append(self.entry(qid, port, qrow, queue_row, bridge, flow, src))
         return entries
 

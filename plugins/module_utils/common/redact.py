@@ -15,19 +15,37 @@ shown (and identifies an image) unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
 
 MASK = "***"
-# query parameters whose value is a credential, by the last word of their name: pre-signed object URLs
-# (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, Swift's temp_url_sig, Azure's sig), OAuth's
-# access_token, api_key, password
-SECRET_PARAM = re.compile(r"(?i)^(.*[-_.])?(sig|signature|token|secret|password|passwd|pwd|key|credential)$")
-URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
-# what redact_text finds of a URL: its scheme's characters before '://', the rest after it
+# The patterns, compiled on first use (SECRET_PARAM, URL_IN_TEXT and URL_TAIL are attributes of this
+# module all the same): re's compiler takes milliseconds, and every module imports this file on every
+# run, most of them with no URL to show.
+PATTERNS = dict(
+    # query parameters whose value is a credential, by the last word of their name: pre-signed object URLs
+    # (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, Swift's temp_url_sig, Azure's sig), OAuth's
+    # access_token, api_key, password
+    SECRET_PARAM=r"(?i)^(.*[-_.])?(sig|signature|token|secret|password|passwd|pwd|key|credential)$",
+    URL_IN_TEXT=r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+",
+    # what redact_text finds of a URL after '://' (SCHEME_CHARS before it)
+    URL_TAIL=r"[^\s'\"<>`]+",
+)
 SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
-URL_TAIL = re.compile(r"[^\s'\"<>`]+")
 # schemes where a user name alone may be a credential (https://<token>@host/...)
 HTTP_SCHEMES = ("http", "https", "ftp", "ftps")
+
+
+@functools.lru_cache(maxsize=None)
+def pattern(name):
+    """The compiled regex PATTERNS[name]."""
+    return re.compile(PATTERNS[name])
+
+
+def __getattr__(name):
+    if name in PATTERNS:
+        return pattern(name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 def redact_url(url):
@@ -58,7 +76,7 @@ def redact_url(url):
 
 def _redact_param(item):
     name, sep, value = item.partition("=")
-    if sep and value and SECRET_PARAM.search(name):
+    if sep and value and pattern("SECRET_PARAM").search(name):
         return "%s=%s" % (name, MASK)
     return item
 
@@ -79,7 +97,7 @@ def redact_text(text):
             start -= 1
         while start < found and not text[start].isalpha():
             start += 1              # the scheme begins with its first letter
-        tail = URL_TAIL.match(text, found + 3)
+        tail = pattern("URL_TAIL").match(text, found + 3)
         if start == found or tail is None:
             found = text.find("://", found + 1)
             continue
@@ -120,6 +138,6 @@ def url_secrets(url):
     query = rest.split("?", 1)[1].split("#", 1)[0] if "?" in rest else ""
     for item in query.split("&"):
         name, sep, value = item.partition("=")
-        if sep and value and SECRET_PARAM.search(name):
+        if sep and value and pattern("SECRET_PARAM").search(name):
             found.add(value)
     return set(s for s in found if s)

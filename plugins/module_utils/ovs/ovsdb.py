@@ -11,18 +11,20 @@ Reads use ``ovs-vsctl --format=json`` (never the human output); every change to 
 so that it is testable with a fake.
 
 The flow and tc text formats live in openflow.py and tc.py, imported only by the runs that dump
-flows or read tc classes: a module's start-up compiles each module_util it imports from the
-AnsiballZ zip on every run, so a no-change OVSDB run loads only this file.
+flows or read tc classes, and the transaction builder in ovsdb_transaction.py, imported by the runs
+that change OVSDB: a module's start-up compiles each module_util it imports from the AnsiballZ zip on
+every run, so a no-change OVSDB run loads only this file.
 
 Public API:
   OVSError                      NovaopsError with ovs_error={command, rc, stderr}
   check_device_name(name)       a bridge, port or interface name the kernel accepts
   decode_value(v), decode_table(text)  OVSDB JSON -> python (uuid str, list, dict, scalar)
+  quote_arg(v)                  a value quoted for an ovs-vsctl argument
   as_list(v) / as_one(v)        normalise a set column (OVSDB prints a 1-element set bare)
-  Transaction                   builder of one ovs-vsctl transaction
   OVS(run_command, ...)         reads: list, list_many, find, get_row, bridge, port, interface,
                                 list_bridges, port_bridge, queues_of_qos;
-                                writes: transaction(), transact(commands);
+                                writes: transaction() (a Transaction of ovsdb_transaction.py),
+                                transact(commands);
                                 flows: dump_flows, apply_flows; tc: tc_classes
 """
 
@@ -97,98 +99,12 @@ def decode_table(text):
     return [dict(zip(headings, [decode_value(cell) for cell in row])) for row in doc.get("data", [])]
 
 
-def _quote(value):
+def quote_arg(value):
     """Quote a value for an ovs-vsctl column argument (strings with odd characters)."""
     text = str(value)
     if re.match(r"^[A-Za-z0-9_.@/-]+$", text):
         return text
     return json.dumps(text)
-
-
-def column_arg(column, value, key=None):
-    """'column=value' or 'column:key=value' with the value quoted for ovs-vsctl."""
-    if key is None:
-        return "%s=%s" % (column, value)
-    return "%s:%s=%s" % (column, _quote(key), _quote(value))
-
-
-class Transaction:
-    """One ovs-vsctl transaction: commands joined with '--', run in one call.
-
-        txn = ovs.transaction()
-        q = txn.create("queue", other_config={"max-rate": "614400000"})
-        txn.command("set", "qos", qos_uuid, "queues:13947=%s" % q)
-        txn.commit()
-    """
-
-    def __init__(self, ovs):
-        self.ovs = ovs
-        self.commands = []
-        self._ids = 0
-
-    def __bool__(self):
-        return bool(self.commands)
-
-    def __len__(self):
-        return len(self.commands)
-
-    def command(self, *args):
-        self.commands.append([str(a) for a in args])
-        return self
-
-    def create(self, table, name=None, **columns):
-        """--id=@name create table col=value ... ; map columns given as dicts. Returns '@name'."""
-        if name is None:
-            self._ids += 1
-            name = "%s%d" % (table.lower(), self._ids)
-        argv = ["--id=@%s" % name, "create", table]
-        argv.extend(self._column_args(columns))
-        self.commands.append(argv)
-        return "@%s" % name
-
-    def set(self, table, record, **columns):
-        if columns:
-            self.commands.append(["set", table, str(record)] + self._column_args(columns))
-        return self
-
-    def clear(self, table, record, *columns):
-        self.commands.append(["clear", table, str(record)] + list(columns))
-        return self
-
-    def remove(self, table, record, column, *values):
-        self.commands.append(["remove", table, str(record), column] + [str(v) for v in values])
-        return self
-
-    def destroy(self, table, *records):
-        for record in records:
-            self.commands.append(["destroy", table, str(record)])
-        return self
-
-    @staticmethod
-    def _column_args(columns):
-        args = []
-        for column, value in columns.items():
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    args.append(column_arg(column, item, key))
-            elif isinstance(value, (list, tuple)):
-                args.append("%s=[%s]" % (column, ",".join(str(v) for v in value)))
-            else:
-                args.append(column_arg(column, value))
-        return args
-
-    def argv(self):
-        argv = []
-        for command in self.commands:
-            argv.append("--")
-            argv.extend(command)
-        return argv
-
-    def commit(self):
-        """Run the whole transaction; nothing at all when empty."""
-        if not self.commands:
-            return ""
-        return self.ovs.transact(self.commands)
 
 
 # ---- the tools ---------------------------------------------------------------------------
@@ -289,7 +205,7 @@ class OVS:
                 key = None
                 if ":" in column:
                     column, key = column.split(":", 1)
-                cond = "%s%s%s%s" % (column, ":" + _quote(key) if key else "", op, _quote(value))
+                cond = "%s%s%s%s" % (column, ":" + quote_arg(key) if key else "", op, quote_arg(value))
             argv.append(cond)
         rc, out, err = self.run(argv, what="ovs-vsctl find %s" % table)
         return decode_table(out)
@@ -334,6 +250,8 @@ class OVS:
 
     # -- OVSDB writes -----------------------------------------------------------------------
     def transaction(self):
+        """A Transaction of this OVS (ovsdb_transaction.py: a run that changes nothing never compiles it)."""
+        from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb_transaction import Transaction
         return Transaction(self)
 
     def transact(self, commands):
