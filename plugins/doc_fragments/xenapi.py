@@ -46,4 +46,5 @@ requirements:
 notes:
   - The connection options can be set once for all modules of the collection with
     C(module_defaults) and the action group C(group/novaops.compute.xenapi).
+  - A connection option set to null counts as not set (the environment variable, then the default, applies).
 '''

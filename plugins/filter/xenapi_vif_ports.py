@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The filter the boot role wires XenAPI VIFs with: which Open vSwitch port each VIF is on."""
+"""The filters the boot role wires XenAPI VIFs with: which Open vSwitch port each VIF is on, and whether
+there is anything to wire."""
 
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ def xenapi_vif_ports(vifs, vm):
     return ports
 
 
+def xenapi_vifs_to_wire(vifs, vm):
+    """Whether the VIFs get flows or queues: some VIF has ips (anti-spoofing) or max_rate (a queue), and the VM
+    has a domain (running or paused: dom0 gave its VIFs ports) or a port is given where dom0 names it otherwise.
+    A halted VM has no port to wire."""
+    ports = xenapi_vif_ports(vifs, vm)
+    wanted = any("ips" in vif or "max_rate" in vif for vif in vifs)
+    return wanted and ((vm or {}).get("power_state") in ("running", "paused") or any(ports))
+
+
 class FilterModule:
     def filters(self):
-        return {"xenapi_vif_ports": xenapi_vif_ports}
+        return {"xenapi_vif_ports": xenapi_vif_ports, "xenapi_vifs_to_wire": xenapi_vifs_to_wire}

@@ -22,10 +22,11 @@ extends_documentation_fragment:
   - novaops.compute.console
 options:
   name:
-    description: The domain's name.
+    description: The domain's name, when O(uuid) is not given.
     type: str
   uuid:
-    description: The domain's UUID.
+    description:
+      - The domain's UUID. When given, it finds the domain and O(name) is not looked at.
     type: str
   vnc_host:
     description:
@@ -97,7 +98,7 @@ def argument_spec():
         name=dict(type="str"),
         uuid=dict(type="str"),
         vnc_host=dict(type="str"),
-    ), mutually_exclusive=[("name", "uuid")], required_one_of=[("name", "uuid")]).merge(
+    ), required_one_of=[("name", "uuid")]).merge(
         libvirt_argument_spec()).merge(console_argument_spec())
 
 

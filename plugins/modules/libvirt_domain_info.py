@@ -102,10 +102,25 @@ domains:
       description: Disks with target, bus, device, path, format and backing_chain (list of path and format).
       type: list
       elements: dict
+    disk_files:
+      description:
+        - The disks' file names (the last part of each path; null for a disk with no path) in the domain's order,
+          the order it boots them in - a rescued domain's start with V(disk.rescue) then V(disk).
+      type: list
+      elements: str
+      sample: [disk.rescue, disk]
     vifs:
       description: Interfaces with type, mac, bridge, virtualport, id (OVS iface-id), model, target (tap) and ovs_port.
       type: list
       elements: dict
+    unplugged_ovs_macs:
+      description:
+        - The MACs of the Open vSwitch interfaces (C(virtualport) V(openvswitch)) that have no Open vSwitch
+          port - all of them while the domain is not running; empty when every one is plugged.
+        - Null with O(ovs=false) (the ports are not looked up).
+      type: list
+      elements: str
+      sample: []
     vnc:
       description: VNC host (listen address) and port, or null.
       type: dict
@@ -114,6 +129,8 @@ domains:
       description: The desired state recorded by M(novaops.compute.libvirt_domain), or null.
       type: dict
 '''
+
+import os
 
 from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml as dx
 from ansible_collections.novaops.compute.plugins.module_utils.common.argspec import ArgumentSpec
@@ -142,6 +159,16 @@ REASONS = dict(
 def reason_name(state, reason):
     names = REASONS.get("shutoff" if state == "saved" else state, ())
     return names[reason] if 0 <= reason < len(names) else "unknown"
+
+
+def disk_files(disks):
+    """The disks' file names in the domain's order: what tells a rescued domain (disk.rescue first)."""
+    return [os.path.basename(disk["path"]) if disk.get("path") else None for disk in disks]
+
+
+def unplugged_ovs_macs(vifs):
+    """The MACs of the Open vSwitch interfaces with no port found (facts() looks only while the domain runs)."""
+    return [vif.get("mac") for vif in vifs if vif.get("virtualport") == "openvswitch" and vif.get("ovs_port") is None]
 
 
 def argument_spec():
@@ -191,6 +218,8 @@ class DomainInfo:
                 ports = vif_ovs_ports(self.ovs(), vif["id"], vif.get("mac"))
                 vif["ovs_port"] = ports[0] if ports else None
             out["vifs"].append(vif)
+        out["disk_files"] = disk_files(out["disks"])
+        out["unplugged_ovs_macs"] = unplugged_ovs_macs(out["vifs"]) if self.module.params["ovs"] else None
         if xml["vnc"]:
             vnc = xml["vnc"]
             out["vnc"] = dict(host=vnc["listen"], listen=vnc["listen"],

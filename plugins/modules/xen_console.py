@@ -23,10 +23,12 @@ extends_documentation_fragment:
   - novaops.compute.console
 options:
   uuid:
-    description: The VM's UUID.
+    description:
+      - The VM's UUID. When given, it finds the VM and O(name) is not looked at.
     type: str
   name:
-    description: The VM's name label (one VM must have it).
+    description:
+      - The VM's name label (one VM must have it), when O(uuid) is not given.
     type: str
     aliases: [ name_label ]
   console_port:
@@ -95,7 +97,7 @@ def argument_spec():
         uuid=dict(type="str"),
         name=dict(type="str", aliases=["name_label"]),
         console_port=dict(type="int"),
-    ), mutually_exclusive=[["uuid", "name"]], required_one_of=[["uuid", "name"]])).merge(console_argument_spec())
+    ), required_one_of=[["uuid", "name"]])).merge(console_argument_spec())
 
 
 def main():

@@ -77,6 +77,8 @@ options:
   template:
     description:
       - Name or UUID of the template to create the VM from, when it does not exist.
+      - Default with O(image_vdi) C(Other install media), the template Nova's XenAPI driver booted images on
+        (the image gives the root disk, the template the VM's settings).
     type: str
   create_mode:
     description:
@@ -90,8 +92,8 @@ options:
       - Whether a new VM gets the disks its template's provisioning describes (C(other_config:disks)).
       - V(false) creates the VM with only the O(disks) given - the destination of a resize or migration,
         whose disks exist already (O(disks[].vdi) with O(disks[].adopt)).
+      - Default V(false) with O(image_vdi) (the root disk is the image's), else V(true).
     type: bool
-    default: true
   sr:
     description:
       - Name or UUID of the storage repository for C(VM.copy), for the disks the template's
@@ -367,6 +369,10 @@ vm:
       description: VBDs with their VDI (uuid, name, size in bytes and GiB, SR, owned by this VM or not).
       type: list
       elements: dict
+    vdi_by_userdevice:
+      description: The VDI uuid in each C(userdevice) (an empty drive left out); C(0) is the root disk.
+      type: dict
+      sample: {"0": 4f0d2c9e-2f5b-4ad1-8d0e-0c1f7a9b6e21}
     vifs:
       description: VIFs (device, MAC, network uuid and name, bridge; C(port), dom0's C(vif<domid>.<device>) while the VM runs, new at every start).
       type: list

@@ -156,6 +156,11 @@ vms:
           C(vhd_parent) and C(chain) (the VDI then its parents, by uuid), whether this VM owns it.
       type: list
       elements: dict
+    vdi_by_userdevice:
+      description:
+        - The VDI uuid in each C(userdevice) (an empty drive left out) - C(0) is the root disk.
+      type: dict
+      sample: {"0": 4f0d2c9e-2f5b-4ad1-8d0e-0c1f7a9b6e21}
     vifs:
       description:
         - VIFs - device, uuid, MAC, MTU, network uuid and name, bridge, whether plugged.

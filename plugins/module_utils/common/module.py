@@ -41,18 +41,20 @@ class NovaopsModule(AnsibleModule):
             self.warn(warning)
 
     def _load_params(self):
-        """An explicit null of an option with no default is that option not given.
+        """An explicit null of an option with no default, or with a fallback, is that option not given.
 
         ansible-core counts it as given: ``vm: null`` satisfied required_one_of and required_if, and
-        the module met a None it never expected.  Dropped here, ansible-core's own rules see it.
+        the module met a None it never expected; ``validate_certs: null`` (an inventory's
+        ``xenapi_validate_certs: null`` through a role) skipped the environment and the default and
+        was refused.  Dropped here, ansible-core's own rules see it, then the fallback and the default.
         """
         super()._load_params()
-        no_default = set()
+        unset_by_null = set()
         for name, option in self.argument_spec.items():
-            if option.get("default") is None:
-                no_default.update([name] + list(option.get("aliases") or []))
+            if option.get("default") is None or option.get("fallback") is not None:
+                unset_by_null.update([name] + list(option.get("aliases") or []))
         self.params = dict((key, value) for key, value in self.params.items()
-                           if value is not None or key not in no_default)
+                           if value is not None or key not in unset_by_null)
 
     def warn(self, warning, **kwargs):
         super().warn(redact_text(warning), **kwargs)

@@ -195,6 +195,7 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
     memory = dict((key, int(rec.get("memory_%s" % key, 0)))
                   for key in ("static_min", "static_max", "dynamic_min", "dynamic_max"))
     blocked = dict(rec.get("blocked_operations") or {})
+    disks = _disk_facts(records, rec, vbds, vdi_refs, chain)
     facts = dict(
         uuid=rec["uuid"], name=rec["name_label"], description=rec.get("name_description", ""),
         power_state=str(rec["power_state"]).lower(),
@@ -204,7 +205,8 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
         other_config=dict(rec.get("other_config") or {}), xenstore_data=dict(rec.get("xenstore_data") or {}),
         blocked_operations=blocked, bootlocked="start" in blocked,
         desired_state=(rec.get("other_config") or {}).get(DESIRED_KEY),
-        disks=_disk_facts(records, rec, vbds, vdi_refs, chain), vifs=_vif_facts(records, vifs_found, _domid(rec)), _ref=ref,
+        disks=disks, vdi_by_userdevice=vdi_by_userdevice(disks),
+        vifs=_vif_facts(records, vifs_found, _domid(rec)), _ref=ref,
     )
     if consoles:
         facts["consoles"] = _console_facts(records, rec)
@@ -213,6 +215,12 @@ def vm_facts(records, ref, rec, chain=False, consoles=False, snapshots=False, re
     if record:
         facts["record"] = public_record(rec)
     return facts
+
+
+def vdi_by_userdevice(disks):
+    """The VDI uuid in each userdevice (0 the root disk; a rescue VM holds the instance's root at 1),
+    what a check compares instead of searching the disk list; an empty drive is left out."""
+    return dict((disk["userdevice"], disk["vdi_uuid"]) for disk in disks if disk["vdi_uuid"])
 
 
 def _disk_facts(records, rec, vbds, vdi_refs, chain):

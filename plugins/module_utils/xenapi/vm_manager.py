@@ -50,7 +50,7 @@ def argument_spec():
         reboot=dict(type="str", default="clean", choices=["clean", "hard"]),
         template=dict(type="str"),
         create_mode=dict(type="str", default="clone", choices=["clone", "copy"]),
-        template_disks=dict(type="bool", default=True),
+        template_disks=dict(type="bool"),
         sr=dict(type="str"),
         vcpus=dict(type="int"),
         memory_mb=dict(type="int"),
@@ -106,6 +106,19 @@ def _diff_view(facts):
     return view
 
 
+# Nova's XenAPI booted an image on this template: it gives the VM's settings, the image its root disk.
+IMAGE_TEMPLATE = "Other install media"
+
+
+def creation_source(params):
+    """The template and template_disks a new VM is made with: booting an image (image_vdi given, '' too), the
+    root disk is the image's clone, so the template (default IMAGE_TEMPLATE) provisions no disks of its own."""
+    from_image = params["image_vdi"] is not None
+    template_disks = params["template_disks"]
+    return dict(template=params["template"] or (IMAGE_TEMPLATE if from_image else None),
+                template_disks=(not from_image) if template_disks is None else template_disks)
+
+
 class VM(Manager):
 
     AFTER_READ_UNDER_LOCK = True      # the lock checks its mark in that read before it releases
@@ -115,6 +128,7 @@ class VM(Manager):
         if self.params["flavor"]:
             # the flavor's VCPUs and memory, as if given as vcpus and memory_mb (exclusive with them)
             self.params.update(vcpus=self.params["flavor"]["vcpus"], memory_mb=self.params["flavor"]["memory_mb"])
+        self.params.update(creation_source(self.params))
         self.conn = conn
         self.records = Records(conn)
         self.ref = None

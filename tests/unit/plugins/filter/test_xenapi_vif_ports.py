@@ -32,3 +32,19 @@ def test_a_halted_vm_has_no_port_unless_one_is_given():
 def test_vifs_that_are_not_a_list_of_dicts_are_refused():
     with pytest.raises(AnsibleFilterError, match="list of dicts"):
         xenapi_vif_ports("eth0", RUNNING)
+
+
+def test_vifs_are_wired_when_one_has_ips_or_max_rate_and_there_is_a_port():
+    from ansible_collections.novaops.compute.plugins.filter.xenapi_vif_ports import xenapi_vifs_to_wire
+    running = dict(RUNNING, power_state="running")
+    assert xenapi_vifs_to_wire([{"ips": ["192.0.2.1"]}], running)
+    assert xenapi_vifs_to_wire([{}, {"max_rate": 1000}], running)
+    assert not xenapi_vifs_to_wire([{"bridge": "br-int"}, {}], running)       # nothing to wire
+
+
+def test_a_halted_vm_is_wired_only_on_a_given_port():
+    from ansible_collections.novaops.compute.plugins.filter.xenapi_vif_ports import xenapi_vifs_to_wire
+    halted = {"power_state": "halted", "vifs": [{"device": "0", "port": None}]}
+    assert not xenapi_vifs_to_wire([{"ips": ["192.0.2.1"]}], halted)
+    assert xenapi_vifs_to_wire([{"ips": ["192.0.2.1"], "port": "ext1"}], halted)
+    assert xenapi_vifs_to_wire([{"ips": ["192.0.2.1"]}], {"power_state": "paused", "vifs": []})

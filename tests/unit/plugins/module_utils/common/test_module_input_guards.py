@@ -189,3 +189,28 @@ def test_credentials_in_urls_never_reach_the_output(capsys, monkeypatch):
     result, out = run_tls_module(dict(image=dict(url=url)), capsys, monkeypatch)
     assert result["image"]["id"] == "https://***@images.example.com/a.qcow2?X-Amz-Signature=***"
     assert "bi-s3cr3t" not in out and "bi-sig2" not in out
+
+
+CONNECTION_SPEC = dict(
+    username=dict(type="str", default="root", fallback=(env_fallback, ["BI_GUARDS_USERNAME"])),
+    validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["BI_GUARDS_VALIDATE_CERTS"])),
+)
+
+
+def module_params(args, monkeypatch):
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps(dict(ANSIBLE_MODULE_ARGS=args))))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    return NovaopsModule(argument_spec=CONNECTION_SPEC, supports_check_mode=True).params
+
+
+def test_a_null_option_with_a_fallback_gets_its_default(monkeypatch):
+    # an inventory's xenapi_validate_certs: null, passed on by a role's connection dict
+    params = module_params(dict(username=None, validate_certs=None), monkeypatch)
+    assert params["username"] == "root" and params["validate_certs"] is True
+
+
+def test_a_null_option_with_a_fallback_gets_the_environment(monkeypatch):
+    monkeypatch.setenv("BI_GUARDS_VALIDATE_CERTS", "false")
+    monkeypatch.setenv("BI_GUARDS_USERNAME", "ops")
+    params = module_params(dict(username=None, validate_certs=None), monkeypatch)
+    assert params["username"] == "ops" and params["validate_certs"] is False

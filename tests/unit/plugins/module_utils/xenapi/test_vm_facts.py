@@ -131,6 +131,7 @@ def test_facts_one_call_per_class():
     assert disks["0"]["vhd_parent"] == "vdi-base"
     assert not disks["1"]["owned"]          # attached from elsewhere (recorded on the VM)
     assert not disks["2"]["owned"]          # owned by another VM, and shared
+    assert facts["vdi_by_userdevice"] == {"0": "vdi-root", "1": "vdi-borrowed", "2": "vdi-shared"}
     assert facts["vifs"][0]["network_name"] == "eth0 net"
     assert facts["vifs"][0]["port"] is None        # no domain id recorded: no dom0 port
     assert facts["consoles"] == {"rfb": "https://h/console?uuid=con0"}
@@ -179,3 +180,8 @@ def test_dom0_port_of_the_running_domain():
     assert xf._domid(dict(domid="12", power_state="Running")) == 12
     assert xf._domid(dict(domid="-1", power_state="Halted")) is None
     assert xf._domid(dict(domid="3", power_state="Halted")) is None       # a stale id of a halted VM
+
+
+def test_vdi_by_userdevice_leaves_out_an_empty_drive():
+    disks = [dict(userdevice="0", vdi_uuid="vdi-root"), dict(userdevice="3", vdi_uuid=None)]
+    assert xf.vdi_by_userdevice(disks) == {"0": "vdi-root"}
