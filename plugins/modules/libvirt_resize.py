@@ -52,6 +52,9 @@ options:
   uuid:
     description:
       - The domain's UUID, which names its instance directory.
+      - With O(name) too, the domain of that name on this host, if there is one, must have this UUID (else
+        refused before anything moves); when there is none (the instance went to another host), this UUID
+        finds the instance.
     type: str
   state:
     description:
@@ -101,6 +104,11 @@ options:
         description: Size of C(disk.swap) in MiB; V(0) for none.
         type: int
         default: 0
+      root_mb:
+        description:
+          - Not used (accepted so that a flavor written for both drivers can be given as it is; libvirt sizes the
+            root disk by O(flavor.root_gb)). Left out of the flavor recorded and returned in RV(finish).
+        type: int
   dest_uri:
     description:
       - libvirt URI of the destination host, for example C(qemu+ssh://root@hv2/system). Needed to revert a
@@ -304,6 +312,21 @@ remote_leftovers:
     host: {description: The destination host., type: str}
     path: {description: The instance directory there., type: str}
     error: {description: Why it could not be removed., type: str}
+finish:
+  description:
+    - What the destination's step after a migration (M(novaops.compute.libvirt_domain) there) is to do, so that
+      the caller passes it on as it is.
+    - C(flavor) - the flavor to define (as given, without O(flavor.root_mb)); C(state) - that module's O(state)
+      to bring the instance to, V(running) when it ran before the resize (RV(resize.prior_state)), else
+      V(shutdown); C(domain_state) - the libvirt state the domain then has, V(running) or V(shutoff).
+  returned: with O(state=migrated)
+  type: dict
+  contains:
+    flavor: {description: The flavor to define at the destination., type: dict}
+    state: {description: The O(novaops.compute.libvirt_domain#module:state) to bring it to., type: str}
+    domain_state: {description: The domain's state once there., type: str}
+  sample: {flavor: {vcpus: 2, memory_mb: 2048, root_gb: 20, ephemeral_gb: 0, swap_mb: 0}, state: running,
+           domain_state: running}
 duration:
   description: Seconds the run took.
   returned: always
@@ -349,17 +372,35 @@ def argument_spec():
         dest_instances_path=dict(type="path"),
         flavor=dict(type="dict", options=dict(
             vcpus=dict(type="int"), memory_mb=dict(type="int"), root_gb=dict(type="int", default=0),
-            ephemeral_gb=dict(type="int", default=0), swap_mb=dict(type="int", default=0))),
+            ephemeral_gb=dict(type="int", default=0), swap_mb=dict(type="int", default=0),
+            root_mb=dict(type="int"))),
         dest_uri=dict(type="str"),
         bwlimit=dict(type="int", default=0),
         shutdown_timeout=dict(type="int", default=60),
         timeout=dict(type="int", default=120),
     ), required_one_of=[("name", "uuid")],
         input_rules={"uuid": rules.Uuid(), "flavor.memory_mb": rules.AMOUNT, "flavor.root_gb": rules.AMOUNT,
-                     "flavor.ephemeral_gb": rules.AMOUNT, "flavor.swap_mb": rules.AMOUNT, "bwlimit": rules.AMOUNT,
+                     "flavor.ephemeral_gb": rules.AMOUNT, "flavor.swap_mb": rules.AMOUNT, "flavor.root_mb": rules.AMOUNT,
+                     "bwlimit": rules.AMOUNT,
                      "shutdown_timeout": rules.SECONDS, "timeout": rules.SECONDS},
     ).merge(libvirt_argument_spec()).merge(ssh_argument_spec()).merge(
         lock_argument_spec())
+
+
+def libvirt_flavor(flavor):
+    """The flavor as libvirt takes it: without root_mb (XenAPI's finer grain of the root disk), so that the flavor
+    recorded, compared and handed on is libvirt_domain's."""
+    if flavor is None:
+        return None
+    return dict((key, value) for key, value in flavor.items() if key != "root_mb")
+
+
+def finish(prior_state, flavor):
+    """What the destination's libvirt_domain is to do after the migration: define the flavor and bring the
+    instance to its power state from before - running when it ran, else shut off."""
+    running = prior_state == "running"
+    return dict(flavor=flavor, state="running" if running else "shutdown",
+                domain_state="running" if running else "shutoff")
 
 
 def foreseen(what):
@@ -386,6 +427,7 @@ class Resize(Manager):
 
     def __init__(self, module, conn, dest_conn=None):
         super().__init__(module)
+        self.params["flavor"] = libvirt_flavor(self.params["flavor"])
         self.conn = conn
         self.dest_conn = dest_conn
         self.qemu_img = QemuImg.from_module(module)
@@ -406,21 +448,31 @@ class Resize(Manager):
         """The domain on this host, and its UUID (found once, then kept: it may be undefined later)."""
         p = self.params
         if self.uuid is None:
-            if p["uuid"]:
+            dom = self.conn.lookup(name=p["name"]) if p["name"] else None
+            if dom is not None:
+                self.uuid = self.uuid_of_named(dom)
+            elif p["uuid"]:
                 self.uuid = check_uuid(p["uuid"])
             else:
-                dom = self.conn.lookup(name=p["name"])
-                if dom is None:
-                    raise NovaopsError("No domain named %r (name) at %s: there is no such instance here. Check the "
-                                       "name (in the resize role resize_name, by default the inventory variable "
-                                       "instance_name, else the inventory host name), or give its uuid (which "
-                                       "names its instance directory). Nothing was changed."
-                                       % (p["name"], self.conn.uri))
-                self.uuid = dom.UUIDString()
+                raise NovaopsError("No domain named %r (name) at %s: there is no such instance here. Check the "
+                                   "name (in the resize role resize_name, by default the inventory variable "
+                                   "instance_name, else the inventory host name), or give its uuid (which "
+                                   "names its instance directory). Nothing was changed."
+                                   % (p["name"], self.conn.uri))
         dom = self.conn.lookup(uuid=self.uuid)
         if dom is not None and p["name"] and dom.name() != p["name"]:
             raise NovaopsError("The domain with UUID %s is named %s, not %s." % (self.uuid, dom.name(), p["name"]))
         return dom
+
+    def uuid_of_named(self, dom):
+        """The UUID of the domain named so here; a uuid given too must be it (one instance, not two)."""
+        found = dom.UUIDString()
+        given = self.params["uuid"]
+        if given and check_uuid(given).lower() != found.lower():
+            raise NovaopsError("The domain named %s at %s has the UUID %s, not %s (uuid; in the resize role "
+                               "instance_uuid): they name two instances. Nothing was changed."
+                               % (dom.name(), self.conn.uri, found, given))
+        return found
 
     def read(self):
         dom = self.lookup()
@@ -855,6 +907,8 @@ class Resize(Manager):
     def result(self, facts):
         out = dict(resize=facts, bytes_transferred=self.bytes, transfers=self.transfers,
                    power_off=self.powered_off)
+        if self.params["state"] == "migrated":
+            out["finish"] = finish(facts["prior_state"], self.params["flavor"])
         if self.note:
             out["msg"] = self.note
         return out

@@ -253,6 +253,17 @@ actions:
   type: list
   elements: str
   sample: [rename_original, send_disks, make_resized, grow_root, start_resized]
+vm:
+  description:
+    - The VM the instance runs as after the run, on the pool where it is now, as M(novaops.compute.xen_vm_info)
+      returns it without its record and chains (its VIFs with their dom0 ports) - after V(resized) the resized
+      instance on the destination pool, after V(reverted) the original under its name on the source pool.
+    - Null after V(confirmed), in check mode, or when no one VM is found; so the wiring of its VIFs that
+      follows a resize or a revert needs no read of its own.
+  returned: always
+  type: dict
+  sample: {uuid: 7d7e2a8c-8f2a-4b8c-9c1e-1c2d3e4f5a6b, name: web01, power_state: running, vcpus: 4, memory_mb: 4096,
+           vifs: [{device: "0", mac: "02:16:3e:00:00:01", port: vif12.0}]}
 duration:
   description: Seconds the run took.
   returned: always
@@ -275,7 +286,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.xenapi.steps impor
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vdi_resizer import check_shrink_fits
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vhd_migration import (
     destination_argument_spec, ssh_material)
-from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import Records, vms_named
+from ansible_collections.novaops.compute.plugins.module_utils.xenapi.vm_facts import (
+    Records, find_vms, public_facts, vm_facts, vms_named)
 from ansible_collections.novaops.compute.plugins.module_utils.xenapi.session import xenapi_argument_spec
 
 MIB = 1024 * 1024
@@ -331,6 +343,24 @@ def _facts(vm, *keys):
     return dict((key, vm[key]) for key in keys) if vm else None
 
 
+def instance_now(state, resize, src, dst):
+    """The VM the instance runs as after a run of state (resize: its facts after the run), as xen_vm_info
+    returns it: the resized instance (by uuid) on the destination pool, or after a revert the original under
+    its name on the source pool; None after a confirm or when no one VM is found."""
+    if state == "resized" and resize["resized"] and resize["resized"]["uuid"]:
+        conn, wanted = dst, dict(uuid=resize["resized"]["uuid"])
+    elif state == "reverted":
+        conn, wanted = src, dict(name=resize["name"])
+    else:
+        return None
+    records = Records(conn)
+    found = find_vms(records, **wanted)
+    if len(found) != 1:
+        return None
+    ref, rec = next(iter(found.items()))
+    return public_facts(vm_facts(records, ref, rec, consoles=True, snapshots=True))
+
+
 class Resize(Manager):
     """One instance's XenAPI resize, confirm or revert (Nova's three steps), across two pools or within one."""
 
@@ -368,7 +398,8 @@ class Resize(Manager):
             carrier=_facts(rec.carriers[0], "uuid", "name") if rec.carriers else None)
 
     def result(self, facts):
-        out = dict(resize=facts, bytes_transferred=self.bytes)
+        out = dict(resize=facts, bytes_transferred=self.bytes,
+                   vm=None if self.module.check_mode else instance_now(self.params["state"], facts, self.src, self.dst))
         if self.note:
             out["msg"] = self.note
         return self.steps.with_lock_report(out)

@@ -126,7 +126,9 @@ SPECIFIC = {
     "libvirt_snapshot": {"bandwidth": {"zero": "0 is no limit"}},
     "libvirt_console": {"proxy_url": {"url_unreachable": "the module never connects to the proxy: the link is "
                                                          "for a browser that can reach it"}},
-    "libvirt_resize": {"bwlimit": {"zero": "0 is no limit"}},
+    "libvirt_resize": {"bwlimit": {"zero": "0 is no limit"},
+                       "flavor.root_mb": {"zero": "not used by libvirt (its root disk is sized by root_gb): accepted "
+                                                  "so that one flavor serves both drivers, and left out"}},
     "libvirt_migrate": {"bandwidth": {"zero": "0 is no limit"}},
     "vhd_migrate": {"bwlimit": {"zero": "0 is no limit"}},
     "libvirt_image_cache": {"min_age_hours": {"zero": "0 removes every unused base whatever its age (check mode "

@@ -124,7 +124,8 @@ def up_and_revert(ref):
     check((diff.get("before") or {}).get("status") == "none" and (diff.get("after") or {}).get("status") == "resized",
           "its diff shows the resize", diff)
     check(done.get("bytes_transferred", 0) > 0, "it reports the bytes it sent", done.get("bytes_transferred"))
-    ok(resize(flavor=UP, **TO_B), "resize up again", False, [])
+    again = resize(flavor=UP, **TO_B)
+    ok(again, "resize up again", False, [])
     refused(resize(flavor=dict(UP, vcpus=4), **TO_B), "another resize while one waits for confirm",
             "confirm or revert that resize before another")
     new, orig = vm("B", NAME), vm("A", NAME + "-orig")
@@ -133,14 +134,23 @@ def up_and_revert(ref):
     check(orig.get("power_state") == "halted" and orig["other_config"].get("novaops_resize_prior_state") == "running",
           "the original waits halted as -orig, its power state noted", orig)
     same_bytes("on pool b, grown", ref, "B", size=96 * MIB)
+    for run, what in ((done, "the resize"), (again, "the resize run again")):
+        now = run.get("vm") or {}
+        check(now.get("uuid") == new.get("uuid") and now.get("power_state") == "running" and
+              [v.get("port") for v in now.get("vifs", [])] == [v.get("port") for v in new.get("vifs", [])],
+              "%s returns the resized VM as it runs on pool b (vm)" % what, now)
+    check(planned.get("vm") is None, "check mode returns no vm", planned.get("vm"))
     ok(resize(check_mode=True, state="confirmed", **TO_B), "confirm, check mode", True,
        ["destroy_original", "clear_resize_mark"])
     ok(resize(check_mode=True, state="reverted", **TO_B), "revert, check mode", True,
        ["destroy_resized", "restore_original"])
     check(vm("A", NAME + "-orig").get("uuid") == orig.get("uuid") and vm("B", NAME).get("uuid") == new.get("uuid"),
           "check mode changed neither")
-    ok(resize(state="reverted", **TO_B), "revert", True, ["destroy_resized", "restore_original"])
+    reverted = resize(state="reverted", **TO_B)
+    ok(reverted, "revert", True, ["destroy_resized", "restore_original"])
     ok(resize(state="reverted", **TO_B), "revert again", False, [])
+    check((reverted.get("vm") or {}).get("uuid") == orig.get("uuid") and reverted["vm"].get("name") == NAME,
+          "the revert returns the original, under its name on pool a (vm)", reverted.get("vm"))
     untouched("after the revert")
     same_bytes("after the revert", ref)
 
@@ -187,7 +197,9 @@ def down_and_confirm(ref):
     same_bytes("shrunk", ref, size=48 * MIB)
     same_bytes("the original, untouched", ref, name=NAME + "-orig", size=64 * MIB)
     check(not vm("A", NAME + "-resize"), "no carrier is left")
-    ok(resize(state="confirmed", **SSH), "confirm", True, ["destroy_original", "clear_resize_mark"])
+    confirmed = resize(state="confirmed", **SSH)
+    ok(confirmed, "confirm", True, ["destroy_original", "clear_resize_mark"])
+    check("vm" in confirmed and confirmed["vm"] is None, "a confirm returns no vm (it starts nothing)")
     ok(resize(state="confirmed", **SSH), "confirm again", False, [])
     now = vm("A", NAME)
     check(not vm("A", NAME + "-orig") and now.get("power_state") == "running" and

@@ -44,3 +44,75 @@ def test_foreseen_faults_pass_through_and_bugs_stay_bugs():
         refused()
     with pytest.raises(KeyError):
         bug()
+
+
+# -- what the destination's step is to do, and which instance a name and a uuid find --------------------------
+UUID_A = "0f4b8ae3-8bd7-4d56-9b0a-3b5b0a1d2c3e"
+UUID_B = "1f4b8ae3-8bd7-4d56-9b0a-3b5b0a1d2c3e"
+
+
+@pytest.mark.parametrize("prior, state, domain_state", [
+    ("running", "running", "running"),
+    ("shutoff", "shutdown", "shutoff"),
+    (None, "shutdown", "shutoff"),          # no resize recorded: as the resize role did before
+])
+def test_finish_brings_the_instance_to_its_power_state_from_before(prior, state, domain_state):
+    flavor = dict(vcpus=2, memory_mb=128, root_gb=1, ephemeral_gb=0, swap_mb=0)
+    done = libvirt_resize.finish(prior, flavor)
+    assert done == dict(flavor=flavor, state=state, domain_state=domain_state)
+
+
+def test_root_mb_is_accepted_and_left_out_of_the_flavor():
+    spec = libvirt_resize.argument_spec().argument_spec
+    assert "root_mb" in spec["flavor"]["options"]
+    flavor = dict(vcpus=2, memory_mb=128, root_gb=1, ephemeral_gb=0, swap_mb=0, root_mb=96)
+    assert libvirt_resize.libvirt_flavor(flavor) == dict(vcpus=2, memory_mb=128, root_gb=1, ephemeral_gb=0, swap_mb=0)
+    assert libvirt_resize.libvirt_flavor(None) is None
+
+
+class FakeDomain:
+    def __init__(self, name, uuid):
+        self._name, self._uuid = name, uuid
+
+    def name(self):
+        return self._name
+
+    def UUIDString(self):
+        return self._uuid
+
+
+class FakeConn:
+    uri = "qemu:///system"
+
+    def __init__(self, *domains):
+        self.domains = domains
+
+    def lookup(self, name=None, uuid=None):
+        return next((d for d in self.domains if (name and d.name() == name) or (uuid and d.UUIDString() == uuid)), None)
+
+
+def resize_of(conn, name=None, uuid=None):
+    resize = object.__new__(libvirt_resize.Resize)
+    resize.params = dict(name=name, uuid=uuid)
+    resize.conn = conn
+    resize.uuid = None
+    return resize
+
+
+def test_the_domain_of_the_name_here_gives_the_uuid_else_the_uuid_given():
+    here = FakeConn(FakeDomain("web", UUID_A))
+    resize = resize_of(here, name="web", uuid=UUID_A.upper())
+    assert resize.lookup().name() == "web" and resize.uuid == UUID_A
+    resize = resize_of(here, name="web")
+    resize.lookup()
+    assert resize.uuid == UUID_A
+    gone = resize_of(FakeConn(), name="web", uuid=UUID_B)       # it went to another host
+    assert gone.lookup() is None and gone.uuid == UUID_B
+
+
+def test_a_name_and_a_uuid_of_two_instances_are_refused():
+    resize = resize_of(FakeConn(FakeDomain("web", UUID_A)), name="web", uuid=UUID_B)
+    with pytest.raises(NovaopsError, match="named web .* has the UUID %s, not %s" % (UUID_A, UUID_B)):
+        resize.lookup()
+    with pytest.raises(NovaopsError, match="No domain named 'web'"):
+        resize_of(FakeConn(), name="web").lookup()
