@@ -317,8 +317,8 @@ finish:
     - What the destination's step after a migration (M(novaops.compute.libvirt_domain) there) is to do, so that
       the caller passes it on as it is.
     - C(flavor) - the flavor to define (as given, without O(flavor.root_mb)); C(state) - that module's O(state)
-      to bring the instance to, V(running) when it ran before the resize (RV(resize.prior_state)), else
-      V(shutdown); C(domain_state) - the libvirt state the domain then has, V(running) or V(shutoff).
+      to bring the instance to, V(running) when it ran before the resize (RV(resize.prior_state)) or, for a
+      resize found already done (run again after its confirm), when it runs now, else V(shutdown); C(domain_state) - the libvirt state the domain then has, V(running) or V(shutoff).
   returned: with O(state=migrated)
   type: dict
   contains:
@@ -397,7 +397,8 @@ def libvirt_flavor(flavor):
 
 def finish(prior_state, flavor):
     """What the destination's libvirt_domain is to do after the migration: define the flavor and bring the
-    instance to its power state from before - running when it ran, else shut off."""
+    instance to its power state from before - running when it ran, else shut off.  A resize found already
+    done (no record) passes the state the instance is in now."""
     running = prior_state == "running"
     return dict(flavor=flavor, state="running" if running else "shutdown",
                 domain_state="running" if running else "shutoff")
@@ -441,6 +442,7 @@ class Resize(Manager):
         self.transfers = {}
         self.powered_off = None
         self.note = None           # the result's msg: confirm or revert with nothing pending
+        self.resized_state = None  # a resize already done (no record): the power state it is in now
         self.leftovers = []        # what a rollback could not remove at an unreachable destination
 
     # -- reading -------------------------------------------------------------------------------
@@ -594,10 +596,12 @@ class Resize(Manager):
             return False
         facts = dx.parse_domain_xml(dom.XMLDesc(2))
         flavor = self.params["flavor"]
-        if flavor is None:
-            return True
         recorded = (facts.get("metadata") or {}).get("flavor") or {}
-        return all(recorded.get(key) == value for key, value in flavor.items() if value is not None)
+        if flavor is not None and any(recorded.get(key) != value for key, value in flavor.items() if value is not None):
+            return False
+        # the finish step keeps it as it is (a shut-off "state from before" would stop a running instance)
+        self.resized_state = "running" if dom.isActive() else "shutoff"
+        return True
 
     def plan_record(self, before, plan, dest):
         """Everything checked before anything moves; the record of the resize to write first."""
@@ -908,7 +912,7 @@ class Resize(Manager):
         out = dict(resize=facts, bytes_transferred=self.bytes, transfers=self.transfers,
                    power_off=self.powered_off)
         if self.params["state"] == "migrated":
-            out["finish"] = finish(facts["prior_state"], self.params["flavor"])
+            out["finish"] = finish(facts["prior_state"] or self.resized_state, self.params["flavor"])
         if self.note:
             out["msg"] = self.note
         return out

@@ -11,6 +11,7 @@ import errno
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
+from ansible_collections.novaops.compute.plugins.module_utils.libvirt import domain_xml
 from ansible_collections.novaops.compute.plugins.modules import libvirt_resize
 
 
@@ -71,8 +72,16 @@ def test_root_mb_is_accepted_and_left_out_of_the_flavor():
 
 
 class FakeDomain:
-    def __init__(self, name, uuid):
+    def __init__(self, name, uuid, flavor=None, active=False):
         self._name, self._uuid = name, uuid
+        self.flavor, self.active = flavor, active
+
+    def isActive(self):
+        return self.active
+
+    def XMLDesc(self, _flags=0):
+        return domain_xml.build_domain_xml(dict(name=self._name, uuid=self._uuid, vcpus=2, memory_mb=128,
+                                                metadata=dict(flavor=self.flavor), disks=[], vifs=[]))
 
     def name(self):
         return self._name
@@ -116,3 +125,31 @@ def test_a_name_and_a_uuid_of_two_instances_are_refused():
         resize.lookup()
     with pytest.raises(NovaopsError, match="No domain named 'web'"):
         resize_of(FakeConn(), name="web").lookup()
+
+
+FLAVOR = dict(vcpus=2, memory_mb=128, root_gb=1, ephemeral_gb=0, swap_mb=0)
+
+
+@pytest.mark.parametrize("active, state", [(True, "running"), (False, "shutdown")])
+def test_a_resize_run_again_after_its_confirm_keeps_the_power_state_it_is_in(active, state):
+    """No record, the flavor already defined where the instance lives: nothing to move, and the finish step
+    must not shut a running instance off (there is no "state from before")."""
+    resize = resize_of(FakeConn(FakeDomain("web", UUID_A, flavor=FLAVOR, active=active)), name="web")
+    resize.params.update(flavor=FLAVOR, state="migrated")
+    resize.dest_conn, resize.resized_state, resize.note = None, None, None
+    resize.bytes, resize.transfers, resize.powered_off = 0, [], False
+    resize.idir = type("Dir", (), {"path": "/srv/instances/" + UUID_A})()
+    resize.lookup()
+    dest = dict(host=None, instances_path="/srv/instances")
+    assert resize.already_resized(dest)
+    assert resize.result(dict(prior_state=None))["finish"]["state"] == state
+
+
+def test_a_resize_to_another_flavor_is_not_found_done():
+    resize = resize_of(FakeConn(FakeDomain("web", UUID_A, flavor=FLAVOR, active=True)), name="web")
+    resize.params.update(flavor=dict(FLAVOR, vcpus=4))
+    resize.dest_conn, resize.resized_state = None, None
+    resize.idir = type("Dir", (), {"path": "/srv/instances/" + UUID_A})()
+    resize.lookup()
+    assert not resize.already_resized(dict(host=None, instances_path="/srv/instances"))
+    assert resize.resized_state is None
