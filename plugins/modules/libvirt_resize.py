@@ -318,7 +318,8 @@ finish:
       the caller passes it on as it is.
     - C(flavor) - the flavor to define (as given, without O(flavor.root_mb)); C(state) - that module's O(state)
       to bring the instance to, V(running) when it ran before the resize (RV(resize.prior_state)) or, for a
-      resize found already done (run again after its confirm), when it runs now, else V(shutdown); C(domain_state) - the libvirt state the domain then has, V(running) or V(shutoff).
+      resize found already done (run again after its confirm), when it runs now, else V(shutdown);
+      C(domain_state) - the libvirt state the domain then has, V(running) or V(shutoff).
   returned: with O(state=migrated)
   type: dict
   contains:
