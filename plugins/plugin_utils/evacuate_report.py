@@ -15,7 +15,7 @@ evacuate_report writes both.
 from __future__ import annotations
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.operation_lock import describe
-from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import html_table, html_text
+from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import as_done, html_table, html_text
 
 REPORT_VERSION = 1
 
@@ -56,10 +56,7 @@ def evacuate_report(hypervisors, found, skipped=None, run=None):
             skipped_out.append(_skipped(hostvars, outcome.get("task")))
             continue
         entry = dict(_entry(hostvars), **outcome)
-        if entry.get("status") == "failed":
-            failed.append(entry)
-        else:       # moved, or in check mode (nothing moved) planned
-            moved.append(dict(entry, status="planned" if run.get("check_mode") else entry.get("status")))
+        (failed if entry.get("status") == "failed" else moved).append(as_done(entry, run))
     final = bool(run.get("final"))
     durations = [float(e["duration"]) for e in moved if e.get("duration") is not None]
     report = dict(

@@ -30,6 +30,14 @@ def _by_place(entry):
     return (entry.get("hypervisor") or "", entry.get("host") or "")
 
 
+def as_done(entry, run):
+    """An outcome as a report lists it: in check mode nothing changed, so what would have been done (repaired,
+    moved) is planned; a failure stays failed."""
+    if run.get("check_mode") and entry.get("status") != "failed":
+        return dict(entry, status="planned")
+    return entry
+
+
 def fleet_repair_report(found, skipped=None, still_broken=None, run=None):
     """The report as a dict.
 
@@ -52,10 +60,7 @@ def fleet_repair_report(found, skipped=None, still_broken=None, run=None):
             continue
         entry = dict(outcome)
         entry["reasons"] = list(entry.get("reasons") or [])
-        if entry.get("status") == "failed":
-            failed.append(entry)
-        else:       # repaired, or in check mode (nothing changed) planned
-            repaired.append(dict(entry, status="planned" if run.get("check_mode") else entry.get("status")))
+        (failed if entry.get("status") == "failed" else repaired).append(as_done(entry, run))
     skipped_out = []
     for hostvars in skipped or []:
         entry = _host_entry(hostvars)
