@@ -8,11 +8,11 @@
 Beds: libvirt (libvirtd + virtlogd, QEMU in TCG mode), libvirt2 (a second libvirt host for
 live migration: libvirtd + sshd in namespaces of their own, URI in NOVAOPS_LIBVIRT2_URI), ovs (ovsdb-server + ovs-vswitchd,
 netdev datapath), glance (Glance v2 under uwsgi, sqlite, file store, no keystone), sshd
-(loopback, generated key pair), xapisim (two XenAPI simulator pools, when tools/xapisim
-exists), console_proxy (the collection's console proxy with Debian's noVNC pages, serving the
+(loopback, generated key pair), xapisim (two XenAPI simulator pools, and two more for the
+second integration lane, when tools/xapisim exists), console_proxy (the collection's console proxy with Debian's noVNC pages, serving the
 libvirt bed and both pools).  State and logs live under $NOVAOPS_BEDS_DIR (default
 <repo>/.beds).  Ports come from NOVAOPS_GLANCE_PORT, NOVAOPS_SSHD_PORT, NOVAOPS_XAPISIM_PORT
-(pool a; pool b is +1, HTTPS +260), NOVAOPS_CONSOLE_PROXY_PORT (16080).  Run it with the project's venv python: Glance and uwsgi are found beside it.
+(pool a; pool b is +1, the second lane's pools +2 and +3, HTTPS +260), NOVAOPS_CONSOLE_PROXY_PORT (16080).  Run it with the project's venv python: Glance and uwsgi are found beside it.
 
 Instance files QEMU opens go to $NOVAOPS_INSTANCES_DIR (default /var/lib/novaops-beds/<hash of the
 beds directory>): QEMU runs as libvirt-qemu, which cannot enter a checkout under /root (mode 700).
@@ -908,9 +908,13 @@ Subsystem sftp internal-sftp
 
 
 class XapiSim(Bed):
-    """Two XenAPI simulator pools (a source and a destination), HTTP and HTTPS."""
+    """Two XenAPI simulator pools (a source and a destination), HTTP and HTTPS; and such a pair
+    again for each further integration lane (LANE_SETS).  A target's pool-wide faults ("the 2nd
+    VBD.plug fails") and counts would otherwise meet the calls of a target in another lane.
+    Every pair's pools have the same names (host xapisim-pool-a, ...), as targets expect."""
     name = "xapisim"
     pools = ("a", "b")
+    LANE_SETS = 2
 
     def __init__(self):
         self.dir = BEDS / self.name
@@ -921,10 +925,17 @@ class XapiSim(Bed):
     def _ports(self, index):
         return XAPISIM_PORT + index, XAPISIM_PORT + 260 + index
 
+    def instances(self, lanes=None):
+        """(process name, state dir, pool letter, port index) of each simulator, lane set 1 first."""
+        for lane in range(1, (lanes or self.LANE_SETS) + 1):
+            for offset, pool in enumerate(self.pools):
+                label = "pool-%s" % pool if lane == 1 else "lane%d-pool-%s" % (lane, pool)
+                state = self.dir / ("pool-%s" % pool) if lane == 1 else self.dir / ("lane%d" % lane) / ("pool-%s" % pool)
+                yield label, state, pool, (lane - 1) * len(self.pools) + offset
+
     def running(self):
         live = {item["name"] for item in Owned(self.name).live()}
-        return all("pool-%s" % pool in live and _port_open(self._ports(i)[0])
-                   for i, pool in enumerate(self.pools))
+        return all(label in live and _port_open(self._ports(index)[0]) for label, _s, _p, index in self.instances())
 
     def _password(self):
         path = self.dir / "password"
@@ -943,29 +954,39 @@ class XapiSim(Bed):
         if not (ca / "server.pem").exists():
             _run([sys.executable, "-m", "xapisim", "make-ca", "--dir", str(ca), "--host", "127.0.0.1"], env=env)
         password = self._password()
-        for index, pool in enumerate(self.pools):
+        started = []
+        for label, state, pool, index in self.instances():
             http, https = self._ports(index)
-            state = self.dir / ("pool-%s" % pool)
             state.mkdir(parents=True, exist_ok=True)
             ready = state / "ready.json"
             if ready.exists():
                 ready.unlink()
-            proc = _spawn(self.name, "pool-%s" % pool, [
+            started.append((label, ready, _spawn(self.name, label, [
                 sys.executable, "-m", "xapisim", "serve", "--name", "pool-%s" % pool,
                 "--host", "127.0.0.1", "--port", str(http), "--https-port", str(https),
                 "--cert", str(ca / "server.pem"), "--key", str(ca / "server.key"),
                 "--state-dir", str(state), "--user", "root", "--password=" + password,  # it may start with "-"
                 "--plugin-dir", str(REPO / "files" / "xapi.d" / "plugins"), "--hosts", "2"]
                 # dom0's VIF ports on the OVS bed, where there is one
-                + (["--dom0-ovs"] if OpenVSwitch().available() else []), env=env)
-            _wait("xapisim pool-%s" % pool, ready.exists, 60, proc=proc, log=self.dir / ("pool-%s.log" % pool))
+                + (["--dom0-ovs"] if OpenVSwitch().available() else []), env=env)))
+        for label, ready, proc in started:      # they start side by side
+            _wait("xapisim %s" % label, ready.exists, 60, proc=proc, log=self.dir / ("%s.log" % label))
 
     def env(self):
+        """The XENAPI_* names of lane set 1; those of set n as NOVAOPS_LANE<n>_XENAPI_* (a lane's
+        integration config renames them: tools/ci/integration_config.py)."""
         if not self.available():
             return {}
+        values = {}
+        for lane in range(1, self.LANE_SETS + 1):
+            prefix = "" if lane == 1 else "NOVAOPS_LANE%d_" % lane
+            values.update((prefix + key, value) for key, value in self._set_env(lane).items())
+        return values
+
+    def _set_env(self, lane):
         values = dict(XENAPI_USERNAME="root", XENAPI_PASSWORD=self._password(),
                       XENAPI_CA_PATH=str(self.dir / "ca" / "ca.pem"))
-        for index, pool in enumerate(self.pools):
+        for _label, state, pool, index in list(self.instances(lane))[-len(self.pools):]:
             http, https = self._ports(index)
             prefix = "XENAPI" if pool == "a" else "XENAPI_POOL_B"
             values["%s_URL" % prefix] = "https://127.0.0.1:%d" % https
@@ -973,7 +994,7 @@ class XapiSim(Bed):
             values["XENAPI_POOL_%s_URL" % pool.upper()] = "https://127.0.0.1:%d" % https
             values["XENAPI_POOL_%s_USERNAME" % pool.upper()] = "root"
             values["XENAPI_POOL_%s_PASSWORD" % pool.upper()] = values["XENAPI_PASSWORD"]
-            ready = self.dir / ("pool-%s" % pool) / "ready.json"
+            ready = state / "ready.json"
             if ready.exists():
                 facts = json.loads(ready.read_text())
                 values["XENAPI_POOL_%s_HELPER_VM_UUID" % pool.upper()] = facts.get("helper_vm", "")
@@ -1012,7 +1033,7 @@ class ConsoleProxy(Bed):
         password = BEDS / "xapisim" / "password"
         pools = {}
         if password.exists():
-            for index in range(len(XapiSim.pools)):
+            for _label, _state, _pool, index in XapiSim().instances():
                 pools["https://127.0.0.1:%d" % XapiSim()._ports(index)[1]] = dict(
                     username="root", password_file=str(password))
         return dict(listen="127.0.0.1", port=CONSOLE_PROXY_PORT, web=str(NOVNC),

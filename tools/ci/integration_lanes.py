@@ -9,6 +9,9 @@ What may not run beside what is said in the targets' aliases:
 - ``lane/stops-ovsdb``: the target kills the shared ovsdb-server for a moment (the fault
   campaign's libvirt half).  It runs in a phase of its own lanes, beside only targets marked
 - ``lane/no-ovsdb``: the target never talks to OVSDB, not even through libvirt.
+- Lanes never share a XenAPI simulator pool: lane n talks to the beds' n-th pair (its
+  integration config renames NOVAOPS_LANE<n>_XENAPI_*), so one target's pool-wide fault or
+  count never meets another lane's calls.  The other beds are shared.
 - Targets that need the same stateful set-up target (``needs/target/setup_*`` other than the
   ones that only carry files, FILE_ONLY_SETUPS) share its names (a bridge, veths): one lane.
 
@@ -34,8 +37,9 @@ import threading
 import time
 
 try:
-    from ci import integration_times      # as the unit tests import it (tools/ on the path)
+    from ci import integration_config, integration_times      # as the unit tests import them (tools/ on the path)
 except ImportError:
+    import integration_config
     import integration_times
 
 WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "integration_weights.json")
@@ -109,13 +113,19 @@ def plan(targets, tags, lanes, weight):
 
 
 def lane_tree(collection_root, number):
-    """A copy of the collection tree for lane ``number``, at <build>-lane<n>/ansible_collections/..."""
+    """A copy of the collection tree for lane ``number``, at <build>-lane<n>/ansible_collections/...,
+    with the integration config of its lane (its own pair of XenAPI simulator pools)."""
     build = os.path.dirname(os.path.dirname(os.path.dirname(collection_root)))
     lane_build = "%s-lane%d" % (build, number)
     tree = os.path.join(lane_build, "ansible_collections", "novaops", "compute")
     os.makedirs(tree, exist_ok=True)
     subprocess.run(["rsync", "-a", "--delete", "--exclude=tests/output", collection_root + "/", tree + "/"], check=True)
     shutil.rmtree(os.path.join(tree, "tests", "output"), ignore_errors=True)
+    config = os.path.join(tree, "tests", "integration", "integration_config.yml")
+    if os.path.exists(config):
+        with open(config) as handle:
+            beds_dir = json.load(handle)["beds_dir"]
+        integration_config.main(beds_dir, tree, number)
     return lane_build, tree
 
 

@@ -20,7 +20,7 @@ SCRIPT = REPO / "tools" / "beds" / "beds.py"
 # bed -> the process names it runs (the xapisim pools are python processes)
 PROCESSES = {"libvirt": ["libvirtd", "virtlogd"], "libvirt2": ["libvirtd", "sshd", "ovsdb-server", "ovs-vswitchd"],
              "ovs": ["ovsdb-server", "ovs-vswitchd"],
-             "glance": ["uwsgi"], "sshd": ["sshd"], "xapisim": ["pool-a", "pool-b"], "console_proxy": ["proxy"],
+             "glance": ["uwsgi"], "sshd": ["sshd"], "xapisim": ["pool-a", "pool-b", "lane2-pool-a", "lane2-pool-b"], "console_proxy": ["proxy"],
              "keystone": ["uwsgi", "uwsgi-short"], "glance-keystone": ["uwsgi"]}
 
 
@@ -129,6 +129,10 @@ def test_env_file_exports_every_beds_address():
     if "xapisim" in available_beds():
         for key in ("XENAPI_URL", "XENAPI_USERNAME", "XENAPI_PASSWORD", "XENAPI_POOL_B_URL", "XENAPI_CA_PATH"):
             assert "export %s=" % key in env
+        # the second integration lane's own pair of pools, on ports of their own
+        values = json.loads((BEDS / "env.json").read_text())
+        for key in ("XENAPI_URL", "XENAPI_POOL_B_URL", "XENAPI_HELPER_VM_UUID", "XENAPI_POOL_B_SR_DIR"):
+            assert values["NOVAOPS_LANE2_" + key] != values[key]
     if "console_proxy" in available_beds():
         for key in ("NOVAOPS_CONSOLE_PROXY_URL", "NOVAOPS_CONSOLE_KEY", "NOVAOPS_CONSOLE_PROXY_LOG"):
             assert "export %s=" % key in env

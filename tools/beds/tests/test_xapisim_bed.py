@@ -22,10 +22,10 @@ def free(port):
 
 
 def ports_base():
-    """A port p with p, p+1, p+260 and p+261 free (the two pools' HTTP and HTTPS)."""
+    """A port p with p..p+3 and p+260..p+263 free (the two lanes' pool pairs, HTTP and HTTPS)."""
     for _ in range(50):
         base = random.randrange(30000, 40000)
-        if all(free(base + offset) for offset in (0, 1, 260, 261)):
+        if all(free(base + offset) for offset in (0, 1, 2, 3, 260, 261, 262, 263)):
             return base
     raise RuntimeError("no free ports for the xapisim bed")
 

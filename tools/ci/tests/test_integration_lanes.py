@@ -1,5 +1,8 @@
 """integration_lanes.py: what may run beside what, and lanes filled longest first."""
 
+import json
+import subprocess
+
 from ci import integration_lanes as lanes
 
 WEIGHTS = {"campaign_lv": 300, "corpus": 680, "roles": 200, "quiet_a": 150, "quiet_b": 120, "quiet_c": 90,
@@ -82,3 +85,30 @@ def test_the_lines_are_split_by_target_as_ansible_test_starts_them():
 
 def test_no_failure_prints_nothing():
     assert lanes.failure_summary([]) == []
+
+
+def test_each_lane_tree_talks_to_its_own_pair_of_pools(tmp_path):
+    """Lane 2's config and env file carry the beds' NOVAOPS_LANE2_* pools under the plain names; lane 1's
+    the plain ones: a pool-wide simulator fault armed by a target never meets the other lane's calls."""
+    beds = tmp_path / "beds"
+    beds.mkdir()
+    values = {"NOVAOPS_BEDS_DIR": str(beds), "XENAPI_URL": "https://127.0.0.1:8441",
+              "XENAPI_POOL_B_URL": "https://127.0.0.1:8442", "NOVAOPS_GLANCE_URL": "http://127.0.0.1:19292",
+              "NOVAOPS_LANE2_XENAPI_URL": "https://127.0.0.1:8443", "NOVAOPS_LANE2_XENAPI_POOL_B_URL": "https://127.0.0.1:8444"}
+    (beds / "env.json").write_text(json.dumps(values))
+    root = tmp_path / "build" / "ansible_collections" / "novaops" / "compute"
+    (root / "tests" / "integration").mkdir(parents=True)
+    lanes.integration_config.main(str(beds), str(root))
+    seen = {}
+    for number in (1, 2):
+        _build, tree = lanes.lane_tree(str(root), number)
+        with open("%s/tests/integration/integration_config.yml" % tree) as handle:
+            seen[number] = json.load(handle)
+    assert seen[1]["beds_env"]["XENAPI_URL"] == "https://127.0.0.1:8441"
+    assert seen[2]["beds_env"]["XENAPI_URL"] == "https://127.0.0.1:8443"
+    assert seen[2]["beds_env"]["XENAPI_POOL_B_URL"] == "https://127.0.0.1:8444"
+    assert seen[2]["beds_env"]["NOVAOPS_GLANCE_URL"] == "http://127.0.0.1:19292"     # the other beds are shared
+    assert seen[1]["beds_env_file"] == str(beds / "env.sh")
+    sourced = subprocess.run(["bash", "-c", 'source "$0"; echo "$XENAPI_URL $XENAPI_POOL_B_URL"',
+                              seen[2]["beds_env_file"]], capture_output=True, text=True, check=True)
+    assert sourced.stdout.split() == ["https://127.0.0.1:8443", "https://127.0.0.1:8444"]

@@ -264,7 +264,7 @@ def main():
     return 1 if report.failures else 0
 
 
-BED_LOGS = ("xapisim/pool-a.log", "xapisim/pool-b.log", "glance/glance-api.log", "glance/uwsgi.log",
+BED_LOGS = ("xapisim/pool-a.log", "xapisim/pool-b.log", "xapisim/lane2-pool-a.log", "xapisim/lane2-pool-b.log", "glance/glance-api.log", "glance/uwsgi.log",
             "sshd/sshd.log", "libvirt/libvirtd.log")
 
 
