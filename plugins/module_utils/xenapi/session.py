@@ -56,10 +56,11 @@ _MESSAGES = {
     "SR_BACKEND_FAILURE_44": "The storage repository has not enough space.",
     "XENAPI_MISSING_PLUGIN": "The dom0 plugin {0!r} is not installed on the host "
                              "(role novaops.compute.xapi_plugins installs it).",
-    "XENAPI_PLUGIN_FAILURE": "The dom0 plugin failed: {0}",
     "SESSION_INVALID": "The XenAPI session {0} is not valid, even right after logging in again; "
                        "check that the host keeps sessions of this user (session limit, restarts).",
 }
+
+PLUGIN_DETAIL = 400    # characters of each part of a plugin failure in the message
 
 # Calls whose meaning belongs to the session that made them: an event subscription is the
 # session's own, so after a re-login it would silently be another, empty one.
@@ -89,6 +90,11 @@ class XenAPIError(NovaopsError):
 
     @staticmethod
     def describe(code, params, method=None):
+        if code == "XENAPI_PLUGIN_FAILURE":
+            # [function, exception class, message] from XenAPIPlugin, or xapi's [what, stdout, stderr]:
+            # the class and message say what went wrong, so none is dropped (each cut to its end)
+            parts = [part.strip()[-PLUGIN_DETAIL:] for part in params if part.strip()]
+            return "The dom0 plugin failed: %s" % (": ".join(parts) or "(no detail)")
         template = _MESSAGES.get(code)
         if template is not None:
             try:

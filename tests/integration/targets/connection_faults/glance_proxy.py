@@ -7,6 +7,9 @@ A fault is (method, path regex, where, times): ``before`` answers 503 without fo
 (the body, chunked or not, is read and dropped: Glance never sees the request), ``after``
 forwards it and replaces Glance's answer by a 503 (the request took effect, its answer was
 lost), ``always`` is ``before`` for every matching request.  ``seen`` logs every request.
+``pace`` streams one matching answer in pieces and, once some of it is out, holds it at a gate:
+a fault that must land mid-transfer (the disk filling, the server killed) lands there, however
+fast or loaded the machine, never after the transfer is over.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 import threading
 from urllib.parse import urlsplit
 
+PIECE = 64 * 1024
 HOP_BY_HOP = ("connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-connection", "content-length", "host")
 
@@ -42,6 +46,23 @@ class GlanceProxy(http.server.ThreadingHTTPServer):
         with self.lock:
             self.faults.append(dict(method=method, path=re.compile(path_re), where=where, times=times))
 
+    def pace(self, method, path_re, gate, hold_at):
+        """The next matching answer goes out in PIECE-byte pieces; once ``hold_at`` bytes are out (and
+        more is to come), ``gate(sent, total)`` runs before the next piece, once.  It may block; when it
+        returns "cut", the connection is closed with the rest unsent."""
+        with self.lock:
+            self.faults.append(dict(method=method, path=re.compile(path_re), where="pace", times=1,
+                                    gate=gate, hold_at=hold_at))
+
+    def take_pace(self, method, path):
+        with self.lock:
+            for fault in self.faults:
+                if fault["where"] == "pace" and fault["times"] > 0 and fault["method"] == method and \
+                        fault["path"].search(path):
+                    fault["times"] -= 1
+                    return fault
+        return None
+
     def clear(self):
         with self.lock:
             self.faults = []
@@ -54,7 +75,7 @@ class GlanceProxy(http.server.ThreadingHTTPServer):
         with self.lock:
             for fault in self.faults:
                 if fault["method"] == method and fault["path"].search(path) and \
-                        (fault["where"] == "always" or fault["times"] > 0):
+                        fault["where"] != "pace" and (fault["where"] == "always" or fault["times"] > 0):
                     if fault["where"] != "always":
                         fault["times"] -= 1
                     return fault["where"]
@@ -85,18 +106,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else None
 
-    def _answer(self, status, headers, body):
+    def _head(self, status, headers, length):
         self.send_response(status)
         for key, value in headers:
             if key.lower() not in HOP_BY_HOP:
                 self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.end_headers()
+
+    def _answer(self, status, headers, body):
+        self._head(status, headers, len(body))
         self.wfile.write(body)
+
+    def _answer_paced(self, pace, status, headers, body):
+        self._head(status, headers, len(body))
+        sent, gated = 0, False
+        while sent < len(body):
+            if not gated and sent >= pace["hold_at"]:
+                gated = True
+                if pace["gate"](sent, len(body)) == "cut":
+                    self.close_connection = True
+                    return
+            self.wfile.write(body[sent:sent + PIECE])
+            self.wfile.flush()
+            sent += PIECE
 
     def _handle(self):
         body = self._body()
         where = self.server.take_fault(self.command, self.path)
+        pace = None if where else self.server.take_pace(self.command, self.path)
         if where in ("before", "always"):
             answer = (503, [("Content-Type", "text/plain")], b"503 Service Unavailable (test proxy)")
         else:
@@ -114,6 +152,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # its call returns must find this one (recording it afterwards was a race)
         with self.server.lock:
             self.server.seen.append((self.command, self.path, answer[0]))
-        self._answer(*answer)
+        if pace and answer[0] == 200:
+            self._answer_paced(pace, *answer)
+        else:
+            self._answer(*answer)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle

@@ -222,37 +222,95 @@ class Glance503:
         self.proxy.clear()
 
 
-class SrFull:
+# The campaign's Glance proxy holds an image download once this much is out: more than three of the
+# plugin's 960 KiB reads, so it has written image data, and the image (over 4 MiB) has more to come.
+HOLD_AT = 3 * 1024 * 1024
+
+
+class HeldDownload:
+    """A fault that lands mid-download, however fast or loaded the machine: the image comes through the
+    campaign's Glance proxy, held once HOLD_AT bytes are out until dom0's staging directory holds image
+    data; ``act`` runs then, with the rest of the image still to come.  (A watcher polling alone was
+    late once on a loaded machine: the download was over before the fault.)"""
+
+    cut = False     # whether the proxy drops the connection after ``act`` (the server is gone)
+
+    def __init__(self, letter, proxy):
+        self.letter, self.proxy = letter, proxy
+        self.fired, self.detail, self.error = False, None, None
+
+    def gate(self, sent, total):
+        try:
+            seen, deadline = None, time.monotonic() + 60
+            while not seen and time.monotonic() < deadline:
+                seen = downloading(self.letter)() or time.sleep(0.02)
+            if not seen:
+                raise RuntimeError("no image data reached the staging directory in 60 s")
+            self.detail = "%s; %s; %d of the image's %d bytes still to come" % (seen, self.act(), total - sent, total)
+            self.fired = True
+        except Exception as exc:  # pylint: disable=broad-except
+            self.error = "%s: %s" % (type(exc).__name__, exc)
+        return "cut" if self.cut else None
+
+    def act(self):
+        raise NotImplementedError
+
+    def arm(self, _pools):
+        self.proxy.clear()
+        self.proxy.pace("GET", r"/file$", self.gate, HOLD_AT)
+
+    def disarm(self):
+        self.proxy.clear()
+        if not self.fired:
+            self.detail = self.error or "the download never passed %d bytes" % HOLD_AT
+
+
+class GlanceKilledMidDownload(HeldDownload):
+    """Glance SIGKILLed mid-download and started again at once: the download in flight is cut (the
+    proxy passes the cut on), what comes after finds Glance back."""
+
+    label = what = "Glance killed mid-download"
+    cut = True
+
+    def __init__(self, letter, proxy, beds):
+        super().__init__(letter, proxy)
+        self.beds = beds
+
+    def act(self):
+        killed = self.beds.kill("glance")
+        self.beds.start("glance")
+        return "glance: %d processes SIGKILLed, started again" % killed
+
+
+class SrFull(HeldDownload):
     """The SR's filesystem fills up while dom0's download_vhd unpacks into it (as when other disks of the
-    SR grow meanwhile): a tmpfs over the SR's staging root, shrunk to what it holds the moment image
-    data is there.  The plugin's free-space check before the download passed; the next write meets
-    ENOSPC mid-stream."""
+    SR grow meanwhile): a tmpfs over the SR's staging root, shrunk to what it holds while the download
+    is held.  The plugin's free-space check before the download passed; the next write meets ENOSPC
+    mid-stream."""
 
     label = what = "the SR's filesystem full mid-download"
 
-    def __init__(self, letter):
+    def __init__(self, letter, proxy):
+        super().__init__(letter, proxy)
         self.root = os.path.join(E["XENAPI_POOL_%s_SR_DIR" % letter], ".novaops-staging")
-        self.fired, self.detail = False, None
-        self.watcher = Watcher(self.label, downloading(letter), self.fill)
 
-    def fill(self, seen):
+    def act(self):
         for _attempt in range(50):
             vfs = os.statvfs(self.root)
             used = (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
             if subprocess.run(["mount", "-o", "remount,size=%d" % max(used, 4096), self.root],
                               capture_output=True, check=False).returncode == 0:
-                return "%s; the filesystem shrunk to the %d bytes it held" % (seen, used)
+                return "the filesystem shrunk to the %d bytes it held" % used
         raise RuntimeError("the staging tmpfs could not be shrunk to what it holds")
 
-    def arm(self, _pools):
+    def arm(self, pools):
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m,mode=0700", TAG + "-srfull", self.root], check=True)
-        self.watcher.__enter__()
+        super().arm(pools)
 
     def disarm(self):
-        self.watcher.__exit__(None, None, None)
+        super().disarm()
         subprocess.run(["umount", self.root], check=True)
-        self.fired, self.detail = self.watcher.fired, self.watcher.detail or self.watcher.error
 
 
 def rsync_under(beds):
@@ -451,22 +509,23 @@ def scenario(c, pools, beds, proxy):
            extra=dict(back, action="confirm"), where="A", fault_where="A", runs=("A", NAME))
 
 
-def image_scenario(c, pools, beds, image_id):
+def image_scenario(c, pools, beds, proxy, image_id):
     """Boot from a Glance image (xen_image: dom0's download_vhd into the SR, then a clone): Glance killed
     mid-download, SR.scan failing after the import, the SR's filesystem full mid-download.  Nothing
     half-imported stays (no staging directory, no VDI no VM uses); the re-run downloads again and boots."""
     only = dict(novaops_instances=NAME2)
+    held = dict(only, glance=dict(c.glance, url=proxy.url))      # the download through the proxy that holds it
     boots = dict(where=("A", NAME), runs=("A", NAME2))
     c.cell("boot from an image", "download the image into the SR (glance plugin)", "boot",
-           Kill(beds, "glance", downloading("A"), "Glance killed mid-download"), extra=only, **boots)
+           GlanceKilledMidDownload("A", proxy, beds), extra=held, **boots)
     pools["A"].destroy(NAME2)
     pools["A"].drop_cached_image(image_id)
     c.cell("boot from an image", "scan the imported chain in (SR.scan)", "boot", SimFault("A", "SR.scan"),
            extra=only, **boots)
     pools["A"].destroy(NAME2)
     pools["A"].drop_cached_image(image_id)
-    c.cell("boot from an image", "unpack the image into the SR (glance plugin)", "boot", SrFull("A"),
-           extra=only, mid="ran out of space", **boots)
+    c.cell("boot from an image", "unpack the image into the SR (glance plugin)", "boot", SrFull("A", proxy),
+           extra=held, mid="ran out of space", **boots)
 
 
 def run(root, secrets):
@@ -504,7 +563,7 @@ def run(root, secrets):
         write_inventory(inventory, dict(hosts, **{NAME2: dict(
             compute_driver="xenapi", instance_image=dict(id=image[0]), instance_flavor=dict(vcpus=1, memory_mb=256),
             xenapi_url=E["XENAPI_POOL_A_URL"])}), dict(glance=glance))
-        image_scenario(campaign, pools, beds, image[0])
+        image_scenario(campaign, pools, beds, proxy, image[0])
         return pb.log_dir
     finally:
         if proxy is not None:

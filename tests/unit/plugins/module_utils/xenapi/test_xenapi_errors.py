@@ -24,6 +24,17 @@ def test_unknown_code_keeps_its_parameters_in_the_message():
     assert err.msg == "XenAPI error SOME_NEW_CODE in VM.frob: a, b"
 
 
+def test_a_plugin_failure_says_what_the_plugin_raised():
+    """XenAPIPlugin's [function, exception class, message]: the class and message are the cause (a CI
+    failure showed only "download_vhd"); xapi's [what, stdout, stderr] keeps the end of stderr."""
+    raised = XenAPIError("XENAPI_PLUGIN_FAILURE", ["download_vhd", "OSError", "[Errno 28] No space left on device"])
+    assert raised.msg == "The dom0 plugin failed: download_vhd: OSError: [Errno 28] No space left on device"
+    died = XenAPIError("XENAPI_PLUGIN_FAILURE", ["non-zero exit", "", "x" * 1000 + "\nKilled\n"])
+    assert died.msg.startswith("The dom0 plugin failed: non-zero exit: xxx") and died.msg.endswith("\nKilled")
+    assert len(died.msg) < 500
+    assert XenAPIError("XENAPI_PLUGIN_FAILURE", []).msg == "The dom0 plugin failed: (no detail)"
+
+
 def test_task_result_is_parsed_from_its_xml_value():
     assert parse_task_result("<value>OpaqueRef:abc</value>") == "OpaqueRef:abc"
     assert parse_task_result("<value><array><data><value>x</value></data></array></value>") == ["x"]
