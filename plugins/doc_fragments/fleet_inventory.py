@@ -12,7 +12,11 @@ class ModuleDocFragment:
     DOCUMENTATION = r'''
 options:
   plugin:
-    description: Marks the file as a configuration of this plugin.
+    description:
+      - Marks the file as a configuration of this plugin.
+      - The plugin reads a configuration file whose name ends in C(.novaops_libvirt.yml) or C(.novaops_libvirt.yaml)
+        (the libvirt plugin) or in C(.novaops_xenapi.yml) or C(.novaops_xenapi.yaml) (the XenAPI plugin), and any
+        other YAML file whose C(plugin) key names it.
     type: str
     required: true
   include:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # the files of a fleet run's report (plugin_utils.report_files.REPORT_ARGS) and what check and diff mode do:
-    # fleet_repair_report, evacuate_report
+    # the files of a fleet run's report (plugin_utils.report_files.REPORT_ARGS), what check and diff mode do, where
+    # it runs and what it reads: fleet_repair_report, evacuate_report
     DOCUMENTATION = r'''
 attributes:
   check_mode:
@@ -36,4 +36,12 @@ options:
     description: The end of the run (else a report of the batches done so far).
     type: bool
     default: true
+notes:
+  - Runs on the controller (an action plugin); it never changes the fleet and always reports C(changed=false).
+  - Every value in the report's HTML page is HTML-escaped.
+seealso:
+  - plugin: novaops.compute.libvirt
+    plugin_type: inventory
+  - plugin: novaops.compute.xenapi
+    plugin_type: inventory
 '''

@@ -25,8 +25,6 @@ description:
   - A host's connection variables reach its hypervisor (C(ansible_connection=local) for a local URI,
     C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_ssh_private_key_file) from an ssh URI), so that
     a task on the instance runs the modules on its hypervisor, which use C(novaops_libvirt_local_uri) there.
-  - The configuration file name must end in C(.novaops_libvirt.yml) or C(.novaops_libvirt.yaml), or the file's
-    C(plugin) key must name this plugin.
 author: novaops.compute maintainers (@novaops)
 requirements:
   - libvirt-python on the controller

@@ -24,8 +24,6 @@ description:
   - Hosts get C(ansible_connection=local) (the modules talk to XenAPI from the controller or execution
     environment) and C(novaops_xenapi_url), C(novaops_xenapi_validate_certs), C(novaops_xenapi_ca_path) for the
     modules' connection options. The password is never written into host variables or the cache.
-  - The configuration file name must end in C(.novaops_xenapi.yml) or C(.novaops_xenapi.yaml), or the file's
-    C(plugin) key must name this plugin.
 author: novaops.compute maintainers (@novaops)
 requirements:
   - XenAPI (the Python SDK) on the controller

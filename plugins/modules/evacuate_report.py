@@ -17,8 +17,7 @@ description:
     P(novaops.compute.libvirt#inventory) and P(novaops.compute.xenapi#inventory) and the C(evacuate_outcome) fact
     of each instance the run reached.
   - Writes it as C(<dir>/evacuate-<run_id>.json) and C(.html), and with O(final=true) also as
-    C(evacuate-latest.json) and C(.html). Every value in the page is HTML-escaped.
-  - Runs on the controller (an action plugin); it never changes the fleet and always reports C(changed=false).
+    C(evacuate-latest.json) and C(.html).
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.run_report
@@ -43,10 +42,6 @@ options:
     type: bool
     default: false
 seealso:
-  - plugin: novaops.compute.libvirt
-    plugin_type: inventory
-  - plugin: novaops.compute.xenapi
-    plugin_type: inventory
   - module: novaops.compute.fleet_repair_report
 '''
 

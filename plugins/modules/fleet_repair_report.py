@@ -16,8 +16,7 @@ description:
     plugins P(novaops.compute.libvirt#inventory) and P(novaops.compute.xenapi#inventory) and the
     C(fleet_repair_outcome) fact of each repaired host.
   - Writes it as C(<dir>/fleet_repair-<run_id>.json) and C(.html), and with O(final=true) also as
-    C(fleet_repair-latest.json) and C(.html). Every value in the page is HTML-escaped.
-  - Runs on the controller (an action plugin); it never changes the fleet and always reports C(changed=false).
+    C(fleet_repair-latest.json) and C(.html).
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.run_report
@@ -50,11 +49,6 @@ options:
     type: list
     elements: dict
     default: []
-seealso:
-  - plugin: novaops.compute.libvirt
-    plugin_type: inventory
-  - plugin: novaops.compute.xenapi
-    plugin_type: inventory
 '''
 
 EXAMPLES = r'''

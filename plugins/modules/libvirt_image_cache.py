@@ -23,7 +23,6 @@ description:
   - Each removal happens under the base's fetch lock, after the usage was read again. A boot that makes an overlay
     on a base holds the same lock and touches the base. The leftovers of a killed fetch (C(.part), C(.converting),
     C(.lock)) go once they are older than O(min_age_hours). While a running fetch holds their lock, they stay.
-  - Check mode lists what would be removed and removes nothing.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.libvirt

@@ -16,7 +16,6 @@ description:
     no snapshot of one, no suspended VM's disk - and that were cached longer ago than O(min_age_hours) are
     destroyed. Their hidden parents are left to the storage garbage collector, as xapi does.
   - A cached image still used is never destroyed, whatever its age; the report says who uses it.
-  - Check mode lists what would be destroyed and destroys nothing.
 author: novaops.compute maintainers (@novaops)
 extends_documentation_fragment:
   - novaops.compute.xenapi
