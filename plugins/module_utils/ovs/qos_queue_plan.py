@@ -32,6 +32,7 @@ def references(mgr, table, column, uuid, exclude):
 
 
 def plan_present(mgr, before, plan):
+    """state=present: the QoS (created or set), its queues (created, set, purged) and their flows, planned."""
     p = mgr.params
     if mgr.raw["port"] is None:
         raise NovaopsError("There is no Open vSwitch port named %s." % mgr.port)
@@ -93,6 +94,7 @@ def plan_present(mgr, before, plan):
 
 
 def expected_queue(mgr, qid, want, current, qos_type):
+    """A queue's facts once the plan has set it as wanted."""
     entry = dict(uuid=current.get("uuid"))
     for key, _k in mgr.QUEUE_KEYS:
         entry[key] = want[key] if want.get(key) is not None else current.get(key)
@@ -102,6 +104,7 @@ def expected_queue(mgr, qid, want, current, qos_type):
 
 
 def remove_queue(mgr, qos, key):
+    """A queue out of the QoS, and its Queue row destroyed when no other QoS refers to it."""
     current = qos["queues"].pop(key)
     mgr.txn.remove("QoS", qos["uuid"], "queues", key)
     if current.get("uuid") and not references(mgr, "QoS", "queues", current["uuid"], qos["uuid"]):
@@ -110,6 +113,7 @@ def remove_queue(mgr, qos, key):
 
 
 def plan_absent(mgr, before, plan):
+    """state=absent: the port's QoS (or only the queues listed) and their flows removed, leaving no orphan row."""
     after = dict(before)
     qos = before["qos"]
     if qos is not None:
@@ -152,6 +156,7 @@ def plan_absent(mgr, before, plan):
 
 
 def plan_flows(mgr, after, plan, purge):
+    """The queue flows of the queues with source_ips (and, with purge, the flows of queues not listed) as one bundle."""
     if not mgr.raw["flows_read"]:  # no source_ips and no purge: this run leaves the flows alone
         return
     from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import table_default_flow
