@@ -222,9 +222,10 @@ from ansible_collections.novaops.compute.plugins.module_utils.common.plan import
 QUEUE_KEYS = (("max_rate", "max-rate"), ("min_rate", "min-rate"), ("burst", "burst"), ("priority", "priority"))
 QUEUE_TYPES = ("linux-htb", "linux-hfsc")
 
-# The flow helpers (queue_flows.py, openflow.py, addresses.py) and the OVSDB transaction builder are
-# imported where flows or changes are handled: every module_util a module imports is compiled from the
-# AnsiballZ zip on each run, and a no-change run without source_ips, purge or removal needs none of them.
+# The change planning (qos_queue_plan.py), the flow helpers (queue_flows.py, openflow.py, addresses.py) and
+# the OVSDB transaction builder are imported where changes or flows are handled: every module_util a module
+# imports is compiled (twice, by Python's zipimport) from the AnsiballZ zip on each run, and a no-change run
+# without source_ips, purge or removal needs none of them.
 
 
 def argument_spec():
@@ -261,6 +262,9 @@ def _int_or_none(value):
 
 
 class QoSQueues(Manager):
+    """A port's QoS and queues (and their flows); the change planning is in ovs/qos_queue_plan.py."""
+
+    QUEUE_KEYS = QUEUE_KEYS
 
     def __init__(self, module, ovs):
         super().__init__(module)
@@ -283,6 +287,11 @@ class QoSQueues(Manager):
         """The run's one OVSDB transaction, made when the plan first needs a change."""
         if self._txn is None:
             self._txn = self.ovs.transaction()
+        return self._txn
+
+    @property
+    def pending_txn(self):
+        """The transaction planned so far, or None when the plan changes nothing in OVSDB."""
         return self._txn
 
     # -- input ---------------------------------------------------------------------------
@@ -404,183 +413,33 @@ class QoSQueues(Manager):
 
     # -- plan ----------------------------------------------------------------------------
     def plan(self, before, plan):
+        if self.params["state"] == "present" and self.unchanged(before):
+            return before
+        from ansible_collections.novaops.compute.plugins.module_utils.ovs import qos_queue_plan
         if self.params["state"] == "absent":
-            return self._plan_absent(before, plan)
-        return self._plan_present(before, plan)
+            return qos_queue_plan.plan_absent(self, before, plan)
+        return qos_queue_plan.plan_present(self, before, plan)
 
-    def _queue_config(self, want, current=None):
+    def unchanged(self, before):
+        """True when the port's QoS already is as asked and this run leaves the flows alone: the run plans
+        nothing, without loading the planner (qos_queue_plan.plan_present decides every other case)."""
+        p = self.params
+        qos = before["qos"]
+        if self.raw["port"] is None or qos is None or self.raw["flows_read"] or p["purge_queues"] or \
+                any(q["source_ips"] is not None for q in self.wanted.values()):
+            return False
+        if qos["type"] != p["type"] or (p["max_rate"] is not None and qos["max_rate"] != p["max_rate"]):
+            return False
+        return all(str(qid) in qos["queues"] and not self.queue_config(want, qos["queues"][str(qid)])
+                   for qid, want in self.wanted.items())
+
+    def queue_config(self, want, current=None):
         current = current or {}
         config = {}
         for key, ovs_key in QUEUE_KEYS:
             if want.get(key) is not None and want[key] != current.get(key):
                 config[ovs_key] = str(want[key])
         return config
-
-    def _references(self, table, column, uuid, exclude):
-        """Rows of table other than exclude whose column refers to uuid."""
-        count = 0
-        for row in self.ovs.list(table, columns=[column]):
-            if row["_uuid"] == exclude:
-                continue
-            value = row.get(column)
-            values = value.values() if isinstance(value, dict) else as_list(value)
-            if uuid in values:
-                count += 1
-        return count
-
-    def _plan_present(self, before, plan):
-        p = self.params
-        if self.raw["port"] is None:
-            raise NovaopsError("There is no Open vSwitch port named %s." % self.port)
-        wanted_flows = any(q["source_ips"] is not None for q in self.wanted.values())
-        if wanted_flows and not self.bridge:
-            raise NovaopsError("Port %s is on no bridge; give bridge for the queue flows." % self.port)
-        after = dict(before)
-        qos = before["qos"]
-        if qos is None:
-            other = {"max-rate": str(p["max_rate"])} if p["max_rate"] else {}
-            queue_refs = {}
-            exp_queues = {}
-            for qid, want in sorted(self.wanted.items()):
-                queue_refs[qid] = self.txn.create("Queue", name="q%d" % qid, other_config=self._queue_config(want))
-                exp_queues[str(qid)] = self._expected_queue(qid, want, {}, p["type"])
-                self.changes.append("create queue %s" % qid)
-            columns = dict(type=p["type"])
-            if other:
-                columns["other_config"] = other
-            if queue_refs:
-                columns["queues"] = dict((str(qid), ref) for qid, ref in queue_refs.items())
-            ref = self.txn.create("QoS", name="qos", **columns)
-            self.txn.command("set", "Port", self.port, "qos=%s" % ref)
-            self.changes.insert(0, "create QoS %s on %s" % (p["type"], self.port))
-            after["qos"] = dict(uuid=None, type=p["type"], max_rate=p["max_rate"], queues=exp_queues)
-        else:
-            qos = dict(qos, queues=dict(qos["queues"]))
-            if qos["type"] != p["type"]:
-                self.txn.command("set", "QoS", qos["uuid"], "type=%s" % p["type"])
-                self.changes.append("set QoS type %s -> %s" % (qos["type"], p["type"]))
-                qos["type"] = p["type"]
-            if p["max_rate"] is not None and qos["max_rate"] != p["max_rate"]:
-                self.txn.set("QoS", qos["uuid"], other_config={"max-rate": str(p["max_rate"])})
-                self.changes.append("set QoS max-rate %s -> %s" % (qos["max_rate"], p["max_rate"]))
-                qos["max_rate"] = p["max_rate"]
-            for qid, want in sorted(self.wanted.items()):
-                current = qos["queues"].get(str(qid))
-                if current is None:
-                    ref = self.txn.create("Queue", name="q%d" % qid, other_config=self._queue_config(want))
-                    self.txn.command("set", "QoS", qos["uuid"], "queues:%d=%s" % (qid, ref))
-                    self.changes.append("create queue %s" % qid)
-                    qos["queues"][str(qid)] = self._expected_queue(qid, want, {}, p["type"])
-                else:
-                    config = self._queue_config(want, current)
-                    if config:
-                        self.txn.set("Queue", current["uuid"], other_config=config)
-                        self.changes.append("set queue %s %s" % (qid, ", ".join(
-                            "%s=%s" % kv for kv in sorted(config.items()))))
-                        qos["queues"][str(qid)] = self._expected_queue(qid, want, current, p["type"])
-            if p["purge_queues"]:
-                for key in sorted(qos["queues"], key=int):
-                    if int(key) not in self.wanted:
-                        self._remove_queue(qos, key)
-            after["qos"] = qos
-        if self._txn:
-            plan.add("ovsdb_transaction", self._txn.commit)
-        self._plan_flows(after, plan, purge=p["purge_queues"])
-        return after
-
-    def _expected_queue(self, qid, want, current, qos_type):
-        entry = dict(uuid=current.get("uuid"))
-        for key, _k in QUEUE_KEYS:
-            entry[key] = want[key] if want.get(key) is not None else current.get(key)
-        entry["source_ips"] = current.get("source_ips", [] if self.raw["flows_read"] else None)
-        entry["tc_class"] = htb_class_id(qid) if qos_type in KERNEL_QOS_TYPES else None
-        return entry
-
-    def _remove_queue(self, qos, key):
-        current = qos["queues"].pop(key)
-        self.txn.remove("QoS", qos["uuid"], "queues", key)
-        if current.get("uuid") and not self._references("QoS", "queues", current["uuid"], qos["uuid"]):
-            self.txn.destroy("Queue", current["uuid"])
-        self.changes.append("remove queue %s" % key)
-
-    def _plan_absent(self, before, plan):
-        after = dict(before)
-        qos = before["qos"]
-        if qos is not None:
-            if self.params["queues"] is None:
-                self.txn.clear("Port", self.port, "qos")
-                if not self._references("Port", "qos", qos["uuid"], self.raw["port"]["_uuid"]):
-                    self.txn.destroy("QoS", qos["uuid"])
-                    for key, queue in sorted(qos["queues"].items()):
-                        if queue.get("uuid") and not self._references("QoS", "queues", queue["uuid"], qos["uuid"]):
-                            self.txn.destroy("Queue", queue["uuid"])
-                self.changes.append("remove QoS %s from %s" % (qos["type"], self.port))
-                after["qos"] = None
-            else:
-                qos = dict(qos, queues=dict(qos["queues"]))
-                for qid in sorted(self.wanted):
-                    if str(qid) in qos["queues"]:
-                        self._remove_queue(qos, str(qid))
-                after["qos"] = qos
-        if self._txn:
-            plan.add("ovsdb_transaction", self._txn.commit)
-        # flows
-        if self.bridge:
-            from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import cookie_mask
-            from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import queue_of_actions
-            delete = []
-            if self.params["queues"] is None:
-                if self.raw["flows"]:
-                    delete.append("cookie=%s" % cookie_mask(self.prefix))
-                    self.changes.append("remove all queue flows of %s" % self.port)
-            else:
-                present = set(queue_of_actions(f["actions"]) for f in self.raw["flows"])
-                for qid in sorted(self.wanted):
-                    if qid in present:
-                        delete.append("cookie=0x%x/-1" % ((self.prefix << 32) | qid))
-                        self.changes.append("remove flows of queue %s" % qid)
-            if delete:
-                plan.add("flows_bundle", self.ovs.apply_flows, self.bridge, delete=delete)
-            after["stray_flows"] = {}
-        return after
-
-    def _plan_flows(self, after, plan, purge):
-        if not self.raw["flows_read"]:  # no source_ips and no purge: this run leaves the flows alone
-            return
-        from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow import table_default_flow
-        from ansible_collections.novaops.compute.plugins.module_utils.ovs.queue_flows import (
-            queue_flow, queue_of_actions, source_of_match,
-        )
-        current = {}
-        for flow in self.raw["flows"]:
-            qid = queue_of_actions(flow["actions"])
-            addr = source_of_match(flow["match_fields"])
-            current.setdefault(qid, []).append((addr, flow["priority"], flow["table"]))
-        delete, add = [], []
-        qos_queues = (after["qos"] or {}).get("queues", {})
-        for qid, want in sorted(self.wanted.items()):
-            if want["source_ips"] is None:
-                continue
-            have = current.get(qid, [])
-            wanted = [(a, self.params["flow_priority"], self.params["flow_table"]) for a in want["source_ips"]]
-            if sorted(have, key=str) != sorted(wanted, key=str):
-                if have:
-                    delete.append("cookie=0x%x/-1" % ((self.prefix << 32) | qid))
-                add.extend(queue_flow(self.port, qid, a, self.params["flow_priority"], self.params["flow_table"])
-                           for a in want["source_ips"])
-                self.changes.append("flows of queue %s: %s" % (qid, ", ".join(str(a) for a in want["source_ips"]) or "none"))
-            if str(qid) in qos_queues:
-                qos_queues[str(qid)]["source_ips"] = sorted(str(a) for a in want["source_ips"])
-        if purge:
-            for qid in sorted(k for k in current if k is not None and k not in self.wanted):
-                delete.append("cookie=0x%x/-1" % ((self.prefix << 32) | qid))
-                self.changes.append("remove flows of queue %s" % qid)
-        if add and self.params["flow_table"]:
-            cookie, spec = table_default_flow(self.params["flow_table"])
-            if not self.ovs.dump_flows(self.bridge, "cookie=0x%x/-1" % cookie):
-                add.append(spec)
-        if delete or add:
-            plan.add("flows_bundle", self.ovs.apply_flows, self.bridge, delete=delete, add=add)
 
     def result(self, facts):
         return dict(qos=facts["qos"], port=facts["port"], bridge=facts["bridge"], changes=self.changes)

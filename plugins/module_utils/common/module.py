@@ -18,7 +18,27 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.novaops.compute.plugins.module_utils.common import input_guards as guards
 from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
-from ansible_collections.novaops.compute.plugins.module_utils.common.redact import redact, redact_text
+
+
+def _may_show_a_url(value):
+    """Whether a string in value (dict values, list items) holds '://': only then is redact.py loaded
+    (a module compiles each module_util it imports from the AnsiballZ zip on every run, and most runs show
+    no URL at all)."""
+    if isinstance(value, str):
+        return "://" in value
+    if isinstance(value, dict):
+        return any(_may_show_a_url(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_may_show_a_url(item) for item in value)
+    return False
+
+
+def redact(value):
+    """redact.redact(value): a result, or text, without the credentials of the URLs in it."""
+    if not _may_show_a_url(value):
+        return value
+    from ansible_collections.novaops.compute.plugins.module_utils.common import redact as urls
+    return urls.redact(value)
 
 
 class NovaopsModule(AnsibleModule):
@@ -57,11 +77,11 @@ class NovaopsModule(AnsibleModule):
                            if value is not None or key not in unset_by_null)
 
     def warn(self, warning, **kwargs):
-        super().warn(redact_text(warning), **kwargs)
+        super().warn(redact(warning), **kwargs)
 
     def fail_json(self, msg, **kwargs):
         self._hide_secrets()
-        super().fail_json(redact_text(msg), **self._shown(kwargs))
+        super().fail_json(redact(msg), **self._shown(kwargs))
 
     def exit_json(self, **kwargs):
         self._hide_secrets()

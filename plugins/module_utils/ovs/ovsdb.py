@@ -287,5 +287,5 @@ class OVS:
         rc, out, err = self.run([self.tc_cmd, "class", "show", "dev", dev], check=False)
         if rc != 0:
             return []
-        from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import parse_tc_classes
+        from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc_show import parse_tc_classes
         return parse_tc_classes(out)

@@ -4,10 +4,15 @@
 
 from __future__ import annotations
 
+import copy
+import sys
+
 import pytest
 
 from ansible_collections.novaops.compute.plugins.module_utils.common.errors import NovaopsError
 from ansible_collections.novaops.compute.plugins.module_utils.common.input_rules import check_rules
+from ansible_collections.novaops.compute.plugins.module_utils.common.plan import Plan
+from ansible_collections.novaops.compute.plugins.module_utils.ovs import qos_queue_plan
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import OVS
 from ansible_collections.novaops.compute.plugins.modules.ovs_qos_queue import QoSQueues, argument_spec
 from ansible_collections.novaops.compute.tests.unit.plugins.fake_module import FakeModule
@@ -122,3 +127,42 @@ def test_the_declared_rules_refuse_a_table_priority_or_rate_out_of_range():
     assert "queues[0].max_rate cannot be negative" in check_rules(declared, dict(queues=[dict(max_rate=-1)]))[0]
     assert "timeout must be at least 1 second" in check_rules(declared, dict(timeout=0))[0]
     assert check_rules(declared, dict(flow_table=0, flow_priority=100, timeout=10)) == (None, [])
+
+
+QUEUES_MIN = table(["_uuid", "dscp", "external_ids", "other_config"],
+                   [[["uuid", "u-1"], ["set", []], ["map", []], ["map", [["max-rate", "614400000"], ["min-rate", "1000"]]]]])
+
+
+@pytest.mark.parametrize("params, reads, unchanged", [
+    (dict(max_rate=1000000000, queues=[queue(max_rate=614400000)]), [PORT, BRIDGES, QOS, QUEUES], True),
+    (dict(queues=[queue(max_rate=614400000)]), [PORT, BRIDGES, QOS, QUEUES], True),
+    (dict(), [PORT, BRIDGES, QOS, QUEUES], True),
+    (dict(queues=[queue(min_rate=1000)]), [PORT, BRIDGES, QOS, QUEUES_MIN], True),
+    (dict(queues=[queue(max_rate=307200000)]), [PORT, BRIDGES, QOS, QUEUES], False),
+    (dict(max_rate=2000000000, queues=[queue(max_rate=614400000)]), [PORT, BRIDGES, QOS, QUEUES], False),
+    (dict(type="linux-hfsc", queues=[queue(max_rate=614400000)]), [PORT, BRIDGES, QOS, QUEUES], False),
+    (dict(queues=[queue(max_rate=614400000), queue(id=5, max_rate=1000)]), [PORT, BRIDGES, QOS, QUEUES], False),
+    (dict(queues=[queue(min_rate=1000)]), [PORT, BRIDGES, QOS, QUEUES], False),
+    (dict(queues=[queue(max_rate=614400000)]), [PORT_NO_QOS, BRIDGES, NO_QOS, QUEUES], False),
+    (dict(queues=[queue(max_rate=614400000, source_ips=[])]), [PORT, BRIDGES, QOS, QUEUES], False),
+    (dict(purge_queues=True, queues=[queue(max_rate=614400000)]), [PORT, BRIDGES, QOS, QUEUES], False),
+])
+def test_the_no_change_shortcut_never_hides_a_change(params, reads, unchanged):
+    """QoSQueues.unchanged() (the no-change run's shortcut past qos_queue_plan) holds only where the planner
+    plans nothing; where it does not hold, the planner decides."""
+    manager = QoSQueues(qos_module(params), OVS(FakeRun(reads)))
+    before = manager.read()
+    assert manager.unchanged(before) is unchanged
+    plan = Plan()
+    qos_queue_plan.plan_present(manager, copy.deepcopy(before), plan)
+    if unchanged:
+        assert not plan and manager.changes == []
+
+
+def test_a_no_change_run_does_not_load_the_planner(monkeypatch):
+    monkeypatch.delitem(sys.modules, qos_queue_plan.__name__)
+    monkeypatch.delattr(sys.modules[qos_queue_plan.__name__.rpartition(".")[0]], "qos_queue_plan")
+    run = FakeRun([PORT, BRIDGES, QOS, QUEUES])
+    result = QoSQueues(qos_module(dict(queues=[queue(max_rate=614400000)])), OVS(run)).converge()
+    assert result["changed"] is False
+    assert qos_queue_plan.__name__ not in sys.modules

@@ -7,7 +7,9 @@ and no_log values hidden even when ansible-core's own collection of them gives u
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 
 import pytest
 
@@ -214,3 +216,21 @@ def test_a_null_option_with_a_fallback_gets_the_environment(monkeypatch):
     monkeypatch.setenv("BI_GUARDS_USERNAME", "ops")
     params = module_params(dict(username=None, validate_certs=None), monkeypatch)
     assert params["username"] == "ops" and params["validate_certs"] is False
+
+
+def test_a_run_that_shows_no_url_does_not_load_the_redaction(capsys, monkeypatch):
+    # module.py imported afresh, without redact.py in sys.modules: only a run with a URL to show loads it
+    name = NovaopsModule.__module__
+    package = sys.modules[name.rpartition(".")[0]]
+    monkeypatch.setattr(package, "module", sys.modules[name])
+    monkeypatch.delitem(sys.modules, name)
+    if hasattr(package, "redact"):
+        monkeypatch.delitem(sys.modules, package.redact.__name__)
+        monkeypatch.delattr(package, "redact")
+    fresh = importlib.import_module(name)
+    monkeypatch.setattr(sys.modules[__name__], "NovaopsModule", fresh.NovaopsModule)
+    result = json.loads(run_module(dict(password="bi-pass-Secret-8", disks=[dict(name="a")]), capsys, monkeypatch))
+    assert result["invocation"]["module_args"]["disks"] == [dict(name="a", key=None)]
+    assert not hasattr(package, "redact")
+    result = json.loads(run_module(dict(url="https://bi-user:bi-s3cr3t@x"), capsys, monkeypatch))
+    assert result["invocation"]["module_args"]["url"] == "https://***@x"

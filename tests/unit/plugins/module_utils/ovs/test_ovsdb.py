@@ -13,9 +13,8 @@ from ansible_collections.novaops.compute.plugins.module_utils.ovs.openflow impor
 from ansible_collections.novaops.compute.plugins.module_utils.ovs.ovsdb import (
     OVS, OVSError, as_list, as_one, decode_table, decode_value,
 )
-from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import (
-    KERNEL_QUEUE_ID_MAX, htb_class_id, parse_tc_classes, parse_tc_rate,
-)
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc import KERNEL_QUEUE_ID_MAX, htb_class_id
+from ansible_collections.novaops.compute.plugins.module_utils.ovs.tc_show import parse_tc_classes, parse_tc_rate
 
 PORT_JSON = json.dumps({
     "headings": ["_uuid", "name", "qos", "interfaces", "external_ids"],
