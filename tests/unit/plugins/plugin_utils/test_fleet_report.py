@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import (fleet_repair_html, fleet_repair_report,
-                                                                                  playbook_outputs)
+from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import (
+    fleet_repair_html, fleet_repair_report, playbook_outputs)
 
 
 def hostvars(host, outcome=None, reasons=("crashed, desired running",), busy=False, hypervisor="hv1"):
