@@ -29,6 +29,7 @@ class ActionModule(ReportAction):
     HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_task",
                  "evacuate_outcome")
     RUN_KEYS = ("cold_fallback",)
+    SHOWN = (("moved", "dest"), ("failed", "msg"), ("skipped", "why"))
 
     def make_report(self, args, found, skipped, run):
         report = evacuate_report(args["hypervisors"], found, skipped, run)

@@ -32,6 +32,8 @@ class ActionModule(ReportAction):
     HOST_KEYS = ("novaops_name", "novaops_uuid", "novaops_driver", "novaops_hypervisor", "novaops_repair_reasons",
                  "novaops_busy", "novaops_task", "fleet_repair_outcome")
     RUN_KEYS = ("unreachable", "verify")
+    SHOWN = (("repaired", "reasons"), ("failed", "msg"), ("skipped", "why"))
+    SHOWN_AS_IS = ("still_broken",)
 
     def make_report(self, args, found, skipped, run):
         report = fleet_repair_report(found, skipped, args["still_broken"], run)

@@ -74,4 +74,21 @@ files:
   returned: always
   type: dict
   sample: {json: /tmp/novaops-evacuate/evacuate-20260101T000000Z.json, html: /tmp/novaops-evacuate/evacuate-20260101T000000Z.html}
+shown:
+  description:
+    - What the playbook prints - C(summary), a map host -> dest of C(moved), a map host -> msg of C(failed), a map host -> why
+      of C(skipped), and C(files).
+  returned: always
+  type: dict
+stats:
+  description:
+    - What the playbook hands the job (C(set_stats), shown by AWX) - C(evacuate) (the summary with C(report_json) and
+      C(report_html)), C(evacuate_moved) and C(evacuate_failed) (their hosts).
+  returned: always
+  type: dict
+left:
+  description: The hosts that failed or were not reached.
+  returned: always
+  type: list
+  elements: str
 '''

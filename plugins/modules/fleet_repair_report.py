@@ -78,4 +78,21 @@ files:
   returned: always
   type: dict
   sample: {json: /tmp/novaops-fleet-repair/fleet_repair-20260101T000000Z.json, html: /tmp/novaops-fleet-repair/fleet_repair-20260101T000000Z.html}
+shown:
+  description:
+    - What the playbook prints - C(summary), a map host -> reasons of C(repaired), a map host -> msg of C(failed), a map host -> why
+      of C(skipped), C(still_broken) as the report has it, and C(files).
+  returned: always
+  type: dict
+stats:
+  description:
+    - What the playbook hands the job (C(set_stats), shown by AWX) - C(fleet_repair) (the summary with C(report_json) and
+      C(report_html)), C(fleet_repair_repaired) and C(fleet_repair_failed) (their hosts).
+  returned: always
+  type: dict
+left:
+  description: The hosts that failed or were not reached.
+  returned: always
+  type: list
+  elements: str
 '''

@@ -38,6 +38,27 @@ def as_done(entry, run):
     return entry
 
 
+def playbook_outputs(prefix, report, files, shown, as_is=()):
+    """What a run report's playbook prints and hands the job (set_stats), from the report and its files.
+
+    ``shown``: the report's lists the printout shows, each as (name, field) - {host: that field} per entry;
+    ``as_is``: report keys printed as they are.  The first list of ``shown`` is what was done (moved,
+    repaired).  Returns dict(shown, stats, left): the printout (summary, the lists, as_is, files); the
+    stats, <prefix> (the summary with report_json and report_html) and <prefix>_<done> and <prefix>_failed
+    (their hosts); left, the hosts failed or not reached."""
+    def hosts(name):
+        return [entry["host"] for entry in report.get(name) or []]
+
+    printed = dict(summary=report["summary"])
+    printed.update((name, dict((e["host"], e.get(field)) for e in report.get(name) or [])) for name, field in shown)
+    printed.update((key, report.get(key)) for key in as_is)
+    printed["files"] = files
+    done = shown[0][0]
+    stats = {prefix: dict(report["summary"], report_json=files["json"], report_html=files["html"]),
+             "%s_%s" % (prefix, done): hosts(done), "%s_failed" % prefix: hosts("failed")}
+    return dict(shown=printed, stats=stats, left=hosts("failed") + hosts("pending"))
+
+
 def fleet_repair_report(found, skipped=None, still_broken=None, run=None):
     """The report as a dict.
 

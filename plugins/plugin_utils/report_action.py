@@ -12,16 +12,20 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.novaops.compute.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import playbook_outputs
 from ansible_collections.novaops.compute.plugins.plugin_utils.report_files import finished_at, host_vars, write_report
 
 
 class ReportAction(ControllerAction):
     """A subclass names its files (``PREFIX``), the report in messages (``WHAT``), the host variables
-    it reads (``HOST_KEYS``) and its own options that go into the run's facts (``RUN_KEYS``)."""
+    it reads (``HOST_KEYS``), its own options that go into the run's facts (``RUN_KEYS``), and what the
+    playbook prints (``SHOWN``, ``SHOWN_AS_IS``: playbook_outputs' shown and as_is)."""
     PREFIX = None
     WHAT = None
     HOST_KEYS = ()
     RUN_KEYS = ()
+    SHOWN = ()
+    SHOWN_AS_IS = ()
 
     def run_on_controller(self, args, task_vars, result):
         hostvars = task_vars["hostvars"]
@@ -34,7 +38,8 @@ class ReportAction(ControllerAction):
             files = write_report(args["dir"], self.PREFIX, args["run_id"], report, page, args["final"])
         except OSError as exc:
             raise AnsibleActionFail("Cannot write the %s into %s: %s" % (self.WHAT, args["dir"], exc))
-        result.update(changed=False, report=report, files=files)
+        result.update(changed=False, report=report, files=files,
+                      **playbook_outputs(self.PREFIX, report, files, self.SHOWN, self.SHOWN_AS_IS))
         return result
 
     def make_report(self, args, found, skipped, run):

@@ -78,3 +78,28 @@ LOCK = dict(operation="xen_snapshot", owner="hv1:42", started_at="2026-01-01T00:
 ])
 def test_a_refusal_for_a_busy_lock_is_skipped_any_other_failure_failed(failed, record):
     assert migration_failure(failed) == record
+
+
+def test_the_record_keeps_the_fields_given_beside_the_verdict():
+    failed = dict(failed=True, msg="no memory")
+    assert migration_failure(failed, how="live", source="hv1", dest="qemu+tcp://hv2/system", duration=None) == dict(
+        status="failed", task=None, msg="no memory", how="live", source="hv1", dest="qemu+tcp://hv2/system",
+        duration=None)
+    busy = migration_failure(dict(failed=True, msg="busy", operation_lock=dict(busy=LOCK)), how="live", source="hv1")
+    assert busy == dict(status="skipped", task=LOCK, msg="busy", how="live", source="hv1")
+
+
+LIVE = dict(status="failed", task=None, msg="the destination refused the CPU.", how="live", source="hv1",
+            dest="qemu+tcp://hv2/system", duration=1.5)
+
+
+@pytest.mark.parametrize("failed,cold", [
+    (dict(failed=True, msg="no space on the destination SR."), "no space on the destination SR."),
+    (dict(failed=True), "failed"),
+    # a cold migration refused for a busy lock stays failed: the live failure's status is kept
+    (dict(failed=True, msg="busy", operation_lock=dict(busy=LOCK)), "busy"),
+])
+def test_a_cold_fallback_that_fails_keeps_the_live_record_with_both_messages(failed, cold):
+    assert migration_failure(failed, after_live=LIVE) == dict(
+        LIVE, how="live, then cold", msg="live migration: the destination refused the CPU. Cold migration: " + cold)
+    assert list(migration_failure(failed, after_live=LIVE)) == list(LIVE)       # the report's columns, in order

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import fleet_repair_html, fleet_repair_report
+from ansible_collections.novaops.compute.plugins.plugin_utils.fleet_report import (
+    fleet_repair_html, fleet_repair_report, playbook_outputs)
 
 
 def hostvars(host, outcome=None, reasons=("crashed, desired running",), busy=False, hypervisor="hv1"):
@@ -85,3 +86,30 @@ def test_the_fresh_read_counts_only_at_the_end_of_a_run_that_read_it_and_not_in_
         report = fleet_repair_report(found, [], ["a"], run)
         assert report["still_broken"] is None and not report["summary"]["inventory_verified"], run
         assert "verified" not in report["repaired"][0]
+
+
+FILES = dict(json="/r/fleet_repair-x.json", html="/r/fleet_repair-x.html")
+SHOWN = (("repaired", "reasons"), ("failed", "msg"), ("skipped", "why"))
+
+
+def test_what_the_playbook_prints_and_hands_the_job():
+    """It was items2dict, combine and map chains in the playbooks' report tasks."""
+    found = [hostvars("b", dict(status="repaired", after="running")),
+             hostvars("c", dict(status="failed", msg="Timed out after 120s")), hostvars("p")]
+    report = fleet_repair_report(found, [hostvars("d", busy=True)], ["b"], dict(RUN, final=True))
+    out = playbook_outputs("fleet_repair", report, FILES, SHOWN, ("still_broken",))
+    assert out["shown"] == dict(summary=report["summary"], repaired={"b": ["crashed, desired running"]},
+                                failed={"c": "Timed out after 120s"}, skipped={"d": report["skipped"][0]["why"]},
+                                still_broken=["b"], files=FILES)
+    assert list(out["shown"]) == ["summary", "repaired", "failed", "skipped", "still_broken", "files"]
+    assert out["stats"] == dict(fleet_repair=dict(report["summary"], report_json=FILES["json"], report_html=FILES["html"]),
+                                fleet_repair_repaired=["b"], fleet_repair_failed=["c"])
+    assert out["left"] == ["c", "p"]                 # failed, then not reached
+    assert "report_json" not in report["summary"]    # the report itself is left as it is
+
+
+def test_an_empty_run_prints_empty_maps():
+    report = fleet_repair_report([], [], [], dict(RUN, final=True))
+    out = playbook_outputs("evacuate", dict(report, moved=[]), FILES, (("moved", "dest"),) + SHOWN[1:])
+    assert out["shown"] == dict(summary=report["summary"], moved={}, failed={}, skipped={}, files=FILES)
+    assert out["stats"]["evacuate_moved"] == [] and out["stats"]["evacuate_failed"] == [] and out["left"] == []
