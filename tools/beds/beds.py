@@ -926,8 +926,9 @@ class XapiSim(Bed):
         return XAPISIM_PORT + index, XAPISIM_PORT + 260 + index
 
     def instances(self, lanes=None):
-        """(process name, state dir, pool letter, port index) of each simulator, lane set 1 first."""
-        for lane in range(1, (lanes or self.LANE_SETS) + 1):
+        """(process name, state dir, pool letter, port index) of each simulator of the lane sets ``lanes``
+        (default: all, set 1 first)."""
+        for lane in lanes or range(1, self.LANE_SETS + 1):
             for offset, pool in enumerate(self.pools):
                 label = "pool-%s" % pool if lane == 1 else "lane%d-pool-%s" % (lane, pool)
                 state = self.dir / ("pool-%s" % pool) if lane == 1 else self.dir / ("lane%d" % lane) / ("pool-%s" % pool)
@@ -986,7 +987,7 @@ class XapiSim(Bed):
     def _set_env(self, lane):
         values = dict(XENAPI_USERNAME="root", XENAPI_PASSWORD=self._password(),
                       XENAPI_CA_PATH=str(self.dir / "ca" / "ca.pem"))
-        for _label, state, pool, index in list(self.instances(lane))[-len(self.pools):]:
+        for _label, state, pool, index in self.instances([lane]):
             http, https = self._ports(index)
             prefix = "XENAPI" if pool == "a" else "XENAPI_POOL_B"
             values["%s_URL" % prefix] = "https://127.0.0.1:%d" % https

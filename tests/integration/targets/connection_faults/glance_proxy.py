@@ -54,15 +54,6 @@ class GlanceProxy(http.server.ThreadingHTTPServer):
             self.faults.append(dict(method=method, path=re.compile(path_re), where="pace", times=1,
                                     gate=gate, hold_at=hold_at))
 
-    def take_pace(self, method, path):
-        with self.lock:
-            for fault in self.faults:
-                if fault["where"] == "pace" and fault["times"] > 0 and fault["method"] == method and \
-                        fault["path"].search(path):
-                    fault["times"] -= 1
-                    return fault
-        return None
-
     def clear(self):
         with self.lock:
             self.faults = []
@@ -72,13 +63,14 @@ class GlanceProxy(http.server.ThreadingHTTPServer):
         return [s for s in self.seen if s[0] == method and re.search(path_re, s[1])]
 
     def take_fault(self, method, path):
+        """The fault (its dict) this request meets, counted as used; None when none."""
         with self.lock:
             for fault in self.faults:
                 if fault["method"] == method and fault["path"].search(path) and \
-                        fault["where"] != "pace" and (fault["where"] == "always" or fault["times"] > 0):
+                        (fault["where"] == "always" or fault["times"] > 0):
                     if fault["where"] != "always":
                         fault["times"] -= 1
-                    return fault["where"]
+                    return fault
         return None
 
     def close(self):
@@ -133,8 +125,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self):
         body = self._body()
-        where = self.server.take_fault(self.command, self.path)
-        pace = None if where else self.server.take_pace(self.command, self.path)
+        fault = self.server.take_fault(self.command, self.path)
+        where = fault["where"] if fault else None
         if where in ("before", "always"):
             answer = (503, [("Content-Type", "text/plain")], b"503 Service Unavailable (test proxy)")
         else:
@@ -152,8 +144,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # its call returns must find this one (recording it afterwards was a race)
         with self.server.lock:
             self.server.seen.append((self.command, self.path, answer[0]))
-        if pace and answer[0] == 200:
-            self._answer_paced(pace, *answer)
+        if where == "pace" and answer[0] == 200:
+            self._answer_paced(fault, *answer)
         else:
             self._answer(*answer)
 
