@@ -144,6 +144,10 @@ def libvirt_restarts(root):
     name = "%s-dom" % TAG
     try:
         define_and_start(daemon, name, root)
+        port = 5900 + int(daemon.virsh("vncdisplay", name).stdout.strip().rpartition(":")[2])   # host:display
+        check(daemon.display_ports[0] <= port <= daemon.display_ports[1],
+              "the private libvirtd gave its domain a VNC port of its own range %s-%s (%s)"
+              % (daemon.display_ports + (port,)))
         # module_utils: a wait in progress when the daemon dies; the domain powers off after the restart
         lv.quiet_libvirt_errors()
         with lv.LibvirtConnection(daemon.uri) as conn:

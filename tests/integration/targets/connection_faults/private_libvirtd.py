@@ -21,6 +21,28 @@ BINDS = (("etc", "/etc/libvirt"), ("run", "/run/libvirt"), ("lib", "/var/lib/lib
          ("cache", "/var/cache/libvirt"), ("log", "/var/log/libvirt"))
 
 
+DISPLAY_PORTS = 16
+SHARED_DAEMON_REACH = 6900      # the shared daemon counts up from 5900; it never has a thousand displays
+
+
+def display_ports():
+    """A VNC port range of this daemon's own: (first, last).
+
+    Each libvirtd gives a domain's autoport VNC display the first port of its range that it finds
+    free, and knows nothing of the other daemons' choices, so with the shared bed's daemon in the
+    same network namespace two daemons raced for a port (a domain's start failed with "Failed to
+    find an available port" in CI). The range lies outside the kernel's ephemeral ports too (an
+    outgoing connection may take one between libvirt's check and QEMU's bind), in a block chosen by
+    pid so that two private daemons at once differ."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+        ephemeral_low, ephemeral_high = (int(word) for word in handle.read().split())
+    above, below = (ephemeral_high + 1, 65535), (SHARED_DAEMON_REACH, ephemeral_low - 1)
+    first, last = max(above, below, key=lambda span: span[1] - span[0])
+    blocks = (last - first + 1) // DISPLAY_PORTS
+    low = first + (os.getpid() % blocks) * DISPLAY_PORTS
+    return low, low + DISPLAY_PORTS - 1
+
+
 class PrivateLibvirtd:
     def __init__(self, root):
         self.root = root
@@ -36,9 +58,11 @@ class PrivateLibvirtd:
         with open(os.path.join(root, "etc", "libvirtd.conf"), "w") as conf:
             conf.write('unix_sock_dir = "%s"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n'
                        'log_outputs = "3:file:%s/libvirtd.log"\n' % (self.sock_dir, root))
+        self.display_ports = low, high = display_ports()
         with open(os.path.join(root, "etc", "qemu.conf"), "w") as conf:
             # no virtlogd in this namespace; no confinement or cgroups to share with the bed's daemon
-            conf.write('stdio_handler = "file"\nsecurity_driver = "none"\ncgroup_controllers = [ ]\n')
+            conf.write('stdio_handler = "file"\nsecurity_driver = "none"\ncgroup_controllers = [ ]\n'
+                       'remote_display_port_min = %d\nremote_display_port_max = %d\n' % (low, high))
 
     def start(self, timeout=60):
         mounts = " && ".join("mount --bind %s %s" % (os.path.join(self.root, name), target)

@@ -260,7 +260,9 @@ def libvirt(root, daemon):
     import libvirt as lv  # pylint: disable=import-outside-toplevel
     collections_path()
     from ansible_collections.novaops.compute.plugins.module_utils.libvirt.console_target import console_target  # pylint: disable=import-outside-toplevel
-    name, port = TAG + "-console", free_port()
+    # a port of the daemon's own display range: outside the ephemeral ports, so that no outgoing
+    # connection takes it while the domain is down between its two starts
+    name, port = TAG + "-console", daemon.display_ports[0]
     xml = os.path.join(root, "console-domain.xml")
     with open(xml, "w") as handle:
         handle.write(DOMAIN % (name, port))
