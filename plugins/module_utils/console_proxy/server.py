@@ -95,6 +95,9 @@ class ConsoleProxyHandler(ProxyRequestHandler):
 class ConsoleProxyServer(TLSHandshakeInThread, ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's listen backlog is 5: with more people opening consoles at once, the kernel
+    # dropped the rest's handshakes and their browsers sent them again 1 and 3 s later
+    request_queue_size = 128
 
     def __init__(self, config):
         self.config = config
